@@ -1,0 +1,135 @@
+"""The Starlette app: routes from plugins, a body cap, and the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kernel.jobs import Job, run_job
+from kernel.types import Rejected
+
+if TYPE_CHECKING:
+    from kernel.host import Host
+
+log = logging.getLogger("teamcal")
+
+
+class BodyTooLarge(Exception):
+    """Raised while reading a body past the cap; answered with 413."""
+
+
+class BodyCap:
+    """ASGI middleware: refuse bodies over ``limit`` bytes, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with a counting receive()."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = False
+                    await PlainTextResponse("Bad Content-Length.", 400)(scope, receive, send)
+                    return
+                if too_big:
+                    await _too_large(self.limit)(scope, receive, send)
+                    return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _too_large(self.limit)(scope, receive, send)
+
+
+def _too_large(limit: int) -> Response:
+    return PlainTextResponse(f"Request body over the server's limit of {limit} bytes.", 413)
+
+
+def build_app(host: Host) -> ASGIApp:
+    """The ASGI app of a host: every plugin's routes, the kernel's lifespan, the body cap."""
+    routes: list[Any] = []
+    for result in host.hook.register_routes(host=host):
+        routes.extend(result or [])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await _call_all(host.hook.startup(host=host))
+        stop = asyncio.Event()
+        jobs: list[Job] = [job for result in host.hook.register_jobs(host=host) for job in (result or [])]
+        tasks = [asyncio.create_task(run_job(host, job, stop), name=job.name) for job in jobs]
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                try:
+                    await asyncio.wait_for(task, timeout=10)
+                except (asyncio.TimeoutError, asyncio.CancelledError):
+                    task.cancel()
+                except Exception:  # noqa: BLE001
+                    log.exception("job %s failed while stopping", task.get_name())
+            await host.drain()
+            await _call_all(host.hook.shutdown(host=host))
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.host = host
+    return BodyCap(app, host.kernel.max_body_size)
+
+
+async def _call_all(results: list[Any]) -> None:
+    for result in results:
+        if inspect.isawaitable(result):
+            await result
+
+
+async def read_body(request: Request, limit: int, precondition: str | None = None) -> bytes:
+    """Read a request body, refusing it as soon as it passes ``limit`` bytes.
+
+    Raises ``Rejected(413, precondition, ...)``; never holds more than
+    ``limit`` bytes plus one chunk in memory.
+    """
+    message = f"The body is over the limit of {limit} bytes."
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise Rejected(413, precondition, message)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Rejected(413, precondition, message)
+        chunks.append(chunk)
+    return b"".join(chunks)

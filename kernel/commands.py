@@ -1,0 +1,244 @@
+"""The kernel's own sub-commands: serve, check, user, group, calendar, grant."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from kernel.auth import hash_password
+from kernel.store import EVERYONE
+from kernel.types import Collection, Rejected
+
+if TYPE_CHECKING:
+    from kernel.cli import Commands
+    from kernel.host import Host
+
+
+def register(cli: Commands) -> None:
+    """Declare the kernel's sub-commands."""
+    cli.add("serve", "run the server", _serve_args, serve)
+    cli.add("check", "validate plugins.toml and the enabled plugins", lambda p: None, check)
+    cli.add("user", "add, remove, list users and set passwords", _user_args, user)
+    cli.add("group", "manage groups (teams) and their members", _group_args, group)
+    cli.add("calendar", "create, list and remove calendars", _calendar_args, calendar)
+    cli.add("grant", "give, take back and list access to a calendar", _grant_args, grant)
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="listen address (default [kernel] host)")
+    p.add_argument("--port", type=int, help="listen port (default [kernel] port)")
+
+
+def serve(host: Host, args: argparse.Namespace) -> int:
+    """Start uvicorn on the host's app; on a fresh database, create a first admin and say how to log in."""
+    import uvicorn
+
+    from kernel.app import build_app
+    from kernel.cli import generate_password
+
+    if args.host:
+        host.kernel.host = args.host
+    if args.port:
+        host.kernel.port = args.port
+    if not host.store.principals("user"):
+        password = generate_password()
+        with host.store.transaction():
+            host.store.create_principal("admin", "user", password_hash=hash_password(password), is_admin=True)
+        print(
+            f"teamcal: first run: created user 'admin' with password {password}\n"
+            "         change it with: teamcal user passwd admin --password-stdin",
+            file=sys.stderr,
+        )
+    print(f"teamcal: serving {host.base_url}/ (CalDAV clients: {host.base_url}/.well-known/caldav)", file=sys.stderr)
+    tls = {}
+    if host.kernel.tls_certificate and host.kernel.tls_key:
+        tls = {"ssl_certfile": host.kernel.tls_certificate, "ssl_keyfile": host.kernel.tls_key}
+    uvicorn.run(
+        build_app(host),
+        host=host.kernel.host,
+        port=host.kernel.port,
+        log_level=host.kernel.log_level,
+        lifespan="on",
+        loop="auto",
+        http="auto",
+        **tls,
+    )
+    return 0
+
+
+def check(host: Host, args: argparse.Namespace) -> int:
+    """Config and plugins loaded: say so."""
+    print(f"{host.config.path}: ok; plugins: {', '.join(host.config.enabled) or 'none'}")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if not args.password_stdin:
+        raise Rejected(400, None, "Give the password on standard input with --password-stdin.")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        raise Rejected(400, None, "The password needs at least 8 characters.")
+    return password
+
+
+def _user_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", help="create a user")
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--admin", action="store_true", help="may reach every calendar")
+    add.add_argument("--email")
+    add.add_argument("--display-name")
+    pw = sub.add_parser("passwd", help="set a user's password")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true")
+    sub.add_parser("remove", help="delete a user and their home").add_argument("name")
+    sub.add_parser("list", help="list users")
+
+
+def user(host: Host, args: argparse.Namespace) -> int:
+    """teamcal user add|passwd|remove|list."""
+    store = host.store
+    if args.action == "list":
+        for p in store.principals("user"):
+            print(f"{p.name}\t{p.display_name}\t{p.email or ''}\t{'admin' if p.is_admin else ''}".rstrip())
+        return 0
+    if args.action == "add":
+        password = _read_password(args)
+        with store.transaction():
+            store.create_principal(
+                args.name, "user", display_name=args.display_name, email=args.email,
+                password_hash=hash_password(password), is_admin=args.admin,
+            )
+        print(f"user {args.name} created")
+        return 0
+    found = _principal(host, args.name, "user")
+    if args.action == "passwd":
+        password = _read_password(args)
+        with store.transaction():
+            store.update_principal(found.id, password_hash=hash_password(password))
+        print(f"password of {args.name} changed")
+    else:
+        with store.transaction():
+            store.delete_principal(found.id)
+        print(f"user {args.name} removed")
+    return 0
+
+
+def _group_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", help="create a group")
+    add.add_argument("name")
+    add.add_argument("--display-name")
+    sub.add_parser("remove", help="delete a group and its calendars").add_argument("name")
+    for action in ("add-member", "remove-member"):
+        sp = sub.add_parser(action, help=f"{action.replace('-', ' ')} of a group")
+        sp.add_argument("group")
+        sp.add_argument("user")
+    sub.add_parser("list", help="list groups and members")
+
+
+def group(host: Host, args: argparse.Namespace) -> int:
+    """teamcal group add|remove|add-member|remove-member|list."""
+    store = host.store
+    if args.action == "list":
+        for g in store.principals("group"):
+            print(f"{g.name}\t{', '.join(m.name for m in store.members(g.id))}")
+        return 0
+    if args.action == "add":
+        with store.transaction():
+            store.create_principal(args.name, "group", display_name=args.display_name)
+        print(f"group {args.name} created")
+        return 0
+    if args.action == "remove":
+        found = _principal(host, args.name, "group")
+        with store.transaction():
+            store.delete_principal(found.id)
+        print(f"group {args.name} removed")
+        return 0
+    g = _principal(host, args.group, "group")
+    member = _principal(host, args.user, None)
+    with store.transaction():
+        if args.action == "add-member":
+            store.add_member(g.id, member.id)
+        else:
+            store.remove_member(g.id, member.id)
+    print(f"{args.user} {'added to' if args.action == 'add-member' else 'removed from'} {args.group}")
+    return 0
+
+
+def _calendar_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", help="create a calendar (OWNER/NAME; a group owner makes a team calendar)")
+    add.add_argument("calendar")
+    add.add_argument("--display-name")
+    add.add_argument("--color")
+    sub.add_parser("list", help="list an owner's calendars").add_argument("owner")
+    sub.add_parser("remove", help="delete a calendar and its events").add_argument("calendar")
+
+
+def calendar(host: Host, args: argparse.Namespace) -> int:
+    """teamcal calendar add|list|remove."""
+    if args.action == "list":
+        owner = _principal(host, args.owner, None)
+        for c in host.store.collections(owner.id, parent=None):
+            count = host.store.count_resources(c.id)
+            print(f"{owner.name}/{c.path}\t{c.kind}\t{c.display_name or ''}\t{count} objects")
+        return 0
+    if args.action == "add":
+        owner_name, _, path = args.calendar.partition("/")
+        owner = _principal(host, owner_name, None)
+        attrs: dict[str, Any] = {"display_name": args.display_name or path}
+        if args.color:
+            attrs["color"] = args.color
+        host.writes.create_collection(owner, path, "calendar", principal=None, attrs=attrs, source="cli")
+        print(f"calendar {args.calendar} created")
+        return 0
+    host.writes.delete_collection(find_collection(host, args.calendar), principal=None, source="cli")
+    print(f"calendar {args.calendar} removed")
+    return 0
+
+
+def _grant_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", help="give GRANTEE (a user, a group or 'everyone') a privilege")
+    add.add_argument("calendar", help="OWNER/NAME")
+    add.add_argument("grantee")
+    add.add_argument("privilege", choices=("read", "write", "admin"))
+    rm = sub.add_parser("remove", help="take a grant back")
+    rm.add_argument("calendar")
+    rm.add_argument("grantee")
+    sub.add_parser("list", help="list the grants of a calendar").add_argument("calendar")
+
+
+def grant(host: Host, args: argparse.Namespace) -> int:
+    """teamcal grant add|remove|list."""
+    collection = find_collection(host, args.calendar)
+    store = host.store
+    if args.action == "list":
+        for grantee, privilege in store.grants(collection.id):
+            p = store.principal_by_id(grantee)
+            print(f"{p.name if p else 'everyone'}\t{privilege}")
+        return 0
+    grantee_id = EVERYONE if args.grantee == "everyone" else _principal(host, args.grantee, None).id
+    privilege = args.privilege if args.action == "add" else None
+    host.writes.set_grant(collection, grantee_id, privilege, principal=None)
+    print(f"{args.calendar}: {args.grantee} {args.privilege if args.action == 'add' else 'revoked'}")
+    return 0
+
+
+def find_collection(host: Host, spec: str) -> Collection:
+    """The collection named ``OWNER/PATH``, or a 404 Rejected."""
+    owner, _, path = spec.partition("/")
+    found = host.store.collection(owner, path.strip("/"))
+    if found is None:
+        raise Rejected(404, None, f"No calendar {spec!r} (write it as OWNER/NAME).")
+    return found
+
+
+def _principal(host: Host, name: str, kind: str | None) -> Any:
+    found = host.store.principal(name)
+    if found is None or (kind and found.kind != kind):
+        raise Rejected(404, None, f"No {kind or 'user or group'} named {name!r}.")
+    return found

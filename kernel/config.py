@@ -1,0 +1,234 @@
+"""plugins.toml: reading, secrets, and validation against the plugins' settings dataclasses.
+
+Every problem becomes one :class:`ConfigError` line naming the file, the
+table and the key; the CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = "plugins.toml"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded as one line for the admin."""
+
+    def __init__(self, path: str | Path, table: str | None, key: str | None, message: str) -> None:
+        parts = [str(Path(path).resolve()) if str(path) else "plugins"]
+        if table and key:
+            parts.append(f"[{table}] {key}")
+        elif table or key:
+            parts.append(f"[{table}]" if table else str(key))
+        super().__init__(": ".join([*parts, message]))
+
+
+class ByteSize(int):
+    """A size in bytes, written in plugins.toml as an integer or "512kb", "10mb", "900b"."""
+
+    _UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+    @classmethod
+    def from_config(cls, value: Any) -> "ByteSize":
+        """Parse an int or a string with a b/kb/mb/gb unit."""
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return cls(value)
+        if isinstance(value, str):
+            m = re.fullmatch(r"\s*(\d+)\s*([kmg]?b)?\s*", value.lower())
+            if m:
+                return cls(int(m.group(1)) * cls._UNITS[m.group(2) or "b"])
+        raise ValueError(f'expected a size such as 512kb or 10mb, got {value!r}')
+
+
+class Duration(float):
+    """Seconds, written as a number or "90s", "15m", "2h", "1d"."""
+
+    _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    @classmethod
+    def from_config(cls, value: Any) -> "Duration":
+        """Parse a number of seconds or a string with an s/m/h/d unit."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+            return cls(value)
+        if isinstance(value, str):
+            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value.lower())
+            if m:
+                return cls(float(m.group(1)) * cls._UNITS[m.group(2) or "s"])
+        raise ValueError(f"expected a duration such as 90s, 15m or 2h, got {value!r}")
+
+
+@dataclass
+class KernelSettings:
+    """The ``[kernel]`` table."""
+
+    host: str = field(default="127.0.0.1", metadata={"doc": "address `teamcal serve` listens on"})
+    port: int = field(default=5232, metadata={"doc": "port `teamcal serve` listens on"})
+    database: str = field(
+        default="teamcal.sqlite3", metadata={"doc": "SQLite file, relative to plugins.toml"}
+    )
+    base_url: str = field(
+        default="", metadata={"doc": "public URL of the server for links (default http://host:port)"}
+    )
+    max_body_size: ByteSize = field(
+        default=ByteSize(10 * 1024**2), metadata={"doc": "hard cap on any request body"}
+    )
+    tls_certificate: str = field(default="", metadata={"doc": "PEM certificate: serve HTTPS when set with tls_key"})
+    tls_key: str = field(default="", metadata={"doc": "PEM private key for tls_certificate"})
+    team_member_privilege: str = field(
+        default="write",
+        metadata={"doc": "what members get on their group's calendars", "choices": ("read", "write", "admin")},
+    )
+    index_horizon_years: int = field(
+        default=10, metadata={"doc": "how far ahead rules without end are indexed; beyond, queries expand"}
+    )
+    index_max_instances: int = field(
+        default=5000, metadata={"doc": "instances indexed per object; beyond, queries expand"}
+    )
+    auth_cache: Duration = field(
+        default=Duration(300), metadata={"doc": "how long a verified password is remembered in memory"}
+    )
+    log_level: str = field(
+        default="info", metadata={"doc": "server log level", "choices": ("debug", "info", "warning", "error")}
+    )
+
+
+@dataclass
+class Config:
+    """A read plugins.toml: where it is, which plugins are on, and the raw tables."""
+
+    path: Path
+    enabled: list[str]
+    tables: dict[str, Any]
+
+    def database_path(self, kernel: KernelSettings) -> str:
+        """The database file, relative to the config file's folder."""
+        if kernel.database == ":memory:":
+            return kernel.database
+        db = Path(kernel.database)
+        return str(db if db.is_absolute() else self.path.parent / db)
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """--config, else $TEAMCAL_CONFIG, else ./plugins.toml."""
+    return Path(explicit or os.environ.get("TEAMCAL_CONFIG") or DEFAULT_CONFIG)
+
+
+def read_config(path: Path) -> Config:
+    """Read plugins.toml; a missing file, bad TOML or a bad ``enabled`` list is a ConfigError."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(path, None, None, "file not found (teamcal --config PATH, or TEAMCAL_CONFIG)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, None, f"not valid TOML: {exc}") from None
+    enabled = data.pop("enabled", [])
+    if not isinstance(enabled, list) or not all(isinstance(n, str) for n in enabled):
+        raise ConfigError(path, None, "enabled", "must be a list of plugin names")
+    return Config(path=path.resolve(), enabled=list(dict.fromkeys(enabled)), tables=data)
+
+
+def resolve_secret(value: Any, path: Path, table: str, key: str) -> Any:
+    """Replace ``{env = "NAME"}`` and ``{file = "path"}`` with the secret they point to."""
+    if not (isinstance(value, dict) and len(value) == 1 and set(value) <= {"env", "file"}):
+        return value
+    if "env" in value:
+        if value["env"] not in os.environ:
+            raise ConfigError(path, table, key, f"environment variable {value['env']} is not set")
+        return os.environ[value["env"]]
+    secret_path = Path(value["file"])
+    if not secret_path.is_absolute():
+        secret_path = path.parent / secret_path
+    try:
+        return secret_path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(path, table, key, f"cannot read secret file: {exc.strerror}") from None
+
+
+def validate(cls: type, data: Any, path: Path, table: str) -> Any:
+    """Build an instance of the settings dataclass ``cls`` from a TOML table."""
+    if not isinstance(data, dict):
+        raise ConfigError(path, table, None, "must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(path, table, unknown[0], f"unknown key (known: {', '.join(names) or 'none'})")
+    values = {}
+    for key, raw in data.items():
+        value = _convert(hints[key], resolve_secret(raw, path, table, key), path, table, key)
+        choices = names[key].metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(path, table, key, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, path: Path, table: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, path, table, key)
+    if dataclasses.is_dataclass(hint):
+        return validate(hint, value, path, f"{table}.{key}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(path, table, key, "must be a table")
+        return {
+            str(k): _convert(args[1], v, path, f"{table}.{key}", str(k)) if args else v for k, v in value.items()
+        }
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(path, table, key, f"must be a list, got {value!r}")
+        return [_convert(args[0], v, path, table, key) for v in value] if args else value
+    if hasattr(hint, "from_config"):
+        try:
+            return hint.from_config(value)
+        except ValueError as exc:
+            raise ConfigError(path, table, key, str(exc)) from None
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, table, key, f"must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, table, key, f"must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, table, key, f"must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, table, key, f"must be a string, got {value!r}")
+        return value
+    if hint is Any:
+        return value
+    raise ConfigError(path, table, key, f"unsupported setting type {hint!r}")
+
+
+def describe(cls: type) -> list[tuple[str, str, Any, str]]:
+    """(key, type, default, doc) for each field of a settings dataclass, for `plugins show`."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        type_name = getattr(hints[f.name], "__name__", None) or str(hints[f.name]).replace("typing.", "")
+        rows.append((f.name, type_name, default, f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,184 @@
+"""Every kernel hook: this file is the plugin API.
+
+Names say when a hook runs: ``register_*`` once at start-up, returning data;
+``validate_*`` inside the write transaction, free to veto by raising
+:class:`kernel.Rejected`; past tense after the fact. pluggy has no async, so
+first-result hooks and hooks inside a transaction are plain functions;
+notification hooks (``startup``, ``shutdown``, ``changes_committed``) may
+return awaitables, which the kernel awaits.
+
+An implementation may accept any subset of a hook's arguments, so hooks can
+gain arguments without breaking plugins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.routing import BaseRoute
+
+    from kernel.host import Host
+    from kernel.jobs import Job
+    from kernel.store import Store
+    from kernel.types import CalendarOp, Change, Collection, ObjectWrite, Principal
+
+hookspec = pluggy.HookspecMarker("teamcal")
+#: The marker plugins put on their implementations (re-exported as ``kernel.hookimpl``).
+hookimpl = pluggy.HookimplMarker("teamcal")
+
+
+# -- start-up -------------------------------------------------------------
+
+
+@hookspec
+def register_settings() -> dict[str, type]:
+    """Declare the plugin's settings before plugins.toml is validated.
+
+    Return ``{table name: dataclass}``. Each field is one key of that table,
+    with its type, its default and a one-line doc in
+    ``field(metadata={"doc": ...})``; nested dataclasses and
+    ``dict[str, SomeDataclass]`` describe sub-tables. Start-up stops with exit
+    status 2 on an unknown key or a wrongly typed value. The validated instance
+    is ``host.settings(table)``.
+    """
+
+
+@hookspec
+def register_hookspecs() -> Any:
+    """Return a module (or a list of them) of hookspecs the plugin declares for others.
+
+    Lets a plugin offer its own extension points (the CalDAV plugin's
+    ``dav_properties``); implementations of such hooks in other plugins are
+    marked ``optionalhook=True`` so they load when the declaring plugin is off.
+    """
+
+
+@hookspec
+def register_migrations(host: Host) -> Any:
+    """Return the plugin's ``sqlite_utils.Migrations`` set (or a list of them).
+
+    Called once at start-up, after the kernel's own set. Tables a plugin
+    creates carry its name as prefix; a plugin never alters the kernel's.
+    """
+
+
+@hookspec
+def register_routes(host: Host) -> Iterable[BaseRoute]:
+    """Return Starlette routes or mounts to add to the app.
+
+    Called once when the app is built. Routes are mounted in plugin order;
+    authenticate inside the endpoint with ``await host.require_principal(request)``.
+    """
+
+
+@hookspec
+def register_jobs(host: Host) -> Iterable[Job]:
+    """Return periodic background jobs (``kernel.Job(name, interval, func)``).
+
+    Called in the app's lifespan; each job's ``func(host)`` (plain or async)
+    runs every ``interval`` seconds until shutdown. Errors are logged, never
+    raised, and the job keeps its schedule.
+    """
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add sub-commands to the ``teamcal`` command line.
+
+    ``cli`` is the root ``argparse`` sub-parsers object wrapped in
+    :class:`kernel.cli.Commands`; call ``cli.add(name, help, configure, run)``
+    where ``run(host, args) -> int``.
+    """
+
+
+@hookspec
+def startup(host: Host) -> Any:
+    """Run once when the server starts, after migrations; may return an awaitable."""
+
+
+@hookspec
+def shutdown(host: Host) -> Any:
+    """Run once when the server stops; may return an awaitable."""
+
+
+# -- requests ---------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def authenticate(host: Host, request: Request) -> Principal | None:
+    """Return the principal a request authenticates as, or None.
+
+    First result wins; the kernel's HTTP Basic implementation runs last. A
+    plugin adding another scheme (tokens, a proxy header) implements this.
+    """
+
+
+@hookspec
+def principal_accessed(host: Host, principal: Principal) -> None:
+    """An authenticated principal is about to be used (each authenticated request).
+
+    Runs outside any transaction and must be cheap in the common case; write
+    through ``host.writes`` when something must be created.
+    """
+
+
+@hookspec
+def object_size_limit(host: Host, principal: Principal | None, collection: Collection) -> int | None:
+    """Return the largest object (bytes) ``principal`` may store in ``collection``, or None.
+
+    Asked before a body is read, so an oversized body is refused without
+    reading more than the limit. The smallest answer wins; the kernel's own
+    body cap always holds.
+    """
+
+
+# -- the write pipeline -------------------------------------------------------
+
+
+@hookspec
+def validate_calendar(host: Host, tx: Store, op: CalendarOp) -> None:
+    """Inspect a collection create, change or delete inside its transaction.
+
+    Raise :class:`kernel.Rejected` to refuse it: the transaction rolls back
+    and nothing is written. ``tx`` is the store inside the transaction.
+    """
+
+
+@hookspec
+def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
+    """Inspect an object write (create, update, delete) inside its transaction.
+
+    Every way data gets in passes here: CalDAV, subscriptions, imports.
+    Raise :class:`kernel.Rejected` to refuse it; a refused write leaves no
+    trace in resources, index or change feed.
+    """
+
+
+@hookspec
+def changes_committed(host: Host, changes: list[Change]) -> Any:
+    """The given change-feed rows were committed; may return an awaitable.
+
+    Only a nudge: durable consumers read the feed with their own cursor
+    (``host.store.changes_since``), so a crash here loses nothing. Errors are
+    logged, never raised.
+    """
+
+
+# -- access -------------------------------------------------------------------
+
+
+@hookspec
+def calendar_privileges(
+    host: Host, principal: Principal, calendar: Collection, privileges: frozenset[str]
+) -> Iterable[str] | None:
+    """Narrow what ``principal`` may do on ``calendar``.
+
+    ``privileges`` is what grants give ("read", "write", "admin"). Return the
+    privileges to keep, or None to leave them; the kernel intersects every
+    answer, so a plugin can only take away (a read-only subscription calendar
+    keeps "read").
+    """

@@ -1,0 +1,224 @@
+"""The Host: one deployment's config, plugin manager, store and write pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+import pluggy
+
+from kernel.auth import CHALLENGE, BasicAuth, CredentialCache
+from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
+from kernel.plugins import available_plugins, load_plugins, new_manager, register
+from kernel.store import EVERYONE, Store
+from kernel.types import PRIVILEGES, Change, Collection, Principal
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from kernel.writes import Writes
+
+log = logging.getLogger("teamcal")
+
+
+class Host:
+    """Everything one running teamcal is made of. Plugins receive it in every hook.
+
+    Build one with :meth:`Host.from_config` (or ``kernel.testing``). Nothing is
+    global: two hosts in one process are independent.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        pm: pluggy.PluginManager,
+        settings: dict[str, Any],
+        extra_plugins: Iterable[tuple[str, Any]] = (),
+    ) -> None:
+        self.config = config
+        self.extra_plugins = list(extra_plugins)
+        self.pm = pm
+        self.hook = pm.hook
+        self._settings = settings
+        self.kernel: KernelSettings = settings["kernel"]
+        self.store = Store(config.database_path(self.kernel))
+        self.credentials = CredentialCache(self.kernel.auth_cache)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        from kernel.writes import Writes
+
+        self.writes: Writes = Writes(self)
+
+    # -- building -----------------------------------------------------------
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | Path | None = None,
+        *,
+        extra_plugins: Iterable[tuple[str, Any]] = (),
+        migrate: bool = True,
+    ) -> "Host":
+        """Read plugins.toml, load the enabled plugins, validate settings, open and migrate the store.
+
+        ``extra_plugins`` are (name, object) pairs registered as well, for tests.
+        Raises :class:`ConfigError` on any configuration problem.
+        """
+        config = read_config(config_path(str(path) if path else None))
+        pm = new_manager()
+        register(pm, BasicAuth(), "kernel.basic_auth", config.path)
+        extra_plugins = list(extra_plugins)
+        for name, plugin in extra_plugins:
+            register(pm, plugin, name, config.path)
+        load_plugins(pm, config.enabled, config.path)
+        settings = _validate_settings(config, pm)
+        host = cls(config, pm, settings, extra_plugins)
+        if migrate:
+            host.migrate()
+        return host
+
+    def migrate(self) -> None:
+        """Apply the kernel's and every enabled plugin's pending migrations."""
+        sets: list[Any] = []
+        for result in self.hook.register_migrations(host=self):
+            sets.extend(result if isinstance(result, (list, tuple)) else [result])
+        self.store.migrate(sets)
+
+    def settings(self, table: str) -> Any:
+        """The validated settings dataclass of a plugin (its defaults when the table is absent)."""
+        return self._settings[table]
+
+    @property
+    def base_url(self) -> str:
+        """The server's public URL without trailing slash."""
+        if self.kernel.base_url:
+            return self.kernel.base_url.rstrip("/")
+        scheme = "https" if self.kernel.tls_certificate else "http"
+        return f"{scheme}://{self.kernel.host}:{self.kernel.port}"
+
+    def plugin_names(self) -> list[str]:
+        """Names of the registered plugins (the enabled ones plus the kernel's own)."""
+        return [name for name, _ in self.pm.list_name_plugin()]
+
+    # -- identity and access ------------------------------------------------------
+
+    async def authenticate(self, request: Request) -> Principal | None:
+        """The principal a request authenticates as (first ``authenticate`` answer), or None."""
+        principal = self.hook.authenticate(host=self, request=request)
+        if principal is not None:
+            self.hook.principal_accessed(host=self, principal=principal)
+        return principal
+
+    async def require_principal(self, request: Request) -> Principal:
+        """The authenticated principal, or an HTTP 401 with a Basic challenge."""
+        from starlette.exceptions import HTTPException
+
+        principal = await self.authenticate(request)
+        if principal is None:
+            raise HTTPException(401, "Authentication required.", headers={"WWW-Authenticate": CHALLENGE})
+        return principal
+
+    def privileges(self, principal: Principal | None, collection: Collection) -> frozenset[str]:
+        """What ``principal`` may do on ``collection``: owner and admins everything, else grants.
+
+        Members of a group reach its collections with ``team_member_privilege``;
+        ``calendar_privileges`` hooks may narrow the result.
+        """
+        if principal is None:
+            return frozenset()
+        if principal.is_admin or collection.owner.id == principal.id:
+            level = len(PRIVILEGES)
+        else:
+            ids = [principal.id] + [g.id for g in self.store.groups_of(principal.id)]
+            level = 0
+            if collection.owner.id in ids:
+                level = PRIVILEGES.index(self.kernel.team_member_privilege) + 1  # type: ignore[arg-type]
+            for grantee, privilege in self.store.grants(collection.id):
+                if grantee in ids or grantee == EVERYONE:
+                    level = max(level, PRIVILEGES.index(privilege) + 1)
+        privileges = frozenset(PRIVILEGES[:level])
+        if privileges:
+            for kept in self.hook.calendar_privileges(
+                host=self, principal=principal, calendar=collection, privileges=privileges
+            ):
+                if kept is not None:
+                    privileges &= frozenset(kept)
+        return privileges
+
+    def object_size_limit(self, principal: Principal | None, collection: Collection) -> int:
+        """The largest object ``principal`` may store in ``collection``: the smallest of the
+        ``object_size_limit`` answers and the kernel's body cap."""
+        answers = self.hook.object_size_limit(host=self, principal=principal, collection=collection)
+        return min([int(self.kernel.max_body_size), *(int(a) for a in answers if a is not None)])
+
+    def reachable_collections(self, principal: Principal) -> list[Collection]:
+        """Top-level collections ``principal`` can read outside its own home (grants, groups)."""
+        ids = [principal.id] + [g.id for g in self.store.groups_of(principal.id)]
+        found: dict[int, Collection] = {}
+        for group_id in ids[1:]:
+            for c in self.store.collections(group_id):
+                found[c.id] = c
+        for cid in self.store.granted_collection_ids(ids):
+            c = self.store.collection_by_id(cid)
+            if c is not None and c.owner.id != principal.id:
+                found[c.id] = c
+        return [c for c in found.values() if "read" in self.privileges(principal, c)]
+
+    # -- notifications ---------------------------------------------------------------
+
+    def notify(self, changes: list[Change]) -> None:
+        """Call ``changes_committed``; awaitables are scheduled (or run, outside a loop)."""
+        if not changes:
+            return
+        try:
+            results = self.hook.changes_committed(host=self, changes=changes)
+        except Exception:  # noqa: BLE001 - a consumer's bug must not fail the write
+            log.exception("changes_committed hook failed")
+            return
+        for result in results:
+            if inspect.isawaitable(result):
+                self._schedule(result)
+
+    def _schedule(self, awaitable: Any) -> None:
+        async def guarded() -> None:
+            try:
+                await awaitable
+            except Exception:  # noqa: BLE001
+                log.exception("changes_committed hook failed")
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(guarded())
+            return
+        task = loop.create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for scheduled notification tasks (at shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+
+def _validate_settings(config: Config, pm: pluggy.PluginManager) -> dict[str, Any]:
+    declared: dict[str, type] = {"kernel": KernelSettings}
+    for result in pm.hook.register_settings():
+        for table, cls in (result or {}).items():
+            if table in declared:
+                raise ConfigError(config.path, table, None, "settings table declared by two plugins")
+            declared[table] = cls
+    installed = set(available_plugins())
+    settings: dict[str, Any] = {}
+    for table, data in config.tables.items():
+        if table not in declared and table not in installed:
+            raise ConfigError(config.path, table, None, "unknown table (no enabled or installed plugin has it)")
+    for table, cls in declared.items():
+        settings[table] = validate(cls, config.tables.get(table, {}), config.path, table)
+    return settings

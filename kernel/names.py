@@ -1,0 +1,43 @@
+"""Rules for names that become URL path segments (principals, collections, resources)."""
+
+from __future__ import annotations
+
+import re
+
+from kernel.types import Rejected
+
+_PRINCIPAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+MAX_SEGMENT = 255
+
+
+def check_principal_name(name: str) -> None:
+    """Refuse principal names that would not be a safe single path segment."""
+    if not _PRINCIPAL.match(name or ""):
+        raise Rejected(
+            400, None, f"{name!r} is not a valid name: use letters, digits and . _ @ + - (at most 64)."
+        )
+
+
+def check_segment(name: str) -> None:
+    """Refuse a collection or resource name that is not one safe path segment.
+
+    Empty names, "." and "..", slashes, backslashes, NUL and other control
+    characters, and names over 255 characters get a 400.
+    """
+    if (
+        not name
+        or name in (".", "..")
+        or len(name) > MAX_SEGMENT
+        or "/" in name
+        or "\\" in name
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+    ):
+        raise Rejected(400, None, f"{name!r} is not a valid resource name.")
+
+
+def check_path(path: str) -> None:
+    """Check every segment of a collection path ("a/b/c")."""
+    if not path:
+        raise Rejected(400, None, "A collection needs a name.")
+    for segment in path.split("/"):
+        check_segment(segment)

@@ -1,0 +1,116 @@
+"""Finding, loading and registering plugins: one PluginManager per Host.
+
+Built-in and third-party plugins come through the same entry-point group,
+``teamcal``. Only names listed in ``enabled`` are imported.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from kernel import hookspecs
+from kernel.config import ConfigError
+
+GROUP = "teamcal"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """An installed plugin, as its entry point and distribution describe it."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    description: str
+    entry_point: metadata.EntryPoint
+
+
+def available_plugins() -> dict[str, PluginInfo]:
+    """Every plugin installed in the ``teamcal`` entry-point group, by name (nothing is imported)."""
+    found: dict[str, PluginInfo] = {}
+    for dist in metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != GROUP or ep.name in found:
+                continue
+            found[ep.name] = PluginInfo(
+                name=ep.name,
+                module=ep.value,
+                distribution=dist.metadata["Name"] or "",
+                version=dist.version or "",
+                description=_describe(ep, dist),
+                entry_point=ep,
+            )
+    return dict(sorted(found.items()))
+
+
+def _describe(ep: metadata.EntryPoint, dist: metadata.Distribution) -> str:
+    """The plugin's one-line description: its module docstring's first line, read without importing."""
+    spec = _find_spec(ep.value)
+    if spec is not None:
+        try:
+            import ast
+
+            doc = ast.get_docstring(ast.parse(Path(spec).read_text(encoding="utf-8")))
+        except (OSError, SyntaxError, ValueError):
+            doc = None
+        if doc:
+            return doc.strip().splitlines()[0]
+    return dist.metadata["Summary"] or ""
+
+
+def _find_spec(module: str) -> str | None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec and spec.origin and spec.origin.endswith(".py") else None
+
+
+def new_manager() -> pluggy.PluginManager:
+    """A plugin manager with the kernel's hookspecs."""
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def load_plugins(pm: pluggy.PluginManager, enabled: list[str], config_file: Path) -> None:
+    """Import and register the enabled plugins, then their own hookspecs, then check_pending().
+
+    Every failure is a ConfigError naming the file and the plugin.
+    """
+    installed = available_plugins()
+    for name in enabled:
+        info = installed.get(name)
+        if info is None:
+            known = ", ".join(installed) or "none"
+            raise ConfigError(config_file, None, "enabled", f"unknown plugin {name!r} (installed: {known})")
+        try:
+            module = info.entry_point.load()
+        except Exception as exc:  # noqa: BLE001 - any import failure stops start-up cleanly
+            raise ConfigError(
+                config_file, None, "enabled", f"plugin {name!r} failed to import: {type(exc).__name__}: {exc}"
+            ) from None
+        register(pm, module, name, config_file)
+    for specs in pm.hook.register_hookspecs():
+        for module in specs if isinstance(specs, (list, tuple)) else [specs]:
+            pm.add_hookspecs(module)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise ConfigError(config_file, None, "enabled", str(exc)) from None
+
+
+def register(pm: pluggy.PluginManager, plugin: Any, name: str, config_file: Path | str = "") -> None:
+    """Register one plugin object, turning a signature mismatch into a ConfigError."""
+    try:
+        pm.register(plugin, name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise ConfigError(config_file, None, "enabled", f"plugin {name!r}: {exc}") from None

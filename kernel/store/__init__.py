@@ -1,0 +1,53 @@
+"""The store: the only code that writes the database.
+
+One SQLite file in WAL mode, opened through sqlite-utils. :class:`Store`
+combines one mixin per concern (principals, collections, resources, dead
+properties, the change feed, grants, the instance index). Methods named
+``insert_*``, ``save_*``, ``delete_*``, ``record_*`` or ``index_*`` must run inside
+``store.transaction()``; ``kernel.writes`` is the pipeline that calls them with
+the plugins' ``validate_*`` hooks around.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database, Migrations
+
+from kernel.store.changes import ChangeStore
+from kernel.store.collections import CollectionStore
+from kernel.store.db import Transactions, open_database
+from kernel.store.grants import EVERYONE, GrantStore
+from kernel.store.instances import InstanceStore
+from kernel.store.principals import PrincipalStore
+from kernel.store.properties import PropertyStore
+from kernel.store.resources import ResourceStore, make_etag
+from kernel.store.schema import kernel_migrations
+
+__all__ = ["Store", "EVERYONE", "make_etag", "kernel_migrations"]
+
+
+class Store(
+    PrincipalStore, CollectionStore, ResourceStore, PropertyStore, ChangeStore, GrantStore, InstanceStore
+):
+    """The database of one host: ``store.db`` is the sqlite-utils Database for plugins' own tables."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self.db: Database = open_database(path)
+        self.conn = self.db.conn
+        self.transaction = Transactions(self.conn)
+
+    def migrate(self, sets: list[Migrations]) -> None:
+        """Apply the kernel's migration set, then each plugin's, in order."""
+        for migrations in [kernel_migrations, *sets]:
+            migrations.apply(self.db)
+
+    def close(self) -> None:
+        """Close the connection (checkpointing the WAL)."""
+        self.conn.close()
+
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        """Run SQL on the store's connection (for plugins' own tables)."""
+        return self.conn.execute(sql, args)

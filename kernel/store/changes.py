@@ -1,0 +1,62 @@
+"""The change feed: one global sequence behind sync tokens, ctags and every durable consumer."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from kernel.types import Change, ChangeKind
+
+_COLUMNS = "seq, collection_id, name, kind, etag, uid, principal_id, at"
+
+
+class ChangeStore:
+    """Mixin of :class:`kernel.store.Store` for the change feed."""
+
+    conn: sqlite3.Connection
+
+    def record_change(
+        self,
+        collection_id: int,
+        name: str | None,
+        kind: ChangeKind,
+        *,
+        etag: str | None = None,
+        uid: str | None = None,
+        principal_id: int | None = None,
+    ) -> Change:
+        """Append a change row and move the collection's sync sequence (inside a write transaction)."""
+        now = time.time()
+        cur = self.conn.execute(
+            "INSERT INTO changes (collection_id, name, kind, etag, uid, principal_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (collection_id, name, kind, etag, uid, principal_id, now),
+        )
+        seq = cur.lastrowid or 0
+        self.conn.execute("UPDATE collections SET sync_seq = ?, modified = ? WHERE id = ?", (seq, now, collection_id))
+        return Change(seq, collection_id, name, kind, etag, uid, principal_id, now)
+
+    def changes_since(self, seq: int, *, collection_id: int | None = None, limit: int | None = None) -> list[Change]:
+        """Changes after ``seq`` in order (of one collection, or all), at most ``limit``."""
+        sql = f"SELECT {_COLUMNS} FROM changes WHERE seq > ?"
+        args: list[object] = [seq]
+        if collection_id is not None:
+            sql += " AND collection_id = ?"
+            args.append(collection_id)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [Change(*r) for r in self.conn.execute(sql, args)]
+
+    def latest_seq(self) -> int:
+        """The newest sequence number in the feed (0 when empty)."""
+        row = self.conn.execute("SELECT max(seq) FROM changes").fetchone()
+        return int(row[0] or 0)
+
+    def oldest_seq(self, collection_id: int | None = None) -> int:
+        """The oldest sequence number still in the feed (of one collection), 0 when empty."""
+        if collection_id is None:
+            row = self.conn.execute("SELECT min(seq) FROM changes").fetchone()
+        else:
+            row = self.conn.execute("SELECT min(seq) FROM changes WHERE collection_id = ?", (collection_id,)).fetchone()
+        return int(row[0] or 0)

@@ -1,0 +1,159 @@
+"""Calendars and plain WebDAV collections in principals' homes."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from kernel.names import check_path
+from kernel.types import Collection, CollectionKind, Principal, Rejected
+
+_SELECT = (
+    "SELECT c.id, c.path, c.kind, c.display_name, c.description, c.color, c.sort_order, c.timezone,"
+    " c.components, c.transparent, c.created, c.modified, c.sync_seq,"
+    " p.id, p.name, p.kind, p.display_name, p.email, p.is_admin"
+    " FROM collections c JOIN principals p ON p.id = c.owner_id"
+)
+
+#: Attributes of a collection that writes may set, with their column names.
+ATTRIBUTES = ("display_name", "description", "color", "sort_order", "timezone", "components", "transparent")
+
+
+def _collection(row: tuple) -> Collection:
+    owner = Principal(row[13], row[14], row[15], row[16], row[17], bool(row[18]))
+    return Collection(
+        id=row[0],
+        owner=owner,
+        path=row[1],
+        kind=row[2],
+        display_name=row[3],
+        description=row[4],
+        color=row[5],
+        sort_order=row[6],
+        timezone=row[7],
+        components=tuple(c for c in row[8].split(",") if c),
+        transparent=bool(row[9]),
+        created=row[10],
+        modified=row[11],
+        sync_seq=row[12],
+    )
+
+
+def _column_values(attrs: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(attrs) - set(ATTRIBUTES)
+    if unknown:
+        raise ValueError(f"unknown collection attributes: {', '.join(sorted(unknown))}")
+    values = dict(attrs)
+    if "components" in values:
+        values["components"] = ",".join(values["components"] or ())
+    if "transparent" in values:
+        values["transparent"] = int(bool(values["transparent"]))
+    return values
+
+
+class CollectionStore:
+    """Mixin of :class:`kernel.store.Store` for collections."""
+
+    conn: sqlite3.Connection
+
+    def collection(self, owner: str | int, path: str) -> Collection | None:
+        """The collection at ``path`` in the home of ``owner`` (name or id), or None."""
+        key = "p.id" if isinstance(owner, int) else "p.name"
+        row = self.conn.execute(f"{_SELECT} WHERE {key} = ? AND c.path = ?", (owner, path)).fetchone()
+        return _collection(row) if row else None
+
+    def collection_by_id(self, collection_id: int) -> Collection | None:
+        """The collection with this id, or None."""
+        row = self.conn.execute(f"{_SELECT} WHERE c.id = ?", (collection_id,)).fetchone()
+        return _collection(row) if row else None
+
+    def collections(
+        self, owner: str | int, *, parent: str | None = "", kind: CollectionKind | None = None
+    ) -> list[Collection]:
+        """Collections in a home: the direct children of ``parent`` ("" = top level, None = all)."""
+        key = "p.id" if isinstance(owner, int) else "p.name"
+        sql = f"{_SELECT} WHERE {key} = ?"
+        args: list[Any] = [owner]
+        if parent is not None:
+            if parent:
+                sql += " AND c.path LIKE ? ESCAPE '\\' AND instr(substr(c.path, ?), '/') = 0"
+                args += [_like_prefix(parent), len(parent) + 2]
+            else:
+                sql += " AND instr(c.path, '/') = 0"
+        if kind:
+            sql += " AND c.kind = ?"
+            args.append(kind)
+        return [_collection(r) for r in self.conn.execute(sql + " ORDER BY c.path", args)]
+
+    def count_collections(self, owner_id: int, kind: CollectionKind | None = None) -> int:
+        """How many collections (of one kind) a principal owns."""
+        if kind:
+            row = self.conn.execute(
+                "SELECT count(*) FROM collections WHERE owner_id = ? AND kind = ?", (owner_id, kind)
+            ).fetchone()
+        else:
+            row = self.conn.execute("SELECT count(*) FROM collections WHERE owner_id = ?", (owner_id,)).fetchone()
+        return int(row[0])
+
+    def insert_collection(self, owner: Principal, path: str, kind: CollectionKind, attrs: dict[str, Any]) -> Collection:
+        """Insert a collection row (inside a write transaction; see kernel.writes)."""
+        check_path(path)
+        if "/" in path:
+            parent = self.collection(owner.id, path.rsplit("/", 1)[0])
+            if parent is None:
+                raise Rejected(409, None, "The parent collection does not exist.")
+            if parent.kind != "plain":
+                raise Rejected(403, None, "A calendar collection cannot contain other collections.")
+        values = _column_values(attrs)
+        now = time.time()
+        columns = ["owner_id", "path", "kind", "created", "modified", *values]
+        try:
+            cur = self.conn.execute(
+                f"INSERT INTO collections ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                (owner.id, path, kind, now, now, *values.values()),
+            )
+        except sqlite3.IntegrityError:
+            raise Rejected(405, None, "A collection already exists at this path.") from None
+        created = self.collection_by_id(cur.lastrowid or 0)
+        assert created is not None
+        return created
+
+    def update_collection_row(self, collection_id: int, attrs: dict[str, Any]) -> None:
+        """Set collection attributes (inside a write transaction)."""
+        values = _column_values(attrs)
+        if values:
+            sets = ", ".join(f"{k} = ?" for k in values)
+            self.conn.execute(
+                f"UPDATE collections SET {sets}, modified = ? WHERE id = ?",
+                (*values.values(), time.time(), collection_id),
+            )
+
+    def descendants(self, collection: Collection) -> list[Collection]:
+        """Every collection below this one, parents before children."""
+        rows = self.conn.execute(
+            f"{_SELECT} WHERE c.owner_id = ? AND c.path LIKE ? ESCAPE '\\' ORDER BY c.path",
+            (collection.owner.id, _like_prefix(collection.path)),
+        )
+        return [_collection(r) for r in rows]
+
+    def delete_collection_row(self, collection_id: int) -> None:
+        """Delete one collection row, its resources, properties and index (no children)."""
+        self.conn.execute("DELETE FROM instances_rtree WHERE cmin >= ? AND cmax <= ?", (collection_id, collection_id))
+        self.conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
+
+    def rename_collection_tree(self, collection: Collection, owner: Principal, path: str) -> None:
+        """Move a collection and everything below it to ``path`` in ``owner``'s home."""
+        check_path(path)
+        old = collection.path
+        for c in [collection, *self.descendants(collection)]:
+            new_path = path + c.path[len(old):]
+            self.conn.execute(
+                "UPDATE collections SET owner_id = ?, path = ?, modified = ? WHERE id = ?",
+                (owner.id, new_path, time.time(), c.id),
+            )
+
+
+def _like_prefix(path: str) -> str:
+    escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"

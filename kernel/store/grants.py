@@ -1,0 +1,45 @@
+"""Grants: read, write or admin on a collection to a user, a group or everyone."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from kernel.types import PRIVILEGES, Privilege, Rejected
+
+#: The grantee id that stands for every authenticated principal.
+EVERYONE = 0
+
+
+class GrantStore:
+    """Mixin of :class:`kernel.store.Store` for grants."""
+
+    conn: sqlite3.Connection
+
+    def grant(self, collection_id: int, grantee_id: int, privilege: Privilege) -> None:
+        """Give a principal (or EVERYONE) a privilege on a collection, replacing an earlier grant."""
+        if privilege not in PRIVILEGES:
+            raise Rejected(400, None, f"Unknown privilege {privilege!r}: use read, write or admin.")
+        self.conn.execute(
+            "INSERT INTO grants (collection_id, grantee_id, privilege) VALUES (?, ?, ?)"
+            " ON CONFLICT (collection_id, grantee_id) DO UPDATE SET privilege = excluded.privilege",
+            (collection_id, grantee_id, privilege),
+        )
+
+    def revoke(self, collection_id: int, grantee_id: int) -> None:
+        """Remove a principal's (or EVERYONE's) grant on a collection."""
+        self.conn.execute("DELETE FROM grants WHERE collection_id = ? AND grantee_id = ?", (collection_id, grantee_id))
+
+    def grants(self, collection_id: int) -> list[tuple[int, Privilege]]:
+        """(grantee id, privilege) pairs of a collection; grantee 0 is everyone."""
+        rows = self.conn.execute(
+            "SELECT grantee_id, privilege FROM grants WHERE collection_id = ? ORDER BY grantee_id", (collection_id,)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def granted_collection_ids(self, principal_ids: list[int]) -> list[int]:
+        """Collections granted to any of these principals or to everyone."""
+        ids = [EVERYONE, *principal_ids]
+        rows = self.conn.execute(
+            f"SELECT DISTINCT collection_id FROM grants WHERE grantee_id IN ({','.join('?' * len(ids))})", ids
+        )
+        return [r[0] for r in rows]

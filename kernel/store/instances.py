@@ -1,0 +1,110 @@
+"""The recurrence-instance index and the time-range query it serves."""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+
+import icalendar
+from typing import Iterable
+
+from kernel.types import FLOATING, NEG_INF, POS_INF, Instance
+
+#: Floating times may sit up to 14 hours either side of UTC.
+_FLOAT_SLACK = 14 * 3600
+
+
+class InstanceStore:
+    """Mixin of :class:`kernel.store.Store` for the time-range index."""
+
+    conn: sqlite3.Connection
+
+    def index_instances(self, resource_id: int, collection_id: int, instances: Iterable[Instance]) -> None:
+        """Replace a resource's index rows (inside a write transaction)."""
+        conn = self.conn
+        conn.execute(
+            "DELETE FROM instances_rtree WHERE id IN (SELECT id FROM instances WHERE resource_id = ?)",
+            (resource_id,),
+        )
+        conn.execute("DELETE FROM instances WHERE resource_id = ?", (resource_id,))
+        for inst in instances:
+            cur = conn.execute(
+                'INSERT INTO instances (resource_id, collection_id, start, "end", flags, recurrence_id)'
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (resource_id, collection_id, inst.start, inst.end, inst.flags, inst.recurrence_id),
+            )
+            lo, hi = inst.start, inst.end
+            if inst.flags & FLOATING:
+                lo, hi = max(NEG_INF, lo - _FLOAT_SLACK), min(POS_INF, hi + _FLOAT_SLACK)
+            conn.execute(
+                "INSERT INTO instances_rtree (id, cmin, cmax, smin, smax) VALUES (?, ?, ?, ?, ?)",
+                (cur.lastrowid, collection_id, collection_id, lo, hi),
+            )
+
+    def move_instances(self, collection_from: int, collection_to: int, resource_id: int) -> None:
+        """Re-key a resource's index rows to another collection (inside a write transaction)."""
+        rows = self.conn.execute(
+            "SELECT start, \"end\", flags, recurrence_id FROM instances WHERE resource_id = ?", (resource_id,)
+        ).fetchall()
+        self.index_instances(resource_id, collection_to, [Instance(*r) for r in rows])
+
+    def instances(self, resource_id: int) -> list[Instance]:
+        """The index rows of one resource, by start."""
+        rows = self.conn.execute(
+            'SELECT start, "end", flags, recurrence_id FROM instances WHERE resource_id = ? ORDER BY start',
+            (resource_id,),
+        )
+        return [Instance(*r) for r in rows]
+
+    def time_range(
+        self,
+        collection_id: int,
+        start: int | None,
+        end: int | None,
+        *,
+        tz: datetime.tzinfo | None = None,
+        component: str | None = None,
+    ) -> list[int]:
+        """Ids of the resources with an instance overlapping [start, end) (epoch seconds).
+
+        RFC 4791 section 9.9 semantics; floating and all-day instances are
+        read in ``tz`` (the calendar's time zone; UTC when None). Reads the
+        index; only objects whose rule runs past the indexed horizon are parsed.
+        """
+        from kernel import ical
+
+        qs = NEG_INF if start is None else start
+        qe = POS_INF if end is None else end
+        sql = (
+            'SELECT i.resource_id, i.start, i."end", i.flags FROM instances_rtree t'
+            " JOIN instances i ON i.id = t.id"
+        )
+        args: list[object] = []
+        if component:
+            sql += " JOIN resources r ON r.id = i.resource_id AND r.component = ?"
+            args.append(component)
+        sql += (
+            " WHERE t.cmin <= ?1c AND t.cmax >= ?1c AND t.smin <= ?qe AND t.smax >= ?qs"
+            " AND (i.flags & 4 OR ((?qs < i.\"end\" OR (i.flags & 2 AND ?qs <= i.\"end\"))"
+            " AND (?qe > i.start OR (i.flags & 1 AND ?qe >= i.start))))"
+        )
+        sql = sql.replace("?1c", "?").replace("?qe", "?").replace("?qs", "?")
+        args += [collection_id, collection_id, qe, qs, qs, qs, qe, qe]
+        hits: set[int] = set()
+        for rid, s, e, flags in self.conn.execute(sql, args):
+            if rid in hits:
+                continue
+            if not flags & FLOATING or ical.overlaps(Instance(s, e, flags), qs, qe, tz):
+                hits.add(rid)
+        flagged_sql = (
+            "SELECT id, indexed_until, data FROM resources WHERE collection_id = ?"
+            " AND indexed_until IS NOT NULL AND indexed_until <= ?"
+        )
+        flagged_args: list[object] = [collection_id, qe]
+        if component:
+            flagged_sql += " AND component = ?"
+            flagged_args.append(component)
+        for rid, until, data in self.conn.execute(flagged_sql, flagged_args).fetchall():
+            if rid not in hits and ical.occurs_in(icalendar.Calendar.from_ical(bytes(data)), qs, qe, tz, after=until):
+                hits.add(rid)
+        return sorted(hits)

@@ -1,0 +1,120 @@
+"""Users, groups and group membership."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from kernel.types import Principal, PrincipalKind, Rejected
+from kernel.names import check_principal_name
+
+_COLUMNS = "id, name, kind, display_name, email, is_admin"
+
+
+def _principal(row: sqlite3.Row | tuple) -> Principal:
+    return Principal(
+        id=row[0], name=row[1], kind=row[2], display_name=row[3], email=row[4], is_admin=bool(row[5])
+    )
+
+
+class PrincipalStore:
+    """Mixin of :class:`kernel.store.Store` for principals."""
+
+    conn: sqlite3.Connection
+
+    def create_principal(
+        self,
+        name: str,
+        kind: PrincipalKind,
+        *,
+        display_name: str | None = None,
+        email: str | None = None,
+        password_hash: str | None = None,
+        is_admin: bool = False,
+    ) -> Principal:
+        """Create a user or group; 409 when the name is taken."""
+        check_principal_name(name)
+        try:
+            cur = self.conn.execute(
+                "INSERT INTO principals (name, kind, display_name, email, password_hash, is_admin, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, kind, display_name or name, email, password_hash, int(is_admin), time.time()),
+            )
+        except sqlite3.IntegrityError:
+            raise Rejected(409, None, f"A principal named {name!r} already exists.") from None
+        return Principal(cur.lastrowid or 0, name, kind, display_name or name, email, is_admin)
+
+    def principal(self, name: str) -> Principal | None:
+        """The principal called ``name``, or None."""
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM principals WHERE name = ?", (name,)).fetchone()
+        return _principal(row) if row else None
+
+    def principal_by_id(self, principal_id: int) -> Principal | None:
+        """The principal with this id, or None."""
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM principals WHERE id = ?", (principal_id,)).fetchone()
+        return _principal(row) if row else None
+
+    def principals(self, kind: PrincipalKind | None = None) -> list[Principal]:
+        """Every principal (of one kind), by name."""
+        if kind:
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM principals WHERE kind = ? ORDER BY name", (kind,)
+            )
+        else:
+            rows = self.conn.execute(f"SELECT {_COLUMNS} FROM principals ORDER BY name")
+        return [_principal(r) for r in rows]
+
+    def password_hash(self, principal_id: int) -> str | None:
+        """The stored password hash of a user (None for groups and users without one)."""
+        row = self.conn.execute("SELECT password_hash FROM principals WHERE id = ?", (principal_id,)).fetchone()
+        return row[0] if row else None
+
+    def update_principal(self, principal_id: int, **fields: object) -> None:
+        """Change display_name, email, password_hash or is_admin."""
+        allowed = {"display_name", "email", "password_hash", "is_admin"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot update {', '.join(sorted(unknown))}")
+        if fields:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            self.conn.execute(f"UPDATE principals SET {sets} WHERE id = ?", (*fields.values(), principal_id))
+
+    def delete_principal(self, principal_id: int) -> None:
+        """Delete a principal, its memberships, its grants and (by cascade) its home."""
+        self.conn.execute("DELETE FROM grants WHERE grantee_id = ?", (principal_id,))
+        self.conn.execute(
+            "DELETE FROM instances_rtree WHERE id IN (SELECT i.id FROM instances i"
+            " JOIN collections c ON c.id = i.collection_id WHERE c.owner_id = ?)",
+            (principal_id,),
+        )
+        self.conn.execute("DELETE FROM principals WHERE id = ?", (principal_id,))
+
+    def add_member(self, group_id: int, member_id: int) -> None:
+        """Make a principal a member of a group (idempotent)."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO memberships (group_id, member_id) VALUES (?, ?)", (group_id, member_id)
+        )
+
+    def remove_member(self, group_id: int, member_id: int) -> None:
+        """Remove a principal from a group."""
+        self.conn.execute("DELETE FROM memberships WHERE group_id = ? AND member_id = ?", (group_id, member_id))
+
+    def members(self, group_id: int) -> list[Principal]:
+        """The direct members of a group."""
+        rows = self.conn.execute(
+            f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))} FROM principals p"
+            " JOIN memberships m ON m.member_id = p.id WHERE m.group_id = ? ORDER BY p.name",
+            (group_id,),
+        )
+        return [_principal(r) for r in rows]
+
+    def groups_of(self, principal_id: int) -> list[Principal]:
+        """The groups a principal belongs to, directly or through other groups."""
+        rows = self.conn.execute(
+            "WITH RECURSIVE g(id) AS (SELECT group_id FROM memberships WHERE member_id = ?"
+            " UNION SELECT m.group_id FROM memberships m JOIN g ON m.member_id = g.id)"
+            f" SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))} FROM principals p"
+            " JOIN g ON g.id = p.id ORDER BY p.name",
+            (principal_id,),
+        )
+        return [_principal(r) for r in rows]

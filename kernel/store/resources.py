@@ -1,0 +1,157 @@
+"""Resources (calendar objects and plain files) and their raw content."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from typing import Iterable
+
+from kernel.names import check_segment
+from kernel.types import Resource
+
+_COLUMNS = (
+    "id, collection_id, name, etag, content_type, size, uid, component, created, modified,"
+    " created_by, modified_by"
+)
+
+
+def _resource(row: tuple) -> Resource:
+    return Resource(*row)
+
+
+def make_etag(data: bytes) -> str:
+    """A strong ETag derived from the content (quoted, as HTTP sends it)."""
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+class ResourceStore:
+    """Mixin of :class:`kernel.store.Store` for resources."""
+
+    conn: sqlite3.Connection
+
+    def resource(self, collection_id: int, name: str) -> Resource | None:
+        """The resource ``name`` in a collection, or None."""
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?", (collection_id, name)
+        ).fetchone()
+        return _resource(row) if row else None
+
+    def resource_by_uid(self, collection_id: int, uid: str) -> Resource | None:
+        """The calendar object with this UID in a collection, or None."""
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? AND uid = ?", (collection_id, uid)
+        ).fetchone()
+        return _resource(row) if row else None
+
+    def resources(self, collection_id: int, names: Iterable[str] | None = None) -> list[Resource]:
+        """Resources of a collection (all, or those named), by name."""
+        if names is None:
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? ORDER BY name", (collection_id,)
+            )
+            return [_resource(r) for r in rows]
+        wanted = list(dict.fromkeys(names))
+        found: list[Resource] = []
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? AND name IN"
+                f" ({','.join('?' * len(chunk))})",
+                (collection_id, *chunk),
+            )
+            found.extend(_resource(r) for r in rows)
+        return sorted(found, key=lambda r: r.name)
+
+    def resources_with_data(self, collection_id: int, names: Iterable[str] | None = None) -> list[tuple[Resource, bytes]]:
+        """Resources with their content, in one query per 500 names."""
+        if names is None:
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS}, data FROM resources WHERE collection_id = ? ORDER BY name", (collection_id,)
+            )
+            return [(_resource(r[:-1]), r[-1]) for r in rows]
+        wanted = list(dict.fromkeys(names))
+        out: list[tuple[Resource, bytes]] = []
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS}, data FROM resources WHERE collection_id = ? AND name IN"
+                f" ({','.join('?' * len(chunk))})",
+                (collection_id, *chunk),
+            )
+            out.extend((_resource(r[:-1]), r[-1]) for r in rows)
+        return sorted(out, key=lambda pair: pair[0].name)
+
+    def resources_by_ids(self, ids: Iterable[int], *, with_data: bool = False) -> list[tuple[Resource, bytes | None]]:
+        """Resources by id (any collection), with content when asked."""
+        wanted = list(dict.fromkeys(ids))
+        cols = _COLUMNS + (", data" if with_data else "")
+        out: list[tuple[Resource, bytes | None]] = []
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            rows = self.conn.execute(
+                f"SELECT {cols} FROM resources WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            for r in rows:
+                out.append((_resource(r[:12]), r[12] if with_data else None))
+        return sorted(out, key=lambda pair: pair[0].name)
+
+    def count_resources(self, collection_id: int | None = None, *, owner_id: int | None = None) -> int:
+        """How many resources a collection holds, or all collections of an owner."""
+        if owner_id is not None:
+            row = self.conn.execute(
+                "SELECT count(*) FROM resources r JOIN collections c ON c.id = r.collection_id"
+                " WHERE c.owner_id = ? AND r.component IS NOT NULL",
+                (owner_id,),
+            ).fetchone()
+        else:
+            row = self.conn.execute("SELECT count(*) FROM resources WHERE collection_id = ?", (collection_id,)).fetchone()
+        return int(row[0])
+
+    def data(self, resource_id: int) -> bytes:
+        """The stored content of a resource."""
+        row = self.conn.execute("SELECT data FROM resources WHERE id = ?", (resource_id,)).fetchone()
+        return bytes(row[0]) if row else b""
+
+    def save_resource_row(
+        self,
+        collection_id: int,
+        name: str,
+        data: bytes,
+        content_type: str,
+        *,
+        uid: str | None,
+        component: str | None,
+        indexed_until: int | None,
+        principal_id: int | None,
+        old: Resource | None,
+    ) -> Resource:
+        """Insert or replace a resource row (inside a write transaction)."""
+        check_segment(name)
+        etag = make_etag(data)
+        now = time.time()
+        if old is None:
+            cur = self.conn.execute(
+                "INSERT INTO resources (collection_id, name, uid, component, etag, content_type, size, data,"
+                " indexed_until, created, modified, created_by, modified_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (collection_id, name, uid, component, etag, content_type, len(data), data,
+                 indexed_until, now, now, principal_id, principal_id),
+            )
+            return Resource(cur.lastrowid or 0, collection_id, name, etag, content_type, len(data),
+                            uid, component, now, now, principal_id, principal_id)
+        self.conn.execute(
+            "UPDATE resources SET uid = ?, component = ?, etag = ?, content_type = ?, size = ?, data = ?,"
+            " indexed_until = ?, modified = ?, modified_by = ? WHERE id = ?",
+            (uid, component, etag, content_type, len(data), data, indexed_until, now, principal_id, old.id),
+        )
+        return Resource(old.id, collection_id, name, etag, content_type, len(data), uid, component,
+                        old.created, now, old.created_by, principal_id)
+
+    def delete_resource_row(self, resource_id: int) -> None:
+        """Delete a resource with its index rows and properties (inside a write transaction)."""
+        self.conn.execute(
+            "DELETE FROM instances_rtree WHERE id IN (SELECT id FROM instances WHERE resource_id = ?)",
+            (resource_id,),
+        )
+        self.conn.execute("DELETE FROM resources WHERE id = ?", (resource_id,))

@@ -1,0 +1,139 @@
+"""Test helpers for teamcal and its plugin authors (a pytest plugin via ``pytest11``).
+
+Build a host with chosen plugins on a temporary database, then talk to it
+through httpx in-process (:func:`asgi_client`) or under a real uvicorn on a free
+127.0.0.1 port (:class:`LiveServer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import httpx
+import pytest
+
+from kernel.auth import hash_password
+from kernel.host import Host
+from kernel.types import Principal
+
+
+def write_config(
+    directory: Path, enabled: Iterable[str] = (), extra: str = "", *, port: int = 5232, kernel: str = ""
+) -> Path:
+    """Write a plugins.toml in ``directory`` enabling these plugins.
+
+    ``kernel`` holds more ``[kernel]`` lines; ``extra`` is TOML appended after it.
+    """
+    path = directory / "plugins.toml"
+    names = ", ".join(f'"{n}"' for n in enabled)
+    path.write_text(
+        f'enabled = [{names}]\n\n[kernel]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'database = "teamcal.sqlite3"\n{kernel}\n\n{extra}\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def make_host(
+    directory: Path,
+    enabled: Iterable[str] = (),
+    extra: str = "",
+    *,
+    plugins: Iterable[tuple[str, Any]] = (),
+    kernel: str = "",
+) -> Host:
+    """A migrated host on a fresh SQLite file in ``directory`` with these plugins enabled.
+
+    ``plugins`` are (name, object) pairs registered directly; ``kernel`` and
+    ``extra`` are TOML lines for the ``[kernel]`` table and after it.
+    """
+    return Host.from_config(write_config(directory, enabled, extra, kernel=kernel), extra_plugins=plugins)
+
+
+def add_user(host: Host, name: str, password: str = "password", *, admin: bool = False, **kw: Any) -> Principal:
+    """Create a user with a password (fast: one hash per call)."""
+    with host.store.transaction():
+        return host.store.create_principal(name, "user", password_hash=hash_password(password), is_admin=admin, **kw)
+
+
+def add_group(host: Host, name: str, members: Iterable[Principal] = ()) -> Principal:
+    """Create a group with these members."""
+    with host.store.transaction():
+        group = host.store.create_principal(name, "group")
+        for m in members:
+            host.store.add_member(group.id, m.id)
+    return group
+
+
+def asgi_client(host: Host, user: str | None = None, password: str = "password") -> httpx.AsyncClient:
+    """An httpx AsyncClient talking to the host's app in-process (no lifespan)."""
+    from kernel.app import build_app
+
+    auth = (user, password) if user else None
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=build_app(host)), base_url="http://testserver", auth=auth
+    )
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """A host's deployment under a real uvicorn on 127.0.0.1, in a thread; use as a context manager.
+
+    The server gets its own Host (and so its own SQLite connection) built from
+    the same plugins.toml and extra plugins, as a second process would.
+    """
+
+    def __init__(self, host: Host, port: int | None = None) -> None:
+        import uvicorn
+
+        from kernel.app import build_app
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = Host.from_config(host.config.path, extra_plugins=host.extra_plugins)
+        config = uvicorn.Config(
+            build_app(self.host), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self.server.serve())
+
+    def __enter__(self) -> "LiveServer":
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=15)
+        self.host.close()
+
+    def client(self, user: str | None = None, password: str = "password", **kw: Any) -> httpx.Client:
+        """A synchronous httpx client on the live server."""
+        auth = (user, password) if user else None
+        return httpx.Client(base_url=self.url, auth=auth, timeout=30, **kw)
+
+
+@pytest.fixture
+def teamcal_host(tmp_path: Path) -> Iterator[Host]:
+    """A host with no plugins on a temporary database (enable more with :func:`make_host`)."""
+    host = make_host(tmp_path)
+    yield host
+    host.close()

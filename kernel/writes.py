@@ -1,0 +1,427 @@
+"""The write pipeline: every write, from any plugin, goes through here.
+
+One write is one transaction holding the resource, its index rows and its
+change row, or nothing: ``validate_*`` hooks run inside it and may raise
+:class:`Rejected`; ``changes_committed`` runs after the commit.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+from kernel import ical
+from kernel.store.resources import make_etag
+from kernel.types import (
+    CalendarOp,
+    Change,
+    Collection,
+    CollectionKind,
+    ObjectWrite,
+    Principal,
+    Rejected,
+    Resource,
+)
+
+if TYPE_CHECKING:
+    from kernel.host import Host
+
+CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+CALENDAR_CONTENT_TYPE = "text/calendar; charset=utf-8"
+
+
+def etag_matches(header: str, etag: str | None) -> bool:
+    """Does an If-Match / If-None-Match header value match ``etag`` (strong comparison)?
+
+    ``*`` matches any existing resource; weak tags never match.
+    """
+    header = header.strip()
+    if header == "*":
+        return etag is not None
+    if etag is None:
+        return False
+    return any(tag.strip() == etag for tag in header.split(",") if not tag.strip().startswith("W/"))
+
+
+class Writes:
+    """The pipeline's entry points, reached as ``host.writes``."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.store = host.store
+        self._pending: list[Change] = []
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit: nested calls join the outer one; changes are announced after commit."""
+        outer = not self.store.transaction.active
+        if outer:
+            self._pending = []
+        try:
+            with self.store.transaction():
+                yield
+        except BaseException:
+            if outer:
+                self._pending = []
+            raise
+        if outer:
+            changes, self._pending = self._pending, []
+            self.host.notify(changes)
+
+    def _record(self, collection_id: int, name: str | None, kind: Any, **kw: Any) -> Change:
+        change = self.store.record_change(collection_id, name, kind, **kw)
+        self._pending.append(change)
+        return change
+
+    # -- objects ---------------------------------------------------------------------
+
+    def put_object(
+        self,
+        collection: Collection,
+        name: str,
+        data: bytes,
+        *,
+        principal: Principal | None,
+        content_type: str | None = None,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+        source: str = "api",
+        properties: dict[str, str | None] | None = None,
+    ) -> tuple[Resource, bool]:
+        """Create or replace a resource; returns (resource, created).
+
+        Calendar collections take only valid calendar object resources (RFC
+        4791 4.1) of a supported component with a UID unused by another
+        resource. ``if_match`` / ``if_none_match`` are the raw header values;
+        a failed precondition is a 412 and nothing is written.
+        """
+        with self.transaction():
+            old = self.store.resource(collection.id, name)
+            _check_conditions(old, if_match, if_none_match)
+            calendar = info = None
+            if collection.kind == "calendar":
+                calendar, info = ical.parse_object(
+                    data,
+                    max_index_instances=self.host.kernel.index_max_instances,
+                    horizon=int(time.time()) + self.host.kernel.index_horizon_years * 366 * 86400,
+                )
+                if collection.components and info.component not in collection.components:
+                    raise Rejected(
+                        403,
+                        CALDAV + "supported-calendar-component",
+                        f"This calendar does not accept {info.component} components.",
+                    )
+                other = self.store.resource_by_uid(collection.id, info.uid)
+                if other is not None and other.name != name:
+                    raise Rejected(
+                        409,
+                        CALDAV + "no-uid-conflict",
+                        f"Another object in this calendar already has the UID {info.uid!r}.",
+                        conflict=other,
+                    )
+                content_type = CALENDAR_CONTENT_TYPE
+            write = ObjectWrite(
+                action="update" if old else "create",
+                collection=collection,
+                name=name,
+                principal=principal,
+                source=source,
+                data=data,
+                content_type=content_type or "application/octet-stream",
+                calendar=calendar,
+                info=info,
+                old=old,
+            )
+            self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
+            resource = self.store.save_resource_row(
+                collection.id,
+                name,
+                data,
+                write.content_type or "application/octet-stream",
+                uid=info.uid if info else None,
+                component=info.component if info else None,
+                indexed_until=info.indexed_until if info else None,
+                principal_id=principal.id if principal else None,
+                old=old,
+            )
+            if info is not None:
+                self.store.index_instances(resource.id, collection.id, info.instances)
+            if properties:
+                self.store.set_properties(properties, resource_id=resource.id)
+            self._record(
+                collection.id,
+                name,
+                "modified" if old else "created",
+                etag=resource.etag,
+                uid=resource.uid,
+                principal_id=principal.id if principal else None,
+            )
+        return resource, old is None
+
+    def delete_object(
+        self,
+        collection: Collection,
+        name: str,
+        *,
+        principal: Principal | None,
+        if_match: str | None = None,
+        source: str = "api",
+    ) -> Resource:
+        """Delete a resource; 404 when absent, 412 when ``if_match`` fails."""
+        with self.transaction():
+            old = self.store.resource(collection.id, name)
+            if old is None:
+                raise Rejected(404, None, "No such resource.")
+            _check_conditions(old, if_match, None)
+            write = ObjectWrite("delete", collection, name, principal, source, old=old)
+            self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
+            self.store.delete_resource_row(old.id)
+            self._record(
+                collection.id, name, "deleted", uid=old.uid, principal_id=principal.id if principal else None
+            )
+        return old
+
+    def copy_object(
+        self,
+        source_collection: Collection,
+        name: str,
+        target: Collection,
+        target_name: str,
+        *,
+        principal: Principal | None,
+        overwrite: bool = True,
+        move: bool = False,
+        source: str = "api",
+    ) -> tuple[Resource, bool]:
+        """Copy (or move) a resource with its dead properties; returns (new resource, created).
+
+        The target goes through the whole pipeline (validation, UID check,
+        hooks); ``overwrite=False`` with an existing target is a 412.
+        """
+        with self.transaction():
+            old = self.store.resource(source_collection.id, name)
+            if old is None:
+                raise Rejected(404, None, "No such resource.")
+            if source_collection.id == target.id and name == target_name:
+                raise Rejected(403, None, "Source and destination are the same resource.")
+            existing = self.store.resource(target.id, target_name)
+            if existing is not None and not overwrite:
+                raise Rejected(412, None, "The destination exists and Overwrite is F.")
+            if target.kind == "plain" and self.store.collection(target.owner.id, _join(target.path, target_name)):
+                if not overwrite:
+                    raise Rejected(412, None, "The destination exists and Overwrite is F.")
+                self.delete_collection(
+                    self.store.collection(target.owner.id, _join(target.path, target_name)),  # type: ignore[arg-type]
+                    principal=principal,
+                    source=source,
+                )
+            data = self.store.data(old.id)
+            props = self.store.properties(resource_id=old.id)
+            if move:
+                self.delete_object(source_collection, name, principal=principal, source=source)
+            if existing is not None:
+                self.store.set_properties(
+                    {k: None for k in self.store.properties(resource_id=existing.id)}, resource_id=existing.id
+                )
+            resource, created = self.put_object(
+                target,
+                target_name,
+                data,
+                principal=principal,
+                content_type=old.content_type,
+                source=source,
+                properties=dict(props),
+            )
+        return resource, created
+
+    def set_grant(
+        self, collection: Collection, grantee_id: int, privilege: str | None, *, principal: Principal | None
+    ) -> None:
+        """Give (or with None take back) a grant; recorded as a change of the collection."""
+        with self.transaction():
+            if privilege is None:
+                self.store.revoke(collection.id, grantee_id)
+            else:
+                self.store.grant(collection.id, grantee_id, privilege)  # type: ignore[arg-type]
+            self._record(collection.id, None, "modified", principal_id=principal.id if principal else None)
+
+    # -- collections --------------------------------------------------------------
+
+    def create_collection(
+        self,
+        owner: Principal,
+        path: str,
+        kind: CollectionKind,
+        *,
+        principal: Principal | None,
+        attrs: dict[str, Any] | None = None,
+        properties: dict[str, str | None] | None = None,
+        source: str = "api",
+    ) -> Collection:
+        """Create a calendar or plain collection; 405 when the path is taken, 409 without a parent."""
+        attrs = dict(attrs or {})
+        if kind == "calendar" and "components" not in attrs:
+            attrs["components"] = ("VEVENT", "VTODO", "VJOURNAL")
+        with self.transaction():
+            op = CalendarOp("create", owner, path, kind, principal, source, changes=attrs)
+            self.host.hook.validate_calendar(host=self.host, tx=self.store, op=op)
+            collection = self.store.insert_collection(owner, path, kind, attrs)
+            if properties:
+                self.store.set_properties(properties, collection_id=collection.id)
+            self._record(collection.id, None, "created", principal_id=principal.id if principal else None)
+            fresh = self.store.collection_by_id(collection.id)
+        assert fresh is not None
+        return fresh
+
+    def update_collection(
+        self,
+        collection: Collection,
+        *,
+        principal: Principal | None,
+        attrs: dict[str, Any] | None = None,
+        properties: dict[str, str | None] | None = None,
+        source: str = "api",
+    ) -> Collection:
+        """Change attributes and dead properties of a collection, all or nothing."""
+        attrs = dict(attrs or {})
+        with self.transaction():
+            op = CalendarOp(
+                "update", collection.owner, collection.path, collection.kind, principal, source,
+                collection=collection, changes=attrs,
+            )
+            self.host.hook.validate_calendar(host=self.host, tx=self.store, op=op)
+            self.store.update_collection_row(collection.id, attrs)
+            if properties:
+                self.store.set_properties(properties, collection_id=collection.id)
+            self._record(collection.id, None, "modified", principal_id=principal.id if principal else None)
+            fresh = self.store.collection_by_id(collection.id)
+        assert fresh is not None
+        return fresh
+
+    def delete_collection(self, collection: Collection, *, principal: Principal | None, source: str = "api") -> None:
+        """Delete a collection, everything below it, and their resources.
+
+        Every deleted resource gets a "deleted" change row so that feed
+        consumers see it go; then the collection does.
+        """
+        with self.transaction():
+            tree = [collection, *self.store.descendants(collection)]
+            for c in tree:
+                op = CalendarOp("delete", c.owner, c.path, c.kind, principal, source, collection=c)
+                self.host.hook.validate_calendar(host=self.host, tx=self.store, op=op)
+            pid = principal.id if principal else None
+            for c in reversed(tree):
+                for r in self.store.resources(c.id):
+                    self._record(c.id, r.name, "deleted", uid=r.uid, principal_id=pid)
+                self._record(c.id, None, "deleted", principal_id=pid)
+                self.store.delete_collection_row(c.id)
+
+    def move_collection(
+        self,
+        collection: Collection,
+        owner: Principal,
+        path: str,
+        *,
+        principal: Principal | None,
+        overwrite: bool = True,
+        source: str = "api",
+    ) -> tuple[Collection, bool]:
+        """Move (rename) a collection tree within or across homes; returns (moved, created)."""
+        with self.transaction():
+            existed = self._clear_target(owner, path, overwrite, principal, source)
+            if path == collection.path and owner.id == collection.owner.id:
+                raise Rejected(403, None, "Source and destination are the same collection.")
+            if owner.id == collection.owner.id and path.startswith(collection.path + "/"):
+                raise Rejected(409, None, "A collection cannot be moved into itself.")
+            if "/" in path:
+                parent = self.store.collection(owner.id, path.rsplit("/", 1)[0])
+                if parent is None:
+                    raise Rejected(409, None, "The destination's parent collection does not exist.")
+                if parent.kind != "plain":
+                    raise Rejected(403, None, "A calendar collection cannot contain other collections.")
+            op = CalendarOp(
+                "update", collection.owner, collection.path, collection.kind, principal, source,
+                collection=collection, changes={"owner": owner.name, "path": path},
+            )
+            self.host.hook.validate_calendar(host=self.host, tx=self.store, op=op)
+            self.store.rename_collection_tree(collection, owner, path)
+            self._record(collection.id, None, "modified", principal_id=principal.id if principal else None)
+            moved = self.store.collection_by_id(collection.id)
+        assert moved is not None
+        return moved, not existed
+
+    def copy_collection(
+        self,
+        collection: Collection,
+        owner: Principal,
+        path: str,
+        *,
+        principal: Principal | None,
+        overwrite: bool = True,
+        depth_infinity: bool = True,
+        source: str = "api",
+    ) -> tuple[Collection, bool]:
+        """Copy a collection (its properties, resources and, at depth infinity, sub-collections)."""
+        with self.transaction():
+            if owner.id == collection.owner.id and (path == collection.path or path.startswith(collection.path + "/")):
+                raise Rejected(403, None, "A collection cannot be copied onto or into itself.")
+            existed = self._clear_target(owner, path, overwrite, principal, source)
+            self._copy_tree(collection, owner, path, principal, depth_infinity, source)
+            copied = self.store.collection(owner.id, path)
+        assert copied is not None
+        return copied, not existed
+
+    def _copy_tree(
+        self, src: Collection, owner: Principal, path: str, principal: Principal | None, deep: bool, source: str
+    ) -> None:
+        attrs = {
+            "display_name": src.display_name, "description": src.description, "color": src.color,
+            "sort_order": src.sort_order, "timezone": src.timezone, "components": src.components,
+            "transparent": src.transparent,
+        }
+        target = self.create_collection(
+            owner, path, src.kind, principal=principal, attrs=attrs,
+            properties=dict(self.store.properties(collection_id=src.id)), source=source,
+        )
+        if not deep:
+            return
+        for r in self.store.resources(src.id):
+            self.copy_object(src, r.name, target, r.name, principal=principal, source=source)
+        for child in self.store.collections(src.owner.id, parent=src.path):
+            self._copy_tree(child, owner, _join(path, child.name), principal, deep, source)
+
+    def _clear_target(
+        self, owner: Principal, path: str, overwrite: bool, principal: Principal | None, source: str
+    ) -> bool:
+        """Make room at a collection destination; True when something was there."""
+        existing = self.store.collection(owner.id, path)
+        parent_path, _, leaf = path.rpartition("/")
+        parent = self.store.collection(owner.id, parent_path) if parent_path else None
+        existing_resource = self.store.resource(parent.id, leaf) if parent else None
+        if existing is None and existing_resource is None:
+            return False
+        if not overwrite:
+            raise Rejected(412, None, "The destination exists and Overwrite is F.")
+        if existing is not None:
+            self.delete_collection(existing, principal=principal, source=source)
+        if existing_resource is not None and parent is not None:
+            self.delete_object(parent, leaf, principal=principal, source=source)
+        return True
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}/{name}" if path else name
+
+
+def _check_conditions(old: Resource | None, if_match: str | None, if_none_match: str | None) -> None:
+    etag = old.etag if old else None
+    if if_match is not None and not etag_matches(if_match, etag):
+        raise Rejected(412, None, "The resource changed (If-Match failed).")
+    if if_none_match is not None and (
+        etag_matches(if_none_match, etag) if if_none_match.strip() != "*" else old is not None
+    ):
+        raise Rejected(412, None, "The resource already exists (If-None-Match failed).")
+
+
+__all__ = ["Writes", "etag_matches", "make_etag", "CALENDAR_CONTENT_TYPE"]

@@ -1,0 +1,74 @@
+"""Fixtures for kernel tests: hosts with a recording test plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from kernel import Rejected, hookimpl
+from kernel.host import Host
+from kernel.testing import make_host
+
+EVENT = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//teamcal tests//EN\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20240101T000000Z\r
+DTSTART:{start}\r
+DTEND:{end}\r
+SUMMARY:{summary}\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def event(uid: str = "e1", start: str = "20240102T100000Z", end: str = "20240102T110000Z", summary: str = "x") -> bytes:
+    """A one-event calendar object."""
+    return EVENT.format(uid=uid, start=start, end=end, summary=summary).encode()
+
+
+class Recorder:
+    """A test plugin that records notifications and vetoes what it is told to."""
+
+    def __init__(self) -> None:
+        self.committed: list[Any] = []
+        self.veto_summary: str | None = None
+        self.veto_calendar: str | None = None
+        self.seen_writes: list[Any] = []
+
+    @hookimpl
+    def validate_object(self, host: Host, tx: Any, write: Any) -> None:
+        """Refuse objects whose SUMMARY is the veto word."""
+        self.seen_writes.append(write)
+        if self.veto_summary and write.calendar is not None:
+            for comp in write.calendar.walk("VEVENT"):
+                if str(comp.get("SUMMARY")) == self.veto_summary:
+                    raise Rejected(403, "{urn:teamcal:test}no-" + self.veto_summary, "Vetoed by the test.")
+
+    @hookimpl
+    def validate_calendar(self, host: Host, tx: Any, op: Any) -> None:
+        """Refuse collections at the veto path."""
+        if self.veto_calendar and op.path == self.veto_calendar:
+            raise Rejected(403, None, "Vetoed by the test.")
+
+    @hookimpl
+    def changes_committed(self, host: Host, changes: list[Any]) -> None:
+        """Remember what was committed."""
+        self.committed.extend(changes)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    """A fresh recording plugin."""
+    return Recorder()
+
+
+@pytest.fixture
+def host(tmp_path: Path, recorder: Recorder) -> Iterator[Host]:
+    """A migrated host with no built-in plugins and the recorder."""
+    h = make_host(tmp_path, plugins=[("recorder", recorder)])
+    yield h
+    h.close()

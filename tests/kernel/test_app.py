@@ -1,0 +1,123 @@
+"""The app: the body cap, the lifespan (startup, jobs, shutdown), read_body."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from kernel import Job, Rejected, hookimpl
+from kernel.app import read_body
+from kernel.testing import LiveServer, make_host
+
+
+class Lifecycle:
+    """Records lifespan events; offers an echo route reading bodies with a 1000-byte limit."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.ticks = 0
+
+    @hookimpl
+    def startup(self, host):
+        """Note the start (as a coroutine, which the kernel awaits)."""
+
+        async def started() -> None:
+            self.events.append("startup")
+
+        return started()
+
+    @hookimpl
+    def shutdown(self, host):
+        """Note the stop."""
+        self.events.append("shutdown")
+
+    @hookimpl
+    def register_jobs(self, host):
+        """A fast job that counts its runs, and one that always fails."""
+
+        def tick(h) -> None:
+            self.ticks += 1
+
+        def broken(h) -> None:
+            raise RuntimeError("a failing job must not stop the server")
+
+        return [Job("tick", 0.05, tick), Job("broken", 0.05, broken)]
+
+    @hookimpl
+    def register_routes(self, host):
+        """POST /echo returns the body's length, refusing more than 1000 bytes."""
+
+        async def echo(request: Request) -> PlainTextResponse:
+            try:
+                body = await read_body(request, 1000, "{urn:test}too-big")
+            except Rejected as exc:
+                return PlainTextResponse(f"{exc.precondition} {exc.message}", exc.status)
+            return PlainTextResponse(str(len(body)))
+
+        return [Route("/echo", echo, methods=["POST"])]
+
+
+def test_hook_startup_shutdown_and_register_jobs(tmp_path) -> None:
+    plugin = Lifecycle()
+    host = make_host(tmp_path, plugins=[("life", plugin)])
+    with LiveServer(host) as server:
+        deadline = time.monotonic() + 10
+        while plugin.ticks < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert httpx.get(server.url + "/nothing-here").status_code == 404
+    assert plugin.events == ["startup", "shutdown"]
+    assert plugin.ticks >= 3
+    host.close()
+
+
+def test_hook_register_routes_and_body_limits(tmp_path) -> None:
+    plugin = Lifecycle()
+    host = make_host(tmp_path, plugins=[("life", plugin)], kernel='max_body_size = "4kb"')
+    with LiveServer(host) as server:
+        assert httpx.post(server.url + "/echo", content=b"x" * 1000).text == "1000"
+        over = httpx.post(server.url + "/echo", content=b"x" * 1001)
+        assert over.status_code == 413 and over.text.startswith("{urn:test}too-big")
+
+        def chunks(n: int):
+            for _ in range(n):
+                yield b"y" * 500
+
+        streamed = httpx.post(server.url + "/echo", content=chunks(3))  # chunked, no Content-Length
+        assert streamed.status_code == 413
+        capped = httpx.post(server.url + "/echo", content=b"z" * 5000)  # over the kernel's 4kb cap
+        assert capped.status_code == 413 and "server's limit of 4096 bytes" in capped.text
+        streamed_cap = httpx.post(server.url + "/nothing", content=chunks(20))
+        assert streamed_cap.status_code in (404, 413)
+    host.close()
+
+
+def test_read_body_in_process(tmp_path) -> None:
+    plugin = Lifecycle()
+    host = make_host(tmp_path, plugins=[("life", plugin)])
+    from kernel.testing import asgi_client
+
+    async def go() -> None:
+        async with asgi_client(host) as client:
+            assert (await client.post("/echo", content=b"abc")).text == "3"
+            assert (await client.post("/echo", content=b"a" * 2000)).status_code == 413
+
+    asyncio.run(go())
+    host.close()
+
+
+def test_bad_content_length_is_400(tmp_path) -> None:
+    import socket
+
+    host = make_host(tmp_path, plugins=[("life", Lifecycle())])
+    with LiveServer(host) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+            reply = s.recv(1000)
+        assert reply.split(b" ")[1] in (b"400",)
+    host.close()

@@ -1,0 +1,34 @@
+"""Every hook (kernel and plugin-declared) is documented in docs/plugins.md and has a test."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kernel.testing import make_host
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILTINS = ["caldav_server", "caldav_subscription", "limits", "default_calendar", "atlassian_export"]
+
+
+@pytest.fixture(scope="module")
+def hook_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    host = make_host(tmp_path_factory.mktemp("docs"), BUILTINS)
+    names = sorted(n for n in dir(host.hook) if not n.startswith("_"))
+    host.close()
+    return names
+
+
+def test_every_hook_is_documented(hook_names: list[str]) -> None:
+    docs = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^### `(\w+)\(", docs, re.M))
+    missing = [n for n in hook_names if n not in headings]
+    assert not missing, f"hooks without a '### `name(...)`' section in docs/plugins.md: {missing}"
+
+
+def test_every_hook_has_a_test(hook_names: list[str]) -> None:
+    tests = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py"))
+    missing = [n for n in hook_names if not re.search(rf"def test_hook_{n}\b", tests)]
+    assert not missing, f"hooks without a test named test_hook_<name>: {missing}"

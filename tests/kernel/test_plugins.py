@@ -1,0 +1,225 @@
+"""The plugin host: loading through entry points, allow-list, check_pending, plugin CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlite_utils import Migrations
+
+from kernel import ConfigError, hookimpl
+from kernel.plugins import available_plugins
+from kernel.testing import LiveServer, add_user, make_host, write_config
+
+from .conftest import event
+from .test_config import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILTINS = {"caldav_server", "caldav_subscription", "limits", "default_calendar", "atlassian_export"}
+
+
+@pytest.fixture(scope="module")
+def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example plugin package installed into a private folder (not into the environment)."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(ROOT / "examples" / "teamcal-hello")],
+        check=True, timeout=300, capture_output=True,
+    )
+    return target
+
+
+def test_builtins_are_listed_and_exist() -> None:
+    found = available_plugins()
+    assert BUILTINS <= set(found)
+    for name in BUILTINS:
+        assert found[name].description, name  # every listed plugin is real and describes itself
+        assert (ROOT / "plugins" / name / "__init__.py").exists()
+
+
+def test_plugins_list_shows_example_once_installed(tmp_path: Path, example_site: Path) -> None:
+    write_config(tmp_path, ["hello"])
+    env = {"PYTHONPATH": f"{example_site}{os.pathsep}{ROOT}"}
+    listing = run_cli("plugins", "list", "--json", cwd=tmp_path, env=env)
+    assert listing.returncode == 0, listing.stderr
+    rows = {r["name"]: r for r in json.loads(listing.stdout)}
+    assert rows["hello"]["enabled"] and rows["hello"]["version"] == "0.1.0"
+    assert rows["hello"]["description"].startswith("Greets users")
+    assert BUILTINS <= set(rows) and not rows["limits"]["enabled"]
+    without = run_cli("plugins", "list", "--json", cwd=tmp_path)
+    assert "hello" not in {r["name"] for r in json.loads(without.stdout)}
+    show = run_cli("plugins", "show", "hello", cwd=tmp_path, env=env)
+    assert "greeting (str) = 'Hello'" in show.stdout and "forbidden_words" in show.stdout
+
+
+def test_example_plugin_hooks_really_run(tmp_path: Path, example_site: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(example_site))
+    host = make_host(tmp_path, ["hello"], '[hello]\ngreeting = "Moin"\nforbidden_words = ["lorem"]\n')
+    alice = add_user(host, "alice", display_name="Alice A.")
+    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    from kernel import Rejected
+
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(cal, "x.ics", event(summary="Lorem ipsum"), principal=alice)
+    assert err.value.precondition == "{urn:teamcal:hello}forbidden-word"
+    host.writes.put_object(cal, "ok.ics", event(summary="Standup"), principal=alice)
+    with LiveServer(host) as server:
+        with server.client("alice") as c:
+            assert c.get("/hello").text == "Moin, Alice A.! You have 1 calendars."
+    host.close()
+
+
+def test_unlisted_plugins_are_never_imported(tmp_path: Path) -> None:
+    code = (
+        "import sys; from kernel.testing import make_host; from pathlib import Path;"
+        "h = make_host(Path(sys.argv[1]), []);"
+        "print(sorted(m for m in sys.modules if m.startswith('plugins.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+class Misspelled:
+    @hookimpl
+    def validate_objcet(self, host, tx, write):
+        """A typo: no such hook."""
+
+
+def test_check_pending_turns_a_misspelled_hook_into_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="validate_objcet"):
+        make_host(tmp_path, plugins=[("typo", Misspelled())])
+
+
+def test_broken_plugin_import_exits_2(tmp_path: Path) -> None:
+    pkg = tmp_path / "site" / "broken_plugin"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text('"""Broken on purpose."""\nraise ImportError("missing dependency foo")\n')
+    dist = tmp_path / "site" / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[teamcal]\nbroken = broken_plugin\n")
+    write_config(tmp_path, ["broken"])
+    result = run_cli("check", cwd=tmp_path, env={"PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{ROOT}"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "plugin 'broken' failed to import: ImportError: missing dependency foo" in result.stderr
+
+
+def test_enable_disable_keep_comments(tmp_path: Path) -> None:
+    conf = tmp_path / "plugins.toml"
+    conf.write_text('# my deployment\nenabled = ["limits"]  # keep this comment\n\n[kernel]\nport = 5300 # port\n')
+    assert run_cli("plugins", "enable", "default_calendar", cwd=tmp_path).returncode == 0
+    assert run_cli("plugins", "disable", "limits", cwd=tmp_path).returncode == 0
+    text = conf.read_text()
+    assert "# my deployment" in text and "# port" in text
+    import tomllib
+
+    assert tomllib.loads(text)["enabled"] == ["default_calendar"]
+    bad = run_cli("plugins", "enable", "nope", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown plugin 'nope'" in bad.stderr
+
+
+@dataclass
+class GreeterSettings:
+    word: str = field(default="hi", metadata={"doc": "the word"})
+
+
+class Greeter:
+    """Settings, its own table, and a command."""
+
+    migrations = Migrations("greeter")
+
+    @staticmethod
+    @migrations()
+    def m001(db) -> None:
+        db["greeter_log"].create({"id": int, "text": str}, pk="id")
+
+    @hookimpl
+    def register_settings(self):
+        """[greeter] word."""
+        return {"greeter": GreeterSettings}
+
+    @hookimpl
+    def register_migrations(self, host):
+        """The greeter's own table."""
+        return self.migrations
+
+    @hookimpl
+    def register_commands(self, cli):
+        """teamcal greet NAME."""
+
+        def configure(parser) -> None:
+            parser.add_argument("name")
+
+        def run(host, args) -> int:
+            host.store.db["greeter_log"].insert({"text": args.name})
+            print(f"{host.settings('greeter').word} {args.name}")
+            return 0
+
+        cli.add("greet", "say hello", configure, run)
+
+
+def test_hook_register_settings_and_register_migrations(tmp_path: Path) -> None:
+    host = make_host(tmp_path, plugins=[("greeter", Greeter())], extra='[greeter]\nword = "moin"\n')
+    assert host.settings("greeter").word == "moin"
+    assert host.store.db["greeter_log"].exists()
+    applied = {r["migration_set"] for r in host.store.db["_sqlite_migrations"].rows}
+    assert applied == {"kernel", "greeter"}
+    host.close()
+    with pytest.raises(ConfigError, match=r"\[greeter\] wrod: unknown key"):
+        make_host(tmp_path, plugins=[("greeter", Greeter())], extra='[greeter]\nwrod = "x"\n')
+
+
+def test_hook_register_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from kernel import cli
+
+    host = make_host(tmp_path, plugins=[("greeter", Greeter())], extra='[greeter]\nword = "ahoy"\n')
+    parser, commands = cli._build_parser(host)
+    args = parser.parse_args(["greet", "world"])
+    assert commands.runners[args.command](host, args) == 0
+    assert "ahoy world" in capsys.readouterr().out
+    assert [r["text"] for r in host.store.db["greeter_log"].rows] == ["world"]
+    host.close()
+
+
+class Specs:
+    """A plugin that declares a hook of its own."""
+
+    @hookimpl
+    def register_hookspecs(self):
+        """Offer `greeting_words`."""
+        import types
+
+        from kernel.hookspecs import hookspec
+
+        module = types.ModuleType("greeting_specs")
+
+        @hookspec
+        def greeting_words(host):
+            """Words to greet with."""
+
+        module.greeting_words = greeting_words
+        return module
+
+
+class Words:
+    @hookimpl(optionalhook=True)
+    def greeting_words(self, host):
+        """Contribute a word."""
+        return "servus"
+
+
+def test_hook_register_hookspecs(tmp_path: Path) -> None:
+    host = make_host(tmp_path, plugins=[("words", Words()), ("specs", Specs())])
+    assert host.hook.greeting_words(host=host) == ["servus"]
+    host.close()
+    (tmp_path / "alone").mkdir()
+    alone = make_host(tmp_path / "alone", plugins=[("words", Words())])
+    alone.close()  # optionalhook: loads fine without the declaring plugin

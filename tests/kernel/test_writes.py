@@ -1,0 +1,217 @@
+"""The write pipeline: atomicity, preconditions, validation hooks, the change feed."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernel import Rejected
+from kernel.host import Host
+from kernel.testing import add_user
+
+from .conftest import Recorder, event
+
+TABLES = ("principals", "collections", "resources", "properties", "changes", "instances", "instances_rtree", "grants")
+
+
+def snapshot(host: Host) -> dict[str, list[tuple]]:
+    """Every row of every kernel table."""
+    return {t: sorted(map(tuple, host.store.conn.execute(f"SELECT * FROM {t}"))) for t in TABLES}
+
+
+@pytest.fixture
+def cal(host: Host):
+    alice = add_user(host, "alice")
+    return alice, host.writes.create_collection(alice, "work", "calendar", principal=alice)
+
+
+def test_put_creates_indexes_and_records(host: Host, cal, recorder: Recorder) -> None:
+    alice, work = cal
+    resource, created = host.writes.put_object(work, "e1.ics", event(), principal=alice)
+    assert created and resource.uid == "e1" and resource.component == "VEVENT"
+    assert resource.etag.startswith('"') and host.store.data(resource.id) == event()
+    assert len(host.store.instances(resource.id)) == 1
+    changes = host.store.changes_since(0, collection_id=work.id)
+    assert [(c.name, c.kind) for c in changes] == [(None, "created"), ("e1.ics", "created")]
+    assert [c.name for c in recorder.committed] == [None, "e1.ics"]
+    assert host.store.collection_by_id(work.id).sync_seq == changes[-1].seq
+
+
+def test_hook_validate_object_rejection_leaves_no_trace(host: Host, cal, recorder: Recorder) -> None:
+    alice, work = cal
+    host.writes.put_object(work, "keep.ics", event("keep"), principal=alice)
+    before = snapshot(host)
+    committed = len(recorder.committed)
+    recorder.veto_summary = "forbidden"
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(work, "bad.ics", event("bad", summary="forbidden"), principal=alice)
+    assert err.value.precondition == "{urn:teamcal:test}no-forbidden"
+    with pytest.raises(Rejected):
+        host.writes.put_object(work, "keep.ics", event("keep", summary="forbidden"), principal=alice)
+    assert snapshot(host) == before
+    assert len(recorder.committed) == committed
+    assert recorder.seen_writes[-1].action == "update" and recorder.seen_writes[-1].old.name == "keep.ics"
+
+
+def test_hook_validate_calendar_rejection(host: Host, recorder: Recorder) -> None:
+    alice = add_user(host, "alice")
+    before = snapshot(host)
+    recorder.veto_calendar = "nope"
+    with pytest.raises(Rejected):
+        host.writes.create_collection(alice, "nope", "calendar", principal=alice)
+    assert snapshot(host) == before
+
+
+def test_hook_changes_committed_sees_only_committed(host: Host, cal, recorder: Recorder) -> None:
+    alice, work = cal
+    recorder.committed.clear()
+    with host.writes.transaction():
+        host.writes.put_object(work, "a.ics", event("a"), principal=alice)
+        host.writes.put_object(work, "b.ics", event("b"), principal=alice)
+        assert recorder.committed == []  # not before the outer commit
+    assert [c.name for c in recorder.committed] == ["a.ics", "b.ics"]
+    recorder.committed.clear()
+    with pytest.raises(RuntimeError):
+        with host.writes.transaction():
+            host.writes.put_object(work, "c.ics", event("c"), principal=alice)
+            raise RuntimeError("crash mid-transaction")
+    assert recorder.committed == [] and host.store.resource(work.id, "c.ics") is None
+
+
+def test_etag_preconditions(host: Host, cal) -> None:
+    alice, work = cal
+    r, _ = host.writes.put_object(work, "e.ics", event(), principal=alice, if_none_match="*")
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(work, "e.ics", event(), principal=alice, if_none_match="*")
+    assert err.value.status == 412
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(work, "e.ics", event(summary="y"), principal=alice, if_match='"stale"')
+    assert err.value.status == 412
+    r2, created = host.writes.put_object(work, "e.ics", event(summary="y"), principal=alice, if_match=r.etag)
+    assert not created and r2.etag != r.etag
+    with pytest.raises(Rejected) as err:
+        host.writes.delete_object(work, "e.ics", principal=alice, if_match=r.etag)
+    assert err.value.status == 412
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(work, "new.ics", event("n"), principal=alice, if_match="*")
+    assert err.value.status == 412
+    host.writes.delete_object(work, "e.ics", principal=alice, if_match=r2.etag)
+    assert host.store.resource(work.id, "e.ics") is None and host.store.instances(r.id) == []
+
+
+def test_uid_conflict_names_the_other_resource(host: Host, cal) -> None:
+    alice, work = cal
+    host.writes.put_object(work, "one.ics", event("same"), principal=alice)
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(work, "two.ics", event("same"), principal=alice)
+    assert err.value.precondition.endswith("no-uid-conflict") and err.value.conflict.name == "one.ics"
+
+
+def test_invalid_and_unsupported_objects(host: Host, cal) -> None:
+    alice, work = cal
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(work, "junk.ics", b"not a calendar", principal=alice)
+    assert err.value.precondition.endswith("valid-calendar-data")
+    tasks = host.writes.create_collection(alice, "tasks", "calendar", principal=alice, attrs={"components": ("VTODO",)})
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(tasks, "e.ics", event(), principal=alice)
+    assert err.value.precondition.endswith("supported-calendar-component")
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a\\b", "nul\x00", "x" * 256])
+def test_bad_resource_names(host: Host, cal, name: str) -> None:
+    alice, work = cal
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(work, name, event(), principal=alice)
+    assert err.value.status == 400
+
+
+def test_copy_and_move_objects_carry_properties(host: Host, cal) -> None:
+    alice, work = cal
+    home = host.writes.create_collection(alice, "home", "calendar", principal=alice)
+    r, _ = host.writes.put_object(work, "e.ics", event(), principal=alice, properties={"{x:}p": "<p xmlns='x:'>1</p>"})
+    copied, created = host.writes.copy_object(work, "e.ics", home, "c.ics", principal=alice)
+    assert created and host.store.properties(resource_id=copied.id) == {"{x:}p": "<p xmlns='x:'>1</p>"}
+    with pytest.raises(Rejected) as err:
+        host.writes.copy_object(work, "e.ics", home, "c.ics", principal=alice, overwrite=False)
+    assert err.value.status == 412
+    with pytest.raises(Rejected) as err:  # same UID already in home under another name
+        host.writes.copy_object(work, "e.ics", home, "d.ics", principal=alice)
+    assert err.value.precondition.endswith("no-uid-conflict")
+    moved, _ = host.writes.copy_object(work, "e.ics", work, "renamed.ics", principal=alice, move=True)
+    assert host.store.resource(work.id, "e.ics") is None
+    assert host.store.time_range(work.id, None, None) == [moved.id]
+
+
+def test_collections_nest_move_copy_delete(host: Host, recorder: Recorder) -> None:
+    alice = add_user(host, "alice")
+    w = host.writes
+    a = w.create_collection(alice, "a", "plain", principal=alice)
+    w.create_collection(alice, "a/b", "plain", principal=alice, properties={"{x:}p": "<p xmlns='x:'/>"})
+    b = host.store.collection(alice.id, "a/b")
+    w.put_object(b, "f.txt", b"hello", principal=alice, content_type="text/plain")
+    with pytest.raises(Rejected) as err:
+        w.create_collection(alice, "missing/c", "plain", principal=alice)
+    assert err.value.status == 409
+    with pytest.raises(Rejected) as err:
+        w.create_collection(alice, "a", "plain", principal=alice)
+    assert err.value.status == 405
+    copy, created = w.copy_collection(a, alice, "a2", principal=alice)
+    assert created and host.store.resource(host.store.collection(alice.id, "a2/b").id, "f.txt") is not None
+    assert host.store.properties(collection_id=host.store.collection(alice.id, "a2/b").id) == {"{x:}p": "<p xmlns='x:'/>"}
+    with pytest.raises(Rejected):
+        w.move_collection(a, alice, "a/b/inside", principal=alice)
+    moved, created = w.move_collection(a, alice, "a2", principal=alice, overwrite=True)
+    assert not created and moved.id == a.id and host.store.collection(alice.id, "a2/b") is not None
+    assert host.store.collection(alice.id, "a") is None
+    recorder.committed.clear()
+    w.delete_collection(moved, principal=alice)
+    assert host.store.collections(alice.id, parent=None) == []
+    kinds = [(c.name, c.kind) for c in recorder.committed]
+    assert ("f.txt", "deleted") in kinds and kinds[-1] == (None, "deleted")
+
+
+def test_calendar_cannot_contain_collections(host: Host, cal) -> None:
+    alice, work = cal
+    with pytest.raises(Rejected) as err:
+        host.writes.create_collection(alice, "work/sub", "plain", principal=alice)
+    assert err.value.status == 403
+
+
+def test_grants_and_team_calendars(host: Host) -> None:
+    alice, bob, carol = (add_user(host, n) for n in ("alice", "bob", "carol"))
+    from kernel.testing import add_group
+
+    team = add_group(host, "team", [bob])
+    shared = host.writes.create_collection(team, "shared", "calendar", principal=None)
+    own = host.writes.create_collection(alice, "own", "calendar", principal=alice)
+    assert host.privileges(bob, shared) == {"read", "write"}
+    assert host.privileges(carol, shared) == frozenset()
+    assert host.privileges(alice, own) == {"read", "write", "admin"}
+    assert host.privileges(bob, own) == frozenset()
+    host.writes.set_grant(own, carol.id, "read", principal=alice)
+    assert host.privileges(carol, own) == {"read"}
+    host.writes.set_grant(own, 0, "write", principal=alice)
+    assert host.privileges(bob, own) == {"read", "write"}
+    assert {c.path for c in host.reachable_collections(bob)} == {"shared", "own"}
+    host.writes.set_grant(own, 0, None, principal=alice)
+    assert host.privileges(bob, own) == frozenset()
+
+
+def test_hook_calendar_privileges_only_narrows(tmp_path) -> None:
+    from kernel import hookimpl
+    from kernel.testing import make_host
+
+    class ReadOnly:
+        @hookimpl
+        def calendar_privileges(self, host, principal, calendar, privileges):
+            """Make 'frozen' calendars read-only; try (and fail) to widen others."""
+            return {"read"} if calendar.path == "frozen" else {"read", "write", "admin"}
+
+    h = make_host(tmp_path, plugins=[("ro", ReadOnly())])
+    alice, bob = add_user(h, "alice"), add_user(h, "bob")
+    frozen = h.writes.create_collection(alice, "frozen", "calendar", principal=alice)
+    other = h.writes.create_collection(alice, "other", "calendar", principal=alice)
+    h.writes.set_grant(other, bob.id, "read", principal=alice)
+    assert h.privileges(alice, frozen) == {"read"}
+    assert h.privileges(bob, other) == {"read"}
+    h.close()
