@@ -1,0 +1,67 @@
+"""Limits on what clients may store: object size, attendees, recurrences, calendars and objects per account.
+
+Enforced through the kernel's write pipeline, so they hold for every way data
+gets in (CalDAV, subscriptions, imports). Defaults come from ``[limits]``;
+``[limits.accounts.NAME]``, ``[limits.groups.NAME]`` and `teamcal limits set`
+override them per account or group. With the CalDAV server on, calendar
+collections advertise the effective limits (RFC 4791 section 5.2.5 to 5.2.9).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernel import CalendarOp, Collection, Host, ObjectWrite, Principal, Resource, hookimpl
+from kernel.store import Store
+from plugins.limits import commands, enforcement
+from plugins.limits.effective import effective_limits
+from plugins.limits.overrides import migrations
+from plugins.limits.settings import Settings
+
+
+@hookimpl
+def register_settings() -> dict[str, type]:
+    """Declare the ``[limits]`` table."""
+    return {"limits": Settings}
+
+
+@hookimpl
+def register_migrations(host: Host) -> Any:
+    """The ``limits_overrides`` table behind `teamcal limits set`."""
+    return migrations
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    """Add `teamcal limits set|show|clear`."""
+    commands.register(cli)
+
+
+@hookimpl
+def object_size_limit(host: Host, principal: Principal | None, collection: Collection) -> int | None:
+    """The owner's max_icalendar_size for calendar collections, asked before a body is read."""
+    if collection.kind != "calendar":
+        return None
+    return effective_limits(host.settings("limits"), host.store, collection.owner)["max_icalendar_size"].value
+
+
+@hookimpl
+def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
+    """Refuse oversized objects, too many attendees or instances, and objects past the account's count."""
+    enforcement.check_object(host.settings("limits"), tx, write)
+
+
+@hookimpl
+def validate_calendar(host: Host, tx: Store, op: CalendarOp) -> None:
+    """Refuse calendars past the account's max_calendars (also when moved in from another home)."""
+    enforcement.check_calendar(host.settings("limits"), tx, op)
+
+
+@hookimpl(optionalhook=True)
+def dav_properties(
+    host: Host, principal: Principal, collection: Collection | None, resource: Resource | None
+) -> dict[str, str] | None:
+    """CALDAV:max-resource-size, max-instances and max-attendees-per-instance on calendar collections."""
+    if collection is None or resource is not None or collection.kind != "calendar":
+        return None
+    return enforcement.advertised(host.settings("limits"), host.store, collection)

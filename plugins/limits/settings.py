@@ -1,0 +1,94 @@
+"""The ``[limits]`` table: defaults, and per-account and per-group overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from kernel import ByteSize
+
+
+class Count(int):
+    """A whole number of things, zero or more, written as a TOML integer."""
+
+    minimum = 0
+
+    @classmethod
+    def from_config(cls, value: Any) -> Count:
+        """Accept an integer not below ``minimum``."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be an integer, got {value!r}")
+        if value < cls.minimum:
+            raise ValueError(f"must be at least {cls.minimum}, got {value}")
+        return cls(value)
+
+
+class PositiveCount(Count):
+    """A whole number of at least one (RFC 4791 advertises these as integers greater than zero)."""
+
+    minimum = 1
+
+
+class Size(ByteSize):
+    """A size of at least one byte: an integer or "512kb", "2mb", "900b"."""
+
+    @classmethod
+    def from_config(cls, value: Any) -> Size:
+        """Parse like :class:`kernel.ByteSize` and refuse zero."""
+        size = ByteSize.from_config(value)
+        if size < 1:
+            raise ValueError(f"must be at least 1 byte, got {value!r}")
+        return cls(size)
+
+
+@dataclass
+class Override:
+    """``[limits.accounts.NAME]`` or ``[limits.groups.NAME]``: any subset of the limits."""
+
+    max_icalendar_size: Size | None = field(default=None, metadata={"doc": "largest calendar object"})
+    max_attendees: PositiveCount | None = field(default=None, metadata={"doc": "ATTENDEEs per instance"})
+    max_recurrence_expansions: PositiveCount | None = field(
+        default=None, metadata={"doc": "instances one object may expand to"}
+    )
+    max_calendars: Count | None = field(default=None, metadata={"doc": "calendars per account"})
+    max_events: Count | None = field(default=None, metadata={"doc": "calendar objects per account"})
+
+    def values(self) -> dict[str, int]:
+        """The limits this override sets (those left out are absent)."""
+        return {f.name: int(v) for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+
+@dataclass
+class Settings:
+    """The ``[limits]`` table."""
+
+    max_icalendar_size: Size = field(
+        default=Size(512 * 1024), metadata={"doc": "largest calendar object resource (b, kb, mb)"}
+    )
+    max_attendees: PositiveCount = field(
+        default=PositiveCount(20), metadata={"doc": "ATTENDEEs in any one instance (master or override)"}
+    )
+    max_recurrence_expansions: PositiveCount = field(
+        default=PositiveCount(3000), metadata={"doc": "instances one calendar object may expand to"}
+    )
+    max_calendars: Count = field(default=Count(250), metadata={"doc": "calendars per account"})
+    max_events: Count = field(default=Count(10000), metadata={"doc": "calendar objects per account"})
+    accounts: dict[str, Override] = field(
+        default_factory=dict, metadata={"doc": "per-account overrides: [limits.accounts.NAME]"}
+    )
+    groups: dict[str, Override] = field(
+        default_factory=dict, metadata={"doc": "per-group overrides for members: [limits.groups.NAME]"}
+    )
+
+
+#: The limit keys, in the order they are shown.
+KEYS: tuple[str, ...] = tuple(f.name for f in fields(Override))
+
+#: The type of each limit (``from_config`` parses a TOML or command-line value).
+TYPES: dict[str, type[Count | Size]] = {
+    "max_icalendar_size": Size,
+    "max_attendees": PositiveCount,
+    "max_recurrence_expansions": PositiveCount,
+    "max_calendars": Count,
+    "max_events": Count,
+}
