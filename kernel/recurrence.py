@@ -149,6 +149,9 @@ def check_rules(series: Series) -> None:
         days = _DAYS_PER_PERIOD.get(rule._freq, 1)
         if timeset > MAX_TIMESET or timeset * days > MAX_PERIOD_CANDIDATES:
             raise TooComplex("RRULE generates too many candidate times per period")
+        if rule._bysetpos and all(abs(p) > timeset * days for p in rule._bysetpos):
+            # dateutil would search every period up to year 9999 for it (minutes, seconds)
+            raise ValueError("RRULE BYSETPOS selects no instance")
         if not _productive(rule):
             raise ValueError("RRULE never produces an instance")
 

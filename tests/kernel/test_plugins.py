@@ -166,15 +166,23 @@ class Greeter:
         cli.add("greet", "say hello", configure, run)
 
 
-def test_hook_register_settings_and_register_migrations(tmp_path: Path) -> None:
+def test_hook_register_settings(tmp_path: Path) -> None:
     host = make_host(tmp_path, plugins=[("greeter", Greeter())], extra='[greeter]\nword = "moin"\n')
     assert host.settings("greeter").word == "moin"
+    host.close()
+    with pytest.raises(ConfigError, match=r"\[greeter\] wrod: unknown key"):
+        make_host(tmp_path, plugins=[("greeter", Greeter())], extra='[greeter]\nwrod = "x"\n')
+
+
+def test_hook_register_migrations(tmp_path: Path) -> None:
+    host = make_host(tmp_path, plugins=[("greeter", Greeter())])
     assert host.store.db["greeter_log"].exists()
     applied = {r["migration_set"] for r in host.store.db["_sqlite_migrations"].rows}
     assert applied == {"kernel", "greeter"}
     host.close()
-    with pytest.raises(ConfigError, match=r"\[greeter\] wrod: unknown key"):
-        make_host(tmp_path, plugins=[("greeter", Greeter())], extra='[greeter]\nwrod = "x"\n')
+    again = make_host(tmp_path, plugins=[("greeter", Greeter())])  # applied once, not twice
+    assert [r["name"] for r in again.store.db["_sqlite_migrations"].rows if r["migration_set"] == "greeter"] == ["m001"]
+    again.close()
 
 
 def test_hook_register_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -1,0 +1,46 @@
+"""CalDAV server: WebDAV (RFC 4918) and CalDAV (RFC 4791) for Apple Calendar, Thunderbird, DAVx5 and co.
+
+The hook implementations only: the protocol lives in ``webdav/`` (generic,
+never importing CalDAV) and ``caldav/`` (calendars on top of it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute, Mount, Route
+
+from kernel import hookimpl
+from plugins.caldav_server import caldav, discovery, hookspecs, webdav
+from plugins.caldav_server.webdav.app import DAV_ROOT, DavApp
+from plugins.caldav_server.webdav.schema import migrations
+
+if TYPE_CHECKING:
+    from kernel import Host
+
+
+@hookimpl
+def register_hookspecs() -> Any:
+    """Offer dav_properties, dav_reports and dav_methods to other plugins."""
+    return hookspecs
+
+
+@hookimpl
+def register_migrations(host: Host) -> Any:
+    """The plugin's tables (dead properties of principals and homes, locks)."""
+    return migrations
+
+
+@hookimpl
+def register_routes(host: Host) -> list[BaseRoute]:
+    """Mount the DAV tree at /dav, discovery at /.well-known and PROPFIND on the server root."""
+    app = DavApp(host)
+    webdav.install(app)
+    caldav.install(app)
+    app.add_hooked()
+    return [
+        Mount(DAV_ROOT, app=app.asgi),
+        Route("/.well-known/caldav", discovery.well_known(host, DAV_ROOT), methods=discovery.METHODS),
+        Route("/.well-known/carddav", discovery.no_carddav),
+        Route("/", app.endpoint, methods=["PROPFIND", "OPTIONS", "REPORT"]),
+    ]

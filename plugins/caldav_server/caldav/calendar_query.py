@@ -1,0 +1,114 @@
+"""REPORT calendar-query (RFC 4791 7.8).
+
+The filter's index plan decides the cost: a plain component / time-range
+query is answered from the kernel's instance index and the stored bytes,
+without parsing a single object; anything else is narrowed by the index
+first, then each candidate is parsed and the full filter decides. Parsing
+and expansion run in a worker thread, so one heavy query (a rule repeating
+every second) never stalls the server's other requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import icalendar
+from anyio import to_thread
+from starlette.responses import Response
+
+from plugins.caldav_server.caldav import filters, timezones
+from plugins.caldav_server.caldav.query_error import QueryError
+from plugins.caldav_server.caldav.report_props import CalendarDataRenderer
+from plugins.caldav_server.webdav import multistatus, xml
+from plugins.caldav_server.webdav.deadprops import ResourceProperties
+from plugins.caldav_server.webdav.errors import DavError
+from plugins.caldav_server.webdav.properties import Evaluator
+from plugins.caldav_server.webdav.xml import Element, c, d
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from kernel import Collection, Resource
+    from plugins.caldav_server.webdav.context import DavContext
+
+
+def dav_error(exc: QueryError) -> DavError:
+    """A query-engine refusal as a DAV error."""
+    return DavError(exc.status, exc.message, exc.precondition)
+
+
+def request_timezone(body: Element, collection: Collection) -> dt.tzinfo | None:
+    """The zone floating times are read in: CALDAV:timezone(-id) of the request, else the calendar's."""
+    text = xml.child_text(body.find(c("timezone"))).strip() or xml.child_text(body.find(c("timezone-id"))).strip()
+    if text:
+        if text.upper().startswith("BEGIN:") and not timezones.is_valid(text):
+            raise DavError(400, "CALDAV:timezone must be a VCALENDAR with one VTIMEZONE.", c("valid-calendar-data"))
+        found = timezones.tzinfo(text)
+        if found is None:
+            raise DavError(403, f"Unknown time zone {text!r}.", c("valid-timezone"))
+        return found
+    return timezones.tzinfo(collection.timezone)
+
+
+Row = tuple["Resource", bytes, "icalendar.Calendar | None"]
+
+
+def candidates(
+    ctx: DavContext, collection: Collection, flt: filters.CompFilter, tz: dt.tzinfo | None
+) -> tuple[list[Row], bool]:
+    """The resources the index leaves (with their bytes), and whether they are the exact answer."""
+    component, time_range, exact = flt.index_plan()
+    store = ctx.store
+    if time_range is not None:
+        ids = store.time_range(collection.id, time_range.start, time_range.end, tz=tz, component=component)
+        return [(r, data or b"", None) for r, data in store.resources_by_ids(ids, with_data=True)], exact
+    return [
+        (r, data, None)
+        for r, data in store.resources_with_data(collection.id)
+        if component is None or r.component == component
+    ], exact
+
+
+def matching(rows: Iterable[Row], flt: filters.CompFilter, tz: dt.tzinfo | None) -> list[Row]:
+    """The rows whose parsed object passes the whole filter (kept with their parse)."""
+    kept: list[Row] = []
+    for resource, data, _ in rows:
+        try:
+            calendar = icalendar.Calendar.from_ical(data)
+        except ValueError:
+            continue
+        if flt.matches(calendar, tz):
+            kept.append((resource, data, calendar))
+    return kept
+
+
+async def calendar_query(ctx: DavContext, body: Element) -> Response:
+    """Answer a calendar-query on a calendar (Depth 1) or on one of its objects."""
+    target = ctx.target
+    collection = target.collection
+    if collection is None or collection.kind != "calendar" or target.kind not in ("collection", "resource"):
+        raise DavError(403, "calendar-query runs on a calendar.", d("supported-report"))
+    try:
+        flt = filters.parse_filter(body.find(c("filter")))
+        tz = request_timezone(body, collection)
+        request, renderer = CalendarDataRenderer.from_report(body)
+        rows, exact = candidates(ctx, collection, flt, tz)
+        if target.resource is not None:
+            rows = [row for row in rows if row[0].id == target.resource.id]
+
+        def work() -> list[tuple[Resource, dict[str, str] | None]]:
+            kept = rows if exact else matching(rows, flt, tz)
+            return [(resource, renderer.computed(data, tz, calendar)) for resource, data, calendar in kept]
+
+        results = work() if exact and renderer.cheap() else await to_thread.run_sync(work)
+    except QueryError as exc:
+        raise dav_error(exc) from None
+    evaluator = Evaluator(ctx, request)
+    dead = ResourceProperties(ctx.store, collection.id)
+    parts = []
+    for resource, computed in results:
+        child = ctx.member(resource)
+        found, missing = evaluator.evaluate(child, dead.getter(resource.id), computed)
+        parts.append(multistatus.response(child.href, found, missing, minimal=ctx.minimal))
+    return multistatus.multistatus(parts, minimal=ctx.minimal)

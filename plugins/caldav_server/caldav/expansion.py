@@ -1,0 +1,232 @@
+"""CALDAV:expand, limit-recurrence-set and limit-freebusy-set (RFC 4791 9.6.5 to 9.6.7).
+
+They work on the stored text (``icaltext``) with the parsed object
+(``icalendar``) beside it: the parsed object says when instances are, the
+text gives the lines to copy.
+
+Decisions where the RFC leaves room:
+
+* expand: every instance of a recurrence set carries RECURRENCE-ID, the
+  first one too; date-times with a zone (TZID or UTC) are written in UTC,
+  dates and floating date-times stay as they are (they have no zone to
+  convert from); DURATION stays when the instance has that length, DTEND /
+  DUE is written otherwise; VTIMEZONE components are dropped.
+* expand refuses an object with more than :data:`MAX_INSTANCES` instances
+  in the range with 403 CALDAV:max-instances (RFC 4791 5.2.8 names the
+  limit; truncating would silently lose instances).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import icalendar
+
+from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, params_of, parse, value_start
+from plugins.caldav_server.caldav.instances import (
+    Hit,
+    ObjectTimes,
+    date_value,
+    duration_value,
+    effective_end,
+    first,
+    is_zoned,
+    occurrence_span,
+    single_hits,
+)
+from plugins.caldav_server.caldav.query_error import CALDAV, QueryError
+from plugins.caldav_server.caldav.timerange import TimeRange, parse_utc
+
+#: Instances one object may contribute to an expanded answer.
+MAX_INSTANCES = 5_000
+
+_UTC = dt.timezone.utc
+_DROPPED = {"RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID"}
+
+
+def aligned(raw: RawComponent, calendar: icalendar.Calendar) -> RawComponent:
+    """``raw`` when its top-level components line up with the parsed object's, else the
+    parsed object written out (so positions always correspond)."""
+    names = [c.name for c in calendar.subcomponents]
+    if [c.name for c in raw.children] == names:
+        return raw
+    return parse(calendar.to_ical())
+
+
+def format_value(name: str, value: dt.date) -> str:
+    """A content line for a date or date-time: UTC when zoned, as written otherwise."""
+    if isinstance(value, dt.datetime):
+        if is_zoned(value):
+            value = value.astimezone(_UTC)
+            suffix = "Z"
+        else:
+            suffix = ""
+        return (f"{name}:{value.year:04d}{value.month:02d}{value.day:02d}"
+                f"T{value.hour:02d}{value.minute:02d}{value.second:02d}{suffix}")
+    return f"{name};VALUE=DATE:{value.year:04d}{value.month:02d}{value.day:02d}"
+
+
+def _line_in_utc(line: str, component: icalendar.Component) -> str:
+    """A line whose value is a list of local date-times with TZID, rewritten in UTC (else as is)."""
+    if ";" not in line[: value_start(line)]:
+        return line
+    params = params_of(line)
+    tzid = params.get("TZID")
+    if tzid is None or params.get("VALUE", "DATE-TIME").upper() != "DATE-TIME":
+        return line
+    zone = _zone_named(component, tzid)
+    if zone is None:
+        return line
+    values = []
+    for text in line[value_start(line):].split(","):
+        try:
+            local = dt.datetime.strptime(text.strip(), "%Y%m%dT%H%M%S").replace(tzinfo=zone)
+        except ValueError:
+            return line
+        values.append(format_value("X", local)[2:])
+    return f"{line_name(line)}:{','.join(values)}"
+
+
+def _zone_named(component: icalendar.Component, tzid: str) -> dt.tzinfo | None:
+    """The zone a TZID stands for: the one icalendar resolved for DTSTART (which may come from a
+    VTIMEZONE) when DTSTART names it too, else the IANA zone of that name, else None."""
+    start = first(component, "DTSTART")
+    if start is not None and start.params.get("TZID") == tzid and isinstance(start.dt, dt.datetime):
+        return start.dt.tzinfo
+    try:
+        return zoneinfo.ZoneInfo(tzid)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def instance_component(raw: RawComponent, hit: Hit, recurring: bool) -> RawComponent:
+    """One expanded instance: the defining component's lines with this instance's times in UTC."""
+    component, start, end = hit.component, hit.start, hit.end
+    name = component.name
+    end_name = "DUE" if name == "VTODO" else "DTEND"
+    keep_duration = True
+    if start is not None and end is not None and "DURATION" in component:
+        keep_duration = _difference(end, start) == duration_value(component)
+    lines: list[str] = []
+    for line in raw.lines:
+        prop = line_name(line)
+        if prop in _DROPPED:
+            continue
+        if start is not None and prop == "DTSTART":
+            lines.append(format_value("DTSTART", start))
+            if recurring and hit.recurrence_id is not None:
+                lines.append(format_value("RECURRENCE-ID", hit.recurrence_id))
+        elif start is not None and end is not None and (
+            prop == end_name or (prop == "DURATION" and not keep_duration)
+        ):
+            lines.append(format_value(end_name, end))
+        else:
+            lines.append(_line_in_utc(line, component))
+    return RawComponent(raw.name, lines, raw.children)
+
+
+def expand(raw: RawComponent, calendar: icalendar.Calendar, tz: dt.tzinfo | None,
+           window: TimeRange) -> RawComponent:
+    """The object with each recurrence instance overlapping ``window`` as a component of its own."""
+    raw = aligned(raw, calendar)
+    times = ObjectTimes(calendar, tz)
+    by_id = {id(c): r for c, r in zip(calendar.subcomponents, raw.children, strict=True)}
+    out: list[RawComponent] = []
+    names = list(dict.fromkeys(c.name for c in times.top))
+    for name in names:
+        recurring = times.is_recurring(name)
+        if recurring and name != "VFREEBUSY" and times.series(name) is None:
+            raise QueryError(403, CALDAV + "max-instances", "The recurrence of this object is too large to expand.")
+        hits: list[Hit] = []
+        seen: set[int] = set()
+        for hit in times.hits(name, window):
+            if not recurring or name == "VFREEBUSY":
+                if id(hit.component) in seen:
+                    continue
+                seen.add(id(hit.component))
+            hits.append(hit)
+            if len(out) + len(hits) > MAX_INSTANCES:
+                raise QueryError(
+                    403, CALDAV + "max-instances",
+                    f"The object has more than {MAX_INSTANCES} instances in the expanded range.",
+                )
+        if times.budget <= 0:
+            raise QueryError(403, CALDAV + "max-instances", "The recurrence of this object is too dense to expand.")
+        hits.sort(key=lambda h: h.span[:2])
+        expand_recurring = recurring and name != "VFREEBUSY"
+        out.extend(instance_component(by_id[id(h.component)], h, expand_recurring) for h in hits)
+    return RawComponent(raw.name, raw.lines, out)
+
+
+def limit_recurrence_set(raw: RawComponent, calendar: icalendar.Calendar, tz: dt.tzinfo | None,
+                         window: TimeRange) -> RawComponent:
+    """The object with only the overridden components that impact ``window`` (9.6.6)."""
+    raw = aligned(raw, calendar)
+    masters = {c.name: c for c in calendar.subcomponents if "RECURRENCE-ID" not in c}
+    kept = [
+        r for c, r in zip(calendar.subcomponents, raw.children, strict=True)
+        if "RECURRENCE-ID" not in c or _impacts(c, masters.get(c.name), tz, window)
+    ]
+    return RawComponent(raw.name, raw.lines, kept)
+
+
+def _impacts(override: icalendar.Component, master: icalendar.Component | None,
+             tz: dt.tzinfo | None, window: TimeRange) -> bool:
+    """Whether an override's current or original time overlaps, or it changes later instances in range."""
+    name = override.name
+    if any(window.overlaps(h.span) for h in single_hits(name, override, tz)):
+        return True
+    rid_prop = override.get("RECURRENCE-ID")
+    rid = date_value(override, "RECURRENCE-ID")
+    if rid is None:
+        return False
+    if str(rid_prop.params.get("RANGE", "")).upper() == "THISANDFUTURE":
+        return window.end is None or occurrence_span(name, override, rid, rid, tz)[0] < window.end
+    length = dt.timedelta(0)
+    master_start = None if master is None else date_value(master, "DTSTART")
+    if master_start is not None:
+        length = _difference(effective_end(name, master, master_start), master_start)
+    original_end = rid + length if length else effective_end(name, override, rid)
+    return window.overlaps(occurrence_span(name, master or override, rid, original_end, tz))
+
+
+def _difference(end: dt.date, start: dt.date) -> dt.timedelta:
+    try:
+        return end - start
+    except TypeError:  # a date and a date-time
+        return dt.timedelta(0)
+
+
+def limit_freebusy_set(raw: RawComponent, window: TimeRange) -> RawComponent:
+    """The object with only the FREEBUSY periods of its VFREEBUSY components that overlap ``window``."""
+    children = []
+    for child in raw.children:
+        if child.name != "VFREEBUSY":
+            children.append(child)
+            continue
+        lines = []
+        for line in child.lines:
+            if line_name(line) != "FREEBUSY":
+                lines.append(line)
+                continue
+            cut = value_start(line)
+            periods = [p for p in line[cut:].split(",") if _period_overlaps(p, window)]
+            if periods:
+                lines.append(line[:cut] + ",".join(periods))
+        children.append(RawComponent(child.name, lines, child.children))
+    return RawComponent(raw.name, raw.lines, children)
+
+
+def _period_overlaps(period: str, window: TimeRange) -> bool:
+    """9.9 for one FREEBUSY period ``start/end`` or ``start/duration``: start < period end, end > period start."""
+    first, _, second = period.strip().partition("/")
+    try:
+        start = parse_utc(first)
+        if second.upper().startswith(("P", "+P", "-P")):
+            end = start + int(icalendar.vDuration.from_ical(second).total_seconds())
+        else:
+            end = parse_utc(second)
+    except (QueryError, ValueError):
+        return True  # keep what cannot be read rather than hide it
+    return window.overlaps((start, end, 0))

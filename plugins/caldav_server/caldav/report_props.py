@@ -1,0 +1,61 @@
+"""The DAV:prop of a CalDAV report, and CALDAV:calendar-data computed from stored bytes.
+
+Without comp/expand/limit options the stored bytes are sent as they are (no
+parsing); with them the calendar-data engine renders the asked-for subset.
+Carriage returns are sent as ``&#13;`` so that XML line-end normalisation
+leaves the client the exact CRLF lines that were stored.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from plugins.caldav_server.caldav.calendar_data import (
+    CalendarDataRequest,
+    parse_calendar_data,
+)
+from plugins.caldav_server.webdav.properties import PropRequest
+from plugins.caldav_server.webdav.xml import Element, c, d, escape
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import icalendar
+
+CALENDAR_DATA = c("calendar-data")
+
+
+class CalendarDataRenderer:
+    """Renders CALDAV:calendar-data for one report, or nothing when it was not asked for."""
+
+    def __init__(self, spec: CalendarDataRequest | None) -> None:
+        self.spec = spec
+
+    @classmethod
+    def from_report(cls, body: Element) -> tuple[PropRequest, CalendarDataRenderer]:
+        """The property request of a report body and the renderer for its calendar-data.
+
+        Raises ``QueryError`` for a calendar-data element the engine refuses.
+        """
+        for name in ("allprop", "propname"):
+            if body.find(d(name)) is not None:
+                return PropRequest(name, []), cls(None)
+        prop = body.find(d("prop"))
+        if prop is None:
+            return PropRequest("prop", [d("getetag")]), cls(None)
+        elem = prop.find(CALENDAR_DATA)
+        return PropRequest.from_element(prop), cls(parse_calendar_data(elem) if elem is not None else None)
+
+    def cheap(self) -> bool:
+        """True when rendering needs no parsing (no calendar-data, or the whole stored object)."""
+        return self.spec is None or self.spec.passthrough()
+
+    def computed(
+        self, data: bytes, tz: dt.tzinfo | None, calendar: icalendar.Calendar | None = None
+    ) -> dict[str, str] | None:
+        """{CALDAV:calendar-data: element} for one resource's stored bytes (floating times in
+        ``tz``; ``calendar`` is the parsed object when the caller has it)."""
+        if self.spec is None:
+            return None
+        text = escape(self.spec.render(data, calendar, tz)).replace("\r", "&#13;")
+        return {CALENDAR_DATA: f"<C:calendar-data>{text}</C:calendar-data>"}

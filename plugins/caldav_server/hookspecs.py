@@ -1,0 +1,72 @@
+"""Hooks the CalDAV server plugin offers to other plugins.
+
+Other plugins implement them with ``@hookimpl(optionalhook=True)`` so they
+still load when the CalDAV server is off.
+
+Handlers registered through :func:`dav_reports` and :func:`dav_methods` are
+coroutines that receive a *DAV request context* ``ctx`` with these attributes:
+
+- ``ctx.host``: the :class:`kernel.Host`;
+- ``ctx.request``: the Starlette request (headers, ``await ctx.request.body()``);
+- ``ctx.principal``: the authenticated :class:`kernel.Principal`;
+- ``ctx.target``: what the URL names: ``.kind`` is one of "root",
+  "principals", "principal", "homes", "home", "collection", "resource",
+  "unmapped"; ``.owner`` (a Principal), ``.collection`` (a
+  :class:`kernel.Collection`, the parent collection for a resource or an
+  unmapped URL), ``.resource`` (a :class:`kernel.Resource`), ``.href``;
+- ``ctx.depth``: the Depth header ("0", "1", "infinity" or None);
+- ``ctx.privileges(target)``: the kernel privileges ("read", "write",
+  "admin") the principal holds on a target.
+
+They return a Starlette ``Response``; raising ``kernel.Rejected`` answers with
+its status and precondition element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from xml.etree.ElementTree import Element
+
+import pluggy
+
+if TYPE_CHECKING:
+    from kernel import Collection, Host, Principal, Resource
+
+hookspec = pluggy.HookspecMarker("teamcal")
+
+
+@hookspec
+def dav_properties(
+    host: Host, principal: Principal, collection: Collection | None, resource: Resource | None
+) -> dict[str, str | Element] | None:
+    """Extra live properties for a PROPFIND target: ``{Clark name: text or Element}``.
+
+    ``collection`` is the target collection (or the resource's collection),
+    ``resource`` the target resource or None for a collection. Called only
+    when a request asks for a property the built-ins don't know, or for
+    allprop/propname. Text is sent escaped; an Element named like the
+    property is sent as the property itself, any other Element as its only
+    child. The limits plugin answers CALDAV:max-resource-size,
+    max-instances and max-attendees-per-instance on calendar collections.
+    """
+
+
+@hookspec
+def dav_reports(host: Host) -> dict[str, Callable[..., Any]]:
+    """Extra REPORTs: ``{Clark name of the report's root element: handler}``.
+
+    ``async def handler(ctx, body: Element) -> Response`` receives the request
+    context (see the module docstring) and the parsed request body. Reports
+    registered here appear in DAV:supported-report-set of every collection.
+    """
+
+
+@hookspec
+def dav_methods(host: Host) -> dict[str, Callable[..., Any]]:
+    """Extra HTTP methods on /dav URLs: ``{METHOD: handler}``.
+
+    ``async def handler(ctx) -> Response`` receives the request context (see
+    the module docstring); the method is added to the Allow header. A plugin
+    may replace a built-in method this way.
+    """

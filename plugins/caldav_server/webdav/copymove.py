@@ -1,0 +1,148 @@
+"""COPY and MOVE (RFC 4918 9.8, 9.9) of resources and collection trees.
+
+The Destination header may be a path or an absolute URL (percent-encoded);
+one on another server is a 502. ``Overwrite: F`` onto something that exists
+is a 412; a missing destination parent is a 409. MOVE needs unbind on the
+source's parent, both need bind where the destination goes (also in
+another principal's home). Dead properties travel with the copy; locks do
+not (a moved source's locks are released).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from starlette.responses import Response
+
+from plugins.caldav_server.webdav.errors import DavError
+from plugins.caldav_server.webdav.resolve import Target, collection_target
+
+if TYPE_CHECKING:
+    from plugins.caldav_server.webdav.context import DavContext
+
+
+async def copy(ctx: DavContext) -> Response:
+    """COPY the target to the Destination."""
+    return transfer(ctx, move=False)
+
+
+async def move(ctx: DavContext) -> Response:
+    """MOVE the target to the Destination."""
+    return transfer(ctx, move=True)
+
+
+def destination(ctx: DavContext) -> Target:
+    """The target the Destination header names; 400 when missing, 502 when on another server."""
+    header = ctx.request.headers.get("destination")
+    if not header:
+        raise DavError(400, "COPY and MOVE need a Destination header.")
+    parts = urlsplit(header.strip())
+    host = ctx.request.headers.get("host", "")
+    if parts.netloc and host and parts.netloc.lower() != host.lower():
+        raise DavError(502, "The destination is on another server.")
+    target = ctx.resolve_href(header)
+    if target is None:
+        raise DavError(502, "The destination is outside this server's DAV space.")
+    return target
+
+
+def overwrite(ctx: DavContext) -> bool:
+    """The Overwrite header: T (default) or F."""
+    value = ctx.request.headers.get("overwrite", "T").strip().upper()
+    if value not in ("T", "F"):
+        raise DavError(400, "Overwrite must be T or F.")
+    return value == "T"
+
+
+def _parent_target(ctx: DavContext, dest: Target) -> Target:
+    """Where the destination is bound: its parent collection or its owner's home."""
+    if dest.kind == "collection":
+        assert dest.collection is not None
+        return ctx.parent_of(dest.collection)
+    if dest.collection is not None:
+        return collection_target(ctx.hrefs, dest.collection)
+    assert dest.owner is not None
+    return Target("home", ctx.hrefs.home(dest.owner), owner=dest.owner)
+
+
+def transfer(ctx: DavContext, *, move: bool) -> Response:
+    """Copy or move a resource or a collection tree; 201 when the destination is new, else 204."""
+    src = ctx.target
+    if src.kind == "unmapped":
+        raise DavError(404, "Not found.")
+    ctx.require("read")
+    if src.kind not in ("collection", "resource"):
+        raise DavError(403, "Only collections and resources can be copied or moved.")
+    replace = overwrite(ctx)
+    dest = destination(ctx)
+    if dest.kind not in ("collection", "resource", "unmapped"):
+        raise DavError(403, "The destination cannot be replaced.")
+    if dest.href.rstrip("/") == src.href.rstrip("/"):
+        raise DavError(403, "The source and the destination are the same.")
+    if dest.parent_missing:
+        raise DavError(409, "The destination's parent collection does not exist.")
+    if move:
+        parent = (
+            ctx.parent_of(src.collection) if src.kind == "collection" else collection_target(ctx.hrefs, src.collection)
+        )  # type: ignore[arg-type]
+        ctx.require("write", parent, dav=("unbind",))
+    dest_parent = _parent_target(ctx, dest)
+    ctx.require("write", dest_parent, dav=("bind",))
+    protected = [(dest, True), (dest_parent, False)]
+    if move:
+        protected += [(src, True), (parent, False)]
+    ctx.app.locks.check(ctx, protected)
+    existed = dest.kind != "unmapped"
+    if not replace and existed:
+        raise DavError(412, "The destination exists and Overwrite is F.")
+    writes = ctx.host.writes
+    if src.kind == "resource":
+        assert src.collection is not None and src.name is not None
+        parent_collection = dest_parent.collection
+        name = dest.collection.name if dest.kind == "collection" and dest.collection else dest.name
+        if parent_collection is None or name is None:
+            raise DavError(409, "Resources live in a collection, not directly in a home.")
+        writes.copy_object(
+            src.collection,
+            src.name,
+            parent_collection,
+            name,
+            principal=ctx.principal,
+            overwrite=replace,
+            move=move,
+            source="caldav",
+        )
+        if move:
+            ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, src))
+        return Response(status_code=204 if existed else 201)
+    assert src.collection is not None and dest.owner is not None
+    if dest.kind == "collection":
+        assert dest.collection is not None
+        path = dest.collection.path
+    elif dest.kind == "resource":
+        assert dest.collection is not None
+        path = f"{dest.collection.path}/{dest.name}"
+    else:
+        path = dest.unmapped_path
+    if move:
+        if ctx.depth not in (None, "infinity"):
+            raise DavError(400, "MOVE of a collection takes Depth: infinity.")
+        writes.move_collection(
+            src.collection, dest.owner, path, principal=ctx.principal, overwrite=replace, source="caldav"
+        )
+    else:
+        if ctx.depth == "1":
+            raise DavError(400, "COPY of a collection takes Depth: 0 or infinity.")
+        writes.copy_collection(
+            src.collection,
+            dest.owner,
+            path,
+            principal=ctx.principal,
+            overwrite=replace,
+            depth_infinity=ctx.depth != "0",
+            source="caldav",
+        )
+    if move:
+        ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, src))
+    return Response(status_code=204 if existed else 201)

@@ -1,0 +1,86 @@
+"""Dead properties of every kind of target.
+
+Collections and resources keep theirs in the kernel's properties table
+(written through ``host.writes``); principals and homes, which have no
+collection row, keep theirs in this plugin's ``caldav_server_properties``
+table, so Apple's PROPPATCHes on a home or principal are stored, not refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kernel import Host, Principal
+    from kernel.store import Store
+    from plugins.caldav_server.webdav.resolve import Target
+
+
+def load(host: Host, target: Target) -> dict[str, str]:
+    """The dead properties of a target (name -> XML element)."""
+    if target.kind == "resource":
+        assert target.resource is not None
+        return host.store.properties(resource_id=target.resource.id)
+    if target.kind == "collection":
+        assert target.collection is not None
+        return host.store.properties(collection_id=target.collection.id)
+    if target.kind in ("principal", "home"):
+        assert target.owner is not None
+        rows = host.store.execute(
+            "SELECT name, value FROM caldav_server_properties WHERE principal_id = ? AND scope = ? ORDER BY name",
+            (target.owner.id, target.kind),
+        )
+        return dict(rows.fetchall())
+    return {}
+
+
+def save(
+    host: Host,
+    target: Target,
+    principal: Principal,
+    properties: dict[str, str | None],
+    attrs: dict[str, Any],
+) -> None:
+    """Write dead properties (None removes) and collection attributes, all in one transaction."""
+    if target.kind == "collection":
+        assert target.collection is not None
+        host.writes.update_collection(
+            target.collection, principal=principal, attrs=attrs, properties=properties, source="caldav"
+        )
+        return
+    with host.writes.transaction():
+        if target.kind == "resource":
+            assert target.resource is not None
+            host.store.set_properties(properties, resource_id=target.resource.id)
+            return
+        assert target.owner is not None
+        for name, value in properties.items():
+            host.store.execute(
+                "DELETE FROM caldav_server_properties WHERE principal_id = ? AND scope = ? AND name = ?",
+                (target.owner.id, target.kind, name),
+            )
+            if value is not None:
+                host.store.execute(
+                    "INSERT INTO caldav_server_properties (principal_id, scope, name, value) VALUES (?, ?, ?, ?)",
+                    (target.owner.id, target.kind, name, value),
+                )
+
+
+class ResourceProperties:
+    """The dead properties of a collection's resources, read in one query on first need."""
+
+    def __init__(self, store: Store, collection_id: int) -> None:
+        self.store = store
+        self.collection_id = collection_id
+        self._bulk: dict[int, dict[str, str]] | None = None
+
+    def getter(self, resource_id: int) -> Callable[[], dict[str, str]]:
+        """A callable returning one resource's dead properties."""
+
+        def load() -> dict[str, str]:
+            if self._bulk is None:
+                self._bulk = self.store.resource_properties(self.collection_id)
+            return self._bulk.get(resource_id, {})
+
+        return load

@@ -1,0 +1,45 @@
+"""DELETE of a resource (with If-Match) or of a whole collection tree."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.responses import Response
+
+from plugins.caldav_server.webdav.errors import DavError
+from plugins.caldav_server.webdav.resolve import collection_target
+
+if TYPE_CHECKING:
+    from plugins.caldav_server.webdav.context import DavContext
+
+
+async def delete(ctx: DavContext) -> Response:
+    """Delete the target; 204 on success."""
+    target = ctx.target
+    if target.kind == "unmapped":
+        raise DavError(404, "Not found.")
+    if target.kind == "resource":
+        assert target.collection is not None and target.name is not None
+        ctx.require("write", dav=("unbind",))
+        ctx.app.locks.check(ctx, [(target, False), (collection_target(ctx.hrefs, target.collection), False)])
+        ctx.host.writes.delete_object(
+            target.collection,
+            target.name,
+            principal=ctx.principal,
+            if_match=ctx.request.headers.get("if-match"),
+            source="caldav",
+        )
+        ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, target))
+        return Response(status_code=204)
+    if target.kind != "collection":
+        ctx.require("read")
+        raise DavError(403, "This collection cannot be deleted.")
+    collection = target.collection
+    assert collection is not None
+    ctx.require("read")
+    parent = ctx.parent_of(collection)
+    ctx.require("write", parent, dav=("unbind",))
+    ctx.app.locks.check(ctx, [(target, True), (parent, False)])
+    ctx.host.writes.delete_collection(collection, principal=ctx.principal, source="caldav")
+    ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, target))
+    return Response(status_code=204)

@@ -1,0 +1,122 @@
+"""LOCK and UNLOCK (RFC 4918 9.10, 9.11): exclusive and shared write locks, refresh,
+depth-infinity collection locks, and locks on unmapped URLs (which create an empty resource)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.responses import Response
+
+from plugins.caldav_server.webdav import xml
+from plugins.caldav_server.webdav.errors import DavError
+from plugins.caldav_server.webdav.locks import Lock, parse_timeout
+from plugins.caldav_server.webdav.multistatus import document
+from plugins.caldav_server.webdav.resolve import collection_target
+from plugins.caldav_server.webdav.xml import d
+
+if TYPE_CHECKING:
+    from plugins.caldav_server.webdav.context import DavContext
+    from plugins.caldav_server.webdav.resolve import Target
+
+SUPPORTED = (
+    "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>"
+    "<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>"
+)
+
+
+def _answer(ctx: DavContext, lock: Lock, status: int) -> Response:
+    body = document("D:prop", [f"<D:lockdiscovery>{lock.activelock(ctx.hrefs.root)}</D:lockdiscovery>"])
+    return Response(body, status, headers={"Lock-Token": f"<{lock.token}>"}, media_type=xml.XML_CONTENT_TYPE)
+
+
+def lockable(target: Target) -> bool:
+    """Collections, resources and unmapped URLs can be locked."""
+    return target.kind in ("collection", "resource", "unmapped")
+
+
+async def lock(ctx: DavContext) -> Response:
+    """Take a new lock (200, or 201 when an unmapped URL got an empty resource) or refresh one."""
+    target = ctx.target
+    if not lockable(target):
+        ctx.require("read")
+        raise DavError(405, "This URL cannot be locked.", headers={"Allow": ", ".join(ctx.app.allow(target))})
+    if target.parent_missing:
+        raise DavError(409, "The parent collection does not exist.")
+    ctx.require("write", dav=("write-content",) if target.kind != "unmapped" else ("bind",))
+    locks = ctx.app.locks
+    path = locks.key(ctx, target)
+    timeout = parse_timeout(ctx.request.headers.get("timeout"))
+    body = await ctx.read_xml()
+    if body is None:
+        tokens = locks.submitted(ctx)
+        for held in locks.covering(path):
+            if held.token in tokens and held.principal_id == ctx.principal.id:
+                return _answer(ctx, locks.refresh(held, timeout), 200)
+        raise DavError(412, "Refreshing a lock needs its token in the If header.", d("lock-token-matches-request-uri"))
+    if body.tag != d("lockinfo"):
+        raise DavError(400, "The body of a LOCK must be a DAV:lockinfo element.")
+    scope_elem = body.find(d("lockscope"))
+    scope = "shared" if scope_elem is not None and scope_elem.find(d("shared")) is not None else "exclusive"
+    locktype = body.find(d("locktype"))
+    if locktype is None or locktype.find(d("write")) is None:
+        raise DavError(400, "Only write locks exist.")
+    owner = body.find(d("owner"))
+    depth = ctx.depth or "infinity"
+    if depth == "1":
+        raise DavError(400, "A LOCK takes Depth: 0 or infinity.")
+    if not target.is_collection:
+        depth = "0"
+    existing = locks.covering(path) + (locks.below(path) if depth == "infinity" else [])
+    if existing and (scope == "exclusive" or any(held.scope == "exclusive" for held in existing)):
+        raise DavError(
+            423, "A conflicting lock is held.", d("no-conflicting-lock"), xml.href(ctx.hrefs.root + existing[0].root)
+        )
+    created = False
+    if target.kind == "unmapped":
+        parent = target.collection
+        if parent is None or target.name is None:
+            raise DavError(409, "Resources live in a collection, not directly in a home.")
+        locks.check(ctx, [(collection_target(ctx.hrefs, parent), False)])
+        ctx.host.writes.put_object(parent, target.name, b"", principal=ctx.principal, source="caldav")
+        created = True
+    taken = locks.create(
+        target.href[len(ctx.hrefs.root) :],
+        depth,
+        scope,
+        xml.serialize(owner) if owner is not None else None,
+        ctx.principal.id,
+        timeout,
+    )
+    return _answer(ctx, taken, 201 if created else 200)
+
+
+async def unlock(ctx: DavContext) -> Response:
+    """Release the lock named by the Lock-Token header; 204."""
+    target = ctx.target
+    if target.kind == "unmapped":
+        raise DavError(404, "Not found.")
+    ctx.require("read")
+    header = (ctx.request.headers.get("lock-token") or "").strip()
+    if not header.startswith("<") or not header.endswith(">"):
+        raise DavError(400, "UNLOCK needs a Lock-Token header.")
+    locks = ctx.app.locks
+    held = locks.by_token(header[1:-1].strip())
+    path = locks.key(ctx, target)
+    if held is None or not (held.path == path or (held.depth == "infinity" and path.startswith(held.path + "/"))):
+        raise DavError(409, "No such lock on this resource.", d("lock-token-matches-request-uri"))
+    if held.principal_id != ctx.principal.id and "admin" not in ctx.privileges():
+        ctx.require("admin", dav=("unlock",))
+    locks.remove(held.token)
+    return Response(status_code=204)
+
+
+def lockdiscovery(ctx: DavContext, target: Target) -> str | None:
+    """The DAV:lockdiscovery value: the active locks covering a target."""
+    if not lockable(target) or target.kind == "unmapped":
+        return None
+    return "".join(held.activelock(ctx.hrefs.root) for held in ctx.app.locks.covering(ctx.app.locks.key(ctx, target)))
+
+
+def supportedlock(ctx: DavContext, target: Target) -> str | None:
+    """The DAV:supportedlock value."""
+    return SUPPORTED if lockable(target) and target.kind != "unmapped" else None

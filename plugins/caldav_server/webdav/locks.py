@@ -1,0 +1,208 @@
+"""WebDAV write locks (RFC 4918 6, 7): storage, and the check every write makes.
+
+Locks live in the plugin's ``caldav_server_locks`` table, keyed by the
+lock root's path below the DAV root, so every worker process sees them. A
+lock covers its root and, at depth infinity, everything below it. A write
+must submit (in the If header, from a list that holds) the token of every
+lock covering what it changes, as the principal who took the lock; else 423
+with DAV:lock-token-submitted. Expired locks are ignored and swept.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from plugins.caldav_server.webdav import ifheader, xml
+from plugins.caldav_server.webdav.errors import DavError
+from plugins.caldav_server.webdav.xml import d
+
+if TYPE_CHECKING:
+    from kernel.store import Store
+    from plugins.caldav_server.webdav.context import DavContext
+    from plugins.caldav_server.webdav.resolve import Target
+
+DEFAULT_TIMEOUT = 3600
+MAX_TIMEOUT = 7 * 86400
+_COLUMNS = "token, path, root, depth, scope, owner, principal_id, timeout, expires"
+
+
+@dataclass(frozen=True)
+class Lock:
+    """An active lock: ``path`` is the lock root below the DAV root ("/cal/alice/litmus/x"),
+    ``root`` the same as an href suffix (with the trailing slash of a collection)."""
+
+    token: str
+    path: str
+    root: str
+    depth: str
+    scope: str
+    owner: str | None
+    principal_id: int
+    timeout: int
+    expires: float
+
+    def activelock(self, root: str) -> str:
+        """The DAV:activelock element (``root`` is the DAV root href prefix)."""
+        remaining = max(0, int(self.expires - time.time()))
+        return (
+            f"<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:{self.scope}/></D:lockscope>"
+            f"<D:depth>{self.depth}</D:depth>{self.owner or ''}<D:timeout>Second-{remaining}</D:timeout>"
+            f"<D:locktoken>{xml.href(self.token)}</D:locktoken>"
+            f"<D:lockroot>{xml.href(root + self.root)}</D:lockroot>"
+            "</D:activelock>"
+        )
+
+
+def parse_timeout(header: str | None) -> int:
+    """Seconds from a Timeout header ("Second-600", "Infinite"), capped."""
+    for part in (header or "").split(","):
+        part = part.strip()
+        if part.lower() == "infinite":
+            return MAX_TIMEOUT
+        if part.lower().startswith("second-") and part[7:].isdigit():
+            return max(1, min(int(part[7:]), MAX_TIMEOUT))
+    return DEFAULT_TIMEOUT
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.strip("/").split("/")
+    return ["/" + "/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+class Locks:
+    """The lock table of one host."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @staticmethod
+    def key(ctx: DavContext, target: Target) -> str:
+        """A target's lock path: its href below the DAV root, without trailing slash."""
+        return target.href[len(ctx.hrefs.root) :].rstrip("/")
+
+    def _rows(self, sql: str, args: Iterable[object]) -> list[Lock]:
+        now = time.time()
+        return [Lock(*row) for row in self.store.execute(sql, tuple(args)) if row[8] > now]
+
+    def covering(self, path: str) -> list[Lock]:
+        """Locks whose root is ``path``, or an ancestor locked at depth infinity."""
+        ancestors = _ancestors(path)
+        return [
+            lock
+            for lock in self._rows(
+                f"SELECT {_COLUMNS} FROM caldav_server_locks WHERE path IN ({','.join('?' * len(ancestors))})",
+                ancestors,
+            )
+            if lock.path == path or lock.depth == "infinity"
+        ]
+
+    def below(self, path: str) -> list[Lock]:
+        """Locks rooted strictly below ``path``."""
+        escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self._rows(f"SELECT {_COLUMNS} FROM caldav_server_locks WHERE path LIKE ? ESCAPE '\\'", [escaped + "/%"])
+
+    def by_token(self, token: str) -> Lock | None:
+        """The active lock with this token."""
+        found = self._rows(f"SELECT {_COLUMNS} FROM caldav_server_locks WHERE token = ?", [token])
+        return found[0] if found else None
+
+    def create(self, root: str, depth: str, scope: str, owner: str | None, principal_id: int, timeout: int) -> Lock:
+        """Take a new lock on the href suffix ``root`` (expired locks are swept first)."""
+        lock = Lock(
+            f"urn:uuid:{uuid.uuid4()}",
+            root.rstrip("/"),
+            root,
+            depth,
+            scope,
+            owner,
+            principal_id,
+            timeout,
+            time.time() + timeout,
+        )
+        with self.store.transaction():
+            self.store.execute("DELETE FROM caldav_server_locks WHERE expires <= ?", (time.time(),))
+            self.store.execute(
+                f"INSERT INTO caldav_server_locks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    lock.token,
+                    lock.path,
+                    lock.root,
+                    lock.depth,
+                    lock.scope,
+                    lock.owner,
+                    lock.principal_id,
+                    lock.timeout,
+                    lock.expires,
+                ),
+            )
+        return lock
+
+    def refresh(self, lock: Lock, timeout: int) -> Lock:
+        """Extend a lock by ``timeout`` seconds from now."""
+        expires = time.time() + timeout
+        self.store.execute(
+            "UPDATE caldav_server_locks SET timeout = ?, expires = ? WHERE token = ?", (timeout, expires, lock.token)
+        )
+        return Lock(
+            lock.token, lock.path, lock.root, lock.depth, lock.scope, lock.owner, lock.principal_id, timeout, expires
+        )
+
+    def remove(self, token: str) -> None:
+        """Release a lock."""
+        self.store.execute("DELETE FROM caldav_server_locks WHERE token = ?", (token,))
+
+    def remove_tree(self, path: str) -> None:
+        """Release the locks rooted at ``path`` or below it (after DELETE or MOVE)."""
+        escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        self.store.execute(
+            "DELETE FROM caldav_server_locks WHERE path = ? OR path LIKE ? ESCAPE '\\'", (path, escaped + "/%")
+        )
+
+    # -- the check every write makes ------------------------------------------------------
+
+    def submitted(self, ctx: DavContext) -> set[str]:
+        """Evaluate the If header (412 when no list holds); the lock tokens it submits."""
+        header = ctx.request.headers.get("if")
+        if not header:
+            return set()
+        lists = ifheader.parse(header)
+
+        def state_of(tag: str | None) -> ifheader.State:
+            target = ctx.target
+            if tag is not None:
+                try:
+                    found = ctx.resolve_href(tag)
+                except DavError:
+                    found = None
+                if found is None:
+                    return ifheader.State(None, frozenset())
+                target = found
+            etag = target.resource.etag if target.resource else None
+            return ifheader.State(etag, frozenset(lock.token for lock in self.covering(self.key(ctx, target))))
+
+        holds, tokens = ifheader.evaluate(lists, state_of)
+        if not holds:
+            raise DavError(412, "The conditions of the If header do not hold.")
+        return tokens
+
+    def check(self, ctx: DavContext, protected: Iterable[tuple[Target, bool]]) -> None:
+        """Refuse (423) a write touching a lock whose token the request did not submit.
+
+        ``protected`` lists (target, deep): deep also checks locks below the
+        target (deleting or moving a collection).
+        """
+        tokens = self.submitted(ctx)
+        for target, deep in protected:
+            path = self.key(ctx, target)
+            for lock in self.covering(path) + (self.below(path) if deep else []):
+                if lock.token not in tokens or lock.principal_id != ctx.principal.id:
+                    raise DavError(
+                        423,
+                        "The resource is locked.",
+                        d("lock-token-submitted"),
+                        xml.href(ctx.hrefs.root + lock.root),
+                    )

@@ -1,0 +1,90 @@
+"""207 Multi-Status answers, built as strings.
+
+``Prefer: return=minimal`` (RFC 8144, and Apple's older ``Brief: t``) drops
+the propstat of properties that were not found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from plugins.caldav_server.webdav.xml import (
+    ROOT_NAMESPACES,
+    XML_CONTENT_TYPE,
+    XML_HEADER,
+    escape,
+)
+
+
+def status_line(status: int) -> str:
+    """``HTTP/1.1 404 Not Found``."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    return f"HTTP/1.1 {status} {phrase}"
+
+
+_OK = f"<D:status>{status_line(200)}</D:status>"
+_NOT_FOUND = f"<D:status>{status_line(404)}</D:status>"
+
+
+def wants_minimal(request: Request) -> bool:
+    """True when the client asked for a minimal answer (RFC 8144 or ``Brief: t``)."""
+    prefer = request.headers.get("prefer", "")
+    if "return=minimal" in prefer.replace(" ", "").lower():
+        return True
+    return request.headers.get("brief", "").strip().lower() == "t"
+
+
+def response(href: str, found: Iterable[str], missing: Iterable[str] = (), *, minimal: bool = False) -> str:
+    """One DAV:response with a 200 propstat (always present) and a 404 one for what was not found."""
+    parts = [
+        f"<D:response><D:href>{escape(href)}</D:href><D:propstat><D:prop>",
+        *found,
+        "</D:prop>",
+        _OK,
+        "</D:propstat>",
+    ]
+    missing = list(missing)
+    if missing and not minimal:
+        parts += ["<D:propstat><D:prop>", *missing, "</D:prop>", _NOT_FOUND, "</D:propstat>"]
+    parts.append("</D:response>")
+    return "".join(parts)
+
+
+def propstat_response(href: str, groups: Iterable[tuple[int, list[str]]], description: str = "") -> str:
+    """One DAV:response with a propstat per (status, property elements) group."""
+    parts = [f"<D:response><D:href>{escape(href)}</D:href>"]
+    for status, props in groups:
+        if props:
+            parts += [
+                "<D:propstat><D:prop>",
+                *props,
+                f"</D:prop><D:status>{status_line(status)}</D:status></D:propstat>",
+            ]
+    if description:
+        parts.append(f"<D:responsedescription>{escape(description)}</D:responsedescription>")
+    parts.append("</D:response>")
+    return "".join(parts)
+
+
+def status_response(href: str, status: int, error: str = "") -> str:
+    """One DAV:response carrying only a status (and optionally a DAV:error with content)."""
+    err = f"<D:error>{error}</D:error>" if error else ""
+    return f"<D:response><D:href>{escape(href)}</D:href><D:status>{status_line(status)}</D:status>{err}</D:response>"
+
+
+def document(root: str, parts: Iterable[str], tail: str = "") -> str:
+    """A whole document: ``<D:root namespaces>parts tail</D:root>``; root is a prefixed name."""
+    return f"{XML_HEADER}<{root}{ROOT_NAMESPACES}>{''.join(parts)}{tail}</{root}>\n"
+
+
+def multistatus(parts: Iterable[str], *, tail: str = "", minimal: bool = False, status: int = 207) -> Response:
+    """The 207 answer holding these DAV:response elements (``tail`` e.g. a DAV:sync-token)."""
+    headers = {"Preference-Applied": "return=minimal"} if minimal else None
+    return Response(document("D:multistatus", parts, tail), status, headers=headers, media_type=XML_CONTENT_TYPE)

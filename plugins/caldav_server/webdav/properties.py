@@ -1,0 +1,158 @@
+"""The live-property registry and how a target's properties are computed.
+
+A :class:`LiveProperty` computes its value as XML content (using the answer's
+fixed prefixes) from the request context and a target, or None where it is
+not defined. Live properties with a ``setter`` are writable (PROPPATCH, MKCOL,
+MKCALENDAR): the setter turns the requested value into collection attributes
+for ``host.writes.update_collection``, or returns None where the property is
+not live (it is then kept as a dead property); a bad value raises DavError.
+Everything else is protected.
+Dead properties are stored XML elements in any namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from plugins.caldav_server.webdav import xml
+from plugins.caldav_server.webdav.xml import Element
+
+if TYPE_CHECKING:
+    from plugins.caldav_server.webdav.context import DavContext
+    from plugins.caldav_server.webdav.resolve import Target
+
+Getter = Callable[["DavContext", "Target"], "str | None"]
+#: (requested value or None to remove, kind of the collection or None for other targets) ->
+#: collection attributes, or None where the property is not live (it is kept as a dead property).
+Setter = Callable[["Element | None", "str | None"], "dict[str, Any] | None"]
+HrefGetter = Callable[["DavContext", "Target"], "list[str] | None"]
+
+
+@dataclass(frozen=True)
+class LiveProperty:
+    """A computed property: ``get`` returns XML content or None where it does not apply.
+
+    ``allprop`` says whether DAV:allprop includes it; ``hrefs`` (for
+    href-valued properties) lets DAV:expand-property follow it;
+    ``create_only`` properties may be set when a collection is made, never
+    changed afterwards.
+    """
+
+    name: str
+    get: Getter
+    allprop: bool = True
+    setter: Setter | None = None
+    hrefs: HrefGetter | None = None
+    create_only: bool = False
+
+
+def href_property(name: str, hrefs: HrefGetter, *, allprop: bool = False) -> LiveProperty:
+    """A property whose value is a list of DAV:href elements."""
+
+    def get(ctx: DavContext, target: Target) -> str | None:
+        found = hrefs(ctx, target)
+        return None if found is None else "".join(xml.href(h) for h in found)
+
+    return LiveProperty(name, get, allprop=allprop, hrefs=hrefs)
+
+
+@dataclass
+class PropRequest:
+    """What a PROPFIND (or a report's DAV:prop) asks for."""
+
+    kind: str  # "prop", "allprop" or "propname"
+    names: list[str]
+
+    @classmethod
+    def from_element(cls, elem: Element | None) -> PropRequest:
+        """Read DAV:propfind (or DAV:prop / DAV:allprop / DAV:propname directly); empty means allprop."""
+        if elem is None:
+            return cls("allprop", [])
+        if elem.tag == xml.d("prop"):
+            return cls("prop", [child.tag for child in elem])
+        if elem.tag == xml.d("allprop"):
+            return cls("allprop", [])
+        if elem.tag == xml.d("propname"):
+            return cls("propname", [])
+        prop = elem.find(xml.d("prop"))
+        if prop is not None:
+            return cls("prop", [child.tag for child in prop])
+        if elem.find(xml.d("propname")) is not None:
+            return cls("propname", [])
+        include = elem.find(xml.d("include"))
+        return cls("allprop", [child.tag for child in include] if include is not None else [])
+
+
+class Evaluator:
+    """Computes the properties one request asks for, target after target.
+
+    ``dead`` (a callable returning a target's dead properties) is consulted
+    only when a name is not live or for allprop/propname, so plain listings
+    never touch the properties table.
+    """
+
+    def __init__(self, ctx: DavContext, request: PropRequest) -> None:
+        self.ctx = ctx
+        self.request = request
+        self.registry = ctx.app.properties
+        self.wanted = [(name, self.registry.get(name), *xml.tags(name)) for name in request.names]
+
+    def evaluate(
+        self,
+        target: Target,
+        dead: Callable[[], dict[str, str]] | None = None,
+        computed: dict[str, str] | None = None,
+    ) -> tuple[list[str], list[str]]:
+        """(found property elements, empty elements of the properties not found).
+
+        ``computed`` holds values a report computes itself (CALDAV:calendar-data).
+        """
+        ctx = self.ctx
+        request = self.request
+        if request.kind == "prop":
+            found: list[str] = []
+            missing: list[str] = []
+            dead_props: dict[str, str] | None = None
+            extras: dict[str, str] | None = None
+            for name, live, open_tag, close_tag in self.wanted:
+                if computed is not None and name in computed:
+                    found.append(computed[name])
+                    continue
+                if live is not None:
+                    value = live.get(ctx, target)
+                    if value is not None:
+                        found.append(f"{open_tag}>{value}{close_tag}" if value else open_tag + "/>")
+                        continue
+                if dead_props is None:
+                    dead_props = dead() if dead else ctx.dead_properties(target)
+                if name in dead_props:
+                    found.append(dead_props[name])
+                    continue
+                if extras is None:
+                    extras = ctx.extra_properties(target)
+                if name in extras:
+                    found.append(extras[name])
+                else:
+                    missing.append(xml.element(name))
+            return found, missing
+        dead_props = dead() if dead else ctx.dead_properties(target)
+        extras = ctx.extra_properties(target)
+        found = []
+        if request.kind == "propname":
+            for name, live in self.registry.items():
+                if live.get(ctx, target) is not None:
+                    found.append(xml.element(name))
+            found.extend(xml.element(n) for n in dead_props)
+            found.extend(xml.element(n) for n in extras if n not in self.registry)
+            return found, []
+        wanted = set(request.names)
+        for name, live in self.registry.items():
+            if live.allprop or name in wanted:
+                value = live.get(ctx, target)
+                if value is not None:
+                    found.append(xml.element(name, value))
+        found.extend(dead_props.values())
+        found.extend(v for n, v in extras.items() if n not in self.registry)
+        return found, []

@@ -1,0 +1,110 @@
+"""PROPFIND (RFC 4918 9.1): Depth 0 and 1; infinity refused with DAV:propfind-finite-depth.
+
+A Depth 1 listing of a collection reads its resources in one query and its
+members' dead properties in one more, only when the request needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from starlette.responses import Response
+
+from plugins.caldav_server.webdav import multistatus
+from plugins.caldav_server.webdav.deadprops import ResourceProperties
+from plugins.caldav_server.webdav.errors import DavError
+from plugins.caldav_server.webdav.properties import Evaluator, PropRequest
+from plugins.caldav_server.webdav.resolve import (
+    Target,
+    alias_name,
+    member_collection,
+    member_target,
+    quote_segment,
+)
+from plugins.caldav_server.webdav.xml import d
+
+if TYPE_CHECKING:
+    from kernel import Principal
+    from plugins.caldav_server.webdav.context import DavContext
+
+DeadGetter = Callable[[], dict[str, str]] | None
+
+
+async def propfind(ctx: DavContext) -> Response:
+    """Answer a PROPFIND with a 207 listing the target (and its members at Depth 1)."""
+    target = ctx.target
+    if target.kind == "unmapped":
+        raise DavError(404, "Not found.")
+    ctx.require("read")
+    body = await ctx.read_xml()
+    if body is not None and body.tag != d("propfind"):
+        raise DavError(400, "The body of a PROPFIND must be a DAV:propfind element.")
+    if body is not None and not any(child.tag in (d("prop"), d("allprop"), d("propname")) for child in body):
+        raise DavError(400, "DAV:propfind needs DAV:prop, DAV:allprop or DAV:propname.")
+    request = PropRequest.from_element(body)
+    depth = ctx.depth or "infinity"
+    if depth == "infinity" and target.is_collection:
+        raise DavError(403, "Depth: infinity is not supported; use 0 or 1.", d("propfind-finite-depth"))
+    evaluator = Evaluator(ctx, request)
+    found, missing = evaluator.evaluate(target)
+    parts = [multistatus.response(target.href, found, missing, minimal=ctx.minimal)]
+    if depth != "0" and target.is_collection:
+        for child, dead in members(ctx, target):
+            found, missing = evaluator.evaluate(child, dead)
+            parts.append(multistatus.response(child.href, found, missing, minimal=ctx.minimal))
+    return multistatus.multistatus(parts, minimal=ctx.minimal)
+
+
+def members(ctx: DavContext, target: Target) -> Iterator[tuple[Target, DeadGetter]]:
+    """The members of a collection-like target the principal may read, with dead-property getters."""
+    store, hrefs = ctx.store, ctx.hrefs
+    if target.kind == "root":
+        yield Target("principals", hrefs.principals()), None
+        yield Target("homes", hrefs.homes()), None
+    elif target.kind == "principals":
+        for p in store.principals():
+            yield Target("principal", hrefs.principal(p), owner=p), None
+    elif target.kind == "homes":
+        for owner in visible_homes(ctx):
+            yield Target("home", hrefs.home(owner), owner=owner), None
+    elif target.kind == "home":
+        assert target.owner is not None
+        for c in store.collections(target.owner.id):
+            child = member_collection(target, c)
+            if "read" in ctx.privileges(child):
+                yield child, None
+        if target.owner.id == ctx.principal.id:
+            yield from shared_into_home(ctx, target)
+    elif target.kind == "collection":
+        collection = target.collection
+        assert collection is not None
+        for c in store.collections(collection.owner.id, parent=collection.path):
+            child = member_collection(target, c)
+            if "read" in ctx.privileges(child):
+                yield child, None
+        dead = ResourceProperties(store, collection.id)
+        for r in store.resources(collection.id):
+            yield member_target(target, r), dead.getter(r.id)
+
+
+def shared_into_home(ctx: DavContext, home: Target) -> Iterator[tuple[Target, DeadGetter]]:
+    """The team calendars and granted calendars of other principals, as members of one's home."""
+    for c in ctx.host.reachable_collections(ctx.principal):
+        if "/" not in c.path:
+            yield (
+                Target("collection", home.href + quote_segment(alias_name(c)) + "/", owner=c.owner, collection=c),
+                None,
+            )
+
+
+def visible_homes(ctx: DavContext) -> list[Principal]:
+    """The principals whose homes the request's principal sees: its own, its groups', and
+    those of owners who granted it a collection."""
+    principal = ctx.principal
+    owners = {principal.id: principal}
+    for group in ctx.store.groups_of(principal.id):
+        owners.setdefault(group.id, group)
+    for c in ctx.host.reachable_collections(principal):
+        owners.setdefault(c.owner.id, c.owner)
+    return list(owners.values())

@@ -1,0 +1,262 @@
+"""URLs under the DAV root: what a path names, and the hrefs the server hands out.
+
+The namespace::
+
+    /dav/                              root (answers current-user-principal)
+    /dav/principals/                   the principal collection
+    /dav/principals/<name>/            a user or group
+    /dav/cal/                          the collection of homes
+    /dav/cal/<name>/                   a principal's home
+    /dav/cal/<name>/<a>/<b>/           a collection (plain collections nest)
+    /dav/cal/<name>/<a>/<b>/<res>      a resource
+    /dav/cal/<name>/<owner>~<cal>/     another principal's calendar shared with <name>
+                                       (a team calendar, a grant), as it appears in
+                                       <name>'s home: the same calendar as
+                                       /dav/cal/<owner>/<cal>/
+
+Path tricks are refused with 400 before anything is looked up: encoded
+slashes or backslashes, NUL and other control characters, "." and ".."
+segments, segments that are not UTF-8.
+
+Collection and resource names keep percent-encoded *reserved* characters
+(RFC 3986 2.2: ``%40`` is not ``@``) and "%25" as they were sent, so
+``foo@bar`` and ``foo%40bar`` are two resources and each is served back
+under the spelling it was created with; everything else is decoded.
+Principal names (letters, digits and ``._@+-``) are always fully decoded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote, urlsplit
+
+from plugins.caldav_server.webdav.errors import DavError
+
+if TYPE_CHECKING:
+    from kernel import Collection, Principal, Resource
+    from kernel.store import Store
+
+TargetKind = Literal["root", "principals", "principal", "homes", "home", "collection", "resource", "unmapped"]
+
+PRINCIPALS = "principals"
+HOMES = "cal"
+#: Separates owner and calendar in the alias name of a shared calendar ("team~standup").
+ALIAS = "~"
+_SAFE = "@+-._~!$&'()*,;=:"
+#: Reserved characters (and "%") whose percent-encoding a name keeps.
+_KEPT = frozenset(b":?#[]@!$&'()*+,;=%")
+_ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9@+\-._~!$&'()*,;=:]*")
+
+
+def quote_segment(name: str) -> str:
+    """A name as a path segment: kept escapes stay, everything unsafe is encoded."""
+    if _PLAIN.fullmatch(name):
+        return name
+    return quote(_STRAY_PERCENT.sub("%25", name), safe=_SAFE + "%")
+
+
+@dataclass(slots=True)
+class Target:
+    """What a URL names.
+
+    For "resource" and "unmapped", ``collection`` is the parent collection
+    (None for an unmapped URL directly in a home, and for an unmapped URL
+    whose parent does not exist: then ``parent_missing`` is True). ``name`` is
+    the last path segment of a resource or unmapped URL.
+    """
+
+    kind: TargetKind
+    href: str
+    owner: Principal | None = None
+    collection: Collection | None = None
+    resource: Resource | None = None
+    name: str | None = None
+    parent_missing: bool = False
+
+    @property
+    def is_collection(self) -> bool:
+        """True for everything that has members (all but principals, resources and unmapped URLs)."""
+        return self.kind not in ("principal", "resource", "unmapped")
+
+    @property
+    def unmapped_path(self) -> str:
+        """For an unmapped URL: its would-be collection path in the owner's home."""
+        assert self.name is not None
+        return f"{self.collection.path}/{self.name}" if self.collection else self.name
+
+
+class Hrefs:
+    """Builds hrefs under one DAV root (``/dav``, or behind a proxy ``/prefix/dav``)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+
+    def base(self) -> str:
+        """The DAV root collection."""
+        return self.root + "/"
+
+    def principals(self) -> str:
+        """The principal collection."""
+        return f"{self.root}/{PRINCIPALS}/"
+
+    def homes(self) -> str:
+        """The collection of homes."""
+        return f"{self.root}/{HOMES}/"
+
+    def principal(self, principal: Principal) -> str:
+        """A principal's URL."""
+        return f"{self.root}/{PRINCIPALS}/{quote(principal.name, safe=_SAFE)}/"
+
+    def home(self, owner: Principal) -> str:
+        """A principal's home."""
+        return f"{self.root}/{HOMES}/{quote(owner.name, safe=_SAFE)}/"
+
+    def collection(self, collection: Collection) -> str:
+        """A collection's URL (with trailing slash)."""
+        return self.home(collection.owner) + "/".join(map(quote_segment, collection.path.split("/"))) + "/"
+
+    def resource(self, collection: Collection, name: str) -> str:
+        """A resource's URL (at its collection's own URL)."""
+        return self.collection(collection) + quote_segment(name)
+
+
+def _decode(part: bytes, keep_reserved: bool) -> str:
+    """Percent-decode one segment, keeping the escapes of reserved characters when asked."""
+
+    def one(m: re.Match[bytes]) -> bytes:
+        octet = int(m.group(1), 16)
+        return b"%" + m.group(1).upper() if keep_reserved and octet in _KEPT else bytes([octet])
+
+    try:
+        return _ESCAPE.sub(one, part).decode("utf-8")
+    except UnicodeDecodeError:
+        raise DavError(400, "Path segments must be UTF-8.") from None
+
+
+def split_path(raw: bytes) -> list[str]:
+    """Decode a percent-encoded path (relative to the DAV root) into segments; 400 on tricks.
+
+    The first two segments (``cal`` or ``principals`` and a principal name)
+    are fully decoded, the rest keep their reserved-character escapes.
+    """
+    segments: list[str] = []
+    for part in raw.split(b"/"):
+        if not part:
+            continue
+        low = part.lower()
+        if b"%2f" in low or b"%5c" in low or b"%00" in low:
+            raise DavError(400, "Encoded slashes, backslashes and NUL are not allowed in paths.")
+        segment = _decode(part, keep_reserved=len(segments) >= 2)
+        if segment in (".", "..") or "\\" in segment or any(ord(ch) < 32 or ord(ch) == 127 for ch in segment):
+            raise DavError(400, f"{segment!r} is not allowed in a path.")
+        segments.append(segment)
+    return segments
+
+
+def relative_path(hrefs: Hrefs, href: str) -> bytes | None:
+    """The percent-encoded path of an href (absolute URL or path) below the DAV root, or None."""
+    path = urlsplit(href.strip()).path if "://" in href else href.strip().split("?", 1)[0]
+    raw = path.encode("utf-8")
+    root = hrefs.root.encode("utf-8")
+    if raw == root or raw == root + b"/":
+        return b""
+    if not raw.startswith(root + b"/"):
+        return None
+    return raw[len(root) + 1 :]
+
+
+def resolve(store: Store, hrefs: Hrefs, segments: list[str]) -> Target:
+    """Look up what a path names. Unknown principals are a 404."""
+    if not segments:
+        return Target("root", hrefs.base())
+    top, rest = segments[0], segments[1:]
+    if top == PRINCIPALS:
+        if not rest:
+            return Target("principals", hrefs.principals())
+        owner = store.principal(rest[0])
+        if owner is None or len(rest) > 1:
+            raise DavError(404, "No such principal.")
+        return Target("principal", hrefs.principal(owner), owner=owner)
+    if top != HOMES:
+        raise DavError(404, "Not found.")
+    if not rest:
+        return Target("homes", hrefs.homes())
+    owner = store.principal(rest[0])
+    if owner is None:
+        raise DavError(404, "No such calendar home.")
+    path = rest[1:]
+    base = hrefs.home(owner)
+    if not path:
+        return Target("home", base, owner=owner)
+    if store.collection(owner.id, path[0]) is None and ALIAS in path[0]:
+        found = _alias(store, path[0])
+        if found is not None:
+            alias = base + quote_segment(path[0])
+            return _in_home(
+                store,
+                found[0],
+                [found[1], *path[1:]],
+                lambda segs: alias + "".join("/" + quote_segment(s) for s in segs[1:]),
+            )
+    return _in_home(store, owner, path, lambda segs: base + "/".join(map(quote_segment, segs)))
+
+
+def alias_name(collection: Collection) -> str:
+    """The name a collection of another principal has in a home it is shared into."""
+    return f"{collection.owner.name}{ALIAS}{collection.path}"
+
+
+def _alias(store: Store, name: str) -> tuple[Principal, str] | None:
+    """(owner, collection path) of an alias segment "owner~calendar", or None."""
+    owner_name, _, path = name.partition(ALIAS)
+    owner = store.principal(owner_name)
+    if owner is None or not path or store.collection(owner.id, path) is None:
+        return None
+    return owner, path
+
+
+def _in_home(store: Store, owner: Principal, path: list[str], href_of: Callable[[list[str]], str]) -> Target:
+    """Resolve a path below ``owner``'s home; ``href_of`` spells segments as the request did."""
+    collection = store.collection(owner.id, "/".join(path))
+    if collection is not None:
+        return Target("collection", href_of(path) + "/", owner=owner, collection=collection)
+    name = path[-1]
+    if len(path) == 1:
+        return Target("unmapped", href_of(path), owner=owner, name=name)
+    parent = store.collection(owner.id, "/".join(path[:-1]))
+    if parent is None:
+        return Target("unmapped", href_of(path), owner=owner, name=name, parent_missing=True)
+    resource = store.resource(parent.id, name)
+    kind: TargetKind = "resource" if resource is not None else "unmapped"
+    return Target(kind, href_of(path), owner=owner, collection=parent, resource=resource, name=name)
+
+
+def member_target(parent: Target, resource: Resource) -> Target:
+    """The target of a resource of the ``parent`` collection target (href below the parent's)."""
+    return Target(
+        "resource",
+        parent.href + quote_segment(resource.name),
+        owner=parent.owner,
+        collection=parent.collection,
+        resource=resource,
+        name=resource.name,
+    )
+
+
+def member_collection(parent: Target, collection: Collection) -> Target:
+    """The target of a sub-collection of ``parent`` (href below the parent's)."""
+    return Target(
+        "collection", parent.href + quote_segment(collection.name) + "/", owner=collection.owner, collection=collection
+    )
+
+
+def collection_target(hrefs: Hrefs, collection: Collection) -> Target:
+    """The target of a collection at its own URL (no lookup)."""
+    return Target("collection", hrefs.collection(collection), owner=collection.owner, collection=collection)

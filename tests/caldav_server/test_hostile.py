@@ -1,0 +1,144 @@
+"""Hostile and malformed input: XML bombs, path tricks, huge bodies, odd methods, runaway rules."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from tests.caldav_server.conftest import CALDAV, PASSWORD, Deployment, mkcalendar
+
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<D:propfind xmlns:D="DAV:"><D:prop><D:displayname>&lol3;</D:displayname></D:prop></D:propfind>"""
+EXTERNAL = b"""<?xml version="1.0"?>
+<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<D:propfind xmlns:D="DAV:"><D:prop><D:displayname>&xxe;</D:displayname></D:prop></D:propfind>"""
+SECONDLY = b"""BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//t//EN\r
+BEGIN:VEVENT\r
+UID:every-second\r
+DTSTAMP:20240101T000000Z\r
+DTSTART:20240101T000000Z\r
+DURATION:PT1S\r
+RRULE:FREQ=SECONDLY\r
+SUMMARY:tick\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def raw_request(deployment: Deployment, method: str, path: str) -> int:
+    """Send a request with the path exactly as given (no client-side normalisation)."""
+    import base64
+
+    conn = http.client.HTTPConnection("127.0.0.1", deployment.server.port, timeout=10)
+    auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    conn.putrequest(method, path, skip_accept_encoding=True)
+    conn.putheader("Authorization", f"Basic {auth}")
+    conn.putheader("Depth", "0")
+    conn.putheader("Content-Length", "0")
+    conn.endheaders()
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_xml_bombs_and_entities_are_refused(alice: httpx.Client) -> None:
+    for body in (
+        BOMB,
+        EXTERNAL,
+        b"<D:propfind xmlns:D='DAV:'><D:prop>",
+        b"\xff\xfe garbage",
+        b'<a xmlns:b=""><b:c/></a>',
+    ):
+        r = alice.request("PROPFIND", "/dav/cal/alice/", content=body, headers={"Depth": "0"})
+        assert r.status_code == 400, body
+        assert "root:" not in r.text
+
+
+def test_deep_and_wide_xml_is_refused_quickly(alice: httpx.Client) -> None:
+    deep = b"<a>" * 100_000 + b"</a>" * 100_000
+    wide = b'<D:propfind xmlns:D="DAV:"><D:prop>' + b"<D:displayname/>" * 60_000 + b"</D:prop></D:propfind>"
+    for body in (deep, wide):
+        started = time.monotonic()
+        r = alice.request("PROPFIND", "/dav/cal/alice/", content=body, headers={"Depth": "0"})
+        assert r.status_code == 400
+        assert time.monotonic() - started < 5
+
+
+def test_path_tricks_are_refused(deployment: Deployment) -> None:
+    cal = "/dav/cal/alice/x"
+    for path in (
+        "/dav/cal/alice/%2e%2e/bob/",
+        "/dav/cal/../cal/bob/",
+        "/dav/cal/alice/a%2Fb/",
+        "/dav/cal/alice/a%5Cb/",
+        "/dav/cal/alice/a%00b/",
+        "/dav/cal/alice/%ff%fe/",
+        cal + "/./y",
+        "/dav/cal/alice/a%01b/",
+    ):
+        assert raw_request(deployment, "PROPFIND", path) == 400, path
+    assert raw_request(deployment, "PROPFIND", "/dav/cal/alice/a%0Ab/") in (400, 404)
+
+
+def test_body_over_the_kernel_cap_is_413(deployment: Deployment, alice: httpx.Client) -> None:
+    cal = mkcalendar(alice)
+    cap = deployment.host.kernel.max_body_size
+    for method, path in (("PUT", cal + "big.ics"), ("PROPFIND", cal), ("PROPPATCH", cal)):
+        r = alice.request(method, path, content=b"x" * (cap + 1))
+        assert r.status_code == 413, method
+
+
+def test_unknown_and_odd_methods(alice: httpx.Client) -> None:
+    assert alice.request("SEARCH", "/dav/cal/alice/").status_code == 501
+    assert alice.request("ACL", "/dav/cal/alice/").status_code == 501
+    patch = alice.request("PATCH", "/dav/cal/alice/")
+    assert patch.status_code == 405 and "PROPFIND" in patch.headers["Allow"]
+    cal = mkcalendar(alice)
+    r = alice.request("MKCOL", cal)
+    assert r.status_code == 405 and "PROPFIND" in r.headers["Allow"]
+    options = alice.request("OPTIONS", cal)
+    assert "calendar-access" in options.headers["DAV"] and "2" in options.headers["DAV"].split(", ")
+    assert "REPORT" in options.headers["Allow"] and "MKCALENDAR" not in options.headers["Allow"]
+
+
+def test_bad_headers_are_400(alice: httpx.Client) -> None:
+    cal = mkcalendar(alice)
+    assert alice.request("PROPFIND", cal, headers={"Depth": "2"}).status_code == 400
+    assert alice.put(cal + "e.ics", content=b"x", headers={"If": "(<unterminated"}).status_code == 400
+    assert alice.request("COPY", cal, headers={"Destination": cal + "x/", "Overwrite": "maybe"}).status_code == 400
+
+
+def test_runaway_rule_is_answered_in_bounded_time(deployment: Deployment, alice: httpx.Client) -> None:
+    cal = mkcalendar(alice)
+    assert alice.put(cal + "tick.ics", content=SECONDLY).status_code == 201
+    decl = f'xmlns:D="DAV:" xmlns:C="{CALDAV}"'
+    window = 'start="20300101T000000Z" end="20310101T000000Z"'
+    bodies = (
+        f'<C:calendar-query {decl}><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR">'
+        f'<C:comp-filter name="VEVENT"><C:time-range {window}/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>',
+        f"<C:calendar-query {decl}><D:prop><C:calendar-data><C:expand {window}/></C:calendar-data></D:prop>"
+        f'<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range {window}/>'
+        "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>",
+        f"<C:free-busy-query {decl}><C:time-range {window}/></C:free-busy-query>",
+    )
+    for body in bodies[:2]:
+        started = time.monotonic()
+        r = alice.request("REPORT", cal, content=body.encode(), headers={"Depth": "1"})
+        assert r.status_code in (200, 207, 403), r.text[:300]
+        assert time.monotonic() - started < 20
+    with ThreadPoolExecutor(1) as pool, deployment.client("bob") as bob:
+        started_heavy = time.monotonic()
+        heavy = pool.submit(alice.request, "REPORT", cal, content=bodies[2].encode(), headers={"Depth": "1"})
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert bob.request("PROPFIND", "/dav/cal/bob/", headers={"Depth": "0"}).status_code == 207
+        assert time.monotonic() - started < 2, "a heavy report stalled the server"
+        assert heavy.result(timeout=30).status_code == 200
+        assert time.monotonic() - started_heavy < 20

@@ -1,0 +1,68 @@
+"""Cost follows the answer, not the calendar: SQL statements per request do not grow with its size."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from kernel.host import Host
+from kernel.testing import add_user, asgi_client, make_host
+from tests.caldav_server.conftest import CALDAV, PASSWORD, event
+
+PROPFIND = b'<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:getcontenttype/><D:resourcetype/></D:prop></D:propfind>'
+WEEK = (
+    f'<C:calendar-query xmlns:D="DAV:" xmlns:C="{CALDAV}"><D:prop><D:getetag/><C:calendar-data/></D:prop>'
+    '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+    '<C:time-range start="20240101T000000Z" end="20240108T000000Z"/></C:comp-filter></C:comp-filter></C:filter>'
+    "</C:calendar-query>"
+).encode()
+
+
+def seeded(directory: Path, count: int) -> Host:
+    """A host whose alice has a calendar of ``count`` events, one of them in the first week of 2024."""
+    directory.mkdir()
+    host = make_host(directory, ["caldav_server"])
+    alice = add_user(host, "alice", PASSWORD)
+    cal = host.writes.create_collection(alice, "cal", "calendar", principal=alice)
+    host.writes.put_object(cal, "0.ics", event("u0", "20240103T100000Z", "20240103T110000Z"), principal=alice)
+    for i in range(1, count):
+        day = 10 + i % 15
+        data = event(f"u{i}", f"202402{day}T100000Z", f"202402{day}T110000Z")
+        host.writes.put_object(cal, f"{i}.ics", data, principal=alice)
+    return host
+
+
+def statements(host: Host, method: str, path: str, body: bytes, depth: str) -> tuple[int, httpx.Response]:
+    """How many SQL statements one request runs, and its answer."""
+    seen: list[str] = []
+
+    async def run() -> httpx.Response:
+        async with asgi_client(host, "alice", PASSWORD) as client:
+            await client.request("OPTIONS", "/dav/")
+            host.store.conn.set_trace_callback(seen.append)
+            try:
+                return await client.request(method, path, content=body, headers={"Depth": depth})
+            finally:
+                host.store.conn.set_trace_callback(None)
+
+    response = asyncio.run(run())
+    return len(seen), response
+
+
+def test_listing_sync_and_week_query_cost_is_constant(tmp_path: Path) -> None:
+    small, large = seeded(tmp_path / "small", 5), seeded(tmp_path / "large", 60)
+    try:
+        token_body = (
+            b'<D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:prop><D:getetag/></D:prop></D:sync-collection>'
+        )
+        for method, body, depth in (("PROPFIND", PROPFIND, "1"), ("REPORT", WEEK, "1"), ("REPORT", token_body, "0")):
+            few, r1 = statements(small, method, "/dav/cal/alice/cal/", body, depth)
+            many, r2 = statements(large, method, "/dav/cal/alice/cal/", body, depth)
+            assert r1.status_code == r2.status_code == 207
+            assert few == many, (method, few, many)
+            assert few <= 12, (method, few)
+    finally:
+        small.close()
+        large.close()
