@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from concurrent.futures import ThreadPoolExecutor
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -450,3 +451,19 @@ def test_expand_with_a_custom_vtimezone_and_a_second_zone():
     events = components(render(request(expand("20240702T000000Z", "20240704T000000Z")), data))
     assert [e["DTSTART"].to_ical() for e in events] == [b"20240702T080000Z", b"20240703T080000Z"]
     assert {e["X-CALL"].to_ical() for e in events} == {b"20240701T140000Z"}
+
+
+def test_threads_share_parsed_objects_and_series_safely():
+    data = ics(component("DTSTART;TZID=Europe/Berlin:20240101T090000", "DURATION:PT1H", "RRULE:FREQ=DAILY",
+                         "EXDATE;TZID=Europe/Berlin:20240301T090000"), timezone=BERLIN_VTIMEZONE)
+    requests = [request(expand(f"2024{month:02d}01T000000Z", f"2024{month:02d}08T000000Z")) for month in range(1, 13)]
+    expected = [req.render(data, None, None) for req in requests]
+
+    def work(offset: int) -> list[str]:
+        order = requests[offset:] + requests[:offset]
+        return [req.render(data, None, None) for req in order for _ in range(3)][::3]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(work, range(8)))
+    for offset, got in enumerate(results):
+        assert got == expected[offset:] + expected[:offset]

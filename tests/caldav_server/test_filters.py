@@ -479,6 +479,21 @@ def test_several_comp_filters_must_all_match():
     assert not one(comp("VEVENT") + comp("VTODO"), data)
 
 
+def test_prop_filters_on_the_calendar_object_look_at_its_components_too():
+    data = ics(component("DTSTART:20240110T100000Z", "SUMMARY:Budget"))
+    assert one('<C:prop-filter name="VERSION"><C:text-match>2.0</C:text-match></C:prop-filter>', data)
+    assert one('<C:prop-filter name="SUMMARY"><C:text-match>budget</C:text-match></C:prop-filter>', data)
+    assert one('<C:prop-filter name="METHOD"><C:is-not-defined/></C:prop-filter>', data)
+    assert not one('<C:prop-filter name="SUMMARY"><C:is-not-defined/></C:prop-filter>', data)
+
+
+def test_text_match_on_a_date_compares_its_icalendar_text():
+    data = ics(component("DTSTART;TZID=Europe/Berlin:20240110T100000"), timezone=BERLIN_VTIMEZONE)
+    assert one(comp("VEVENT", '<C:prop-filter name="DTSTART"><C:text-match>20240110T1000</C:text-match>'
+                              '<C:param-filter name="TZID"><C:text-match>berlin</C:text-match></C:param-filter>'
+                              "</C:prop-filter>"), data)
+
+
 # --- what clients send -------------------------------------------------------------------------------
 
 TASKS = {

@@ -135,13 +135,13 @@ def expand(raw: RawComponent, calendar: icalendar.Calendar, tz: dt.tzinfo | None
     out: list[RawComponent] = []
     names = list(dict.fromkeys(c.name for c in times.top))
     for name in names:
-        recurring = times.is_recurring(name)
-        if recurring and name != "VFREEBUSY" and times.series(name) is None:
+        recurring = name != "VFREEBUSY" and times.is_recurring(name)
+        if recurring and times.series(name) is None:
             raise QueryError(403, CALDAV + "max-instances", "The recurrence of this object is too large to expand.")
         hits: list[Hit] = []
         seen: set[int] = set()
         for hit in times.hits(name, window):
-            if not recurring or name == "VFREEBUSY":
+            if not recurring:  # one answer per component, however many of its spans overlap
                 if id(hit.component) in seen:
                     continue
                 seen.add(id(hit.component))
@@ -154,8 +154,7 @@ def expand(raw: RawComponent, calendar: icalendar.Calendar, tz: dt.tzinfo | None
         if times.budget <= 0:
             raise QueryError(403, CALDAV + "max-instances", "The recurrence of this object is too dense to expand.")
         hits.sort(key=lambda h: h.span[:2])
-        expand_recurring = recurring and name != "VFREEBUSY"
-        out.extend(instance_component(by_id[id(h.component)], h, expand_recurring) for h in hits)
+        out.extend(instance_component(by_id[id(h.component)], h, recurring) for h in hits)
     return RawComponent(raw.name, raw.lines, out)
 
 

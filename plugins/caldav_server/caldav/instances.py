@@ -13,9 +13,10 @@ occurrences over all its questions; past that it answers as if there were
 no further occurrences (only a rule far denser than any calendar needs gets
 there, and ``kernel.recurrence.check_rules`` refuses most of those on PUT).
 
-Building a series costs about half a millisecond, so each thread keeps the
-series of the last :data:`SERIES_CACHE_SIZE` parsed objects it expanded
-(per thread: scanning a series briefly swaps its rules).
+Building a series costs about half a millisecond, so the series of the last
+:data:`SERIES_CACHE_SIZE` parsed objects are kept (about 20 KB each, with the
+object) and shared between threads; each has a lock held while a window of
+it is computed, because the kernel's scan swaps the series' rules meanwhile.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ from plugins.caldav_server.caldav.timerange import Span, TimeRange
 #: recurring-ical-events work at some 50 microseconds each).
 MAX_SCAN = 20_000
 
-#: Recurrence series kept per thread, for parsed objects queried again (see ``parsed_calendar``).
-SERIES_CACHE_SIZE = 256
+#: Recurrence series kept for parsed objects queried again (see ``calendar_data.parsed_calendar``).
+SERIES_CACHE_SIZE = 512
 
 DAY = 86400
 _DST_SLACK = 2 * 3600
-_local = threading.local()
+_cache_lock = threading.Lock()
+_series_cache: OrderedDict[tuple[int, str], tuple[icalendar.Calendar, object, threading.Lock]] = OrderedDict()
 _RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "RECURRENCE-ID")
 
 
@@ -203,7 +205,7 @@ class ObjectTimes:
         self.tz = tz
         self.top = [c for c in calendar.subcomponents if c.name != "VTIMEZONE"]
         self.budget = MAX_SCAN
-        self._series: dict[str, object] = {}
+        self._series: dict[str, tuple[object, threading.Lock | None]] = {}
 
     def components(self, name: str) -> list[icalendar.Component]:
         """The top-level components of one type."""
@@ -217,10 +219,10 @@ class ObjectTimes:
     def series(self, name: str):
         """The kernel's recurrence series of a type, or None (not recurring, or not expandable)."""
         if name not in self._series:
-            self._series[name] = None
+            self._series[name] = (None, None)
             if name != "VFREEBUSY" and self.is_recurring(name):
                 self._series[name] = _cached_series(self.calendar, name)
-        return self._series[name]
+        return self._series[name][0]
 
     def hits(self, name: str, window: TimeRange) -> Iterator[Hit]:
         """The instances of the top-level ``name`` components overlapping ``window``, lazily."""
@@ -241,10 +243,12 @@ class ObjectTimes:
         high = recurrence.MAX_KEY if window.end is None else window.end + 1
         lo, hi = self._key_bounds(series, low, high)
         tz = self.tz
+        lock = self._series[name][1]
         occurrences = recurrence.scan(series, lo, hi)
         while self.budget > 0:
             try:
-                occ = next(occurrences)
+                with lock:
+                    occ = next(occurrences)
             except StopIteration:
                 return
             except Exception:  # noqa: BLE001 - a rule running off year 9999, odd data: no more
@@ -342,25 +346,27 @@ def _build_series(calendar: icalendar.Calendar, name: str):
     return found
 
 
-def _cached_series(calendar: icalendar.Calendar, name: str):
-    """The series of a calendar, built once per thread while the calendar object lives in the cache.
+def _cached_series(calendar: icalendar.Calendar, name: str) -> tuple[object, threading.Lock]:
+    """The series of a calendar object and its lock, built once while the object stays cached.
 
-    Per thread because scanning a series briefly swaps its rules; the entry holds
-    the calendar itself, so an id is never mistaken for a later object's.
+    The entry holds the calendar itself, so an id is never mistaken for a later object's.
     """
-    cache = getattr(_local, "series", None)
-    if cache is None:
-        cache = _local.series = OrderedDict()
     key = (id(calendar), name)
-    entry = cache.get(key)
-    if entry is not None and entry[0] is calendar:
-        cache.move_to_end(key)
-        return entry[1]
+    with _cache_lock:
+        entry = _series_cache.get(key)
+        if entry is not None and entry[0] is calendar:
+            _series_cache.move_to_end(key)
+            return entry[1], entry[2]
     found = _build_series(calendar, name)
-    cache[key] = (calendar, found)
-    if len(cache) > SERIES_CACHE_SIZE:
-        cache.popitem(last=False)
-    return found
+    with _cache_lock:
+        entry = _series_cache.get(key)
+        if entry is not None and entry[0] is calendar:  # built by another thread meanwhile
+            return entry[1], entry[2]
+        lock = threading.Lock()
+        _series_cache[key] = (calendar, found, lock)
+        if len(_series_cache) > SERIES_CACHE_SIZE:
+            _series_cache.popitem(last=False)
+    return found, lock
 
 
 def property_instants(component: icalendar.Component, name: str, value, tz: dt.tzinfo | None) -> list[int]:
