@@ -120,8 +120,7 @@ def user(host: Host, args: argparse.Namespace) -> int:
             store.update_principal(found.id, password_hash=hash_password(password))
         print(f"password of {args.name} changed")
     else:
-        with store.transaction():
-            store.delete_principal(found.id)
+        host.writes.delete_principal(found, source="cli")
         print(f"user {args.name} removed")
     return 0
 
@@ -153,8 +152,7 @@ def group(host: Host, args: argparse.Namespace) -> int:
         return 0
     if args.action == "remove":
         found = _principal(host, args.name, "group")
-        with store.transaction():
-            store.delete_principal(found.id)
+        host.writes.delete_principal(found, source="cli")
         print(f"group {args.name} removed")
         return 0
     g = _principal(host, args.group, "group")

@@ -16,10 +16,10 @@ from kernel.plugins import available_plugins, load_plugins, new_manager, registe
 from kernel.store import EVERYONE, Store
 from kernel.types import PRIVILEGES, Change, Collection, Principal
 
+from kernel.writes import Writes
+
 if TYPE_CHECKING:
     from starlette.requests import Request
-
-    from kernel.writes import Writes
 
 log = logging.getLogger("teamcal")
 
@@ -47,8 +47,6 @@ class Host:
         self.store = Store(config.database_path(self.kernel))
         self.credentials = CredentialCache(self.kernel.auth_cache)
         self._tasks: set[asyncio.Task[Any]] = set()
-        from kernel.writes import Writes
-
         self.writes: Writes = Writes(self)
 
     # -- building -----------------------------------------------------------

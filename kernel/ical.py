@@ -25,6 +25,7 @@ import time
 import icalendar
 
 from kernel import recurrence
+from kernel.icaltext import read_calendar
 from kernel.recurrence import MAX_KEY, is_floating, to_key
 from kernel.types import (
     FLOATING,
@@ -48,7 +49,6 @@ _SINGLE_PROPERTIES = ("UID", "DTSTART", "DTEND", "DUE", "DURATION", "RECURRENCE-
                       "COMPLETED", "CREATED")
 _CHECKED_PROPERTIES = {*_SINGLE_PROPERTIES, "RRULE", "RDATE", "EXDATE"}
 _FREQS = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
-_BOM = b"\xef\xbb\xbf"
 _DAY = 86400
 _MAX_OFFSET = 14 * 3600
 _DST_SLACK = 2 * 3600
@@ -166,9 +166,7 @@ def _key_bounds(series, low: int, high: int, tz: dt.tzinfo | None) -> tuple[int,
 
 
 def _parse(data: bytes, limit: int, horizon: int | None) -> tuple[icalendar.Calendar, ObjectInfo]:
-    if data.startswith(_BOM):
-        data = data[len(_BOM):]
-    calendar = icalendar.Calendar.from_ical(data.decode("utf-8"))
+    calendar = read_calendar(data)
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
         raise Rejected(403, VALID_DATA, "The data is not a VCALENDAR object.")
     components = _components(calendar)

@@ -235,6 +235,17 @@ class Writes:
             )
         return resource, created
 
+    def delete_principal(self, principal: Principal, *, by: Principal | None = None, source: str = "api") -> None:
+        """Delete a user or group with everything in its home.
+
+        Its collections go through :meth:`delete_collection`, so feed consumers
+        see every object leave; then its grants, memberships and the principal.
+        """
+        with self.transaction():
+            for collection in self.store.collections(principal.id):
+                self.delete_collection(collection, principal=by, source=source)
+            self.store.delete_principal(principal.id)
+
     def set_grant(
         self, collection: Collection, grantee_id: int, privilege: str | None, *, principal: Principal | None
     ) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime
 import sqlite3
 
-import icalendar
 from typing import Iterable
 
+from kernel.icaltext import read_calendar
 from kernel.types import FLOATING, NEG_INF, POS_INF, Instance
 
 #: Floating times may sit up to 14 hours either side of UTC.
@@ -105,6 +105,6 @@ class InstanceStore:
             flagged_sql += " AND component = ?"
             flagged_args.append(component)
         for rid, until, data in self.conn.execute(flagged_sql, flagged_args).fetchall():
-            if rid not in hits and ical.occurs_in(icalendar.Calendar.from_ical(bytes(data)), qs, qe, tz, after=until):
+            if rid not in hits and ical.occurs_in(read_calendar(bytes(data)), qs, qe, tz, after=until):
                 hits.add(rid)
         return sorted(hits)

@@ -554,3 +554,16 @@ def test_floating_to_utc():
     assert floating_to_utc(wall(2024, 7, 5, 10), NEW_YORK) == utc(2024, 7, 5, 14)
     assert floating_to_utc(NEG_INF, BERLIN) == NEG_INF
     assert floating_to_utc(POS_INF, BERLIN) == POS_INF
+
+
+def test_custom_time_zones_of_different_objects_never_collide() -> None:
+    """icalendar caches custom VTIMEZONEs by TZID process-wide: two users' "Office Time"s must stay apart."""
+    template = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTIMEZONE\r\nTZID:Shared Name\r\n"
+        "BEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZOFFSETFROM:{o}\r\nTZOFFSETTO:{o}\r\nEND:STANDARD\r\n"
+        "END:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:u\r\nDTSTAMP:20240101T000000Z\r\n"
+        "DTSTART;TZID=Shared Name:20240105T100000\r\nDTEND;TZID=\"Shared Name\":20240105T110000\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    starts = [parse_object(template.format(o=o).encode())[1].instances[0].start for o in ("+0300", "-0500", "+0300")]
+    assert starts == [utc(2024, 1, 5, 7), utc(2024, 1, 5, 15), utc(2024, 1, 5, 7)]

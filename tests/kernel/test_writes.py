@@ -215,3 +215,16 @@ def test_hook_calendar_privileges_only_narrows(tmp_path) -> None:
     assert h.privileges(alice, frozen) == {"read"}
     assert h.privileges(bob, other) == {"read"}
     h.close()
+
+
+def test_deleting_a_principal_tells_the_change_feed(host: Host, recorder: Recorder) -> None:
+    alice = add_user(host, "alice")
+    work = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    host.writes.put_object(work, "e.ics", event(), principal=alice)
+    recorder.committed.clear()
+    host.writes.delete_principal(alice)
+    assert host.store.principal("alice") is None
+    assert [(c.collection_id, c.name, c.kind) for c in recorder.committed] == [
+        (work.id, "e.ics", "deleted"), (work.id, None, "deleted")
+    ]
+    assert host.store.conn.execute("SELECT count(*) FROM instances_rtree").fetchone()[0] == 0

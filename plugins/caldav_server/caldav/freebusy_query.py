@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import icalendar
 from anyio import to_thread
 from starlette.responses import Response
 
+from kernel.icaltext import read_calendar
 from plugins.caldav_server.caldav import timezones
 from plugins.caldav_server.caldav.calendar_query import dav_error
 from plugins.caldav_server.caldav.freebusy import free_busy
@@ -50,7 +50,7 @@ async def free_busy_query(ctx: DavContext, body: Element) -> Response:
         objects = []
         for data in stored:
             try:
-                objects.append(icalendar.Calendar.from_ical(data))
+                objects.append(read_calendar(data))
             except ValueError:
                 continue
         return free_busy(objects, start, end, tz)

@@ -13,9 +13,11 @@ from functools import lru_cache
 
 import icalendar
 
+from kernel.icaltext import read_calendar
+
 
 def _vtimezones(text: str) -> list[icalendar.Timezone]:
-    cal = icalendar.Calendar.from_ical(text)
+    cal = read_calendar(text)
     return [c for c in cal.walk("VTIMEZONE")]
 
 
