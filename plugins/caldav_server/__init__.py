@@ -1,7 +1,8 @@
 """CalDAV server: WebDAV (RFC 4918) and CalDAV (RFC 4791) for Apple Calendar, Thunderbird, DAVx5 and co.
 
 The hook implementations only: the protocol lives in ``webdav/`` (generic,
-never importing CalDAV) and ``caldav/`` (calendars on top of it).
+never importing CalDAV), ``caldav/`` (calendars on top of it) and ``feeds/``
+(secret read-only ICS feed URLs).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from kernel import hookimpl
 from plugins.caldav_server import caldav, discovery, hookspecs, webdav
+from plugins.caldav_server.feeds import commands as feed_commands
+from plugins.caldav_server.feeds import route as feed_route
 from plugins.caldav_server.webdav.app import DAV_ROOT, DavApp
 from plugins.caldav_server.webdav.schema import migrations
 
@@ -27,13 +30,13 @@ def register_hookspecs() -> Any:
 
 @hookimpl
 def register_migrations(host: Host) -> Any:
-    """The plugin's tables (dead properties of principals and homes, locks)."""
+    """The plugin's tables (dead properties of principals and homes, locks, feed tokens)."""
     return migrations
 
 
 @hookimpl
 def register_routes(host: Host) -> list[BaseRoute]:
-    """Mount the DAV tree at /dav, discovery at /.well-known and PROPFIND on the server root."""
+    """Mount the DAV tree at /dav, discovery at /.well-known, PROPFIND on the server root, ICS feeds at /feeds."""
     app = DavApp(host)
     webdav.install(app)
     caldav.install(app)
@@ -43,4 +46,11 @@ def register_routes(host: Host) -> list[BaseRoute]:
         Route("/.well-known/caldav", discovery.well_known(host, DAV_ROOT), methods=discovery.METHODS),
         Route("/.well-known/carddav", discovery.no_carddav),
         Route("/", app.endpoint, methods=["PROPFIND", "OPTIONS", "REPORT"]),
+        *feed_route.routes(host),
     ]
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    """Add ``teamcal feed`` (secret ICS feed URLs of calendars)."""
+    feed_commands.register(cli)

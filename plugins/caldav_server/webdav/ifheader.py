@@ -38,29 +38,31 @@ def _bad() -> DavError:
 
 
 def parse(header: str) -> list[IfList]:
-    """Parse an If header value; 400 when malformed."""
+    """Parse an If header value; 400 when malformed (a resource tag must be followed by a list)."""
     lists: list[IfList] = []
     resource: str | None = None
     i, n = 0, len(header)
     tagged: bool | None = None
+    dangling = False
     while i < n:
         ch = header[i]
         if ch.isspace():
             i += 1
         elif ch == "<":
             end = header.find(">", i)
-            if end < 0 or tagged is False:
+            if end < 0 or tagged is False or dangling:
                 raise _bad()
-            resource, tagged = header[i + 1 : end].strip(), True
+            resource, tagged, dangling = header[i + 1 : end].strip(), True, True
             i = end + 1
         elif ch == "(":
             if tagged is None:
                 tagged = False
             conditions, i = _conditions(header, i + 1)
             lists.append(IfList(resource, tuple(conditions)))
+            dangling = False
         else:
             raise _bad()
-    if not lists:
+    if not lists or dangling:
         raise _bad()
     return lists
 
@@ -77,7 +79,7 @@ def _conditions(header: str, i: int) -> tuple[list[Condition], int]:
             if not conditions or negated:
                 raise _bad()
             return conditions, i + 1
-        elif header.startswith("Not", i) and not negated:
+        elif header[i : i + 3].lower() == "not" and not negated:
             negated, i = True, i + 3
         elif ch == "<":
             end = header.find(">", i)

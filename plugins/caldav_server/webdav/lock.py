@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
+from kernel.types import Rejected
 from plugins.caldav_server.webdav import xml
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.locks import Lock, parse_timeout
@@ -15,6 +16,7 @@ from plugins.caldav_server.webdav.resolve import collection_target
 from plugins.caldav_server.webdav.xml import d
 
 if TYPE_CHECKING:
+    from kernel import Collection
     from plugins.caldav_server.webdav.context import DavContext
     from plugins.caldav_server.webdav.resolve import Target
 
@@ -66,28 +68,42 @@ async def lock(ctx: DavContext) -> Response:
         raise DavError(400, "A LOCK takes Depth: 0 or infinity.")
     if not target.is_collection:
         depth = "0"
-    existing = locks.covering(path) + (locks.below(path) if depth == "infinity" else [])
-    if existing and (scope == "exclusive" or any(held.scope == "exclusive" for held in existing)):
-        raise DavError(
-            423, "A conflicting lock is held.", d("no-conflicting-lock"), xml.href(ctx.hrefs.root + existing[0].root)
-        )
+    parent = target.collection
+    if target.kind == "unmapped" and (parent is None or target.name is None):
+        raise DavError(409, "Resources live in a collection, not directly in a home.")
+    locks.submitted(ctx)
     created = False
-    if target.kind == "unmapped":
-        parent = target.collection
-        if parent is None or target.name is None:
-            raise DavError(409, "Resources live in a collection, not directly in a home.")
-        locks.check(ctx, [(collection_target(ctx.hrefs, parent), False)])
-        ctx.host.writes.put_object(parent, target.name, b"", principal=ctx.principal, source="caldav")
-        created = True
-    taken = locks.create(
-        target.href[len(ctx.hrefs.root) :],
-        depth,
-        scope,
-        xml.serialize(owner) if owner is not None else None,
-        ctx.principal.id,
-        timeout,
-    )
+    with ctx.host.writes.transaction():
+        held = locks.conflicting(path, depth, scope)
+        if held is not None:
+            raise DavError(
+                423, "A conflicting lock is held.", d("no-conflicting-lock"), xml.href(ctx.hrefs.root + held.root)
+            )
+        if target.kind == "unmapped":
+            assert parent is not None and target.name is not None
+            locks.check(ctx, [(collection_target(ctx.hrefs, parent), False)])
+            created = _create_empty(ctx, parent, target.name)
+        taken = locks.create(
+            path,
+            target.href[len(ctx.hrefs.root) :],
+            depth,
+            scope,
+            xml.serialize(owner) if owner is not None else None,
+            ctx.principal.id,
+            timeout,
+        )
     return _answer(ctx, taken, 201 if created else 200)
+
+
+def _create_empty(ctx: DavContext, parent: Collection, name: str) -> bool:
+    """Map a locked URL to an empty resource; False when a racing request already made one."""
+    try:
+        ctx.host.writes.put_object(parent, name, b"", principal=ctx.principal, if_none_match="*", source="caldav")
+    except Rejected as exc:
+        if exc.status != 412:
+            raise
+        return False
+    return True
 
 
 async def unlock(ctx: DavContext) -> Response:
@@ -102,7 +118,7 @@ async def unlock(ctx: DavContext) -> Response:
     locks = ctx.app.locks
     held = locks.by_token(header[1:-1].strip())
     path = locks.key(ctx, target)
-    if held is None or not (held.path == path or (held.depth == "infinity" and path.startswith(held.path + "/"))):
+    if held is None or not held.covers(path):
         raise DavError(409, "No such lock on this resource.", d("lock-token-matches-request-uri"))
     if held.principal_id != ctx.principal.id and "admin" not in ctx.privileges():
         ctx.require("admin", dav=("unlock",))

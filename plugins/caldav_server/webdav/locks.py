@@ -1,11 +1,14 @@
 """WebDAV write locks (RFC 4918 6, 7): storage, and the check every write makes.
 
 Locks live in the plugin's ``caldav_server_locks`` table, keyed by the
-lock root's path below the DAV root, so every worker process sees them. A
-lock covers its root and, at depth infinity, everything below it. A write
-must submit (in the If header, from a list that holds) the token of every
-lock covering what it changes, as the principal who took the lock; else 423
-with DAV:lock-token-submitted. Expired locks are ignored and swept.
+canonical path of the lock root below the DAV root (a shared calendar's
+alias URL in another home and its owner's URL are one key), so every worker
+process and every URL of a resource sees them. A lock covers its root and,
+at depth infinity, everything below it. A write must submit (in the If
+header, from a list that holds), as the principal who took it, the token of
+a lock covering each locked thing it changes; with shared locks one of them
+is enough. Else 423 with DAV:lock-token-submitted. Expired locks are ignored
+and swept.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from plugins.caldav_server.webdav import ifheader, xml
 from plugins.caldav_server.webdav.errors import DavError
+from plugins.caldav_server.webdav.resolve import quote_segment
 from plugins.caldav_server.webdav.xml import d
 
 if TYPE_CHECKING:
@@ -32,8 +36,9 @@ _COLUMNS = "token, path, root, depth, scope, owner, principal_id, timeout, expir
 
 @dataclass(frozen=True)
 class Lock:
-    """An active lock: ``path`` is the lock root below the DAV root ("/cal/alice/litmus/x"),
-    ``root`` the same as an href suffix (with the trailing slash of a collection)."""
+    """An active lock: ``path`` is the canonical lock root below the DAV root
+    ("/cal/alice/litmus/x"), ``root`` the URL the LOCK addressed, as an href suffix
+    (with the trailing slash of a collection)."""
 
     token: str
     path: str
@@ -55,6 +60,10 @@ class Lock:
             f"<D:lockroot>{xml.href(root + self.root)}</D:lockroot>"
             "</D:activelock>"
         )
+
+    def covers(self, path: str) -> bool:
+        """Does this lock protect ``path`` (its root, or below a depth-infinity root)?"""
+        return self.path == path or (self.depth == "infinity" and path.startswith(self.path + "/"))
 
 
 def parse_timeout(header: str | None) -> int:
@@ -81,8 +90,23 @@ class Locks:
 
     @staticmethod
     def key(ctx: DavContext, target: Target) -> str:
-        """A target's lock path: its href below the DAV root, without trailing slash."""
-        return target.href[len(ctx.hrefs.root) :].rstrip("/")
+        """A target's lock path: its canonical href below the DAV root, without trailing slash.
+
+        A calendar reached through its alias in another home ("bob/team~standup")
+        has the key of its owner's URL ("team/standup"), so a lock taken
+        through either URL guards both.
+        """
+        hrefs = ctx.hrefs
+        collection = target.collection
+        if target.kind == "collection" and collection is not None:
+            href = hrefs.collection(collection)
+        elif target.kind in ("resource", "unmapped") and collection is not None and target.name is not None:
+            href = hrefs.collection(collection) + quote_segment(target.name)
+        elif target.kind == "unmapped" and target.owner is not None and target.name and not target.parent_missing:
+            href = hrefs.home(target.owner) + quote_segment(target.name)
+        else:
+            href = target.href
+        return href[len(hrefs.root) :].rstrip("/")
 
     def _rows(self, sql: str, args: Iterable[object]) -> list[Lock]:
         now = time.time()
@@ -97,7 +121,7 @@ class Locks:
                 f"SELECT {_COLUMNS} FROM caldav_server_locks WHERE path IN ({','.join('?' * len(ancestors))})",
                 ancestors,
             )
-            if lock.path == path or lock.depth == "infinity"
+            if lock.covers(path)
         ]
 
     def below(self, path: str) -> list[Lock]:
@@ -110,11 +134,28 @@ class Locks:
         found = self._rows(f"SELECT {_COLUMNS} FROM caldav_server_locks WHERE token = ?", [token])
         return found[0] if found else None
 
-    def create(self, root: str, depth: str, scope: str, owner: str | None, principal_id: int, timeout: int) -> Lock:
-        """Take a new lock on the href suffix ``root`` (expired locks are swept first)."""
+    def conflicting(self, path: str, depth: str, scope: str) -> Lock | None:
+        """A held lock a new ``scope`` lock on ``path`` at ``depth`` would conflict with, or None.
+
+        Call it in the transaction that creates the lock, so that two racing
+        LOCK requests (in any process) cannot both win.
+        """
+        existing = self.covering(path) + (self.below(path) if depth == "infinity" else [])
+        if scope == "exclusive":
+            return existing[0] if existing else None
+        return next((held for held in existing if held.scope == "exclusive"), None)
+
+    def create(
+        self, path: str, root: str, depth: str, scope: str, owner: str | None, principal_id: int, timeout: int
+    ) -> Lock:
+        """Take a new lock keyed ``path`` (see :meth:`key`), addressed as the href suffix ``root``.
+
+        Expired locks are swept first. Conflicts are the caller's to check
+        (:meth:`conflicting`) in the same transaction.
+        """
         lock = Lock(
             f"urn:uuid:{uuid.uuid4()}",
-            root.rstrip("/"),
+            path,
             root,
             depth,
             scope,
@@ -190,16 +231,23 @@ class Locks:
         return tokens
 
     def check(self, ctx: DavContext, protected: Iterable[tuple[Target, bool]]) -> None:
-        """Refuse (423) a write touching a lock whose token the request did not submit.
+        """Refuse (423) a write touching a locked resource the request holds no lock on.
 
         ``protected`` lists (target, deep): deep also checks locks below the
-        target (deleting or moving a collection).
+        target (deleting or moving a collection). What a lock guards (the
+        target, or for a lock below it, its root) is open to the request when
+        it submits, as the principal who took it, the token of a lock covering
+        that: an exclusive lock admits only itself, while each holder of one
+        of several shared locks may write.
         """
         tokens = self.submitted(ctx)
         for target, deep in protected:
             path = self.key(ctx, target)
-            for lock in self.covering(path) + (self.below(path) if deep else []):
-                if lock.token not in tokens or lock.principal_id != ctx.principal.id:
+            guarding = [(lock, path) for lock in self.covering(path)]
+            guarding += [(lock, lock.path) for lock in (self.below(path) if deep else [])]
+            held = [lock for lock, _ in guarding if lock.token in tokens and lock.principal_id == ctx.principal.id]
+            for lock, guarded in guarding:
+                if not any(mine.covers(guarded) for mine in held):
                     raise DavError(
                         423,
                         "The resource is locked.",

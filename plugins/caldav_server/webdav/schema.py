@@ -30,3 +30,16 @@ def m002_locks(db: Database) -> None:
         " owner TEXT, principal_id INTEGER NOT NULL, timeout INTEGER NOT NULL, expires REAL NOT NULL)"
     )
     db.execute("CREATE INDEX caldav_server_locks_path ON caldav_server_locks(path)")
+
+
+@migrations()
+def m003_feeds(db: Database) -> None:
+    """Secret ICS feed URLs of calendars: only the SHA-256 of each token is kept."""
+    db.execute(
+        "CREATE TABLE caldav_server_feeds ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " token_hash TEXT NOT NULL UNIQUE,"
+        " collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,"
+        " created REAL NOT NULL, created_by TEXT, revoked REAL)"
+    )
+    db.execute("CREATE INDEX caldav_server_feeds_collection ON caldav_server_feeds(collection_id)")
