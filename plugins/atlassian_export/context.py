@@ -15,9 +15,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import icalendar
-
 from kernel import Collection, Resource
+from kernel.icaltext import read_calendar
 from kernel.store import Store
 
 from .mapping import EventContext, MappingError, MappingSettings, map_object
@@ -136,8 +135,8 @@ class Deployment:
         if resource.component != "VEVENT":
             return []
         try:
-            parsed = icalendar.Calendar.from_ical(data)
-        except ValueError as exc:
+            parsed = read_calendar(data)
+        except (ValueError, AttributeError, UnicodeDecodeError) as exc:
             raise MappingError(f"stored iCalendar cannot be parsed: {exc}") from exc
         ctx = EventContext(
             calendar_key=calendar.key,
