@@ -1,0 +1,88 @@
+"""Subscriptions: a local calendar follows a remote CalDAV calendar or ICS feed, one-way or two-way."""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any, Iterable
+
+from kernel import Job, hookimpl
+from kernel.types import Collection, ObjectWrite, Principal, Rejected
+from plugins.caldav_subscription import api, commands, records
+from plugins.caldav_subscription.access import NEED_PRIVILEGES, narrowing_suspended
+from plugins.caldav_subscription.reconcile import SOURCE
+from plugins.caldav_subscription.scheduler import Scheduler
+from plugins.caldav_subscription.schema import migrations
+from plugins.caldav_subscription.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from kernel.host import Host
+    from kernel.store import Store
+
+__all__ = ["Settings"]
+
+#: The running scheduler of each host (a process may hold several hosts, as tests do).
+_schedulers: weakref.WeakKeyDictionary[Any, Scheduler] = weakref.WeakKeyDictionary()
+
+
+@hookimpl
+def register_settings() -> dict[str, type]:
+    """The ``[caldav_subscription]`` table."""
+    return {"caldav_subscription": Settings}
+
+
+@hookimpl
+def register_migrations(host: Host) -> Any:
+    """Subscriptions, tracked items and conflicts tables."""
+    return migrations
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    """`teamcal subscription ...`."""
+    commands.register(cli)
+
+
+@hookimpl
+def register_routes(host: Host) -> Iterable[BaseRoute]:
+    """The JSON API under /api/subscriptions."""
+    return api.routes(host)
+
+
+@hookimpl
+def register_jobs(host: Host) -> Iterable[Job]:
+    """The scheduler: every ``tick`` seconds, start the subscriptions that are due."""
+    settings: Settings = host.settings("caldav_subscription")
+    scheduler = Scheduler(host, settings.max_concurrent_syncs)
+    _schedulers[host] = scheduler
+    return [Job("caldav_subscription", float(settings.tick), scheduler.tick)]
+
+
+@hookimpl
+async def shutdown(host: Host) -> None:
+    """Stop running syncs cleanly (they give their leases back)."""
+    scheduler = _schedulers.pop(host, None)
+    if scheduler is not None:
+        await scheduler.stop()
+
+
+@hookimpl
+def calendar_privileges(
+    host: Host, principal: Principal, calendar: Collection, privileges: frozenset[str]
+) -> Iterable[str] | None:
+    """A calendar fed by a one-way subscription is read-only to everyone."""
+    if narrowing_suspended() or not records.is_one_way(host.store, calendar.id):
+        return None
+    return {"read"}
+
+
+@hookimpl
+def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
+    """Only the subscription itself writes into a one-way calendar, whichever way a write comes in."""
+    if write.source != SOURCE and records.is_one_way(tx, write.collection.id):
+        raise Rejected(
+            403,
+            NEED_PRIVILEGES,
+            "This calendar follows a remote calendar one-way and is read-only here; change the remote instead.",
+        )

@@ -1,0 +1,143 @@
+"""The JSON API under /api/subscriptions: users manage their own subscriptions, admins all.
+
+GET    /api/subscriptions                 list (yours; everything for admins)
+POST   /api/subscriptions                 {calendar, url, username?, password?, mode?, interval?} -> 201
+POST   /api/subscriptions/discover        {url, username?, password?} -> {calendars: [...]}
+GET    /api/subscriptions/{id}            settings, status, recent conflicts
+PATCH  /api/subscriptions/{id}            {interval?, username?, password?, paused?}
+DELETE /api/subscriptions/{id}            end it (the calendar stays)
+POST   /api/subscriptions/{id}/pause|resume|sync
+
+Credentials go in, never out. A subscription that is not yours is a 404.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from kernel.app import read_body
+from kernel.types import Principal, Rejected
+from plugins.caldav_subscription import manage, records
+from plugins.caldav_subscription.runs import Busy, sync_now
+
+if TYPE_CHECKING:
+    from kernel.host import Host
+
+MAX_JSON = 64 * 1024
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def routes(host: Host) -> list[Route]:
+    """The API's routes, bound to ``host``."""
+
+    def endpoint(func: Callable[[Request, Principal], Awaitable[Response]]) -> Handler:
+        async def handle(request: Request) -> Response:
+            principal = await host.require_principal(request)
+            try:
+                return await func(request, principal)
+            except Rejected as exc:
+                return _error(exc.status, exc.message)
+
+        return handle
+
+    async def collection(request: Request, principal: Principal) -> Response:
+        if request.method == "GET":
+            return JSONResponse(
+                {"subscriptions": [manage.describe(host, s) for s in manage.listing(host, principal)]}
+            )
+        body = await _json(request, {"calendar", "url", "username", "password", "mode", "interval"})
+        sub = await manage.create(
+            host,
+            principal,
+            calendar=_text(body, "calendar", required=True),
+            url=_text(body, "url", required=True),
+            username=_text(body, "username"),
+            password=_text(body, "password"),
+            mode=_text(body, "mode") or "one-way",
+            interval=manage.parse_interval(body["interval"]) if body.get("interval") is not None else None,
+        )
+        return JSONResponse(manage.describe(host, sub), status_code=201)
+
+    async def discover(request: Request, principal: Principal) -> Response:
+        body = await _json(request, {"url", "username", "password"})
+        found = await manage.find_calendars(
+            host, _text(body, "url", required=True), _text(body, "username"), _text(body, "password")
+        )
+        return JSONResponse({"calendars": [c.public() for c in found]})
+
+    async def one(request: Request, principal: Principal) -> Response:
+        sub = manage.get_visible(host, principal, request.path_params["id"])
+        if request.method == "DELETE":
+            records.delete(host.store, sub.id)
+            return Response(status_code=204)
+        if request.method == "PATCH":
+            body = await _json(request, {"interval", "username", "password", "paused"})
+            if "paused" in body:
+                if not isinstance(body["paused"], bool):
+                    raise Rejected(400, None, "paused must be true or false.")
+                sub = manage.set_paused(host, sub, body["paused"])
+            sub = manage.change(
+                host,
+                sub,
+                interval=manage.parse_interval(body["interval"]) if body.get("interval") is not None else None,
+                username=_text(body, "username") if "username" in body else None,
+                password=_text(body, "password") if "password" in body else None,
+            )
+        return JSONResponse(manage.describe(host, sub))
+
+    async def action(request: Request, principal: Principal) -> Response:
+        sub = manage.get_visible(host, principal, request.path_params["id"])
+        name = request.path_params["action"]
+        if name in ("pause", "resume"):
+            return JSONResponse(manage.describe(host, manage.set_paused(host, sub, name == "pause")))
+        if name != "sync":
+            raise Rejected(404, None, f"No action {name!r}: use pause, resume or sync.")
+        try:
+            outcome = await sync_now(host, sub.id)
+        except Busy:
+            raise Rejected(409, None, "A sync of this subscription is already running.") from None
+        except LookupError:
+            raise Rejected(404, None, f"No subscription {sub.id}.") from None
+        return JSONResponse(outcome.public(), status_code=200 if outcome.error is None else 502)
+
+    return [
+        Route("/api/subscriptions", endpoint(collection), methods=["GET", "POST"]),
+        Route("/api/subscriptions/discover", endpoint(discover), methods=["POST"]),
+        Route("/api/subscriptions/{id:int}", endpoint(one), methods=["GET", "PATCH", "DELETE"]),
+        Route("/api/subscriptions/{id:int}/{action}", endpoint(action), methods=["POST"]),
+    ]
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _json(request: Request, allowed: set[str]) -> dict[str, Any]:
+    """The request's JSON object; 400 for anything else or an unknown key, 413 past 64 KiB."""
+    raw = await read_body(request, MAX_JSON)
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise Rejected(400, None, "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise Rejected(400, None, "The body must be a JSON object.")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise Rejected(400, None, f"Unknown field {unknown[0]!r} (known: {', '.join(sorted(allowed))}).")
+    return body
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise Rejected(400, None, f"{key} is required.")
+        return None
+    if not isinstance(value, str) or len(value) > 4096:
+        raise Rejected(400, None, f"{key} must be a string.")
+    return value

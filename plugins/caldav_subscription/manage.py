@@ -1,0 +1,279 @@
+"""Creating, changing and describing subscriptions: what the CLI and the JSON API share.
+
+Errors are :class:`kernel.Rejected` with an HTTP status and one sentence;
+``principal`` None means the command line (the machine's admin).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from kernel import Duration
+from kernel.types import Collection, Principal, Rejected
+from plugins.caldav_subscription import davxml, records
+from plugins.caldav_subscription.access import may_create_in, may_manage
+from plugins.caldav_subscription.caldav_remote import PROBE_PROPS, collection_info
+from plugins.caldav_subscription.davxml import XMLError
+from plugins.caldav_subscription.discovery import (
+    DiscoveryError,
+    FoundCalendar,
+    discover,
+)
+from plugins.caldav_subscription.feeds import FeedError, split_feed
+from plugins.caldav_subscription.netguard import Refused, check_url
+from plugins.caldav_subscription.reconcile import SOURCE
+from plugins.caldav_subscription.records import Subscription
+from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
+from plugins.caldav_subscription.settings import Settings
+
+if TYPE_CHECKING:
+    from kernel.host import Host
+
+MODES = ("one-way", "two-way")
+
+
+def settings_of(host: Host) -> Settings:
+    """This plugin's settings."""
+    return host.settings("caldav_subscription")
+
+
+def normalize_url(url: str, username: str | None, password: str | None) -> tuple[str, str | None, str | None]:
+    """Check a remote URL; webcal:// becomes https://, and user:password@ moves into the credentials."""
+    url = (url or "").strip()
+    if url.lower().startswith("webcal://"):
+        url = "https://" + url[len("webcal://"):]
+    try:
+        parsed = check_url(url)
+    except Refused as exc:
+        raise Rejected(400, None, f"Unusable URL: {exc}.") from None
+    if parsed.userinfo:
+        username = username or parsed.username or None
+        password = password or parsed.password or None
+        parsed = parsed.copy_with(username=None, password=None)
+    return str(parsed), username, password
+
+
+def calendar_name(host: Host, collection_id: int) -> str:
+    """OWNER/PATH of a local calendar ("?" when it is gone)."""
+    c = host.store.collection_by_id(collection_id)
+    return f"{c.owner.name}/{c.path}" if c else "?"
+
+
+async def probe(host: Host, url: str, username: str | None, password: str | None) -> tuple[str, str, dict[str, Any]]:
+    """What is at ``url``: ("caldav", calendar URL, attrs) or ("ics", URL, {}); 4xx/502 otherwise."""
+    problems: list[str] = []
+    async with RemoteClient(settings_of(host), url, username, password) as client:
+        try:
+            reply = await client.request(
+                "PROPFIND",
+                url,
+                headers={"Depth": "0", "Content-Type": "application/xml; charset=utf-8"},
+                body=davxml.propfind(PROBE_PROPS),
+            )
+        except Refused as exc:
+            raise Rejected(400, None, f"Refused: {exc}.") from None
+        except RemoteError as exc:
+            raise Rejected(502, None, f"Cannot reach the remote: {exc}.") from None
+        if reply.status == 401:
+            raise Rejected(400, None, "The remote refused the credentials (401).")
+        if reply.status == 207:
+            try:
+                ms = davxml.parse_multistatus(reply.body)
+            except XMLError as exc:
+                raise Rejected(502, None, f"The remote answered garbage: {exc}.") from None
+            if ms.responses:
+                final = str(reply.url) if str(reply.url).endswith("/") else str(reply.url) + "/"
+                info = collection_info(ms.responses[0], httpx.URL(final))
+                if info.is_calendar:
+                    attrs = {"display_name": info.display_name}
+                    if info.color:
+                        attrs["color"] = info.color
+                    return "caldav", info.url, attrs
+                raise Rejected(
+                    400,
+                    None,
+                    "The URL is a WebDAV collection but not a calendar: find the calendars with"
+                    " `teamcal subscription discover` (or POST /api/subscriptions/discover).",
+                )
+        problems.append(f"PROPFIND answered {reply.status}")
+        try:
+            got = await client.request("GET", url, headers={"Accept": "text/calendar, */*;q=0.5"})
+        except Refused as exc:
+            raise Rejected(400, None, f"Refused: {exc}.") from None
+        except RemoteError as exc:
+            raise Rejected(502, None, f"Cannot reach the remote: {exc}.") from None
+        if got.status == 200:
+            try:
+                split_feed(got.body)
+            except FeedError as exc:
+                problems.append(str(exc))
+            else:
+                return "ics", url, {}
+        else:
+            problems.append(f"GET answered {got.status}")
+    raise Rejected(400, None, f"No calendar at this URL ({'; '.join(problems)}).")
+
+
+async def create(
+    host: Host,
+    principal: Principal | None,
+    *,
+    calendar: str,
+    url: str,
+    username: str | None = None,
+    password: str | None = None,
+    mode: str = "one-way",
+    interval: float | None = None,
+) -> Subscription:
+    """Subscribe the local calendar OWNER/NAME (created when missing) to a remote calendar or feed."""
+    settings = settings_of(host)
+    if mode not in MODES:
+        raise Rejected(400, None, "mode must be one-way or two-way.")
+    interval = float(settings.default_interval if interval is None else interval)
+    if interval < float(settings.min_interval):
+        raise Rejected(400, None, f"The interval must be at least {float(settings.min_interval):g} seconds.")
+    owner_name, _, path = calendar.strip().partition("/")
+    path = path.strip("/")
+    owner = host.store.principal(owner_name) if owner_name else None
+    if owner is None or not path:
+        raise Rejected(404, None, f"No owner for {calendar!r} (write the calendar as OWNER/NAME).")
+    _check_target(host, principal, owner, path, mode)
+    url, username, password = normalize_url(url, username, password)
+    kind, url, attrs = await probe(host, url, username, password)
+    if kind == "ics" and mode == "two-way":
+        raise Rejected(400, None, "An ICS feed can only be followed one-way.")
+    with host.writes.transaction():
+        collection = _check_target(host, principal, owner, path, mode)
+        if collection is None:
+            collection = host.writes.create_collection(
+                owner,
+                path,
+                "calendar",
+                principal=principal,
+                attrs={**attrs, "display_name": attrs.get("display_name") or path.rsplit("/", 1)[-1]},
+                source=SOURCE,
+            )
+        return records.create(
+            host.store,
+            collection_id=collection.id,
+            url=url,
+            kind=kind,
+            mode=mode,
+            interval=interval,
+            username=username,
+            password=password,
+            created_by=principal.id if principal else None,
+            next_run=0,
+        )
+
+
+def _check_target(
+    host: Host, principal: Principal | None, owner: Principal, path: str, mode: str
+) -> Collection | None:
+    """The existing local calendar (or None to create one), after the access and state checks."""
+    collection = host.store.collection(owner.id, path)
+    if principal is not None:
+        allowed = may_manage(host, principal, collection) if collection else may_create_in(host, principal, owner)
+        if not allowed:
+            raise Rejected(403, None, "You may not manage subscriptions on this calendar.")
+    if collection is None:
+        return None
+    if collection.kind != "calendar":
+        raise Rejected(400, None, f"{owner.name}/{path} is not a calendar.")
+    if records.for_collection(host.store, collection.id) is not None:
+        raise Rejected(409, None, f"{owner.name}/{path} already follows a remote calendar.")
+    if mode == "one-way" and host.store.count_resources(collection.id):
+        raise Rejected(
+            409, None, f"{owner.name}/{path} is not empty: a one-way subscription needs a new or empty calendar."
+        )
+    return collection
+
+
+async def find_calendars(host: Host, url: str, username: str | None, password: str | None) -> list[FoundCalendar]:
+    """Discover the calendars behind a server URL with these credentials."""
+    url, username, password = normalize_url(url, username, password)
+    try:
+        async with RemoteClient(settings_of(host), url, username, password) as client:
+            return await discover(client, url)
+    except Refused as exc:
+        raise Rejected(400, None, f"Refused: {exc}.") from None
+    except (DiscoveryError, RemoteError, XMLError) as exc:
+        raise Rejected(502, None, f"Discovery failed: {exc}.") from None
+
+
+def visible(host: Host, principal: Principal | None, sub: Subscription) -> bool:
+    """May ``principal`` see and manage this subscription?"""
+    if principal is None or principal.is_admin:
+        return True
+    collection = host.store.collection_by_id(sub.collection_id)
+    return collection is not None and may_manage(host, principal, collection)
+
+
+def get_visible(host: Host, principal: Principal | None, subscription_id: int) -> Subscription:
+    """The subscription, or a 404 (also when it exists but is not the principal's to see)."""
+    sub = records.get(host.store, subscription_id)
+    if sub is None or not visible(host, principal, sub):
+        raise Rejected(404, None, f"No subscription {subscription_id}.")
+    return sub
+
+
+def listing(host: Host, principal: Principal | None) -> list[Subscription]:
+    """The subscriptions ``principal`` manages (all of them for admins and the CLI)."""
+    return [s for s in records.all_subscriptions(host.store) if visible(host, principal, s)]
+
+
+def set_paused(host: Host, sub: Subscription, paused: bool) -> Subscription:
+    """Pause, or resume (due at once)."""
+    values: dict[str, Any] = {"paused": int(paused)}
+    if not paused:
+        values["next_run"] = time.time()
+    records.update(host.store, sub.id, **values)
+    return records.get(host.store, sub.id) or sub
+
+
+def change(
+    host: Host,
+    sub: Subscription,
+    *,
+    interval: float | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> Subscription:
+    """Change the interval or the credentials."""
+    settings = settings_of(host)
+    values: dict[str, Any] = {}
+    if interval is not None:
+        if interval < float(settings.min_interval):
+            raise Rejected(400, None, f"The interval must be at least {float(settings.min_interval):g} seconds.")
+        values.update(interval=float(interval), next_run=min(sub.next_run, time.time() + float(interval)))
+    if username is not None:
+        values["username"] = username or None
+    if password is not None:
+        values["password"] = password or None
+    records.update(host.store, sub.id, **values)
+    return records.get(host.store, sub.id) or sub
+
+
+def describe(host: Host, sub: Subscription) -> dict[str, Any]:
+    """Everything shown about a subscription: settings, status, recent conflicts. Never credentials."""
+    out = sub.public(calendar_name(host, sub.collection_id))
+    out["status"]["conflicts_total"] = records.conflict_count(host.store, sub.id)
+    out["status"]["recent_conflicts"] = [c.public() for c in records.conflicts(host.store, sub.id, 10)]
+    out["status"]["not_stored"] = [
+        {"object": item.href, "reason": item.skipped}
+        for item in records.items(host.store, sub.id).values()
+        if item.skipped
+    ][:50]
+    return out
+
+
+def parse_interval(value: Any) -> float:
+    """An interval from JSON or the CLI: seconds, or "15m" style."""
+    try:
+        return float(Duration.from_config(value))
+    except ValueError as exc:
+        raise Rejected(400, None, str(exc)) from None
+

@@ -1,0 +1,312 @@
+"""Reading and writing the plugin's tables: subscriptions, tracked items, conflicts, leases."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from kernel.store import Store
+
+SUBSCRIPTIONS = "caldav_subscription_subscriptions"
+ITEMS = "caldav_subscription_items"
+CONFLICTS = "caldav_subscription_conflicts"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One local calendar following one remote calendar or feed.
+
+    ``password`` never leaves the plugin: :meth:`public` and ``repr`` leave it out.
+    """
+
+    id: int
+    collection_id: int
+    url: str
+    kind: str
+    mode: str
+    interval: float
+    username: str | None = field(repr=False)
+    password: str | None = field(repr=False)
+    paused: bool
+    created: float
+    created_by: int | None
+    capability: str | None
+    sync_token: str | None
+    ctag: str | None
+    feed_etag: str | None
+    feed_modified: str | None
+    local_seq: int
+    next_run: float
+    failures: int
+    lease_owner: str | None
+    lease_until: float | None
+    last_attempt: float | None
+    last_success: float | None
+    last_error: str | None
+    last_error_at: float | None
+    last_duration: float | None
+    last_requests: int | None
+    last_counts: str | None
+    last_skipped: str | None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Counts of the last sync: pulled, pushed, deleted, conflicts, skipped."""
+        return json.loads(self.last_counts) if self.last_counts else {}
+
+    @property
+    def skipped(self) -> list[dict[str, str]]:
+        """Remote objects the last sync skipped, with the reason."""
+        return json.loads(self.last_skipped) if self.last_skipped else []
+
+    def public(self, calendar: str) -> dict[str, Any]:
+        """The subscription as the API and CLI show it: no username, no password."""
+        return {
+            "id": self.id,
+            "calendar": calendar,
+            "url": self.url,
+            "kind": self.kind,
+            "mode": self.mode,
+            "interval": self.interval,
+            "credentials": bool(self.username or self.password),
+            "paused": self.paused,
+            "status": {
+                "state": _state(self),
+                "running": self.lease_until is not None and self.lease_until > time.time(),
+                "sync_method": self.capability,
+                "next_run": None if self.paused else self.next_run,
+                "last_attempt": self.last_attempt,
+                "last_success": self.last_success,
+                "last_error": self.last_error,
+                "last_error_at": self.last_error_at,
+                "consecutive_failures": self.failures,
+                "last_duration": self.last_duration,
+                "last_requests": self.last_requests,
+                "counts": self.counts,
+                "skipped": self.skipped,
+            },
+        }
+
+
+def _state(sub: Subscription) -> str:
+    if sub.paused:
+        return "paused"
+    if sub.last_attempt is None:
+        return "new"
+    return "failing" if sub.failures else "ok"
+
+
+@dataclass(frozen=True)
+class Item:
+    """A remote object the subscription tracks and the local resource it became.
+
+    ``remote_etag`` is the remote's ETag of the version last seen (None when a
+    push got no ETag back); ``local_etag`` the local ETag of what the last sync
+    wrote or pushed; ``skipped`` the reason the remote version was not stored.
+    """
+
+    href: str
+    name: str
+    uid: str | None
+    remote_etag: str | None
+    local_etag: str | None
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A recorded conflict: both sides changed one object; ``winner`` says whose version stayed."""
+
+    id: int
+    at: float
+    name: str
+    uid: str | None
+    kind: str
+    policy: str
+    winner: str
+
+    def public(self) -> dict[str, Any]:
+        """As JSON."""
+        return {k.name: getattr(self, k.name) for k in fields(self)}
+
+
+_COLUMNS = [f.name for f in fields(Subscription)]
+
+
+def _subscription(row: tuple) -> Subscription:
+    values = dict(zip(_COLUMNS, row))
+    values["paused"] = bool(values["paused"])
+    return Subscription(**values)
+
+
+def create(store: Store, **values: Any) -> Subscription:
+    """Insert a subscription; returns it."""
+    values.setdefault("created", time.time())
+    columns = list(values)
+    with store.transaction():
+        cur = store.execute(
+            f"INSERT INTO {SUBSCRIPTIONS} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [values[c] for c in columns],
+        )
+    found = get(store, cur.lastrowid or 0)
+    assert found is not None
+    return found
+
+
+def get(store: Store, subscription_id: int) -> Subscription | None:
+    """The subscription with this id, or None."""
+    row = store.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM {SUBSCRIPTIONS} WHERE id = ?", (subscription_id,)
+    ).fetchone()
+    return _subscription(row) if row else None
+
+
+def for_collection(store: Store, collection_id: int) -> Subscription | None:
+    """The subscription feeding a local calendar, or None."""
+    row = store.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM {SUBSCRIPTIONS} WHERE collection_id = ?", (collection_id,)
+    ).fetchone()
+    return _subscription(row) if row else None
+
+
+def all_subscriptions(store: Store) -> list[Subscription]:
+    """Every subscription, oldest first."""
+    rows = store.execute(f"SELECT {', '.join(_COLUMNS)} FROM {SUBSCRIPTIONS} ORDER BY id")
+    return [_subscription(r) for r in rows]
+
+
+def is_one_way(store: Store, collection_id: int) -> bool:
+    """True when a one-way subscription feeds this calendar (cheap: one indexed lookup)."""
+    row = store.execute(
+        f"SELECT 1 FROM {SUBSCRIPTIONS} WHERE collection_id = ? AND mode = 'one-way'", (collection_id,)
+    ).fetchone()
+    return row is not None
+
+
+def update(store: Store, subscription_id: int, **values: Any) -> None:
+    """Set columns of a subscription."""
+    if not values:
+        return
+    unknown = set(values) - set(_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown subscription columns: {', '.join(sorted(unknown))}")
+    sets = ", ".join(f"{k} = ?" for k in values)
+    with store.transaction():
+        store.execute(f"UPDATE {SUBSCRIPTIONS} SET {sets} WHERE id = ?", [*values.values(), subscription_id])
+
+
+def delete(store: Store, subscription_id: int) -> None:
+    """Remove a subscription with its items and conflicts (the local calendar stays)."""
+    with store.transaction():
+        store.execute(f"DELETE FROM {SUBSCRIPTIONS} WHERE id = ?", (subscription_id,))
+
+
+def due(store: Store, now: float) -> list[int]:
+    """Ids of unpaused subscriptions whose next run has come and that nobody is syncing."""
+    rows = store.execute(
+        f"SELECT id FROM {SUBSCRIPTIONS} WHERE paused = 0 AND next_run <= ?"
+        " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_run",
+        (now, now),
+    )
+    return [r[0] for r in rows]
+
+
+# -- leases: one sync of a subscription at a time, across processes ---------------
+
+
+def acquire_lease(store: Store, subscription_id: int, owner: str, ttl: float) -> bool:
+    """Take the subscription's lease for ``ttl`` seconds; False when someone else holds it."""
+    now = time.time()
+    with store.transaction():
+        cur = store.execute(
+            f"UPDATE {SUBSCRIPTIONS} SET lease_owner = ?, lease_until = ?"
+            " WHERE id = ? AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?)",
+            (owner, now + ttl, subscription_id, now, owner),
+        )
+    return cur.rowcount == 1
+
+
+def renew_lease(store: Store, subscription_id: int, owner: str, ttl: float) -> bool:
+    """Extend a lease we hold; False when it was lost (expired and taken)."""
+    with store.transaction():
+        cur = store.execute(
+            f"UPDATE {SUBSCRIPTIONS} SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+            (time.time() + ttl, subscription_id, owner),
+        )
+    return cur.rowcount == 1
+
+
+def release_lease(store: Store, subscription_id: int, owner: str) -> None:
+    """Give a lease back (no-op when it is no longer ours)."""
+    with store.transaction():
+        store.execute(
+            f"UPDATE {SUBSCRIPTIONS} SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+            (subscription_id, owner),
+        )
+
+
+# -- items -------------------------------------------------------------------------
+
+
+def items(store: Store, subscription_id: int) -> dict[str, Item]:
+    """Every tracked item of a subscription, by remote href."""
+    rows = store.execute(
+        f"SELECT href, name, uid, remote_etag, local_etag, skipped FROM {ITEMS} WHERE subscription_id = ?",
+        (subscription_id,),
+    )
+    return {r[0]: Item(*r) for r in rows}
+
+
+def save_item(store: Store, subscription_id: int, item: Item) -> None:
+    """Insert or replace one tracked item (another item holding the same name gives it up)."""
+    with store.transaction():
+        store.execute(
+            f"DELETE FROM {ITEMS} WHERE subscription_id = ? AND name = ? AND href <> ?",
+            (subscription_id, item.name, item.href),
+        )
+        store.execute(
+            f"INSERT INTO {ITEMS} (subscription_id, href, name, uid, remote_etag, local_etag, skipped)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subscription_id, href) DO UPDATE SET"
+            " name = excluded.name, uid = excluded.uid, remote_etag = excluded.remote_etag,"
+            " local_etag = excluded.local_etag, skipped = excluded.skipped",
+            (subscription_id, item.href, item.name, item.uid, item.remote_etag, item.local_etag, item.skipped),
+        )
+
+
+def delete_item(store: Store, subscription_id: int, href: str) -> None:
+    """Stop tracking one remote object."""
+    with store.transaction():
+        store.execute(f"DELETE FROM {ITEMS} WHERE subscription_id = ? AND href = ?", (subscription_id, href))
+
+
+# -- conflicts -------------------------------------------------------------------
+
+
+def record_conflict(
+    store: Store, subscription_id: int, name: str, uid: str | None, kind: str, policy: str, winner: str
+) -> None:
+    """Remember that both sides changed an object and whose version stayed."""
+    with store.transaction():
+        store.execute(
+            f"INSERT INTO {CONFLICTS} (subscription_id, at, name, uid, kind, policy, winner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (subscription_id, time.time(), name, uid, kind, policy, winner),
+        )
+
+
+def conflicts(store: Store, subscription_id: int, limit: int = 20) -> list[Conflict]:
+    """The most recent conflicts of a subscription, newest first."""
+    rows = store.execute(
+        f"SELECT id, at, name, uid, kind, policy, winner FROM {CONFLICTS}"
+        " WHERE subscription_id = ? ORDER BY id DESC LIMIT ?",
+        (subscription_id, limit),
+    )
+    return [Conflict(*r) for r in rows]
+
+
+def conflict_count(store: Store, subscription_id: int) -> int:
+    """How many conflicts were ever recorded for a subscription."""
+    row = store.execute(f"SELECT count(*) FROM {CONFLICTS} WHERE subscription_id = ?", (subscription_id,)).fetchone()
+    return int(row[0])

@@ -1,0 +1,151 @@
+"""The JSON API: authentication, own vs others' subscriptions, admins, validation, no credentials out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from kernel.host import Host
+from kernel.testing import add_group, add_user, asgi_client
+
+from .conftest import local_objects
+from .peers import Peer, event
+
+SECRET = "alice-pw"
+
+
+@pytest.fixture
+def users(host: Host) -> Host:
+    """alice (owner), bob (a stranger), carol (admin on alice's calendar by grant), root (admin)."""
+    add_user(host, "bob")
+    add_user(host, "carol")
+    add_user(host, "root", admin=True)
+    add_group(host, "team", [host.store.principal("alice")])
+    return host
+
+
+class Calls:
+    """Runs requests through the in-process app and keeps every response body to scan for secrets."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.seen: list[str] = []
+
+    def __call__(self, user: str | None, method: str, path: str, body: Any = None, raw: bytes | None = None) -> httpx.Response:
+        async def go() -> httpx.Response:
+            async with asgi_client(self.host, user) as client:
+                content = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+                return await client.request(method, path, content=content, timeout=30)
+
+        response = asyncio.run(go())
+        self.seen.append(response.text + str(response.headers))
+        return response
+
+
+def test_users_manage_their_own_and_admins_all(users: Host, radicale: Peer) -> None:
+    call = Calls(users)
+    cal = radicale.new_calendar()
+    cal.put("a.ics", event("a", "remote A"))
+    assert call(None, "GET", "/api/subscriptions").status_code == 401
+
+    created = call("alice", "POST", "/api/subscriptions", {
+        "calendar": "alice/mirror", "url": cal.url, "username": "alice", "password": SECRET, "interval": "30m",
+    })
+    assert created.status_code == 201, created.text
+    sub = created.json()
+    assert sub["calendar"] == "alice/mirror" and sub["mode"] == "one-way" and sub["interval"] == 1800
+    assert sub["credentials"] is True and "password" not in sub and "username" not in sub
+    sid = sub["id"]
+
+    synced = call("alice", "POST", f"/api/subscriptions/{sid}/sync")
+    assert synced.status_code == 200 and synced.json()["counts"]["pulled"] == 1
+    assert len(local_objects(users, _sub(users, sid))) == 1
+
+    # bob sees nothing of alice's and cannot touch it, nor subscribe her calendars.
+    assert call("bob", "GET", "/api/subscriptions").json() == {"subscriptions": []}
+    for method, path in [("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/sync"), ("POST", "/pause")]:
+        assert call("bob", method, f"/api/subscriptions/{sid}{path}", {} if method == "PATCH" else None).status_code == 404
+    refused = call("bob", "POST", "/api/subscriptions", {"calendar": "alice/other", "url": cal.url})
+    assert refused.status_code == 403
+    # ...nor a team's home he is not in.
+    assert call("bob", "POST", "/api/subscriptions", {"calendar": "team/x", "url": cal.url}).status_code == 403
+
+    # carol administers alice's calendar through a grant: she manages its subscription.
+    mirror = users.store.collection("alice", "mirror")
+    users.writes.set_grant(mirror, users.store.principal("carol").id, "admin", principal=None)
+    assert [s["id"] for s in call("carol", "GET", "/api/subscriptions").json()["subscriptions"]] == [sid]
+    assert call("carol", "POST", f"/api/subscriptions/{sid}/pause").json()["paused"] is True
+
+    # root (admin) sees and manages everything.
+    listed = call("root", "GET", "/api/subscriptions").json()["subscriptions"]
+    assert [s["id"] for s in listed] == [sid]
+    resumed = call("root", "POST", f"/api/subscriptions/{sid}/resume").json()
+    assert resumed["paused"] is False and resumed["status"]["state"] == "ok"
+
+    patched = call("alice", "PATCH", f"/api/subscriptions/{sid}", {"interval": 120, "paused": True, "password": "new-secret"})
+    assert patched.status_code == 200 and patched.json()["interval"] == 120 and patched.json()["paused"] is True
+    assert _sub(users, sid).password == "new-secret"
+    assert call("alice", "PATCH", f"/api/subscriptions/{sid}", {"password": SECRET}).status_code == 200
+
+    shown = call("alice", "GET", f"/api/subscriptions/{sid}").json()
+    assert shown["status"]["last_success"] and shown["status"]["counts"]["pulled"] == 1
+
+    assert call("alice", "DELETE", f"/api/subscriptions/{sid}").status_code == 204
+    assert call("alice", "GET", f"/api/subscriptions/{sid}").status_code == 404
+    assert users.store.collection("alice", "mirror") is not None  # the calendar stays
+
+    assert not any(SECRET in text or "new-secret" in text for text in call.seen)
+
+
+def test_discover_over_the_api(users: Host, radicale: Peer) -> None:
+    call = Calls(users)
+    cal = radicale.new_calendar("disc")
+    found = call("alice", "POST", "/api/subscriptions/discover", {"url": radicale.url, "username": "alice", "password": SECRET})
+    assert found.status_code == 200, found.text
+    urls = [c["url"] for c in found.json()["calendars"]]
+    assert cal.url in urls
+    wrong = call("alice", "POST", "/api/subscriptions/discover", {"url": radicale.url, "username": "alice", "password": "nope"})
+    assert wrong.status_code == 502 and "401" in wrong.json()["error"]
+    assert not any(SECRET in text for text in call.seen)
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"calendar": "alice/x"}, 400, "url is required"),
+        ({"calendar": "alice/x", "url": "ftp://example.org/x"}, 400, "only http and https"),
+        ({"calendar": "alice/x", "url": "http://127.0.0.1:1/x", "mode": "sideways"}, 400, "mode must be"),
+        ({"calendar": "alice/x", "url": "http://127.0.0.1:1/x", "interval": "soon"}, 400, "expected a duration"),
+        ({"calendar": "nobody/x", "url": "http://127.0.0.1:1/x"}, 404, "No owner"),
+        ({"calendar": "alice/x", "url": "http://127.0.0.1:1/x"}, 502, "Cannot reach the remote"),
+        ({"calendar": "alice/x", "url": 5}, 400, "url must be a string"),
+        ({"calendar": "alice/x", "url": "http://x", "colour": "red"}, 400, "Unknown field 'colour'"),
+        ([1, 2], 400, "JSON object"),
+    ],
+)
+def test_bad_requests(users: Host, body: Any, status: int, words: str) -> None:
+    call = Calls(users)
+    response = call("alice", "POST", "/api/subscriptions", body)
+    assert response.status_code == status, response.text
+    assert words in response.json()["error"]
+    assert users.store.collection("alice", "x") is None
+
+
+def test_malformed_and_oversized_bodies(users: Host) -> None:
+    call = Calls(users)
+    assert call("alice", "POST", "/api/subscriptions", raw=b"{not json").status_code == 400
+    assert call("alice", "POST", "/api/subscriptions", raw=b"\xff\xfe").status_code == 400
+    big = call("alice", "POST", "/api/subscriptions", raw=b'{"url": "' + b"x" * 100_000 + b'"}')
+    assert big.status_code == 413
+    assert call("alice", "POST", "/api/subscriptions/999/sync").status_code == 404
+    assert call("alice", "POST", "/api/subscriptions/discover", {"url": "file:///etc/passwd"}).status_code == 400
+
+
+def _sub(host: Host, sid: int) -> Any:
+    from plugins.caldav_subscription import records
+
+    return records.get(host.store, sid)
