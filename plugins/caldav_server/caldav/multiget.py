@@ -15,10 +15,11 @@ from plugins.caldav_server.webdav import multistatus
 from plugins.caldav_server.webdav.deadprops import ResourceProperties
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.properties import Evaluator
+from plugins.caldav_server.webdav.resolve import relative_path, split_path
 from plugins.caldav_server.webdav.xml import Element, d
 
 if TYPE_CHECKING:
-    from kernel import Resource
+    from kernel import Collection, Resource
     from plugins.caldav_server.webdav.context import DavContext
 
 
@@ -34,17 +35,10 @@ async def calendar_multiget(ctx: DavContext, body: Element) -> Response:
         raise dav_error(exc) from None
     tz = timezones.tzinfo(collection.timezone)
     evaluator = Evaluator(ctx, request)
-    wanted: list[tuple[str, str | None]] = []
-    for elem in body.findall(d("href")):
-        href = (elem.text or "").strip()
-        try:
-            found = ctx.resolve_href(href)
-        except DavError:
-            found = None
-        in_scope = found is not None and found.collection is not None and found.collection.id == collection.id
-        wanted.append(
-            (href, found.name if in_scope and found is not None and found.kind in ("resource", "unmapped") else None)
-        )
+    parent = target.href if target.kind == "collection" else target.href[: target.href.rindex("/") + 1]
+    prefix = split_path(relative_path(ctx.hrefs, parent) or b"")
+    wanted = [(href, member_name(ctx, collection, prefix, href)) for href in
+              ((elem.text or "").strip() for elem in body.findall(d("href")))]
     names = [name for _, name in wanted if name]
     rows = ctx.store.resources_with_data(collection.id, names) if names else []
 
@@ -67,3 +61,22 @@ async def calendar_multiget(ctx: DavContext, body: Element) -> Response:
         found, missing = evaluator.evaluate(child, dead.getter(resource.id), computed)
         parts.append(multistatus.response(child.href, found, missing, minimal=ctx.minimal))
     return multistatus.multistatus(parts, minimal=ctx.minimal)
+
+
+def member_name(ctx: DavContext, collection: Collection, prefix: list[str], href: str) -> str | None:
+    """The name of the calendar's member an href names, or None when it names something else.
+
+    An href spelled below the request's URL is read without a lookup; any other
+    spelling (the calendar's other URL, say) is resolved.
+    """
+    try:
+        raw = relative_path(ctx.hrefs, href)
+        segments = split_path(raw) if raw is not None else None
+        if segments is not None and len(segments) == len(prefix) + 1 and segments[:-1] == prefix:
+            return segments[-1]
+        found = ctx.resolve_href(href)
+    except DavError:
+        return None
+    if found is None or found.collection is None or found.collection.id != collection.id:
+        return None
+    return found.name if found.kind in ("resource", "unmapped") else None

@@ -1,16 +1,23 @@
-"""207 Multi-Status answers, built as strings.
+"""207 Multi-Status answers, built as strings and streamed when they are big.
 
 ``Prefer: return=minimal`` (RFC 8144, and Apple's older ``Brief: t``) drops
 the propstat of properties that were not found.
+
+An answer's DAV:response elements may come from a lazy iterable: the first
+:data:`CHUNK` characters are built before answering, and an answer that is
+still not complete then goes out chunked, each chunk built as the previous one
+is sent, so a listing of 100,000 members never holds the whole document in
+memory and other requests run between its chunks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator
 from http import HTTPStatus
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from plugins.caldav_server.webdav.xml import (
     ROOT_NAMESPACES,
@@ -85,6 +92,41 @@ def document(root: str, parts: Iterable[str], tail: str = "") -> str:
 
 
 def multistatus(parts: Iterable[str], *, tail: str = "", minimal: bool = False, status: int = 207) -> Response:
-    """The 207 answer holding these DAV:response elements (``tail`` e.g. a DAV:sync-token)."""
+    """The 207 answer holding these DAV:response elements (``tail`` e.g. a DAV:sync-token).
+
+    Small answers get a Content-Length; one past :data:`CHUNK` characters streams.
+    """
     headers = {"Preference-Applied": "return=minimal"} if minimal else None
-    return Response(document("D:multistatus", parts, tail), status, headers=headers, media_type=XML_CONTENT_TYPE)
+    head = f"{XML_HEADER}<D:multistatus{ROOT_NAMESPACES}>"
+    end = f"{tail}</D:multistatus>\n"
+    rest = iter(parts)
+    text, done = _take(rest, [head])
+    if done:
+        return Response(text + end, status, headers=headers, media_type=XML_CONTENT_TYPE)
+    return StreamingResponse(_chunks(text, rest, end), status, headers=headers, media_type=XML_CONTENT_TYPE)
+
+
+#: Characters built before an answer goes out, and per streamed chunk.
+CHUNK = 64 * 1024
+
+
+def _take(parts: Iterator[str], buffer: list[str]) -> tuple[str, bool]:
+    """Join parts until about :data:`CHUNK` characters: (text, whether ``parts`` ran out)."""
+    size = sum(map(len, buffer))
+    for part in parts:
+        buffer.append(part)
+        size += len(part)
+        if size >= CHUNK:
+            return "".join(buffer), False
+    return "".join(buffer), True
+
+
+async def _chunks(first: str, rest: Iterator[str], end: str) -> AsyncIterator[bytes]:
+    yield first.encode("utf-8")
+    while True:
+        text, done = _take(rest, [])
+        if done:
+            yield (text + end).encode("utf-8")
+            return
+        yield text.encode("utf-8")
+        await asyncio.sleep(0)  # let other requests in between two chunks

@@ -1,7 +1,8 @@
 """PROPFIND (RFC 4918 9.1): Depth 0 and 1; infinity refused with DAV:propfind-finite-depth.
 
-A Depth 1 listing of a collection reads its resources in one query and its
-members' dead properties in one more, only when the request needs them.
+A Depth 1 listing of a collection reads its resources a page at a time and
+its members' dead properties in one query, only when the request needs them;
+the answer streams as it is built (see ``multistatus``).
 """
 
 from __future__ import annotations
@@ -48,12 +49,17 @@ async def propfind(ctx: DavContext) -> Response:
         raise DavError(403, "Depth: infinity is not supported; use 0 or 1.", d("propfind-finite-depth"))
     evaluator = Evaluator(ctx, request)
     found, missing = evaluator.evaluate(target)
-    parts = [multistatus.response(target.href, found, missing, minimal=ctx.minimal)]
-    if depth != "0" and target.is_collection:
+    first = multistatus.response(target.href, found, missing, minimal=ctx.minimal)
+    if depth == "0" or not target.is_collection:
+        return multistatus.multistatus([first], minimal=ctx.minimal)
+
+    def parts() -> Iterator[str]:
+        yield first
         for child, dead in members(ctx, target):
             found, missing = evaluator.evaluate(child, dead)
-            parts.append(multistatus.response(child.href, found, missing, minimal=ctx.minimal))
-    return multistatus.multistatus(parts, minimal=ctx.minimal)
+            yield multistatus.response(child.href, found, missing, minimal=ctx.minimal)
+
+    return multistatus.multistatus(parts(), minimal=ctx.minimal)
 
 
 def members(ctx: DavContext, target: Target) -> Iterator[tuple[Target, DeadGetter]]:
@@ -84,7 +90,7 @@ def members(ctx: DavContext, target: Target) -> Iterator[tuple[Target, DeadGette
             if "read" in ctx.privileges(child):
                 yield child, None
         dead = ResourceProperties(store, collection.id)
-        for r in store.resources(collection.id):
+        for r in store.iter_resources(collection.id):
             yield member_target(target, r), dead.getter(r.id)
 
 

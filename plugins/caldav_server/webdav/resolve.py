@@ -195,7 +195,7 @@ def resolve(store: Store, hrefs: Hrefs, segments: list[str]) -> Target:
     base = hrefs.home(owner)
     if not path:
         return Target("home", base, owner=owner)
-    if store.collection(owner.id, path[0]) is None and ALIAS in path[0]:
+    if ALIAS in path[0] and store.collection(owner.id, path[0]) is None:
         found = _alias(store, path[0])
         if found is not None:
             alias = base + quote_segment(path[0])

@@ -12,6 +12,7 @@ exactly where the cut was: nothing is ever silently dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from starlette.responses import Response
@@ -24,7 +25,7 @@ from plugins.caldav_server.webdav.resolve import member_target, quote_segment
 from plugins.caldav_server.webdav.xml import Element, d
 
 if TYPE_CHECKING:
-    from kernel import Collection
+    from kernel import Collection, Resource
     from plugins.caldav_server.webdav.context import DavContext
 
 PREFIX = "http://teamcal.invalid/sync/"
@@ -70,17 +71,20 @@ def _changed(ctx: DavContext, collection: Collection, since: int, limit: int | N
     return order, collection.sync_seq, False
 
 
-def _initial(ctx: DavContext, collection: Collection, limit: int | None) -> tuple[list[str], int, bool]:
-    """Every member name, the position the answer reaches, and whether ``limit`` cut it."""
+def _initial(
+    ctx: DavContext, collection: Collection, limit: int | None
+) -> tuple[Iterable[tuple[str, Resource | None]], int, bool]:
+    """Every member (streamed a page at a time when there is no limit), the position the
+    answer reaches, and whether ``limit`` cut it."""
+    if limit is None or ctx.store.count_resources(collection.id) <= limit:
+        return ((r.name, r) for r in ctx.store.iter_resources(collection.id)), collection.sync_seq, False
     resources = ctx.store.resources(collection.id)
-    if limit is None or len(resources) <= limit:
-        return [r.name for r in resources], collection.sync_seq, False
     last: dict[str, int] = {}
     for change in ctx.store.changes_since(0, collection_id=collection.id):
         if change.name is not None:
             last[change.name] = change.seq
     ordered = sorted(resources, key=lambda r: last.get(r.name, 0))
-    return [r.name for r in ordered[:limit]], last.get(ordered[limit - 1].name, 0), True
+    return [(r.name, r) for r in ordered[:limit]], last.get(ordered[limit - 1].name, 0), True
 
 
 async def sync_collection(ctx: DavContext, body: Element) -> Response:
@@ -96,25 +100,28 @@ async def sync_collection(ctx: DavContext, body: Element) -> Response:
         raise DavError(400, "DAV:sync-level must be 1 or infinity.")
     limit = _limit(body)
     text = xml.child_text(body.find(d("sync-token"))).strip()
+    members: Iterable[tuple[str, Resource | None]]
     if text:
         since = parse_token(text, collection)
         names, reached, truncated = _changed(ctx, collection, since, limit)
+        present = {r.name: r for r in ctx.store.resources(collection.id, names)} if names else {}
+        members = [(name, present.get(name)) for name in names]
     else:
-        names, reached, truncated = _initial(ctx, collection, limit)
+        members, reached, truncated = _initial(ctx, collection, limit)
     prop = body.find(d("prop"))
     evaluator = Evaluator(ctx, PropRequest.from_element(prop if prop is not None else Element(d("prop"))))
     dead = ResourceProperties(ctx.store, collection.id)
-    present = {r.name: r for r in ctx.store.resources(collection.id, names)} if names else {}
-    parts = []
-    for name in names:
-        resource = present.get(name)
-        if resource is None:
-            parts.append(multistatus.status_response(target.href + quote_segment(name), 404))
-            continue
-        child = member_target(target, resource)
-        found, missing = evaluator.evaluate(child, dead.getter(resource.id))
-        parts.append(multistatus.response(child.href, found, missing, minimal=ctx.minimal))
-    if truncated:
-        parts.append(multistatus.status_response(target.href, 507, "<D:number-of-matches-within-limits/>"))
+
+    def parts() -> Iterator[str]:
+        for name, resource in members:
+            if resource is None:
+                yield multistatus.status_response(target.href + quote_segment(name), 404)
+                continue
+            child = member_target(target, resource)
+            found, missing = evaluator.evaluate(child, dead.getter(resource.id))
+            yield multistatus.response(child.href, found, missing, minimal=ctx.minimal)
+        if truncated:
+            yield multistatus.status_response(target.href, 507, "<D:number-of-matches-within-limits/>")
+
     tail = f"<D:sync-token>{xml.escape(token(collection, reached))}</D:sync-token>"
-    return multistatus.multistatus(parts, tail=tail, minimal=ctx.minimal)
+    return multistatus.multistatus(parts(), tail=tail, minimal=ctx.minimal)

@@ -1,0 +1,107 @@
+"""Does a week's time-range query cost the same on a big calendar as on a small one?
+
+Seeds a calendar straight through the kernel's write pipeline (no HTTP):
+N background events (single and weekly series) spread over ten years but
+never in the measured week, plus the same 20 events inside that week, so the
+answer's size is held equal. Then times ``store.time_range`` plus fetching the
+answers' data, the work behind a CalDAV week query.
+
+    python -m bench.index_scaling --events 1000 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kernel.testing import add_user, make_host
+
+DAY = 86400
+EPOCH = 1704067200  # 2024-01-01T00:00:00Z, a Monday
+WEEK_START = EPOCH + 52 * 7 * DAY  # the measured week: 2024-12-30
+IN_WEEK = 20
+
+
+def _stamp(seconds: int) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
+
+
+def _event(uid: str, start: int, weekly: int = 0) -> bytes:
+    rule = f"RRULE:FREQ=WEEKLY;COUNT={weekly}\r\n" if weekly else ""
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//teamcal bench//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:{uid}\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:{_stamp(start)}\r\nDTEND:{_stamp(start + 3600)}\r\n"
+        f"{rule}SUMMARY:event {uid}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
+def measure(events: int, directory: Path, repeat: int = 200) -> dict[str, float]:
+    """Seed ``events`` events in a fresh host under ``directory`` and time the week query."""
+    host = make_host(directory)
+    alice = add_user(host, "alice")
+    cal = host.writes.create_collection(alice, "big", "calendar", principal=alice)
+    rnd = random.Random(42)
+    started = time.perf_counter()
+    background = events - IN_WEEK
+    batch = 1000
+    for first in range(0, background, batch):
+        with host.writes.transaction():
+            for i in range(first, min(background, first + batch)):
+                day = rnd.randrange(0, 3650)
+                if WEEK_START - 30 * 7 * DAY <= EPOCH + day * DAY < WEEK_START + 7 * DAY:
+                    day += 400  # keep weekly series of up to 20 weeks out of the measured week
+                start = EPOCH + day * DAY + rnd.randrange(0, 96) * 900
+                host.writes.put_object(cal, f"b{i}.ics", _event(f"b{i}", start, 20 if i % 10 == 0 else 0), principal=alice)
+    with host.writes.transaction():
+        for i in range(IN_WEEK):
+            start = WEEK_START + (i % 7) * DAY + 9 * 3600 + (i // 7) * 3600
+            host.writes.put_object(cal, f"w{i}.ics", _event(f"w{i}", start), principal=alice)
+    seeded = time.perf_counter() - started
+    timings = []
+    answers = 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        ids = host.store.time_range(cal.id, WEEK_START, WEEK_START + 7 * DAY)
+        rows = host.store.resources_by_ids(ids, with_data=True)
+        timings.append(time.perf_counter() - t)
+        answers = len(rows)
+    host.close()
+    return {
+        "events": events,
+        "seed_seconds": seeded,
+        "seed_per_second": events / seeded,
+        "week_query_ms": statistics.median(timings) * 1000,
+        "answers": answers,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the measurement for each size and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, nargs="+", default=[1000, 100000])
+    parser.add_argument("--repeat", type=int, default=200)
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.events:
+            directory = Path(tmp) / str(n)
+            directory.mkdir()
+            rows.append(measure(n, directory, args.repeat))
+            r = rows[-1]
+            print(
+                f"{r['events']:>8} events: seeded at {r['seed_per_second']:.0f}/s, week query "
+                f"{r['week_query_ms']:.3f} ms median ({r['answers']} answers)",
+                flush=True,
+            )
+    if len(rows) > 1:
+        print(f"ratio largest/smallest: {rows[-1]['week_query_ms'] / rows[0]['week_query_ms']:.2f}")
+    return 0 if all(r["answers"] == IN_WEEK for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""`python -m bench` at a smoke size: it runs end to end against a real `teamcal serve`
+and every answer the shared benchmark checks is right."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.shared import DEFAULT_SHARED_BENCH, PROJECT
+
+pytestmark = pytest.mark.skipif(
+    not DEFAULT_SHARED_BENCH.is_file(),
+    reason=f"the shared benchmark {DEFAULT_SHARED_BENCH} is absent (it lives in ../shared/bench beside the project)",
+)
+
+
+def test_smoke_run_reports_no_wrong_answers(tmp_path: Path) -> None:
+    """50 events, teamcal only: exit status 0, zero mismatches and zero errors in every phase."""
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--events", "50", "--no-peers", "--no-floor", "--repeat", "5",
+         "--mixed-seconds", "2", "--json", str(out)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "answers wrong / errors" in done.stdout
+    run = json.loads(out.read_text())["sizes"]["50"]["servers"]["teamcal"]["runs"][0]
+    bench = run["bench"]
+    assert bench["dataset"]["single"] + bench["dataset"]["recurring"] + bench["dataset"]["allday"] == 50
+    assert all(v == 0 for v in bench["correctness_mismatches"].values()), bench["correctness_mismatches"]
+    assert all(op["errors"] == 0 for op in bench["ops"].values())
+    assert bench["mixed"]["errors"] == 0 and bench["mixed"]["ops_total"] > 0
+    assert run["seed_c1"]["ops"]["seed_put"]["seeded"] == 50
+    assert run["probe"]["n"] >= 5 and run["probe"]["mismatches"] == 0 and run["probe"]["errors"] == 0
+    assert run["ready_status"] in (200, 401) and run["peak_rss_mb"] > 0
+
+
+def test_missing_shared_bench_is_a_clear_error(tmp_path: Path) -> None:
+    """A wrong --shared-bench path stops the run with status 2 and names the path."""
+    missing = tmp_path / "nowhere" / "caldav_bench.py"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--events", "5", "--shared-bench", str(missing)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert str(missing) in done.stderr
