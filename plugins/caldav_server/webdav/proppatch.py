@@ -107,6 +107,7 @@ async def proppatch(ctx: DavContext) -> Response:
     ctx.require("write", dav=("write-properties",))
     ctx.app.locks.check(ctx, [(target, False)])
     body = await ctx.read_xml()
+    ctx.app.locks.check(ctx, [(target, False)])  # a LOCK may have landed while the body arrived
     if body is None or body.tag != d("propertyupdate"):
         raise DavError(400, "The body of a PROPPATCH must be a DAV:propertyupdate element.")
     ops = operations(body)

@@ -44,6 +44,8 @@ async def put(ctx: DavContext) -> Response:
     limit = ctx.host.object_size_limit(ctx.principal, collection)
     precondition = next((p for p in (f(collection) for f in ctx.app.size_preconditions) if p), None)
     data = await read_body(ctx.request, limit, precondition)
+    # again: a LOCK may have been granted while the body was arriving
+    ctx.app.locks.check(ctx, protected)
     assert target.name is not None
     resource, created = ctx.host.writes.put_object(
         collection,
