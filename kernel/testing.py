@@ -22,6 +22,17 @@ from kernel.host import Host
 from kernel.types import Principal
 
 
+def event_object(
+    uid: str = "e1", start: str = "20240102T100000Z", end: str = "20240102T110000Z", summary: str = "x"
+) -> bytes:
+    """A calendar object resource holding one event (UTC start and end in iCalendar form)."""
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//teamcal tests//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:{uid}\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:{start}\r\nDTEND:{end}\r\n"
+        f"SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
 def write_config(
     directory: Path, enabled: Iterable[str] = (), extra: str = "", *, port: int = 5232, kernel: str = ""
 ) -> Path:

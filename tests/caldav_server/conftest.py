@@ -13,29 +13,13 @@ import pytest
 
 from kernel.host import Host
 from kernel.testing import LiveServer, add_group, add_user, make_host
+from kernel.testing import event_object as event  # noqa: F401  (tests import it from here)
+
+
 
 CALDAV = "urn:ietf:params:xml:ns:caldav"
 NS = {"D": "DAV:", "C": CALDAV, "CS": "http://calendarserver.org/ns/", "ICAL": "http://apple.com/ns/ical/"}
 PASSWORD = "password"
-
-EVENT = """BEGIN:VCALENDAR\r
-VERSION:2.0\r
-PRODID:-//teamcal tests//EN\r
-BEGIN:VEVENT\r
-UID:{uid}\r
-DTSTAMP:20240101T000000Z\r
-DTSTART:{start}\r
-DTEND:{end}\r
-SUMMARY:{summary}\r
-END:VEVENT\r
-END:VCALENDAR\r
-"""
-
-
-def event(uid: str = "e1", start: str = "20240102T100000Z", end: str = "20240102T110000Z", summary: str = "x") -> bytes:
-    """A calendar object holding one event."""
-    return EVENT.format(uid=uid, start=start, end=end, summary=summary).encode()
-
 
 @dataclass
 class Deployment:

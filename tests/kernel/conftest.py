@@ -10,24 +10,8 @@ import pytest
 from kernel import Rejected, hookimpl
 from kernel.host import Host
 from kernel.testing import make_host
+from kernel.testing import event_object as event  # noqa: F401  (tests import it from here)
 
-EVENT = """BEGIN:VCALENDAR\r
-VERSION:2.0\r
-PRODID:-//teamcal tests//EN\r
-BEGIN:VEVENT\r
-UID:{uid}\r
-DTSTAMP:20240101T000000Z\r
-DTSTART:{start}\r
-DTEND:{end}\r
-SUMMARY:{summary}\r
-END:VEVENT\r
-END:VCALENDAR\r
-"""
-
-
-def event(uid: str = "e1", start: str = "20240102T100000Z", end: str = "20240102T110000Z", summary: str = "x") -> bytes:
-    """A one-event calendar object."""
-    return EVENT.format(uid=uid, start=start, end=end, summary=summary).encode()
 
 
 class Recorder:
