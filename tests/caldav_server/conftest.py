@@ -15,11 +15,10 @@ from kernel.host import Host
 from kernel.testing import LiveServer, add_group, add_user, make_host
 from kernel.testing import event_object as event  # noqa: F401  (tests import it from here)
 
-
-
 CALDAV = "urn:ietf:params:xml:ns:caldav"
 NS = {"D": "DAV:", "C": CALDAV, "CS": "http://calendarserver.org/ns/", "ICAL": "http://apple.com/ns/ical/"}
 PASSWORD = "password"
+
 
 @dataclass
 class Deployment:

@@ -13,7 +13,6 @@ from kernel.testing import make_host
 from kernel.testing import event_object as event  # noqa: F401  (tests import it from here)
 
 
-
 class Recorder:
     """A test plugin that records notifications and vetoes what it is told to."""
 
