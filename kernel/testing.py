@@ -11,8 +11,9 @@ import asyncio
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import httpx
 import pytest
@@ -140,6 +141,31 @@ class LiveServer:
         """A synchronous httpx client on the live server."""
         auth = (user, password) if user else None
         return httpx.Client(base_url=self.url, auth=auth, timeout=30, **kw)
+
+
+def latency_during(
+    attack: Callable[[], Any], probe: Callable[[], Any], *, probes: int = 5, timeout: float = 120
+) -> tuple[Any, list[float]]:
+    """Run ``attack`` in a thread and ``probe`` (another user's request) while it runs.
+
+    Returns the attack's result and how long each probe took, in seconds. The
+    probes start once the attack has had 0.2 s to reach the server, and stop
+    after ``probes`` of them or when the attack ends; the attack must end within
+    ``timeout`` seconds. A hostile-input test asserts the attack's answer and
+    that every probe was answered quickly.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(attack)
+        time.sleep(0.2)
+        took: list[float] = []
+        for _ in range(probes):
+            started = time.monotonic()
+            probe()
+            took.append(time.monotonic() - started)
+            if running.done():
+                break
+            time.sleep(0.05)
+        return running.result(timeout=timeout), took
 
 
 @pytest.fixture
