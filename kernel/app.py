@@ -86,6 +86,7 @@ def build_app(host: Host) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        host.loop = asyncio.get_running_loop()
         await _call_all(host.hook.startup(host=host))
         stop = asyncio.Event()
         jobs: list[Job] = [job for result in host.hook.register_jobs(host=host) for job in (result or [])]

@@ -111,7 +111,10 @@ class Config:
     def database_path(self, kernel: KernelSettings) -> str:
         """The database file, relative to the config file's folder."""
         if kernel.database == ":memory:":
-            return kernel.database
+            raise ConfigError(
+                self.path, "kernel", "database",
+                "':memory:' cannot be shared by the worker threads (each opens its own connection); name a file",
+            )
         db = Path(kernel.database)
         return str(db if db.is_absolute() else self.path.parent / db)
 

@@ -6,9 +6,10 @@ import asyncio
 import inspect
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 import pluggy
+from anyio import to_thread
 
 from kernel.auth import CHALLENGE, BasicAuth, CredentialCache
 from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 log = logging.getLogger("teamcal")
+T = TypeVar("T")
 
 
 class Host:
@@ -47,6 +49,8 @@ class Host:
         self.store = Store(config.database_path(self.kernel))
         self.credentials = CredentialCache(self.kernel.auth_cache)
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: The event loop serving requests (known once the first request or the lifespan ran).
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.writes: Writes = Writes(self)
 
     # -- building -----------------------------------------------------------
@@ -99,6 +103,18 @@ class Host:
     def plugin_names(self) -> list[str]:
         """Names of the registered plugins (the enabled ones plus the kernel's own)."""
         return [name for name, _ in self.pm.list_name_plugin()]
+
+    # -- running work off the event loop ----------------------------------------------
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run blocking work (store access, parsing, expansion) in a worker thread and await it.
+
+        Request handlers call this for everything but waiting: the event loop
+        only accepts connections and moves bytes, so no request, however heavy,
+        delays another's answer. Each worker thread has its own store connection.
+        """
+        self.loop = asyncio.get_running_loop()
+        return await to_thread.run_sync(func, *args)
 
     # -- identity and access ------------------------------------------------------
 
@@ -167,7 +183,8 @@ class Host:
     # -- notifications ---------------------------------------------------------------
 
     def notify(self, changes: list[Change]) -> None:
-        """Call ``changes_committed``; awaitables are scheduled (or run, outside a loop)."""
+        """Call ``changes_committed``; awaitables are scheduled on the serving loop (or run,
+        when there is none)."""
         if not changes:
             return
         try:
@@ -187,11 +204,18 @@ class Host:
                 log.exception("changes_committed hook failed")
 
         try:
-            loop = asyncio.get_running_loop()
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
+            loop = None
+        if loop is not None:
+            self._spawn(guarded())
+        elif self.loop is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(self._spawn, guarded())
+        else:
             asyncio.run(guarded())
-            return
-        task = loop.create_task(guarded())
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

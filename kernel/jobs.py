@@ -24,10 +24,16 @@ class Job:
 
 
 async def run_job(host: Host, job: Job, stop: asyncio.Event) -> None:
-    """Run one job on its interval until ``stop`` is set; errors are logged and the schedule kept."""
+    """Run one job on its interval until ``stop`` is set; errors are logged and the schedule kept.
+
+    A plain function runs in a worker thread; an ``async def`` one on the loop.
+    """
     while not stop.is_set():
         try:
-            result = job.func(host)
+            if inspect.iscoroutinefunction(job.func):
+                result = job.func(host)
+            else:
+                result = await host.run(job.func, host)
             if inspect.isawaitable(result):
                 await result
         except asyncio.CancelledError:

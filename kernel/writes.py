@@ -7,6 +7,7 @@ change row, or nothing: ``validate_*`` hooks run inside it and may raise
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
@@ -50,28 +51,31 @@ class Writes:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.store = host.store
-        self._pending: list[Change] = []
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic unit: nested calls join the outer one; changes are announced after commit."""
+        """One atomic unit: nested calls join the outer one; changes are announced after commit.
+
+        Each thread has its own transaction (and its own pending changes).
+        """
         outer = not self.store.transaction.active
         if outer:
-            self._pending = []
+            self._local.pending = []
         try:
             with self.store.transaction():
                 yield
         except BaseException:
             if outer:
-                self._pending = []
+                self._local.pending = []
             raise
         if outer:
-            changes, self._pending = self._pending, []
+            changes, self._local.pending = self._local.pending, []
             self.host.notify(changes)
 
     def _record(self, collection_id: int, name: str | None, kind: Any, **kw: Any) -> Change:
         change = self.store.record_change(collection_id, name, kind, **kw)
-        self._pending.append(change)
+        self._local.__dict__.setdefault("pending", []).append(change)
         return change
 
     # -- objects ---------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The store: the only code that writes the database.
 
-One SQLite file in WAL mode, opened through sqlite-utils. :class:`Store`
+One SQLite file in WAL mode, one connection per thread. :class:`Store`
 combines one mixin per concern (principals, collections, resources, dead
 properties, the change feed, grants, the instance index). Methods named
 ``insert_*``, ``save_*``, ``delete_*``, ``record_*`` or ``index_*`` must run inside
@@ -10,6 +10,7 @@ the plugins' ``validate_*`` hooks around.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlite_utils import Database, Migrations
 
 from kernel.store.changes import ChangeStore
 from kernel.store.collections import CollectionStore
-from kernel.store.db import Transactions, open_database
+from kernel.store.db import Connections, Transactions
 from kernel.store.grants import EVERYONE, GrantStore
 from kernel.store.instances import InstanceStore
 from kernel.store.principals import PrincipalStore
@@ -31,13 +32,22 @@ __all__ = ["Store", "EVERYONE", "make_etag", "kernel_migrations"]
 class Store(
     PrincipalStore, CollectionStore, ResourceStore, PropertyStore, ChangeStore, GrantStore, InstanceStore
 ):
-    """The database of one host: ``store.db`` is the sqlite-utils Database for plugins' own tables."""
+    """The database of one host, safe to use from any thread (each has its own connection)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = path
-        self.db: Database = open_database(path)
-        self.conn = self.db.conn
-        self.transaction = Transactions(self.conn)
+        self.connections = Connections(path)
+        self.transaction = Transactions(self.connections)
+
+    @property
+    def conn(self) -> sqlite3.Connection:  # type: ignore[override]
+        """The calling thread's connection."""
+        return self.connections.slot().conn
+
+    @property
+    def db(self) -> Database:
+        """The calling thread's connection as a sqlite-utils Database (for plugins' own tables)."""
+        return Database(self.conn)
 
     def migrate(self, sets: list[Migrations]) -> None:
         """Apply the kernel's migration set, then each plugin's, in order."""
@@ -45,8 +55,8 @@ class Store(
             migrations.apply(self.db)
 
     def close(self) -> None:
-        """Close the connection (checkpointing the WAL)."""
-        self.conn.close()
+        """Close every thread's connection (checkpointing the WAL)."""
+        self.connections.close()
 
     def execute(self, sql: str, args: Any = ()) -> Any:
         """Run SQL on the store's connection (for plugins' own tables)."""

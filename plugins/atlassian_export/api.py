@@ -8,7 +8,6 @@ see :mod:`plugins.atlassian_export.pull` for the acknowledgement protocol.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -18,7 +17,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kernel.auth import CHALLENGE
-from kernel.store import Store
 
 from .context import Deployment
 from .pull import UnknownCursor, page
@@ -44,7 +42,7 @@ def routes(host: Host) -> list[Route]:
         except ValueError as exc:
             return _error(400, str(exc))
         try:
-            body = await asyncio.to_thread(_page, host, cursor, limit)
+            body = await host.run(_page, host, cursor, limit)
         except UnknownCursor as exc:
             return _error(409, str(exc))
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
@@ -53,13 +51,8 @@ def routes(host: Host) -> list[Route]:
 
 
 def _page(host: Host, cursor: int | None, limit: int) -> dict:
-    """One page, computed on a connection of its own (this runs in a worker thread)."""
-    store = Store(host.store.path) if str(host.store.path) != ":memory:" else host.store
-    try:
-        return page(Deployment.from_host(host, store), cursor, limit, datetime.now(UTC))
-    finally:
-        if store is not host.store:
-            store.close()
+    """One page (this runs in a worker thread, on its own store connection)."""
+    return page(Deployment.from_host(host), cursor, limit, datetime.now(UTC))
 
 
 async def _authorize(host: Host, request: Request) -> Response | None:

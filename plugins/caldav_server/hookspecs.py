@@ -4,10 +4,13 @@ Other plugins implement them with ``@hookimpl(optionalhook=True)`` so they
 still load when the CalDAV server is off.
 
 Handlers registered through :func:`dav_reports` and :func:`dav_methods` are
-coroutines that receive a *DAV request context* ``ctx`` with these attributes:
+plain functions, run in a worker thread (an ``async def`` handler runs on the
+event loop instead and must not block it). They receive a *DAV request
+context* ``ctx`` with these attributes:
 
 - ``ctx.host``: the :class:`kernel.Host`;
-- ``ctx.request``: the Starlette request (headers, ``await ctx.request.body()``);
+- ``ctx.request``: the Starlette request (headers);
+- ``ctx.body``: the request body, already read (bytes, at most ``[kernel] max_body_size``);
 - ``ctx.principal``: the authenticated :class:`kernel.Principal`;
 - ``ctx.target``: what the URL names: ``.kind`` is one of "root",
   "principals", "principal", "homes", "home", "collection", "resource",
@@ -56,7 +59,7 @@ def dav_properties(
 def dav_reports(host: Host) -> dict[str, Callable[..., Any]]:
     """Extra REPORTs: ``{Clark name of the report's root element: handler}``.
 
-    ``async def handler(ctx, body: Element) -> Response`` receives the request
+    ``def handler(ctx, body: Element) -> Response`` receives the request
     context (see the module docstring) and the parsed request body. Reports
     registered here appear in DAV:supported-report-set of every collection.
     """
@@ -66,7 +69,7 @@ def dav_reports(host: Host) -> dict[str, Callable[..., Any]]:
 def dav_methods(host: Host) -> dict[str, Callable[..., Any]]:
     """Extra HTTP methods on /dav URLs: ``{METHOD: handler}``.
 
-    ``async def handler(ctx) -> Response`` receives the request context (see
+    ``def handler(ctx) -> Response`` receives the request context (see
     the module docstring); the method is added to the Allow header. A plugin
     may replace a built-in method this way.
     """

@@ -140,17 +140,25 @@ class Reconciler:
 
     async def _apply_deletions(self, keys: list[str]) -> None:
         for i in range(0, len(keys), LOCAL_BATCH):
-            with self._own_writes():
-                for key in keys[i : i + LOCAL_BATCH]:
-                    self._remote_deleted(self.items[key])
+            await self.host.run(self._delete_batch, keys[i : i + LOCAL_BATCH])
             await self.heartbeat()
 
     async def _apply_incoming(self, incoming: list[Incoming]) -> None:
         for i in range(0, len(incoming), LOCAL_BATCH):
-            with self._own_writes():
-                for inc in incoming[i : i + LOCAL_BATCH]:
-                    self._remote_changed(inc)
+            await self.host.run(self._change_batch, incoming[i : i + LOCAL_BATCH])
             await self.heartbeat()
+
+    def _delete_batch(self, keys: list[str]) -> None:
+        """One transaction of remote deletions (in a worker thread)."""
+        with self._own_writes():
+            for key in keys:
+                self._remote_deleted(self.items[key])
+
+    def _change_batch(self, incoming: list[Incoming]) -> None:
+        """One transaction of remote changes: parsing, validation and writes (in a worker thread)."""
+        with self._own_writes():
+            for inc in incoming:
+                self._remote_changed(inc)
 
     @contextmanager
     def _own_writes(self) -> Iterator[None]:

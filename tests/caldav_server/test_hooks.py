@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,19 +43,25 @@ class Extension:
 
     @hookimpl(optionalhook=True)
     def dav_reports(self, host: Any) -> dict[str, Any]:
-        """A report counting a calendar's objects."""
+        """A report counting a calendar's objects (a plain function: it runs off the event loop)."""
 
-        async def count(ctx: Any, body: ET.Element) -> Response:
-            return PlainTextResponse(str(ctx.host.store.count_resources(ctx.target.collection.id)))
+        def count(ctx: Any, body: ET.Element) -> Response:
+            try:
+                asyncio.get_running_loop()
+                where = "on the loop"
+            except RuntimeError:
+                where = "in a worker"
+            return PlainTextResponse(f"{ctx.host.store.count_resources(ctx.target.collection.id)} {where}")
 
         return {"{urn:ext}count": count}
 
     @hookimpl(optionalhook=True)
     def dav_methods(self, host: Any) -> dict[str, Any]:
-        """A method answering who asks about what."""
+        """A method answering who asks about what (an async handler: it runs on the loop)."""
 
         async def whoami(ctx: Any) -> Response:
-            return PlainTextResponse(f"{ctx.principal.name} {ctx.target.kind} {ctx.depth}")
+            asyncio.get_running_loop()
+            return PlainTextResponse(f"{ctx.principal.name} {ctx.target.kind} {ctx.depth} {len(ctx.body)}")
 
         return {"SEARCH": whoami}
 
@@ -91,7 +98,7 @@ def test_hook_dav_reports(extended: tuple[Deployment, Extension]) -> None:
         cal = mkcalendar(alice)
         alice.put(cal + "e.ics", content=event("counted"))
         r = alice.request("REPORT", cal, content=b'<X:count xmlns:X="urn:ext"/>')
-        assert r.status_code == 200 and r.text == "1"
+        assert r.status_code == 200 and r.text == "1 in a worker"
         reports = parse_multistatus(propfind(alice, cal, "<D:prop><D:supported-report-set/></D:prop>"))[cal]
         assert "{urn:ext}count" in {rep[0][0].tag for rep in reports.value("{DAV:}supported-report-set")}
 
@@ -99,6 +106,6 @@ def test_hook_dav_reports(extended: tuple[Deployment, Extension]) -> None:
 def test_hook_dav_methods(extended: tuple[Deployment, Extension]) -> None:
     dep, _ = extended
     with dep.client("bob") as bob:
-        r = bob.request("SEARCH", "/dav/cal/bob/", headers={"Depth": "1"})
-        assert r.status_code == 200 and r.text == "bob home 1"
+        r = bob.request("SEARCH", "/dav/cal/bob/", headers={"Depth": "1"}, content=b"<q/>")
+        assert r.status_code == 200 and r.text == "bob home 1 4"
         assert "SEARCH" in bob.request("OPTIONS", "/dav/cal/bob/").headers["Allow"]

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import icalendar
-from anyio import to_thread
 from starlette.responses import Response
 
 from plugins.caldav_server.caldav import filters, timezones
@@ -83,7 +82,7 @@ def matching(rows: Iterable[Row], flt: filters.CompFilter, tz: dt.tzinfo | None)
     return kept
 
 
-async def calendar_query(ctx: DavContext, body: Element) -> Response:
+def calendar_query(ctx: DavContext, body: Element) -> Response:
     """Answer a calendar-query on a calendar (Depth 1) or on one of its objects."""
     target = ctx.target
     collection = target.collection
@@ -107,7 +106,7 @@ async def calendar_query(ctx: DavContext, body: Element) -> Response:
                 kept = rows if exact else matching(rows, flt, tz)
                 return [(resource, renderer.computed(data, tz, calendar)) for resource, data, calendar in kept]
 
-            results = work() if exact and renderer.cheap() else await to_thread.run_sync(work)
+            results = work()
     except QueryError as exc:
         raise dav_error(exc) from None
     evaluator = Evaluator(ctx, request)

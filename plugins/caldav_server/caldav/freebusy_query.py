@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from anyio import to_thread
 from starlette.responses import Response
 
 from kernel.icaltext import read_calendar
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
 
 
-async def free_busy_query(ctx: DavContext, body: Element) -> Response:
+def free_busy_query(ctx: DavContext, body: Element) -> Response:
     """Answer 200 with a text/calendar VFREEBUSY for the requested range."""
     target = ctx.target
     collection = target.collection
@@ -55,5 +54,5 @@ async def free_busy_query(ctx: DavContext, body: Element) -> Response:
                 continue
         return free_busy(objects, start, end, tz)
 
-    text = await to_thread.run_sync(work)
+    text = work()
     return Response(text, 200, media_type="text/calendar; charset=utf-8")

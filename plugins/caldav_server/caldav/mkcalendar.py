@@ -14,10 +14,10 @@ if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
 
 
-async def mkcalendar(ctx: DavContext) -> Response:
+def mkcalendar(ctx: DavContext) -> Response:
     """Make a calendar; 201, or 403 with a CALDAV:mkcalendar-response naming the refused properties."""
     check_creatable(ctx, c("calendar-collection-location-ok"), d("resource-must-be-null"))
-    body = await ctx.read_xml()
+    body = ctx.read_xml()
     if body is not None and body.tag != c("mkcalendar"):
         raise DavError(400, "The body of a MKCALENDAR must be a CALDAV:mkcalendar element.")
     return create(ctx, "calendar", planned(ctx, body, "calendar"), "C:mkcalendar-response")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from anyio import to_thread
 from starlette.responses import Response
 
 from plugins.caldav_server.caldav import timezones
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
 
 
-async def calendar_multiget(ctx: DavContext, body: Element) -> Response:
+def calendar_multiget(ctx: DavContext, body: Element) -> Response:
     """Answer each DAV:href: its properties and calendar data, or 404."""
     target = ctx.target
     if target.collection is None or target.kind not in ("collection", "resource"):
@@ -46,7 +45,7 @@ async def calendar_multiget(ctx: DavContext, body: Element) -> Response:
         return {r.name: (r, renderer.computed(data, tz)) for r, data in rows}
 
     try:
-        results = work() if renderer.cheap() else await to_thread.run_sync(work)
+        results = work()
     except QueryError as exc:
         raise dav_error(exc) from None
     dead = ResourceProperties(ctx.store, collection.id)

@@ -45,7 +45,8 @@ def feed_url(base_url: str, token: str) -> str:
 def routes(host: Host) -> list[BaseRoute]:
     """The feed route (Starlette answers other methods with 405)."""
 
-    async def endpoint(request: Request) -> Response:
+    def endpoint(request: Request) -> Response:
+        # a plain function: Starlette runs it in a worker thread, off the event loop
         name: str = request.path_params["name"]
         collection = tokens.calendar_of(host.store, name[: -len(".ics")]) if name.endswith(".ics") else None
         if collection is None:

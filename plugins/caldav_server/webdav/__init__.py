@@ -24,7 +24,7 @@ from plugins.caldav_server.webdav.options import options
 from plugins.caldav_server.webdav.properties import LiveProperty
 from plugins.caldav_server.webdav.propfind import propfind
 from plugins.caldav_server.webdav.proppatch import proppatch
-from plugins.caldav_server.webdav.put import put
+from plugins.caldav_server.webdav.put import prepare_put, put
 from plugins.caldav_server.webdav.report import report
 from plugins.caldav_server.webdav.resolve import Target
 from plugins.caldav_server.webdav.xml import d
@@ -64,7 +64,7 @@ def install(app: DavApp) -> None:
         ("HEAD", Method(get, _existing)),
         ("PROPFIND", Method(propfind, _existing)),
         ("PROPPATCH", Method(proppatch, _writable_props)),
-        ("PUT", Method(put, _putable)),
+        ("PUT", Method(put, _putable, prepare_put)),
         ("DELETE", Method(delete, _member)),
         ("MKCOL", Method(mkcol, _unmapped)),
         ("COPY", Method(copy, _member)),

@@ -4,18 +4,25 @@ The WebDAV layer fills the registries with RFC 4918 / 3744 / 5397 / 6578
 pieces; the CalDAV layer and other plugins (through the ``dav_reports`` and
 ``dav_methods`` hooks) add theirs. Every request is authenticated, its URL
 resolved, and handed to the method's handler; errors become 4xx answers.
+
+Nothing but waiting happens on the event loop: resolving, the method's
+``prepare`` and its handler run in a worker thread (``host.run``); only the
+body is read on the loop, between the two, so a slow client holds no thread.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from anyio import from_thread
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse, Response
 
+from kernel.app import read_body
 from kernel.types import Rejected
 from plugins.caldav_server.webdav.context import DavContext
 from plugins.caldav_server.webdav.errors import DavError
@@ -27,12 +34,12 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import Receive, Scope, Send
 
-    from kernel import Collection, Host
+    from kernel import Collection, Host, Principal
 
 log = logging.getLogger("teamcal.caldav_server")
 
-MethodHandler = Callable[[DavContext], Awaitable[Response]]
-ReportHandler = Callable[[DavContext, Any], Awaitable[Response]]
+MethodHandler = Callable[[DavContext], "Response | Awaitable[Response]"]
+ReportHandler = Callable[[DavContext, Any], "Response | Awaitable[Response]"]
 
 #: The DAV root below the app's root path.
 DAV_ROOT = "/dav"
@@ -44,12 +51,30 @@ def _always(target: Target) -> bool:
     return True
 
 
+def call(handler: Callable[..., Any], *args: Any) -> Any:
+    """Call a method or report handler from a worker thread.
+
+    Plain functions run right here; an ``async def`` handler (a plugin's, from
+    ``dav_methods`` or ``dav_reports``) is run on the event loop and waited for.
+    """
+    if inspect.iscoroutinefunction(handler):
+        return from_thread.run(handler, *args)
+    return handler(*args)
+
+
 @dataclass(frozen=True)
 class Method:
-    """An HTTP method: its handler and where it belongs in the Allow header."""
+    """An HTTP method: its handler, where it belongs in the Allow header, and its prepare step.
+
+    ``handler(ctx)`` runs in a worker thread after the body is read
+    (``ctx.body``). ``prepare(ctx)``, when given, runs before the body is
+    read: it may refuse the request or set ``ctx.body_limit`` and
+    ``ctx.body_precondition`` (PUT asks the size limit there).
+    """
 
     handler: MethodHandler
     allowed: Callable[[Target], bool] = _always
+    prepare: Callable[[DavContext], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,8 +142,29 @@ class DavApp:
         await response(scope, receive, send)
 
     async def endpoint(self, request: Request) -> Response:
-        """Handle one request under the DAV root."""
+        """Handle one request under the DAV root: authenticate, then prepare, read the body, run."""
         principal = await self.host.require_principal(request)
+        if not _has_body(request):
+            return await self.host.run(self._whole, request, principal)
+        prepared = await self.host.run(self._prepare, request, principal)
+        if isinstance(prepared, Response):
+            return prepared
+        ctx, method = prepared
+        try:
+            ctx.body = await read_body(request, ctx.body_limit, ctx.body_precondition)
+        except Rejected as exc:
+            return DavError(exc.status, exc.message, exc.precondition).response()
+        return await self.host.run(self._run, ctx, method)
+
+    def _whole(self, request: Request, principal: Principal) -> Response:
+        """A request without a body: prepare and run in one worker hop."""
+        prepared = self._prepare(request, principal)
+        if isinstance(prepared, Response):
+            return prepared
+        return self._run(*prepared)
+
+    def _prepare(self, request: Request, principal: Principal) -> tuple[DavContext, Method] | Response:
+        """Resolve the URL, find the method, build the context and run the method's prepare step."""
         hrefs = self.hrefs(request)
         ctx: DavContext | None = None
         try:
@@ -139,13 +185,36 @@ class DavApp:
                     raise DavError(405, f"{request.method} is not allowed here.", headers={"Allow": allow})
                 raise DavError(501, f"{request.method} is not implemented.")
             ctx = DavContext(self, request, principal, target, hrefs)
-            return await method.handler(ctx)
-        except DavError as exc:
-            return exc.response()
-        except Rejected as exc:
-            if ctx is None:
-                return DavError(exc.status, exc.message, exc.precondition).response()
-            return ctx.rejected(exc).response()
-        except Exception:  # noqa: BLE001 - a bug answers 500 and is logged, never leaks details
-            log.exception("%s %s failed", request.method, request.url.path)
-            return PlainTextResponse("Internal server error.\n", 500)
+            if method.prepare is not None:
+                method.prepare(ctx)
+            return ctx, method
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
+            return _failure(request, ctx, exc)
+
+    def _run(self, ctx: DavContext, method: Method) -> Response:
+        """Run a method's handler on a prepared context."""
+        try:
+            response: Response = call(method.handler, ctx)
+            return response
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
+            return _failure(ctx.request, ctx, exc)
+
+
+def _has_body(request: Request) -> bool:
+    """Does the request carry a body (a non-zero Content-Length, or chunked)?"""
+    headers = request.headers
+    length = headers.get("content-length")
+    return (length is not None and length.strip() != "0") or "transfer-encoding" in headers
+
+
+def _failure(request: Request, ctx: DavContext | None, exc: Exception) -> Response:
+    """The answer to a refused or failed request: DAV errors and kernel refusals as 4xx,
+    anything else a logged 500 that leaks no detail."""
+    if isinstance(exc, DavError):
+        return exc.response()
+    if isinstance(exc, Rejected):
+        if ctx is None:
+            return DavError(exc.status, exc.message, exc.precondition).response()
+        return ctx.rejected(exc).response()
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return PlainTextResponse("Internal server error.\n", 500)

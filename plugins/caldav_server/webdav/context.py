@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.app import read_body
 from kernel.types import Rejected
 from plugins.caldav_server.webdav import access, deadprops, xml
 from plugins.caldav_server.webdav.errors import DavError
@@ -52,6 +51,12 @@ class DavContext:
         self.depth = parse_depth(request.headers.get("depth"))
         self.minimal = wants_minimal(request)
         self._privileges: dict[str, frozenset[str]] = {}
+        #: The request body, read on the event loop before the handler runs (b"" when none).
+        self.body = b""
+        #: The most the body may hold, and the precondition an oversized one names; a
+        #: method's ``prepare`` may lower them before the body is read.
+        self.body_limit = int(app.host.kernel.max_body_size)
+        self.body_precondition: str | None = None
 
     # -- access -----------------------------------------------------------------------
 
@@ -99,10 +104,9 @@ class DavContext:
 
     # -- bodies and properties ------------------------------------------------------------
 
-    async def read_xml(self) -> xml.Element | None:
+    def read_xml(self) -> xml.Element | None:
         """The request body parsed as XML (None when empty); 400 when malformed or hostile."""
-        body = await read_body(self.request, int(self.host.kernel.max_body_size))
-        return xml.parse(body)
+        return xml.parse(self.body)
 
     def dead_properties(self, target: Target) -> dict[str, str]:
         """A target's dead properties (name -> XML element)."""

@@ -22,12 +22,12 @@ if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
 
 
-async def copy(ctx: DavContext) -> Response:
+def copy(ctx: DavContext) -> Response:
     """COPY the target to the Destination."""
     return transfer(ctx, move=False)
 
 
-async def move(ctx: DavContext) -> Response:
+def move(ctx: DavContext) -> Response:
     """MOVE the target to the Destination."""
     return transfer(ctx, move=True)
 

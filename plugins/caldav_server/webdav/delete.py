@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
 
 
-async def delete(ctx: DavContext) -> Response:
+def delete(ctx: DavContext) -> Response:
     """Delete the target; 204 on success."""
     target = ctx.target
     if target.kind == "unmapped":

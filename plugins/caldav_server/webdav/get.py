@@ -41,7 +41,7 @@ def body_response(ctx: DavContext, data: bytes, content_type: str, headers: dict
     return Response(data, headers=headers, media_type=content_type)
 
 
-async def get(ctx: DavContext) -> Response:
+def get(ctx: DavContext) -> Response:
     """Answer GET and HEAD."""
     target = ctx.target
     if target.kind == "unmapped":

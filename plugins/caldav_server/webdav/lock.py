@@ -36,7 +36,7 @@ def lockable(target: Target) -> bool:
     return target.kind in ("collection", "resource", "unmapped")
 
 
-async def lock(ctx: DavContext) -> Response:
+def lock(ctx: DavContext) -> Response:
     """Take a new lock (200, or 201 when an unmapped URL got an empty resource) or refresh one."""
     target = ctx.target
     if not lockable(target):
@@ -48,7 +48,7 @@ async def lock(ctx: DavContext) -> Response:
     locks = ctx.app.locks
     path = locks.key(ctx, target)
     timeout = parse_timeout(ctx.request.headers.get("timeout"))
-    body = await ctx.read_xml()
+    body = ctx.read_xml()
     if body is None:
         tokens = locks.submitted(ctx)
         for held in locks.covering(path):
@@ -106,7 +106,7 @@ def _create_empty(ctx: DavContext, parent: Collection, name: str) -> bool:
     return True
 
 
-async def unlock(ctx: DavContext) -> Response:
+def unlock(ctx: DavContext) -> Response:
     """Release the lock named by the Lock-Token header; 204."""
     target = ctx.target
     if target.kind == "unmapped":

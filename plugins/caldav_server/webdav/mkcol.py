@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from kernel.app import read_body
 from plugins.caldav_server.webdav import multistatus, xml
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.proppatch import Plan, operations, plan
@@ -78,10 +77,10 @@ def create(ctx: DavContext, kind: str, result: Plan, response_root: str) -> Resp
     return Response(status_code=201, headers={"Location": target.href + "/"})
 
 
-async def mkcol(ctx: DavContext) -> Response:
+def mkcol(ctx: DavContext) -> Response:
     """Make a plain collection, or with an extended-MKCOL body any registered kind."""
     check_creatable(ctx)
-    body = await read_body(ctx.request, int(ctx.host.kernel.max_body_size))
+    body = ctx.body
     kind = "plain"
     root = None
     if body.strip():

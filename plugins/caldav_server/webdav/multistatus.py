@@ -7,15 +7,16 @@ An answer's DAV:response elements may come from a lazy iterable: the first
 :data:`CHUNK` characters are built before answering, and an answer that is
 still not complete then goes out chunked, each chunk built as the previous one
 is sent, so a listing of 100,000 members never holds the whole document in
-memory and other requests run between its chunks.
+memory. Each further chunk is built in a worker thread (the parts read the
+store), never on the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator
 from http import HTTPStatus
 
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -124,9 +125,8 @@ def _take(parts: Iterator[str], buffer: list[str]) -> tuple[str, bool]:
 async def _chunks(first: str, rest: Iterator[str], end: str) -> AsyncIterator[bytes]:
     yield first.encode("utf-8")
     while True:
-        text, done = _take(rest, [])
+        text, done = await to_thread.run_sync(_take, rest, [])
         if done:
             yield (text + end).encode("utf-8")
             return
         yield text.encode("utf-8")
-        await asyncio.sleep(0)  # let other requests in between two chunks

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
 
 
-async def options(ctx: DavContext) -> Response:
+def options(ctx: DavContext) -> Response:
     """Answer with DAV and Allow headers and no body."""
     target = ctx.target
     ctx.require("read")

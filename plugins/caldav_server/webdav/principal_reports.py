@@ -44,7 +44,7 @@ def _asked(body: Element) -> list[str]:
     return names + [child.tag for child in body if child.tag not in skip and child.tag not in names]
 
 
-async def principal_property_search(ctx: DavContext, body: Element) -> Response:
+def principal_property_search(ctx: DavContext, body: Element) -> Response:
     """Principals whose properties contain the searched strings (test="anyof" or "allof")."""
     searches: list[tuple[list[str], str]] = []
     for search in body.findall(d("property-search")):
@@ -67,7 +67,7 @@ async def principal_property_search(ctx: DavContext, body: Element) -> Response:
     return multistatus.multistatus(parts, minimal=ctx.minimal)
 
 
-async def principal_search_property_set(ctx: DavContext, body: Element) -> Response:
+def principal_search_property_set(ctx: DavContext, body: Element) -> Response:
     """The properties principal-property-search can match."""
     items = "".join(
         f"<D:principal-search-property><D:prop>{xml.element(name)}</D:prop>"
@@ -119,7 +119,7 @@ def _nested(ctx: DavContext, href: str, spec: Element) -> str:
     return multistatus.response(target.href, found, missing, minimal=ctx.minimal)
 
 
-async def expand_property(ctx: DavContext, body: Element) -> Response:
+def expand_property(ctx: DavContext, body: Element) -> Response:
     """DAV:expand-property on the request's target."""
     found, missing = _expand(ctx, ctx.target, body)
     return multistatus.multistatus([multistatus.response(ctx.target.href, found, missing, minimal=ctx.minimal)])

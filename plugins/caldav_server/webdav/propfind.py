@@ -32,13 +32,13 @@ if TYPE_CHECKING:
 DeadGetter = Callable[[], dict[str, str]] | None
 
 
-async def propfind(ctx: DavContext) -> Response:
+def propfind(ctx: DavContext) -> Response:
     """Answer a PROPFIND with a 207 listing the target (and its members at Depth 1)."""
     target = ctx.target
     if target.kind == "unmapped":
         raise DavError(404, "Not found.")
     ctx.require("read")
-    body = await ctx.read_xml()
+    body = ctx.read_xml()
     if body is not None and body.tag != d("propfind"):
         raise DavError(400, "The body of a PROPFIND must be a DAV:propfind element.")
     if body is not None and not any(child.tag in (d("prop"), d("allprop"), d("propname")) for child in body):

@@ -96,7 +96,7 @@ def plan(ctx: DavContext, ops: list[tuple[str, Element | None]], kind: str | Non
     return result
 
 
-async def proppatch(ctx: DavContext) -> Response:
+def proppatch(ctx: DavContext) -> Response:
     """Apply a DAV:propertyupdate atomically and answer 207."""
     target = ctx.target
     if target.kind == "unmapped":
@@ -106,7 +106,7 @@ async def proppatch(ctx: DavContext) -> Response:
         raise DavError(403, "This collection has no writable properties.", PROTECTED)
     ctx.require("write", dav=("write-properties",))
     ctx.app.locks.check(ctx, [(target, False)])
-    body = await ctx.read_xml()
+    body = ctx.read_xml()
     ctx.app.locks.check(ctx, [(target, False)])  # a LOCK may have landed while the body arrived
     if body is None or body.tag != d("propertyupdate"):
         raise DavError(400, "The body of a PROPPATCH must be a DAV:propertyupdate element.")

@@ -1,7 +1,7 @@
 """PUT: create or replace a resource through ``host.writes.put_object``.
 
-The size limit is asked before the body is read, so an oversized body is
-refused after at most the limit; If-Match / If-None-Match are checked in the
+:func:`prepare_put` runs before the body is read (privileges, locks, the
+size limit), so an oversized body is refused after at most the limit; If-Match / If-None-Match are checked in the
 write transaction (412, nothing written). The stored bytes are exactly the
 body, so the strong ETag in the answer is the one a GET returns.
 """
@@ -12,16 +12,15 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from kernel.app import read_body
 from plugins.caldav_server.webdav.errors import DavError
-from plugins.caldav_server.webdav.resolve import collection_target
+from plugins.caldav_server.webdav.resolve import Target, collection_target
 
 if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
 
 
-async def put(ctx: DavContext) -> Response:
-    """Store the body at the target URL; 201 when created, 204 when replaced."""
+def prepare_put(ctx: DavContext) -> None:
+    """Before the body is read: privileges, the collection's PUT checks, locks, and the size limit."""
     target = ctx.target
     if target.is_collection:
         ctx.require("read")
@@ -33,28 +32,38 @@ async def put(ctx: DavContext) -> Response:
         ctx.require("read")
         raise DavError(409, "Resources live in a collection, not directly in a home.")
     ctx.require("write", dav=("write-content",) if target.resource else ("bind",))
-    headers = ctx.request.headers
-    content_type = headers.get("content-type")
     for check in ctx.app.put_checks:
-        check(ctx, collection, content_type)
-    protected = (
-        [(target, False)] if target.resource else [(target, False), (collection_target(ctx.hrefs, collection), False)]
-    )
-    ctx.app.locks.check(ctx, protected)
-    limit = ctx.host.object_size_limit(ctx.principal, collection)
-    precondition = next((p for p in (f(collection) for f in ctx.app.size_preconditions) if p), None)
-    data = await read_body(ctx.request, limit, precondition)
+        check(ctx, collection, ctx.request.headers.get("content-type"))
+    ctx.app.locks.check(ctx, _protected(ctx))
+    ctx.body_limit = ctx.host.object_size_limit(ctx.principal, collection)
+    ctx.body_precondition = next((p for p in (f(collection) for f in ctx.app.size_preconditions) if p), None)
+
+
+def put(ctx: DavContext) -> Response:
+    """Store the body at the target URL; 201 when created, 204 when replaced."""
+    target = ctx.target
+    collection = target.collection
+    assert collection is not None and target.name is not None
     # again: a LOCK may have been granted while the body was arriving
-    ctx.app.locks.check(ctx, protected)
-    assert target.name is not None
+    ctx.app.locks.check(ctx, _protected(ctx))
+    headers = ctx.request.headers
     resource, created = ctx.host.writes.put_object(
         collection,
         target.name,
-        data,
+        ctx.body,
         principal=ctx.principal,
-        content_type=content_type,
+        content_type=headers.get("content-type"),
         if_match=headers.get("if-match"),
         if_none_match=headers.get("if-none-match"),
         source="caldav",
     )
     return Response(status_code=201 if created else 204, headers={"ETag": resource.etag})
+
+
+def _protected(ctx: DavContext) -> list[tuple[Target, bool]]:
+    """What a PUT's locks protect: the resource, and for a new one its collection."""
+    target = ctx.target
+    if target.resource:
+        return [(target, False)]
+    assert target.collection is not None
+    return [(target, False), (collection_target(ctx.hrefs, target.collection), False)]

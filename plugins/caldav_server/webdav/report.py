@@ -7,22 +7,23 @@ from typing import TYPE_CHECKING
 from starlette.responses import Response
 
 from plugins.caldav_server.webdav.errors import DavError
+from plugins.caldav_server.webdav.app import call
 from plugins.caldav_server.webdav.xml import d
 
 if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
 
 
-async def report(ctx: DavContext) -> Response:
+def report(ctx: DavContext) -> Response:
     """Run the report the body names; 403 DAV:supported-report for one this target lacks."""
     target = ctx.target
     if target.kind == "unmapped":
         raise DavError(404, "Not found.")
     ctx.require("read")
-    body = await ctx.read_xml()
+    body = ctx.read_xml()
     if body is None:
         raise DavError(400, "A REPORT needs a body.")
     found = ctx.app.reports.get(body.tag)
     if found is None or not found.applies(target):
         raise DavError(403, f"The report {body.tag} is not supported here.", d("supported-report"))
-    return await found.handler(ctx, body)
+    return call(found.handler, ctx, body)

@@ -87,7 +87,7 @@ def _initial(
     return [(r.name, r) for r in ordered[:limit]], last.get(ordered[limit - 1].name, 0), True
 
 
-async def sync_collection(ctx: DavContext, body: Element) -> Response:
+def sync_collection(ctx: DavContext, body: Element) -> Response:
     """Answer DAV:sync-collection: the members changed since the token, deletions as 404."""
     target = ctx.target
     collection = target.collection
