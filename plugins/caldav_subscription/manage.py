@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from kernel import Duration
+from kernel.netguard import Refused, check_url
 from kernel.types import Collection, Principal, Rejected
 from plugins.caldav_subscription import davxml, records
 from plugins.caldav_subscription.access import may_create_in, may_manage
@@ -23,7 +24,6 @@ from plugins.caldav_subscription.discovery import (
     discover,
 )
 from plugins.caldav_subscription.feeds import FeedError, split_feed
-from plugins.caldav_subscription.netguard import Refused, check_url
 from plugins.caldav_subscription.reconcile import SOURCE
 from plugins.caldav_subscription.records import Subscription
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError

@@ -15,11 +15,11 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kernel.netguard import Refused
 from plugins.caldav_subscription import records
 from plugins.caldav_subscription.davxml import XMLError
 from plugins.caldav_subscription.engine import Engine, Progress
 from plugins.caldav_subscription.feeds import FeedError
-from plugins.caldav_subscription.netguard import Refused
 from plugins.caldav_subscription.reconcile import MAX_REPORTED, Report
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
 from plugins.caldav_subscription.settings import Settings

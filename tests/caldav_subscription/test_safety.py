@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from kernel.host import Host
+from kernel.netguard import AddressPolicy, Refused
 from kernel.types import Rejected
 from plugins.caldav_subscription import manage, records
-from plugins.caldav_subscription.netguard import AddressPolicy, Refused
 
 from .conftest import build_host, local_objects, subscribe, sync
 from .mini_dav import MiniDav
@@ -21,7 +21,12 @@ def _guarded_host(tmp_path: Path, **settings: str) -> Host:
     return build_host(tmp_path, allow_private_networks="false", **settings)
 
 
-@pytest.mark.parametrize("host_part", ["127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "host_part",
+    ["127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]", "0.0.0.0", "[::7f00:1]", "[::ffff:0:7f00:1]",
+     "[64:ff9b::7f00:1]", "[64:ff9b:1::7f00:1]", "[2002:7f00:1::]", "[2001:0:5db8:d822::80ff:fffe]", "[fec0::1]",
+     "[fd00::1]"],
+)
 def test_private_addresses_are_refused_by_default(tmp_path: Path, radicale: Peer, host_part: str) -> None:
     host = _guarded_host(tmp_path)
     port = radicale.url.rsplit(":", 1)[1]
@@ -47,6 +52,35 @@ def test_a_stored_subscription_is_refused_once_the_setting_is_off(tmp_path: Path
     assert out.error is not None and "loopback" in out.error and out.requests == 0
     assert records.get(guarded.store, sub.id).failures == 1
     guarded.close()
+
+
+def test_the_allowed_ranges_apply_to_the_ipv4_an_ipv6_address_carries(tmp_path: Path, radicale: Peer) -> None:
+    cal = radicale.new_calendar()
+    cal.put("a.ics", event("a"))
+    host = _guarded_host(tmp_path, allowed_networks='["127.0.0.1/32"]')
+    mapped = cal.url.replace("127.0.0.1", "[::ffff:127.0.0.1]")
+    sub = subscribe(host, mapped, auth=radicale.auth)
+    assert sync(host, sub).error is None and len(local_objects(host, sub)) == 1
+    with pytest.raises(Rejected) as err:
+        subscribe(host, cal.url.replace("127.0.0.1", "[::ffff:127.0.0.2]"), auth=radicale.auth, calendar="alice/b")
+    assert "carries the IPv4 address 127.0.0.2: 127.0.0.2 is a loopback address" in err.value.message
+    host.close()
+
+
+@pytest.mark.parametrize("target", ["[::ffff:127.0.0.2]", "[::7f00:2]", "[64:ff9b::7f00:2]", "[2002:7f00:2::]"])
+def test_a_redirect_to_a_denied_ipv4_inside_ipv6_is_refused(tmp_path: Path, target: str) -> None:
+    host = build_host(tmp_path, denied_networks='["127.0.0.2/32"]')
+    with MiniDav() as mini:
+        mini.put("a.ics", event("a"))
+        sub = subscribe(host, mini.url)
+        assert sync(host, sub).error is None
+        mini.redirects["/cal/"] = f"http://{target}:{mini.port}/cal/"
+        mini.ctag += 1
+        out = sync(host, sub)
+        assert out.error is not None and "carries the IPv4 address 127.0.0.2" in out.error
+        assert "127.0.0.2 is in a denied network" in out.error
+        assert len(local_objects(host, sub)) == 1
+    host.close()
 
 
 def test_every_redirect_hop_is_checked(tmp_path: Path) -> None:
