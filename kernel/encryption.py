@@ -133,7 +133,7 @@ class SecretBox:
     def rotate(self, store: Store, columns: Iterable[SecretColumn]) -> int:
         """Encrypt every stored secret (plaintext ones too) under the first key; returns how many changed.
 
-        Raises :class:`UnreadableSecret` (changing nothing) when a value is readable with no configured key.
+        Raises :class:`UnreadableSecret` (changing nothing) when no configured key reads some value.
         """
         multi = self._require()
         self.check_readable(store, columns)

@@ -9,7 +9,6 @@ keeps reading and writing.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -111,6 +110,8 @@ def in_use(database: str | Path) -> bool:
     probe drops this process's locks on the -shm: close this process's
     connections to the database before asking.
     """
+    import fcntl  # POSIX only, like the lock it tests; imported here so the kernel imports anywhere
+
     try:
         fd = os.open(f"{database}-shm", os.O_RDWR)
     except FileNotFoundError:

@@ -67,29 +67,17 @@ def test_the_allowed_ranges_apply_to_the_ipv4_an_ipv6_address_carries(tmp_path: 
     host.close()
 
 
-@pytest.mark.parametrize("target", ["[::ffff:127.0.0.2]", "[::7f00:2]", "[64:ff9b::7f00:2]", "[2002:7f00:2::]"])
-def test_a_redirect_to_a_denied_ipv4_inside_ipv6_is_refused(tmp_path: Path, target: str) -> None:
+@pytest.mark.parametrize(
+    "target", ["127.0.0.2", "[::ffff:127.0.0.2]", "[::7f00:2]", "[64:ff9b::7f00:2]", "[2002:7f00:2::]"]
+)
+def test_every_redirect_hop_is_checked(tmp_path: Path, target: str) -> None:
+    """Also where the hop names the denied IPv4 address inside an IPv6 address."""
     host = build_host(tmp_path, denied_networks='["127.0.0.2/32"]')
     with MiniDav() as mini:
         mini.put("a.ics", event("a"))
         sub = subscribe(host, mini.url)
         assert sync(host, sub).error is None
         mini.redirects["/cal/"] = f"http://{target}:{mini.port}/cal/"
-        mini.ctag += 1
-        out = sync(host, sub)
-        assert out.error is not None and "carries the IPv4 address 127.0.0.2" in out.error
-        assert "127.0.0.2 is in a denied network" in out.error
-        assert len(local_objects(host, sub)) == 1
-    host.close()
-
-
-def test_every_redirect_hop_is_checked(tmp_path: Path) -> None:
-    host = build_host(tmp_path, denied_networks='["127.0.0.2/32"]')
-    with MiniDav() as mini:
-        mini.put("a.ics", event("a"))
-        sub = subscribe(host, mini.url)
-        assert sync(host, sub).error is None
-        mini.redirects["/cal/"] = f"http://127.0.0.2:{mini.port}/cal/"
         mini.ctag += 1
         out = sync(host, sub)
         assert out.error is not None and "127.0.0.2 is in a denied network" in out.error

@@ -18,7 +18,7 @@ from kernel.testing import asgi_client
 from plugins.caldav_subscription import manage, records
 
 from .conftest import build_host, local_objects, subscribe, sync
-from .peers import FeedServer, Peer, event
+from .peers import FeedServer, Peer, RemoteCalendar, event
 from .test_feeds import feed
 
 
@@ -31,13 +31,18 @@ def stored_credentials(host: Host) -> list[tuple[str | None, str | None]]:
     return host.store.execute(f"SELECT username, password FROM {records.SUBSCRIPTIONS}").fetchall()
 
 
-def test_the_file_holds_no_plaintext_password_and_sync_authenticates(tmp_path: Path, radicale: Peer) -> None:
+def subscribed_with_password(tmp_path: Path, radicale: Peer) -> tuple[Host, RemoteCalendar, records.Subscription]:
+    """A host subscribed, with Radicale's username and password, to a new remote calendar holding one event."""
     assert radicale.auth is not None
-    username, password = radicale.auth
     cal = radicale.new_calendar()
     cal.put("a.ics", event("a"))
     host = build_host(tmp_path)
-    sub = subscribe(host, cal.url, auth=radicale.auth)
+    return host, cal, subscribe(host, cal.url, auth=radicale.auth)
+
+
+def test_the_file_holds_no_plaintext_password_and_sync_authenticates(tmp_path: Path, radicale: Peer) -> None:
+    host, cal, sub = subscribed_with_password(tmp_path, radicale)
+    username, password = radicale.auth
     out = sync(host, sub)
     assert out.error is None and out.report.pulled == 1 and len(local_objects(host, sub)) == 1
     [(stored_user, stored_password)] = stored_credentials(host)
@@ -86,12 +91,8 @@ def test_without_a_key_no_credential_is_stored(
 def test_plaintext_rows_from_before_a_key_are_encrypted_at_start(
     tmp_path: Path, radicale: Peer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert radicale.auth is not None
+    host, cal, sub = subscribed_with_password(tmp_path, radicale)
     username, password = radicale.auth
-    cal = radicale.new_calendar()
-    cal.put("a.ics", event("a"))
-    host = build_host(tmp_path)
-    sub = subscribe(host, cal.url, auth=radicale.auth)
     records.update(host.store, sub.id, username=username, password=password)  # as an older teamcal stored them
     host.close()
     config = tmp_path / "plugins.toml"
