@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kernel.host import Host
 from kernel.netguard import AddressPolicy, Refused
+from kernel.testing import LiveServer, add_user, latency_during
 from kernel.types import Rejected
 from plugins.caldav_subscription import manage, records
 
@@ -35,6 +37,36 @@ def test_private_addresses_are_refused_by_default(tmp_path: Path, radicale: Peer
     assert err.value.status == 400
     assert "Refused" in err.value.message and "address" in err.value.message
     assert host.store.collection("alice", "remote") is None
+    host.close()
+
+
+#: Cloud metadata and this machine, in every IPv6 form that carries an IPv4 address, and the IPv6 private ranges.
+INTERNAL = [
+    "http://[::ffff:169.254.169.254]/latest/meta-data/", "http://[::a9fe:a9fe]/latest/meta-data/",
+    "http://[::ffff:0:a9fe:a9fe]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b:1::a9fe:a9fe]/",
+    "http://[2002:a9fe:a9fe::1]/", "http://[2001:0:5db8:d822::5601:5601]/", "http://[::7f00:1]:5232/",
+    "http://[fec0::1]/", "http://[fd00::1]/",
+]
+
+
+def test_a_user_cannot_reach_internal_addresses_through_the_api(tmp_path: Path) -> None:
+    host = _guarded_host(tmp_path)
+    add_user(host, "bob")
+    with LiveServer(host) as server:
+
+        def attack() -> list[httpx.Response]:
+            with server.client("alice") as client:
+                return [client.post("/api/subscriptions", json={"calendar": "alice/x", "url": u}) for u in INTERNAL]
+
+        def probe() -> None:
+            with server.client("bob") as client:
+                assert client.get("/api/subscriptions").status_code == 200
+
+        answers, took = latency_during(attack, probe)
+    assert [a.status_code for a in answers] == [400] * len(INTERNAL)
+    assert all("Refused" in a.json()["error"] for a in answers), [a.json() for a in answers]
+    assert max(took) < 1.0
+    assert records.all_subscriptions(host.store) == [] and host.store.collection("alice", "x") is None
     host.close()
 
 
