@@ -206,5 +206,6 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "sizes": args.sizes, "rounds": args.rounds, "repeat": args.repeat, "concurrency": args.concurrency,
         "mixed_seconds": args.mixed_seconds, "teamcal_kernel": args.teamcal_kernel,
-        "python": platform.python_version(), "cpus": os.cpu_count(), "loadavg": os.getloadavg(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "python": platform.python_version(), "cpus": os.cpu_count(), "loadavg": os.getloadavg(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

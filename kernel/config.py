@@ -139,7 +139,10 @@ class KernelSettings:
     )
     migration_backups: int = field(
         default=5,
-        metadata={"doc": "newest automatic backups (before migrations and restores) kept in backups/ beside the database; 0: none"},
+        metadata={
+            "doc": "newest automatic backups (before migrations and restores) kept in backups/ beside the"
+            " database; 0: none"
+        },
     )
     log_level: str = field(
         default="info", metadata={"doc": "server log level", "choices": ("debug", "info", "warning", "error")}

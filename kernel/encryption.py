@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, overload
+from typing import TYPE_CHECKING, Callable, Iterable, overload
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -209,7 +209,8 @@ def _rewrite(store: Store, columns: Iterable[SecretColumn], change: Callable[[st
         with store.erasing(), store.transaction():
             for column, key, value, new in updates:
                 changed += store.execute(
-                    f'UPDATE "{column.table}" SET "{column.column}" = ? WHERE "{column.key}" = ? AND "{column.column}" = ?',
+                    f'UPDATE "{column.table}" SET "{column.column}" = ?'
+                    f' WHERE "{column.key}" = ? AND "{column.column}" = ?',
                     (new, key, value),
                 ).rowcount
     return changed

@@ -97,7 +97,9 @@ class Host:
         if pending and str(self.store.path) != ":memory:" and not self.store.is_new():
             saved = keep_automatic(self.store.path, "before-migration", self.kernel.migration_backups)
             if saved is not None:
-                log.warning("teamcal: backed up the database to %s before migrating (%s)", saved.path, ", ".join(pending))
+                log.warning(
+                    "teamcal: backed up the database to %s before migrating (%s)", saved.path, ", ".join(pending)
+                )
         self.store.migrate(sets)
         self._seal_secrets()
 

@@ -76,7 +76,9 @@ def _counts(path: Path) -> tuple[str, int, int, int]:
     try:
         check = conn.execute("PRAGMA integrity_check").fetchone()[0]
         resources = conn.execute("SELECT count(*) FROM resources").fetchone()[0]
-        created = conn.execute("SELECT count(*) FROM changes WHERE kind = 'created' AND name LIKE '%.ics'").fetchone()[0]
+        created = conn.execute(
+            "SELECT count(*) FROM changes WHERE kind = 'created' AND name LIKE '%.ics'"
+        ).fetchone()[0]
         instances = conn.execute("SELECT count(*) FROM instances").fetchone()[0]
     finally:
         conn.close()
