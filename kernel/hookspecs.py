@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.routing import BaseRoute
 
+    from kernel.encryption import SecretColumn
     from kernel.host import Host
     from kernel.jobs import Job
     from kernel.store import Store
@@ -63,6 +64,18 @@ def register_migrations(host: Host) -> Any:
 
     Called once at start-up, after the kernel's own set. Tables a plugin
     creates carry its name as prefix; a plugin never alters the kernel's.
+    """
+
+
+@hookspec
+def register_secret_columns() -> Iterable[SecretColumn]:
+    """Return the columns of the plugin's tables that hold secrets encrypted with ``host.secrets``.
+
+    Each is a ``kernel.SecretColumn(table, key, column)``: ``key`` names the
+    row's primary key. The plugin encrypts with ``host.secrets.encrypt`` when it
+    writes and decrypts with ``host.secrets.decrypt`` right before use; the kernel
+    encrypts values still in plaintext at start-up (when a key is set) and
+    re-encrypts all of them under a new key (``teamcal secrets rotate``).
     """
 
 

@@ -13,8 +13,10 @@ from anyio import to_thread
 
 from kernel.auth import CHALLENGE, BasicAuth, CredentialCache
 from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
+from kernel.encryption import SecretBox, SecretColumn
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
 from kernel.store import EVERYONE, Store
+from kernel.store.backup import keep_automatic
 from kernel.types import PRIVILEGES, Change, Collection, Principal
 
 from kernel.writes import Writes
@@ -46,7 +48,9 @@ class Host:
         self.hook = pm.hook
         self._settings = settings
         self.kernel: KernelSettings = settings["kernel"]
-        self.store = Store(config.database_path(self.kernel))
+        self.store = Store(config.database_path(self.kernel), self.kernel.synchronous)
+        #: Encrypts the secrets plugins store (``[kernel] secret_key``); see kernel.encryption.
+        self.secrets = SecretBox(self.kernel.secret_key, config.path)
         self.credentials = CredentialCache(self.kernel.auth_cache)
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The event loop serving requests (known once the first request or the lifespan ran).
@@ -82,11 +86,49 @@ class Host:
         return host
 
     def migrate(self) -> None:
-        """Apply the kernel's and every enabled plugin's pending migrations."""
+        """Apply the kernel's and every enabled plugin's pending migrations, then seal plaintext secrets.
+
+        Before migrating a database that holds data, a backup goes to
+        ``backups/`` beside it (``[kernel] migration_backups`` newest kept).
+        With ``[kernel] secret_key`` set, secret columns still holding
+        plaintext (from before a key was set) are encrypted; without it, a
+        warning says how many there are.
+        """
         sets: list[Any] = []
         for result in self.hook.register_migrations(host=self):
             sets.extend(result if isinstance(result, (list, tuple)) else [result])
+        pending = self.store.pending_migrations(sets)
+        if pending and str(self.store.path) != ":memory:" and not self.store.is_new():
+            saved = keep_automatic(self.store.path, "before-migration", self.kernel.migration_backups)
+            if saved is not None:
+                log.warning(
+                    "teamcal: backed up the database to %s before migrating (%s)", saved.path, ", ".join(pending)
+                )
         self.store.migrate(sets)
+        self._seal_secrets()
+
+    def secret_columns(self) -> list[SecretColumn]:
+        """Every column plugins declared (``register_secret_columns``) as holding encrypted secrets."""
+        return [column for result in self.hook.register_secret_columns() for column in (result or [])]
+
+    def _seal_secrets(self) -> None:
+        columns = self.secret_columns()
+        if not columns:
+            return
+        sealed = self.secrets.seal_plaintext(self.store, columns)
+        if sealed:
+            log.warning("teamcal: encrypted %d stored secrets that were in plaintext", sealed)
+        counts = self.secrets.counts(self.store, columns)
+        if counts.plaintext:
+            log.warning(
+                "teamcal: %d stored secrets are in plaintext: set [kernel] secret_key to encrypt them"
+                " (docs/security.md)", counts.plaintext,
+            )
+        if counts.unreadable:
+            log.warning(
+                "teamcal: %d stored secrets cannot be decrypted with [kernel] secret_key (was a key removed?)",
+                counts.unreadable,
+            )
 
     def settings(self, table: str) -> Any:
         """The validated settings dataclass of a plugin (its defaults when the table is absent)."""

@@ -11,8 +11,9 @@ the plugins' ``validate_*`` hooks around.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from sqlite_utils import Database, Migrations
 
@@ -34,9 +35,9 @@ class Store(
 ):
     """The database of one host, safe to use from any thread (each has its own connection)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, synchronous: str = "full") -> None:
         self.path = path
-        self.connections = Connections(path)
+        self.connections = Connections(path, synchronous)
         self.transaction = Transactions(self.connections)
 
     @property
@@ -53,6 +54,30 @@ class Store(
         """Apply the kernel's migration set, then each plugin's, in order."""
         for migrations in [kernel_migrations, *sets]:
             migrations.apply(self.db)
+
+    def pending_migrations(self, sets: list[Migrations]) -> list[str]:
+        """``set.name`` of every migration :meth:`migrate` would apply, the kernel's first."""
+        return [f"{m.name}.{p.name}" for m in [kernel_migrations, *sets] for p in m.pending(self.db)]
+
+    def is_new(self) -> bool:
+        """True before the kernel's first migration ran (a new, empty database)."""
+        return not kernel_migrations.applied(self.db)
+
+    @contextmanager
+    def erasing(self) -> Iterator[None]:
+        """Zero what the block deletes or overwrites, then checkpoint and empty the WAL.
+
+        For replacing secrets: the old bytes are not left in free space or in
+        old WAL frames (the checkpoint waits for readers up to the busy timeout).
+        Call outside a transaction.
+        """
+        previous = self.conn.execute("PRAGMA secure_delete").fetchone()[0]
+        self.conn.execute("PRAGMA secure_delete = ON")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA secure_delete = {int(previous)}")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def close(self) -> None:
         """Close every thread's connection (checkpointing the WAL)."""
