@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kernel.auth import hash_password
+from kernel.passwords import hash_password
 from kernel.store import EVERYONE
 from kernel.types import Collection, Rejected
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import pluggy
 
-from kernel.auth import CHALLENGE, BasicAuth, CredentialCache
+from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
 from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
 from kernel.store import EVERYONE, Store
@@ -45,7 +45,7 @@ class Host:
         self._settings = settings
         self.kernel: KernelSettings = settings["kernel"]
         self.store = Store(config.database_path(self.kernel))
-        self.credentials = CredentialCache(self.kernel.auth_cache)
+        self.passwords = PasswordChecks(self.kernel)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.writes: Writes = Writes(self)
 
@@ -103,14 +103,21 @@ class Host:
     # -- identity and access ------------------------------------------------------
 
     async def authenticate(self, request: Request) -> Principal | None:
-        """The principal a request authenticates as (first ``authenticate`` answer), or None."""
+        """The principal a request authenticates as (first ``authenticate`` answer), or None.
+
+        A password the kernel's Basic implementation must verify is verified in
+        a worker thread (:class:`kernel.auth.PasswordChecks`); a throttled
+        client or user name raises HTTP 429 with Retry-After.
+        """
         principal = self.hook.authenticate(host=self, request=request)
+        if isinstance(principal, PasswordCheck):
+            principal = await self.passwords.complete(principal, self.store)
         if principal is not None:
             self.hook.principal_accessed(host=self, principal=principal)
         return principal
 
     async def require_principal(self, request: Request) -> Principal:
-        """The authenticated principal, or an HTTP 401 with a Basic challenge."""
+        """The authenticated principal, or an HTTP 401 with a Basic challenge (429 when throttled)."""
         from starlette.exceptions import HTTPException
 
         principal = await self.authenticate(request)
@@ -201,7 +208,8 @@ class Host:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store and stop the password-hashing threads."""
+        self.passwords.close()
         self.store.close()
 
 
