@@ -8,8 +8,6 @@ way. Clients: raw HTTP, the ``caldav`` library, vdirsyncer.
 from __future__ import annotations
 
 import http.client
-import shutil
-import subprocess
 import unicodedata
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -32,6 +30,7 @@ from tests.caldav_server.conftest import (
     propfind,
 )
 from tests.caldav_server.test_sync import result, sync
+from tests.caldav_server.test_vdirsyncer import local_uids, pair_config, run
 
 NFC = unicodedata.normalize("NFC", "café")
 NFD = unicodedata.normalize("NFD", "café")
@@ -216,29 +215,13 @@ def test_vdirsyncer_syncs_events_the_caldav_library_named(tmp_path: Path, deploy
                 cal.save_event(dtstart=start, dtend=start + dt.timedelta(hours=1), summary=f"e{i}", uid=uid)
             local = tmp_path / "local"
             local.mkdir()
-            config = tmp_path / "config"
-            config.write_text(
-                f'[general]\nstatus_path = "{tmp_path / "status"}"\n\n'
-                '[pair cal]\na = "local"\nb = "remote"\ncollections = null\nconflict_resolution = "b wins"\n\n'
-                f'[storage local]\ntype = "filesystem"\npath = "{local}"\nfileext = ".ics"\n\n'
-                f'[storage remote]\ntype = "caldav"\nurl = "{deployment.url}/dav/cal/alice/vds-names/"\n'
-                f'username = "alice"\npassword = "{PASSWORD}"\n',
-                encoding="utf-8",
-            )
-            vdirsyncer = shutil.which("vdirsyncer")
-            assert vdirsyncer, "vdirsyncer is missing: install the test extra"
+            config = pair_config(tmp_path, local, deployment.url + "/dav/cal/alice/vds-names/")
             names: list[list[str]] = []
             for round_ in range(3):
                 for command in (["discover"] if round_ == 0 else []) + ["sync"]:
-                    done = subprocess.run(
-                        [vdirsyncer, "-c", str(config), command], input="y\n" * 4, capture_output=True, text=True,
-                        timeout=120,
-                    )
-                    assert done.returncode == 0, done.stdout + done.stderr
-                    assert "error" not in (done.stdout + done.stderr).lower(), done.stdout + done.stderr
-                texts = [p.read_text(encoding="utf-8") for p in local.glob("*.ics")]
-                uids = sorted(text.split("UID:", 1)[1].split("\n", 1)[0].strip() for text in texts)
-                assert uids == sorted(VDIRSYNCER_UIDS)
+                    output = run(config, command)
+                    assert "error" not in output.lower(), output
+                assert sorted(local_uids(local)) == sorted(VDIRSYNCER_UIDS)
                 with deployment.client("alice") as alice:
                     names.append(sorted(members(alice, "/dav/cal/alice/vds-names/")))
             assert names[0] == names[1] == names[2] and len(names[0]) == len(VDIRSYNCER_UIDS)

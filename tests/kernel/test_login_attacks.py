@@ -16,32 +16,14 @@ import time
 
 import httpx
 import pytest
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 import kernel.auth
 import kernel.passwords
-from kernel import hookimpl
 from kernel.auth import PasswordCheck
 from kernel.passwords import hash_password
 from kernel.testing import LiveServer, add_group, add_user, latency_during, make_host
 from kernel.throttle import UNKNOWN_ADDRESS, LoginThrottle, MemoryLedger, client_address
-from tests.kernel.test_auth import scrypt_hash
-
-
-class WhoAmI:
-    """One authenticated route: GET /whoami answers the principal's name."""
-
-    @hookimpl
-    def register_routes(self, host):
-        """GET /whoami."""
-
-        async def whoami(request: Request) -> PlainTextResponse:
-            principal = await host.require_principal(request)
-            return PlainTextResponse(principal.name)
-
-        return [Route("/whoami", whoami)]
+from tests.kernel.test_auth import WhoAmI, scrypt_hash
 
 
 def client_from(server: LiveServer, address: str, auth: tuple[str, str] | None = None) -> httpx.Client:
