@@ -104,8 +104,7 @@ class HashThreads:
 
     Attackers' checks queue here, never in the general thread pool other work
     runs in. On Linux the threads run 10 nice levels below the server, so that
-    hashing yields the CPU to request handling on small machines; a waiting
-    check whose client went away is dropped before it runs.
+    hashing yields the CPU to request handling on small machines.
     """
 
     def __init__(self, threads: int) -> None:
@@ -116,7 +115,7 @@ class HashThreads:
         return await asyncio.wrap_future(self._pool.submit(func, *args))
 
     def close(self) -> None:
-        """Stop the threads (checks still queued are cancelled)."""
+        """Stop the threads; checks still queued are cancelled."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
