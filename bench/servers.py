@@ -200,7 +200,7 @@ class Teamcal(Server):
 
     def prepare(self) -> None:
         """Write plugins.toml (limits raised for 100,000 events) and create the user."""
-        from kernel.auth import hash_password
+        from kernel.passwords import hash_password
         from kernel.host import Host
 
         self.config.write_text(

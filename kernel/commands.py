@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from kernel import maintenance
-from kernel.auth import hash_password
+from kernel.passwords import hash_password
 from kernel.store import EVERYONE
 from kernel.types import Collection, Rejected
 

@@ -119,7 +119,24 @@ class KernelSettings:
         default=5000, metadata={"doc": "instances indexed per object; beyond, queries expand"}
     )
     auth_cache: Duration = field(
-        default=Duration(300), metadata={"doc": "how long a verified password is remembered in memory"}
+        default=Duration(300),
+        metadata={"doc": "how long a password verified from a client address is remembered in memory"},
+    )
+    auth_threads: int = field(
+        default=2, metadata={"doc": "password hashes verified at once, each in its own worker thread"}
+    )
+    auth_address_failures: int = field(
+        default=20,
+        metadata={"doc": "failed logins from one client address (IPv6: its /64) per auth_failure_window"
+                  " before its logins get 429; 0 = no limit"},
+    )
+    auth_user_failures: int = field(
+        default=10,
+        metadata={"doc": "failed logins for one user name per auth_failure_window before its logins get 429;"
+                  " 0 = no limit"},
+    )
+    auth_failure_window: Duration = field(
+        default=Duration(600), metadata={"doc": "the sliding window the failed-login limits count in"}
     )
     secret_key: SecretKeys = field(
         default=SecretKeys(""),

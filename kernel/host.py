@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 import pluggy
 from anyio import to_thread
 
-from kernel.auth import CHALLENGE, BasicAuth, CredentialCache
+from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
 from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
 from kernel.encryption import SecretBox, SecretColumn
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
@@ -51,7 +51,7 @@ class Host:
         self.store = Store(config.database_path(self.kernel), self.kernel.synchronous)
         #: Encrypts the secrets plugins store (``[kernel] secret_key``); see kernel.encryption.
         self.secrets = SecretBox(self.kernel.secret_key, config.path)
-        self.credentials = CredentialCache(self.kernel.auth_cache)
+        self.passwords = PasswordChecks(self.kernel)
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The event loop serving requests (known once the first request or the lifespan ran).
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -161,14 +161,21 @@ class Host:
     # -- identity and access ------------------------------------------------------
 
     async def authenticate(self, request: Request) -> Principal | None:
-        """The principal a request authenticates as (first ``authenticate`` answer), or None."""
+        """The principal a request authenticates as (first ``authenticate`` answer), or None.
+
+        A password the kernel's Basic implementation must verify is verified in
+        a worker thread (:class:`kernel.auth.PasswordChecks`); a throttled
+        client or user name raises HTTP 429 with Retry-After.
+        """
         principal = self.hook.authenticate(host=self, request=request)
+        if isinstance(principal, PasswordCheck):
+            principal = await self.passwords.complete(principal, self.store)
         if principal is not None:
             self.hook.principal_accessed(host=self, principal=principal)
         return principal
 
     async def require_principal(self, request: Request) -> Principal:
-        """The authenticated principal, or an HTTP 401 with a Basic challenge."""
+        """The authenticated principal, or an HTTP 401 with a Basic challenge (429 when throttled)."""
         from starlette.exceptions import HTTPException
 
         principal = await self.authenticate(request)
@@ -267,7 +274,8 @@ class Host:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store and stop the password-hashing threads."""
+        self.passwords.close()
         self.store.close()
 
 

@@ -180,3 +180,15 @@ def m005_rtree_collection_bands(db: Database) -> None:
         " CASE WHEN flags & 4 THEN min(\"end\" + 50400, 4611686018427387904) ELSE \"end\" END"
         " FROM instances"
     )
+
+
+@kernel_migrations()
+def m006_canonical_names(db: Database) -> None:
+    """One name per resource: stored collection paths and resource names decoded and
+    NFC-normalised (see kernel.store.renames), and ``collections.sync_floor``, the feed
+    position before which a collection's sync tokens are no longer valid."""
+    from kernel.store.renames import rename_collections, rename_resources
+
+    db.execute("ALTER TABLE collections ADD COLUMN sync_floor INTEGER NOT NULL DEFAULT 0")
+    rename_collections(db.conn)
+    rename_resources(db.conn)
