@@ -17,6 +17,7 @@ from kernel.types import (
     ObjectInfo,
     ObjectWrite,
     Principal,
+    PropertyWrite,
     Rejected,
     Resource,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "ObjectInfo",
     "ObjectWrite",
     "Principal",
+    "PropertyWrite",
     "Rejected",
     "Resource",
     "hookimpl",
