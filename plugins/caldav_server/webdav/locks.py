@@ -56,7 +56,7 @@ class Lock:
 
     def activelock(self, root: str) -> str:
         """The DAV:activelock element (``root`` is the DAV root href prefix)."""
-        remaining = max(0, int(self.expires - time.time()))
+        remaining = max(0, round(self.expires - time.time()))
         return (
             f"<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:{self.scope}/></D:lockscope>"
             f"<D:depth>{self.depth}</D:depth>{self.owner or ''}<D:timeout>Second-{remaining}</D:timeout>"
