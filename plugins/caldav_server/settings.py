@@ -45,7 +45,7 @@ class Settings:
         default=AtLeastOne(1000), metadata={"doc": "properties one PROPPATCH, MKCOL or MKCALENDAR may set or remove"}
     )
     max_expand_depth: AtLeastOne = field(
-        default=AtLeastOne(8), metadata={"doc": "levels of nested DAV:property an expand-property report may ask for"}
+        default=AtLeastOne(8), metadata={"doc": "levels an expand-property report may expand (DAV:property within DAV:property)"}
     )
     max_expand_responses: AtLeastOne = field(
         default=AtLeastOne(1000), metadata={"doc": "resources one expand-property report may expand in all"}

@@ -7,8 +7,8 @@ of the text of each searched property.
 
 expand-property is bounded, since alternating group-member-set and
 group-membership would otherwise double the answer every two levels: a
-request nesting DAV:property deeper than ``[caldav_server] max_expand_depth``
-is refused, each resource is expanded once per report (where it comes again,
+request asking for more levels of expansion (DAV:property within
+DAV:property) than ``[caldav_server] max_expand_depth`` is refused, each resource is expanded once per report (where it comes again,
 its DAV:href stays as it is), and a report that would expand more than
 ``max_expand_responses`` resources is refused. Both refusals are
 507 Insufficient Storage with DAV:number-of-matches-within-limits (as
@@ -122,8 +122,12 @@ def _over_budget(message: str) -> DavError:
 
 
 def _depth(spec: Element) -> int:
-    """How deep DAV:property elements nest in a request (0 for none)."""
-    return max((1 + _depth(child) for child in spec.findall(d("property"))), default=0)
+    """How many levels of expansion a request asks for: DAV:property elements nested in
+    DAV:property elements (0 when nothing is expanded)."""
+    return max(
+        (1 + _depth(child) for child in spec.findall(d("property")) if child.find(d("property")) is not None),
+        default=0,
+    )
 
 
 def _expand(ctx: DavContext, target: Target, spec: Element, budget: _Budget) -> tuple[list[str], list[str]]:
@@ -164,7 +168,7 @@ def expand_property(ctx: DavContext, body: Element) -> Response:
     depth = _depth(body)
     if depth > settings.max_expand_depth:
         raise _over_budget(
-            f"The expand-property report nests {depth} levels; this server expands at most"
+            f"The expand-property report asks for {depth} levels of expansion; this server expands at most"
             f" {settings.max_expand_depth}."
         )
     budget = _Budget(int(settings.max_expand_responses), {ctx.target.href})
