@@ -33,9 +33,8 @@ CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 CALENDAR_CONTENT_TYPE = "text/calendar; charset=utf-8"
 NEED_PRIVILEGES = "{DAV:}need-privileges"
 
-#: Why a write is refused to a principal lacking each privilege.
+#: Why a write is refused to a principal lacking each privilege (who may read).
 _REFUSALS = {
-    "read": "You may not read this collection.",
     "write": "Changing the objects of this collection needs write access to it.",
     "admin": "Changing the collection itself (its name, colour, properties or grants) needs admin rights:"
     " its owner, an admin of the group that owns it, or a server admin.",
@@ -104,16 +103,17 @@ class Writes:
     # -- who may write --------------------------------------------------------------
 
     def _require(self, principal: Principal | None, privilege: str, collection: Collection) -> None:
-        """Refuse (403) a principal without ``privilege`` on ``collection``; None (the system) passes.
+        """Refuse a principal without ``privilege`` on ``collection`` (404 without read, which
+        reveals nothing, else 403); None (the system) passes.
 
         Every front end (CalDAV, the CLI, other plugins) writes through here, so the rule
         "object changes need write, collection changes need admin" holds for all of them.
         """
-        if principal is not None and privilege not in self.host.privileges(principal, collection):
-            raise Rejected(403, NEED_PRIVILEGES, _REFUSALS[privilege])
+        if principal is not None:
+            _refuse_without(privilege, self.host.privileges(principal, collection), _REFUSALS.get(privilege, ""))
 
     def _require_container(self, principal: Principal | None, owner: Principal, path: str) -> None:
-        """Refuse (403) binding or unbinding a collection at ``path`` without admin where it lives.
+        """Refuse (404 or 403) binding or unbinding a collection at ``path`` without admin where it lives.
 
         A missing parent is left to the write itself (409).
         """
@@ -122,8 +122,7 @@ class Writes:
         parent_path = path.rpartition("/")[0]
         if parent_path and self.store.collection(owner.id, parent_path) is None:
             return
-        if "admin" not in self.host.container_privileges(principal, owner, path):
-            raise Rejected(403, NEED_PRIVILEGES, _CONTAINER_REFUSAL)
+        _refuse_without("admin", self.host.container_privileges(principal, owner, path), _CONTAINER_REFUSAL)
 
     # -- objects ---------------------------------------------------------------------
 
@@ -555,6 +554,14 @@ class Writes:
         if existing_resource is not None and parent is not None:
             self.delete_object(parent, leaf, principal=principal, source=source)
         return True
+
+
+def _refuse_without(privilege: str, held: frozenset[str], message: str) -> None:
+    """404 when ``held`` lacks read (nothing is revealed), 403 need-privileges when it lacks ``privilege``."""
+    if "read" not in held:
+        raise Rejected(404, None, "No such collection.")
+    if privilege not in held:
+        raise Rejected(403, NEED_PRIVILEGES, message)
 
 
 def _join(path: str, name: str) -> str:

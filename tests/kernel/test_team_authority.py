@@ -61,7 +61,10 @@ def test_a_member_keeps_object_rights(host: Host, team: tuple[Principal, ...]) -
     host.writes.set_resource_properties(planning, resource, {"{x:}note": "<note xmlns='x:'/>"}, principal=member)
     host.writes.put_object(planning, "e.ics", event(summary="moved"), principal=member)
     host.writes.delete_object(planning, "e.ics", principal=member)
-    refused(host, lambda: host.writes.put_object(planning, "o.ics", event("o"), principal=outsider))
+    hidden = refused(
+        host, lambda: host.writes.put_object(planning, "o.ics", event("o"), principal=outsider), 404, None
+    )
+    assert "planning" not in hidden.message, "an outsider learns nothing about the calendar"
 
 
 def test_a_member_cannot_change_the_collection(host: Host, team: tuple[Principal, ...]) -> None:
