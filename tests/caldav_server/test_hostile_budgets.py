@@ -9,8 +9,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import httpx
+import pytest
 
-from kernel.testing import add_group, add_user, latency_during
+from kernel import ConfigError
+from kernel.testing import add_group, add_user, latency_during, make_host
 from tests.caldav_server.conftest import Deployment, error_elements, make_deployment, mkcalendar, parse_multistatus
 
 D = "{DAV:}"
@@ -30,7 +32,7 @@ def report(client: httpx.Client, path: str, body: bytes) -> httpx.Response:
     return client.request("REPORT", path, content=body, headers={"Depth": "0"})
 
 
-def probe(deployment: Deployment, client: httpx.Client) -> object:
+def probe(client: httpx.Client) -> object:
     """carol lists her home: the other user's request timed during an attack."""
     return lambda: client.request("PROPFIND", "/dav/cal/carol/", headers={"Depth": "1"})
 
@@ -40,7 +42,7 @@ def test_expand_property_chain_is_refused(deployment: Deployment, alice: httpx.C
     body = chain(28)
     assert len(body) < 2000
     with deployment.client("carol") as carol:
-        answer, took = latency_during(lambda: report(alice, "/dav/principals/team/", body), probe(deployment, carol))
+        answer, took = latency_during(lambda: report(alice, "/dav/principals/team/", body), probe(carol))
     assert answer.status_code == 507, answer.text[:300]
     assert error_elements(answer)[0] == D + "number-of-matches-within-limits"
     assert "28 levels" in answer.text and "at most 8" in answer.text
@@ -72,7 +74,7 @@ def test_expand_property_response_budget(tmp_path: Path) -> None:
     add_group(dep.host, "crowd", people)
     body = chain(1)
     with dep.server, dep.client("alice") as alice, dep.client("carol") as carol:
-        answer, took = latency_during(lambda: report(alice, "/dav/principals/crowd/", body), probe(dep, carol))
+        answer, took = latency_during(lambda: report(alice, "/dav/principals/crowd/", body), probe(carol))
         assert answer.status_code == 507
         assert error_elements(answer)[0] == D + "number-of-matches-within-limits"
         assert max(took) < 1, took
@@ -96,7 +98,7 @@ def test_proppatch_with_40000_properties_is_refused(deployment: Deployment, alic
     body = propertyupdate(40_000)
     with deployment.client("carol") as carol:
         started = time.monotonic()
-        answer, took = latency_during(lambda: alice.request("PROPPATCH", cal, content=body), probe(deployment, carol))
+        answer, took = latency_during(lambda: alice.request("PROPPATCH", cal, content=body), probe(carol))
         elapsed = time.monotonic() - started
     assert answer.status_code == 413, answer.text[:300]
     assert "40000 properties" in answer.text and "at most 1000" in answer.text
@@ -112,9 +114,24 @@ def test_proppatch_at_the_cap_is_linear(deployment: Deployment, alice: httpx.Cli
     assert collection is not None
     with deployment.client("carol") as carol:
         answer, took = latency_during(
-            lambda: alice.request("PROPPATCH", cal, content=propertyupdate(1000)), probe(deployment, carol)
+            lambda: alice.request("PROPPATCH", cal, content=propertyupdate(1000)), probe(carol)
         )
     statuses = {status for status, _ in parse_multistatus(answer)[cal].props.values()}
     assert statuses == {200}
     assert max(took) < 1, took
     assert len(deployment.host.store.properties(collection_id=collection.id)) == 1000
+
+
+def test_budget_settings_are_checked_at_start(tmp_path: Path) -> None:
+    """A budget of zero, or a lock timeout under a second, stops start-up naming the key."""
+    for i, (key, value) in enumerate(
+        (("max_lock_timeout", '"0s"'), ("max_expand_depth", "0"), ("max_proppatch_properties", '"many"'))
+    ):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        with pytest.raises(ConfigError) as err:
+            make_host(folder, ["caldav_server"], f"[caldav_server]\n{key} = {value}\n")
+        assert f"[caldav_server] {key}" in str(err.value)
+    host = make_host(tmp_path, ["caldav_server"], '[caldav_server]\nmax_lock_timeout = "2h"\n')
+    assert host.settings("caldav_server").max_lock_timeout == 7200
+    host.close()
