@@ -18,6 +18,7 @@ from kernel.types import (
     ObjectInfo,
     ObjectWrite,
     Principal,
+    PropertyWrite,
     Rejected,
     Resource,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ObjectInfo",
     "ObjectWrite",
     "Principal",
+    "PropertyWrite",
     "Rejected",
     "Resource",
     "SecretColumn",

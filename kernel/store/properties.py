@@ -32,6 +32,32 @@ class PropertyStore:
             found.setdefault(resource_id, {})[name] = value
         return found
 
+    def property_sizes(self, *, collection_id: int | None = None, resource_id: int | None = None) -> dict[str, int]:
+        """The size in bytes (UTF-8 of the stored XML) of each dead property of one collection or resource."""
+        key, value = _target(collection_id, resource_id)
+        rows = self.conn.execute(
+            f"SELECT name, length(CAST(value AS BLOB)) FROM properties WHERE {key} = ?", (value,)
+        )
+        return dict(rows.fetchall())
+
+    def property_bytes(self, owner_id: int) -> int:
+        """Bytes of dead properties over an account's collections and their resources."""
+        row = self.conn.execute(
+            "SELECT coalesce(sum(property_bytes), 0) FROM collections WHERE owner_id = ?", (owner_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def tree_property_bytes(self, collection_ids: list[int]) -> int:
+        """Bytes of dead properties of these collections and their resources."""
+        if not collection_ids:
+            return 0
+        row = self.conn.execute(
+            "SELECT coalesce(sum(property_bytes), 0) FROM collections"
+            f" WHERE id IN ({','.join('?' * len(collection_ids))})",
+            collection_ids,
+        ).fetchone()
+        return int(row[0])
+
     def set_properties(
         self,
         changes: dict[str, str | None],
@@ -39,14 +65,16 @@ class PropertyStore:
         collection_id: int | None = None,
         resource_id: int | None = None,
     ) -> None:
-        """Set (XML value) or remove (None) dead properties (inside a write transaction)."""
+        """Set (XML value) or remove (None) dead properties (inside a write transaction; see
+        ``host.writes``, which runs the ``validate_properties`` hooks first)."""
         key, target = _target(collection_id, resource_id)
-        for name, xml in changes.items():
-            self.conn.execute(f"DELETE FROM properties WHERE {key} = ? AND name = ?", (target, name))
-            if xml is not None:
-                self.conn.execute(
-                    f"INSERT INTO properties ({key}, name, value) VALUES (?, ?, ?)", (target, name, xml)
-                )
+        self.conn.executemany(
+            f"DELETE FROM properties WHERE {key} = ? AND name = ?", [(target, name) for name in changes]
+        )
+        self.conn.executemany(
+            f"INSERT INTO properties ({key}, name, value) VALUES (?, ?, ?)",
+            [(target, name, xml) for name, xml in changes.items() if xml is not None],
+        )
 
 
 def _target(collection_id: int | None, resource_id: int | None) -> tuple[str, int]:

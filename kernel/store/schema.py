@@ -192,3 +192,42 @@ def m006_canonical_names(db: Database) -> None:
     db.execute("ALTER TABLE collections ADD COLUMN sync_floor INTEGER NOT NULL DEFAULT 0")
     rename_collections(db.conn)
     rename_resources(db.conn)
+
+
+@kernel_migrations()
+def m007_group_admins(db: Database) -> None:
+    """Group admins: a membership may carry the admin role, which gives collection rights
+    (delete, move, rename, reconfigure, create) over the group's calendars; plain members
+    keep the object rights of ``team_member_privilege``."""
+    db.execute("ALTER TABLE memberships ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")
+
+
+@kernel_migrations()
+def m008_property_bytes(db: Database) -> None:
+    """Bytes of dead properties per collection (its own and its resources'), kept by triggers,
+    so that an account's dead-property storage is one sum over its collections."""
+    db.execute("ALTER TABLE collections ADD COLUMN property_bytes INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        "UPDATE collections SET property_bytes ="
+        " (SELECT coalesce(sum(length(CAST(p.value AS BLOB))), 0) FROM properties p"
+        " WHERE p.collection_id = collections.id)"
+        " + (SELECT coalesce(sum(length(CAST(p.value AS BLOB))), 0) FROM properties p"
+        " JOIN resources r ON r.id = p.resource_id WHERE r.collection_id = collections.id)"
+    )
+    owner = "coalesce({row}.collection_id, (SELECT collection_id FROM resources WHERE id = {row}.resource_id))"
+    db.execute(
+        "CREATE TRIGGER properties_bytes_insert AFTER INSERT ON properties BEGIN"
+        " UPDATE collections SET property_bytes = property_bytes + length(CAST(NEW.value AS BLOB))"
+        f" WHERE id = {owner.format(row='NEW')}; END"
+    )
+    db.execute(
+        "CREATE TRIGGER properties_bytes_delete AFTER DELETE ON properties BEGIN"
+        " UPDATE collections SET property_bytes = property_bytes - length(CAST(OLD.value AS BLOB))"
+        f" WHERE id = {owner.format(row='OLD')}; END"
+    )
+    # A cascade from a deleted resource would run after its row is gone, when the property's
+    # collection can no longer be found: delete a resource's properties while it still exists.
+    db.execute(
+        "CREATE TRIGGER resources_properties_delete BEFORE DELETE ON resources BEGIN"
+        " DELETE FROM properties WHERE resource_id = OLD.id; END"
+    )
