@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import pluggy
 
 from kernel.auth import CHALLENGE, BasicAuth, CredentialCache
+from kernel.budget import Budget, Limits
 from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
 from kernel.store import EVERYONE, Store
@@ -46,6 +47,7 @@ class Host:
         self.kernel: KernelSettings = settings["kernel"]
         self.store = Store(config.database_path(self.kernel))
         self.credentials = CredentialCache(self.kernel.auth_cache)
+        self.limits = Limits.from_settings(self.kernel)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.writes: Writes = Writes(self)
 
@@ -95,6 +97,10 @@ class Host:
             return self.kernel.base_url.rstrip("/")
         scheme = "https" if self.kernel.tls_certificate else "http"
         return f"{scheme}://{self.kernel.host}:{self.kernel.port}"
+
+    def budget(self) -> Budget:
+        """A fresh budget for one request, with the deployment's limits (see ``kernel.budget``)."""
+        return Budget(self.limits)
 
     def plugin_names(self) -> list[str]:
         """Names of the registered plugins (the enabled ones plus the kernel's own)."""

@@ -51,6 +51,8 @@ class DavContext:
         self.hrefs = hrefs
         self.depth = parse_depth(request.headers.get("depth"))
         self.minimal = wants_minimal(request)
+        #: The work this request may do on calendar data, shared by every object it touches.
+        self.budget = app.host.budget()
         self._privileges: dict[str, frozenset[str]] = {}
 
     # -- access -----------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 The size limit is asked before the body is read, so an oversized body is
 refused after at most the limit; If-Match / If-None-Match are checked in the
-write transaction (412, nothing written). The stored bytes are exactly the
-body, so the strong ETag in the answer is the one a GET returns.
+write transaction (412, nothing written). The answer carries the strong ETag
+of the stored bytes only when they are exactly the body: the kernel rewrites
+bare CR or LF line breaks as CRLF, and then the ETag is left out (RFC 4791
+5.3.4), so the client fetches what was stored.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ async def put(ctx: DavContext) -> Response:
     # again: a LOCK may have been granted while the body was arriving
     ctx.app.locks.check(ctx, protected)
     assert target.name is not None
-    resource, created = ctx.host.writes.put_object(
+    stored = ctx.host.writes.put_object(
         collection,
         target.name,
         data,
@@ -57,4 +59,5 @@ async def put(ctx: DavContext) -> Response:
         if_none_match=headers.get("if-none-match"),
         source="caldav",
     )
-    return Response(status_code=201 if created else 204, headers={"ETag": resource.etag})
+    headers = {} if stored.rewritten else {"ETag": stored.resource.etag}
+    return Response(status_code=201 if stored.created else 204, headers=headers)
