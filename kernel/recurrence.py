@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
+import math
 from math import gcd, prod
 from typing import Iterator, NamedTuple
 
@@ -49,8 +51,15 @@ MAX_COUNT = 100_000
 MAX_TIMESET = 1440
 #: Largest number of candidate starts one period of a rule may generate.
 MAX_PERIOD_CANDIDATES = 50_000
-#: Largest number of BYSETPOS positions times candidate days in one period.
-MAX_SETPOS_WORK = 10_000
+#: Largest number of BYSETPOS positions (dateutil scans a period's days once for each).
+MAX_SETPOS = 16
+#: How many days the check that a rule repeating daily or more often has an
+#: instance looks at (about 68 years; coarser rules are checked over a whole cycle).
+MAX_PROBE_DAYS = 25_000
+#: Largest number of hours, minutes or seconds dateutil may step through for each
+#: instance of a rule finer than daily (FREQ=SECONDLY;BYMINUTE=0;BYSECOND=0 needs 3,600;
+#: FREQ=HOURLY;BYDAY=MO;BYHOUR=9 needs 78).
+MAX_STEPS_PER_INSTANCE = 300
 #: Rule starts per window when scanning for an overlap (grows when a window
 #: holds no match).
 _FIRST_WINDOW = 64
@@ -66,6 +75,8 @@ _CYCLE = {  # the 400-year Gregorian cycle in units of each frequency
     du.SECONDLY: 146097 * 86400,
 }
 _UNIT = {du.DAILY: _DAY, du.HOURLY: 3600, du.MINUTELY: 60, du.SECONDLY: 1}
+_UNITS_PER_DAY = {du.HOURLY: 24, du.MINUTELY: 1440, du.SECONDLY: 86400}
+_PROBE_KEPT_DAYS = 500
 _DAYS_PER_PERIOD = {du.YEARLY: 366, du.MONTHLY: 31, du.WEEKLY: 7}
 
 
@@ -166,8 +177,8 @@ def check_rule(rule: du.rrule) -> None:
     days = _DAYS_PER_PERIOD.get(rule._freq, 1)
     if timeset > MAX_TIMESET or timeset * days > MAX_PERIOD_CANDIDATES:
         raise TooComplex("RRULE generates too many candidate times per period")
-    if rule._bysetpos and len(rule._bysetpos) * days > MAX_SETPOS_WORK:
-        raise TooComplex("RRULE BYSETPOS lists too many positions")
+    if rule._bysetpos and len(rule._bysetpos) > MAX_SETPOS:
+        raise TooComplex(f"RRULE BYSETPOS lists more than {MAX_SETPOS} positions")
     if rule._bysetpos and all(abs(p) > timeset * days for p in rule._bysetpos):
         # dateutil would search every period up to year 9999 for it (minutes, seconds)
         raise ValueError("RRULE BYSETPOS selects no instance")
@@ -191,28 +202,61 @@ def _explicit(rule: du.rrule) -> dict:
 def _productive(rule: du.rrule) -> bool:
     """Whether the rule (ignoring COUNT and UNTIL) has any instance at all.
 
+    Rules finer than daily are judged on the days they keep (:func:`_steps_per_instance`).
+
     Its starts repeat with the 400-year Gregorian cycle (times the interval,
     where that does not divide the cycle), so one such stretch shows whether
     any exist. The stretch is tried just before year 9999, where dateutil
     stops by itself, so that even a rule without instances is checked in
     bounded time. When that stretch would exceed 800 years, interval 1 is
-    probed instead (necessary, not sufficient).
+    probed instead (necessary, not sufficient). A rule repeating daily or
+    more often is probed over :data:`MAX_PROBE_DAYS` days: dateutil examines
+    each of them, and one without an instance in that long counts as none.
     """
+    if rule._freq >= du.HOURLY:
+        steps = _steps_per_instance(rule)
+        if steps == math.inf:
+            return False
+        if steps > MAX_STEPS_PER_INSTANCE:
+            raise TooComplex("RRULE steps through too many times of day for each instance")
+        return True
     interval = rule._interval
     years = cycle_years(rule)
     if years > 800:
         years, interval = 400, 1
-    start = rule._dtstart.replace(tzinfo=None)
-    shift = max(0, (dt.MAXYEAR - years - start.year) // years * years)
-    probe = rule.replace(
-        dtstart=start.replace(year=start.year + shift),
-        interval=interval,
-        until=None,
-        count=None,
-        cache=False,
-        **_explicit(rule),
-    )
-    return next(iter(probe), None) is not None
+    if rule._freq >= du.DAILY:
+        years = min(years, MAX_PROBE_DAYS // 366)
+    endless = rule.replace(interval=interval, until=None, count=None, cache=False, **_explicit(rule))
+    probe = rebase(endless, dt.datetime(dt.MAXYEAR - years, 1, 1))
+    return probe is not None and next(iter(probe), None) is not None
+
+
+def _steps_per_instance(rule: du.rrule) -> float:
+    """How many hours, minutes or seconds dateutil steps through per instance of a rule finer
+    than daily (infinite when it keeps no day).
+
+    On a day it keeps, dateutil steps through the whole day; on a day it
+    drops, from midnight to the first time of day the rule keeps. How often
+    days are kept is counted on the same rule made daily, over at most
+    :data:`MAX_PROBE_DAYS` days at the end of the calendar.
+    """
+    hours, minutes, seconds = (sorted(p or range(n)) for p, n in
+                               ((rule._byhour, 24), (rule._byminute, 60), (rule._bysecond, 60)))
+    kept = len(hours) * len(minutes) * len(seconds)
+    walk = {du.HOURLY: hours[0], du.MINUTELY: hours[0] * 60 + minutes[0]}.get(
+        rule._freq, hours[0] * 3600 + minutes[0] * 60 + seconds[0])
+    steps = _UNITS_PER_DAY[rule._freq] / kept
+    parts = _explicit(rule)
+    if not (parts["bymonth"] or parts["bymonthday"] or parts["byweekday"] or rule._byyearday or rule._byweekno):
+        return steps  # every day is kept
+    daily = rule.replace(freq=du.DAILY, interval=1, until=None, count=None, bysetpos=None, cache=False,
+                         **{**parts, "byhour": 0, "byminute": 0, "bysecond": 0})
+    probe = rebase(daily, dt.datetime(dt.MAXYEAR - MAX_PROBE_DAYS // 366, 1, 1))
+    days = list(itertools.islice(probe, _PROBE_KEPT_DAYS)) if probe is not None else []
+    if not days:
+        return math.inf
+    span = (days[-1] - days[0]).days + 1 if len(days) > 1 else MAX_PROBE_DAYS
+    return steps + (span / len(days) - 1) * max(walk, 1) / kept
 
 
 def cycle_years(rule: du.rrule) -> int:

@@ -117,7 +117,8 @@ class ZoneTable(dt.tzinfo):
 
     ``key`` is the TZID, as ``zoneinfo.ZoneInfo.key`` is the IANA name, so that
     icalendar writes the TZID of a date-time in this zone. ``cost`` is the
-    number of possible transitions the definition was counted at.
+    number of transitions the definition was counted at: its possible ones
+    (one per rule period), or its onsets when a period held several.
     """
 
     def __init__(self, key: str, instants: list[int], which: list[int], states: tuple[State, ...],
@@ -324,7 +325,7 @@ def _tabulate(tzid: str, observances: tuple[Observance, ...], limits: Limits, bu
             onsets.append((recurrence.to_key(wall) - offset, i))
             if len(onsets) > limits.zone_transitions:
                 raise _too_many(tzid, len(onsets), limits, observance)
-    return _table(tzid, observances, onsets, cost)
+    return _table(tzid, observances, onsets, max(cost, len(onsets)))
 
 
 def _placed(tzid: str, observance: Observance, text: str) -> tuple[du.rrule, int] | None:

@@ -455,6 +455,8 @@ INVALID_DATA = {
     "RRULE INTERVAL=0": event("DTSTART:20240105T100000Z", "RRULE:FREQ=DAILY;INTERVAL=0"),
     "RRULE never matches": event("DTSTART:20240105T100000Z", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"),
     "RRULE BYSETPOS out of range": event("DTSTART:20240105T100000Z", "RRULE:FREQ=MONTHLY;BYSETPOS=400;BYDAY=MO"),
+    "RRULE by the second on no day": event(
+        "DTSTART:20240105T100000Z", "RRULE:FREQ=SECONDLY;BYHOUR=1;BYMONTHDAY=-13;BYWEEKNO=1"),
     "RRULE bad UNTIL": event("DTSTART:20240105T100000Z", "RRULE:FREQ=DAILY;UNTIL=garbage"),
     "PERIOD ends before it starts": event(
         "DTSTART:20240105T100000Z", "RDATE;VALUE=PERIOD:20240201T100000Z/20240201T090000Z"),
@@ -502,9 +504,19 @@ def test_invalid_calendar_object_resource(data):
     rejected(data, "valid-calendar-object-resource")
 
 
+def test_rules_finer_than_daily_keeping_few_days_are_indexed():
+    info = index(event("DTSTART:20240101T090000Z", "RRULE:FREQ=HOURLY;BYDAY=MO;BYHOUR=9;COUNT=3"))
+    assert [i.start for i in info.instances] == [utc(2024, 1, 1, 9), utc(2024, 1, 8, 9), utc(2024, 1, 15, 9)]
+
+
 @pytest.mark.parametrize("rule", [
     "FREQ=SECONDLY;COUNT=1000000",
     "FREQ=YEARLY;BYMONTH=1;BYHOUR=" + ",".join(map(str, range(24))) + ";BYMINUTE=" + ",".join(map(str, range(60))),
+    "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=" + ",".join(map(str, range(1, 18))),
+    # dateutil steps through every second (minute) to reach the few it keeps
+    "FREQ=SECONDLY;BYMINUTE=0;BYSECOND=0",
+    "FREQ=MINUTELY;BYHOUR=0;BYMINUTE=0",
+    "FREQ=SECONDLY;BYHOUR=23;BYMONTH=2;BYMONTHDAY=29",
 ])
 def test_rules_too_large_to_expand(rule):
     rejected(event("DTSTART:20240105T100000Z", f"RRULE:{rule}"), "max-instances")
