@@ -15,6 +15,8 @@ from where on ``occurs_in(after=...)`` must answer instead of the index. For
 floating series it is the wall-clock key minus 14 hours (the largest UTC
 offset), so it is never later than the real start of an instance left out.
 A query [qs, qe) needs ``occurs_in`` when ``qe is None or qe >= indexed_until``.
+The instances either expands, and the custom time zones a parse resolves
+(``kernel.zones``), are spent from a ``kernel.budget.Budget``.
 """
 
 from __future__ import annotations
