@@ -47,7 +47,7 @@ def crlf_lines(data: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=1024)
-def is_iana(name: str) -> bool:
+def _is_iana(name: str) -> bool:
     """Whether a TZID is a time zone name the IANA database (zoneinfo) knows."""
     try:
         zoneinfo.ZoneInfo(name)
@@ -84,7 +84,7 @@ def timezone_of(component: icalendar.Timezone, budget: Budget | None = None) -> 
     tzid = _tzid(component)
     if not tzid:
         return None
-    return zoneinfo.ZoneInfo(tzid) if is_iana(tzid) else zones.resolve(tzid, component, budget)
+    return zoneinfo.ZoneInfo(tzid) if _is_iana(tzid) else zones.resolve(tzid, component, budget)
 
 
 def _tzid(component: icalendar.Component) -> str:
@@ -101,7 +101,7 @@ def _bind_zones(calendar: icalendar.Calendar, budget: Budget | None) -> None:
         if _HIDDEN in component:
             component["TZID"] = component.pop(_HIDDEN)
             tzid = _tzid(component)
-            if component.name == "VTIMEZONE" and tzid and not is_iana(tzid) and tzid not in custom:
+            if component.name == "VTIMEZONE" and tzid and not _is_iana(tzid) and tzid not in custom:
                 custom[tzid] = zones.resolve(tzid, component, budget)
     if custom:
         _bind(calendar, custom)

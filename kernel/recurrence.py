@@ -12,7 +12,7 @@ bounded even for a ``FREQ=SECONDLY`` rule without end:
   RFC 5545 derives from DTSTART spelled out, yields the same starts there
   without iterating everything before;
 * ``check_rules`` refuses rules that would defeat this (COUNT too large,
-  too many candidates per period, no instance at all).
+  too many candidates per period or steps per instance, no instance at all).
 
 Times are compared as integer *keys*: seconds since the epoch in UTC for
 date-times with a zone, the wall clock read as if it were UTC for floating
@@ -202,16 +202,16 @@ def _explicit(rule: du.rrule) -> dict:
 def _productive(rule: du.rrule) -> bool:
     """Whether the rule (ignoring COUNT and UNTIL) has any instance at all.
 
-    Rules finer than daily are judged on the days they keep (:func:`_steps_per_instance`).
-
     Its starts repeat with the 400-year Gregorian cycle (times the interval,
     where that does not divide the cycle), so one such stretch shows whether
     any exist. The stretch is tried just before year 9999, where dateutil
     stops by itself, so that even a rule without instances is checked in
     bounded time. When that stretch would exceed 800 years, interval 1 is
-    probed instead (necessary, not sufficient). A rule repeating daily or
-    more often is probed over :data:`MAX_PROBE_DAYS` days: dateutil examines
-    each of them, and one without an instance in that long counts as none.
+    probed instead (necessary, not sufficient). A daily rule is probed over
+    :data:`MAX_PROBE_DAYS` days only (dateutil examines each of them): one
+    without an instance in that long counts as having none. Rules finer than
+    daily are judged on the days they keep, and raise TooComplex when dateutil
+    would step through too many times of day per instance (:func:`_steps_per_instance`).
     """
     if rule._freq >= du.HOURLY:
         steps = _steps_per_instance(rule)

@@ -251,7 +251,8 @@ def _observances(tzid: str, component: icalendar.Timezone, limits: Limits) -> tu
 
 def _observance(tzid: str, number: int, sub: icalendar.Component) -> Observance:
     where = f"its {sub.name} observance {number}"
-    for prop, message in sub.errors:
+    if sub.errors:
+        prop, message = sub.errors[0]
         raise _refused(tzid, f"{where} has an invalid {prop}: {message}")
     values = {}
     for prop in ("DTSTART", "TZOFFSETFROM", "TZOFFSETTO"):
