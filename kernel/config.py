@@ -118,6 +118,23 @@ class KernelSettings:
     index_max_instances: int = field(
         default=5000, metadata={"doc": "instances indexed per object; beyond, queries expand"}
     )
+    budget_instances: int = field(
+        default=10_000,
+        metadata={"doc": "recurrence instances (of events and time zone rules) one request may examine; beyond, 507"},
+    )
+    budget_nodes: int = field(
+        default=10_000, metadata={"doc": "calendar components one answer may generate (expanded instances); beyond, 507"}
+    )
+    budget_bytes: ByteSize = field(
+        default=ByteSize(16 * 1024**2), metadata={"doc": "calendar data one answer may generate (expand); beyond, 507"}
+    )
+    zone_max_observances: int = field(
+        default=100, metadata={"doc": "STANDARD/DAYLIGHT observances one custom VTIMEZONE may have; beyond, 403"}
+    )
+    zone_max_transitions: int = field(
+        default=2_000,
+        metadata={"doc": "offset changes one custom VTIMEZONE may need up to 2400 (one per rule period); beyond, 403"},
+    )
     auth_cache: Duration = field(
         default=Duration(300),
         metadata={"doc": "how long a password verified from a client address is remembered in memory"},

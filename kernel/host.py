@@ -12,6 +12,7 @@ import pluggy
 from anyio import to_thread
 
 from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
+from kernel.budget import Budget, Limits
 from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
 from kernel.encryption import SecretBox, SecretColumn
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
@@ -53,6 +54,7 @@ class Host:
         #: Encrypts the secrets plugins store (``[kernel] secret_key``); see kernel.encryption.
         self.secrets = SecretBox(self.kernel.secret_key, config.path)
         self.passwords = PasswordChecks(self.kernel)
+        self.limits = Limits.from_settings(self.kernel)
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The event loop serving requests (known once the first request or the lifespan ran).
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -142,6 +144,10 @@ class Host:
             return self.kernel.base_url.rstrip("/")
         scheme = "https" if self.kernel.tls_certificate else "http"
         return f"{scheme}://{self.kernel.host}:{self.kernel.port}"
+
+    def budget(self) -> Budget:
+        """A fresh budget for one request, with the deployment's limits (see ``kernel.budget``)."""
+        return Budget(self.limits)
 
     def plugin_names(self) -> list[str]:
         """Names of the registered plugins (the enabled ones plus the kernel's own)."""

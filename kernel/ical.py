@@ -15,6 +15,8 @@ from where on ``occurs_in(after=...)`` must answer instead of the index. For
 floating series it is the wall-clock key minus 14 hours (the largest UTC
 offset), so it is never later than the real start of an instance left out.
 A query [qs, qe) needs ``occurs_in`` when ``qe is None or qe >= indexed_until``.
+The instances either expands, and the custom time zones a parse resolves
+(``kernel.zones``), are spent from a ``kernel.budget.Budget``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import time
 
 import icalendar
 
-from kernel import recurrence
+from kernel import recurrence, zones
+from kernel.budget import Budget, OverBudget
 from kernel.icaltext import read_calendar
 from kernel.recurrence import MAX_KEY, is_floating, to_key
 from kernel.types import (
@@ -51,26 +54,33 @@ _CHECKED_PROPERTIES = {*_SINGLE_PROPERTIES, "RRULE", "RDATE", "EXDATE"}
 _FREQS = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 _DAY = 86400
 _MAX_OFFSET = 14 * 3600
-_DST_SLACK = 2 * 3600
 _DEFAULT_HORIZON = 3653 * _DAY
 _YEAR_1000 = to_key(dt.date(1000, 1, 1))
 
 
 def parse_object(
-    data: bytes, *, max_index_instances: int = 5000, horizon: int | None = None
+    data: bytes, *, max_index_instances: int = 5000, horizon: int | None = None, budget: Budget | None = None
 ) -> tuple[icalendar.Calendar, ObjectInfo]:
     """Parse and validate one calendar object resource, compute its index.
 
     Every failure on bad input is a ``Rejected`` (403 with a CalDAV
     precondition). Instances start before ``horizon`` (default: now + 10
-    years, UTC seconds); at most ``max_index_instances`` are kept.
+    years, UTC seconds); at most ``max_index_instances`` are kept. The
+    instances expanded and the time zones resolved are spent from ``budget``
+    (a fresh default one when None); a write over it is refused with
+    CALDAV:max-instances, a time zone over its limits with
+    CALDAV:valid-calendar-data.
     """
     try:
-        return _parse(data, max_index_instances, horizon)
+        return _parse(data, max_index_instances, horizon, budget or Budget())
+    except OverBudget as exc:
+        raise Rejected(403, MAX_INSTANCES, exc.message) from exc
     except Rejected:
         raise
     except recurrence.TooComplex as exc:
         raise Rejected(403, MAX_INSTANCES, f"The recurrence is too large: {exc}.") from exc
+    except zones.ZoneRefused as exc:
+        raise Rejected(403, VALID_DATA, str(exc)) from exc
     except Exception as exc:  # any parser or expansion error means bad data
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise Rejected(403, VALID_DATA, f"The calendar data is invalid: {detail}.") from exc
@@ -98,10 +108,12 @@ def occurs_in(
     tz: dt.tzinfo | None = None,
     *,
     after: int | None = None,
+    budget: Budget | None = None,
 ) -> bool:
     """On-the-fly check (no index) whether any instance overlaps [start, end).
 
-    Bounded in time and memory even for ``FREQ=SECONDLY`` without end.
+    Bounded in time and memory even for ``FREQ=SECONDLY`` without end: the
+    occurrences examined are spent from ``budget`` (``OverBudget`` past it).
     ``after``: only consider instances starting at or after this instant
     (used for the part past ``indexed_until``). ``calendar`` must be one
     that ``parse_object`` accepted.
@@ -114,13 +126,12 @@ def occurs_in(
         inst = _single_instance(name, components[0])
         return inst is not None and _matches(inst, start, end, tz, after)
     series = recurrence.build_series(calendar, name)
-    longest = recurrence.max_duration(series) + (_DAY if name == "VJOURNAL" else 0)
-    slack = longest + _DST_SLACK if longest else 0  # wall-clock durations vary with DST
+    slack = recurrence.reach(series, name)
     lows = [x for x in (after, None if start is None else start - slack) if x is not None]
     low = max(lows) if lows else recurrence.MIN_KEY
     high = MAX_KEY if end is None else end + 1
-    lo, hi = _key_bounds(series, low, high, tz)
-    for occ in recurrence.scan(series, lo, hi):
+    lo, hi = recurrence.key_bounds(series, low, high, tz)
+    for occ in recurrence.scan(series, lo, hi, budget or Budget()):
         if _matches(_instance(name, occ, recurring=True), start, end, tz, after):
             return True
     return False
@@ -150,23 +161,12 @@ def _matches(inst: Instance, start: int | None, end: int | None,
     return overlaps(inst, start, end, tz)
 
 
-def _key_bounds(series, low: int, high: int, tz: dt.tzinfo | None) -> tuple[int, int]:
-    """Turn real UTC bounds on instance starts into bounds in the series' key space."""
-    los, his = [], []
-    if recurrence.has_zoned(series):
-        los.append(low)
-        his.append(high)
-    if recurrence.has_floating(series):
-        los.append(recurrence.wall_key(low, tz) - recurrence.dst_margin(low, tz))
-        his.append(recurrence.wall_key(high, tz) + recurrence.dst_margin(high, tz))
-    return max(min(los), recurrence.MIN_KEY), min(max(his), MAX_KEY)
-
-
 # --- parsing and validation -------------------------------------------------
 
 
-def _parse(data: bytes, limit: int, horizon: int | None) -> tuple[icalendar.Calendar, ObjectInfo]:
-    calendar = read_calendar(data)
+def _parse(data: bytes, limit: int, horizon: int | None,
+           budget: Budget) -> tuple[icalendar.Calendar, ObjectInfo]:
+    calendar = read_calendar(data, budget)
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
         raise Rejected(403, VALID_DATA, "The data is not a VCALENDAR object.")
     components = _components(calendar)
@@ -187,7 +187,7 @@ def _parse(data: bytes, limit: int, horizon: int | None) -> tuple[icalendar.Cale
     elif name != "VFREEBUSY":
         if horizon is None:
             horizon = int(time.time()) + _DEFAULT_HORIZON
-        instances, indexed_until = _expand(calendar, name, limit, min(horizon, MAX_KEY))
+        instances, indexed_until = _expand(calendar, name, limit, min(horizon, MAX_KEY), budget)
     info = ObjectInfo(uid=uid, component=name, instances=instances,
                       indexed_until=indexed_until, recurring=recurring,
                       max_attendees=attendees, unbounded=unbounded)
@@ -420,10 +420,11 @@ def _rid_text(value: dt.date, key: int) -> str:
 
 
 def _expand(calendar: icalendar.Calendar, name: str, limit: int,
-            horizon: int) -> tuple[tuple[Instance, ...], int | None]:
+            horizon: int, budget: Budget) -> tuple[tuple[Instance, ...], int | None]:
     series = recurrence.build_series(calendar, name)
     recurrence.check_rules(series)
     found, cut = recurrence.expand(series, limit, horizon)
+    budget.spend("instances", len(found))
     instances = sorted((_instance(name, o, recurring=True) for o in found),
                        key=lambda i: (i.start, i.end))
     if len(instances) > limit:

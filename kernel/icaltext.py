@@ -1,29 +1,54 @@
 """Reading iCalendar text safely in a server that parses many users' objects in one process.
 
-icalendar remembers a custom VTIMEZONE (a TZID that is not an IANA name) in a
-process-wide cache under its TZID, so a second object defining "Office Time"
-differently would silently get the first one's offsets. :func:`read_calendar`
-renames each custom TZID to one that includes a digest of its definition, so
-equal definitions share a cache entry and different ones never collide. The
-stored bytes are never changed: this is only how they are parsed.
+Left to itself, icalendar turns every VTIMEZONE whose TZID is not an IANA name
+into a dateutil ``tzical``, remembered process-wide under its TZID: a second
+object defining "Office Time" differently would get the first one's offsets,
+the memory grows with every new definition, and every offset lookup walks the
+zone's rules from their start (a rule repeating every second since 1601
+freezes the server). :func:`read_calendar` hides TZID properties from
+icalendar, so it resolves no VTIMEZONE, then puts them back and binds the
+date-times that name a custom zone to that object's own definition, resolved
+by ``kernel.zones`` (bounded, cached per definition). A VTIMEZONE named by an
+IANA name stands for the IANA zone. The text is only changed for parsing;
+what is stored is what :func:`crlf_lines` returns.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-import hashlib
 import re
 import zoneinfo
 
 import icalendar
 
+from kernel import zones
+from kernel.budget import Budget
+
 _BOM = "\ufeff"
-_VTIMEZONE = re.compile(r"BEGIN:VTIMEZONE\r?\n(.*?)END:VTIMEZONE", re.S)
-_TZID_LINE = re.compile(r"^TZID(?:;[^:\r\n]*)?:(.*?)\r?$", re.M)
+#: icalendar's unfolding (a line break followed by a space or tab continues the line).
+_UNFOLD = re.compile(r"(?:(?<!\n)\r\n|(?<![\r\n])\n)(?:\r?\n)*[ \t]")
+_HIDDEN = "X-TEAMCAL-HIDDEN-TZID"
+_TZID_LINE = re.compile(r"(?:^|(?<=\n))TZID(?=[;:])", re.I)
+_HIDDEN_LINE = re.compile(rf"(?:^|(?<=\n)){_HIDDEN}(?=[;:])", re.I)
+_VTIMEZONE = re.compile("VTIMEZONE", re.I)
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+#: The properties whose TZID parameter icalendar resolves.
+_ZONED = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "RDATE", "EXDATE")
+
+
+def crlf_lines(data: bytes) -> bytes:
+    """``data`` with every line break (bare CR, bare LF or CRLF) written as CRLF.
+
+    iCalendar text has no line break that is not a CRLF (RFC 5545 3.1); parsers
+    differ on a bare CR, so it is normalised before an object is validated and stored.
+    """
+    return _LINE_BREAK.sub(b"\r\n", data)
 
 
 @functools.lru_cache(maxsize=1024)
 def _is_iana(name: str) -> bool:
+    """Whether a TZID is a time zone name the IANA database (zoneinfo) knows."""
     try:
         zoneinfo.ZoneInfo(name)
     except Exception:  # noqa: BLE001 - any failure means "not a zone the provider knows"
@@ -31,35 +56,85 @@ def _is_iana(name: str) -> bool:
     return True
 
 
-def _content_addressed(text: str) -> str:
-    renames: dict[str, str] = {}
-    for block in _VTIMEZONE.finditer(text):
-        found = _TZID_LINE.search(block.group(1))
-        if not found:
-            continue
-        name = found.group(1).strip().strip('"')
-        if name and not _is_iana(name):
-            digest = hashlib.sha256(block.group(1).encode()).hexdigest()[:12]
-            renames[name] = f"{name} #{digest}"
-    for name, new in renames.items():
-        quoted = re.escape(name)
-        text = re.sub(rf"(^TZID(?:;[^:\r\n]*)?:)\"?{quoted}\"?(\r?$)", rf"\g<1>{_escape(new)}\2", text, flags=re.M)
-        text = re.sub(rf"(;TZID=)\"?{quoted}\"?(?=[:;])", rf"\g<1>{_escape(new)}", text)
-    return text
+def read_calendar(data: bytes | str, budget: Budget | None = None) -> icalendar.Calendar:
+    """Parse iCalendar text into an ``icalendar.Calendar``, custom time zones bound per definition.
 
-
-def _escape(replacement: str) -> str:
-    return replacement.replace("\\", "\\\\")
-
-
-def read_calendar(data: bytes | str) -> icalendar.Calendar:
-    """Parse iCalendar text into an ``icalendar.Calendar``, isolating custom time zones.
-
-    Raises what icalendar raises on bad input (ValueError and friends).
+    Raises what icalendar raises on bad input (ValueError and friends),
+    ``zones.ZoneRefused`` (a ValueError) for a VTIMEZONE over the limits and
+    ``OverBudget`` when resolving the zones would exceed ``budget``.
     """
     text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
     if text.startswith(_BOM):
         text = text[1:]
-    if "BEGIN:VTIMEZONE" in text:
-        text = _content_addressed(text)
-    return icalendar.Calendar.from_ical(text)
+    text = _UNFOLD.sub("", text)
+    hiding = _VTIMEZONE.search(text) is not None
+    if hiding:
+        if _HIDDEN_LINE.search(text):
+            raise ValueError(f"{_HIDDEN} is a reserved property name")
+        text = _TZID_LINE.sub(_HIDDEN, text)
+    calendar = icalendar.Calendar.from_ical(text)
+    if hiding:
+        _bind_zones(calendar, budget)
+    return calendar
+
+
+def timezone_of(component: icalendar.Timezone, budget: Budget | None = None) -> dt.tzinfo | None:
+    """The zone a VTIMEZONE stands for: the IANA zone of its TZID, else its own definition
+    (None without a TZID)."""
+    tzid = _tzid(component)
+    if not tzid:
+        return None
+    return zoneinfo.ZoneInfo(tzid) if _is_iana(tzid) else zones.resolve(tzid, component, budget)
+
+
+def _tzid(component: icalendar.Component) -> str:
+    return str(component.get("TZID", "")).strip().strip('"')
+
+
+def _bind_zones(calendar: icalendar.Calendar, budget: Budget | None) -> None:
+    """Give TZID properties back, resolve custom zones, bind the date-times that name them."""
+    custom: dict[str, dt.tzinfo] = {}
+    stack: list[icalendar.Component] = [calendar]
+    while stack:
+        component = stack.pop()
+        stack.extend(component.subcomponents)
+        if _HIDDEN in component:
+            component["TZID"] = component.pop(_HIDDEN)
+            tzid = _tzid(component)
+            if component.name == "VTIMEZONE" and tzid and not _is_iana(tzid) and tzid not in custom:
+                custom[tzid] = zones.resolve(tzid, component, budget)
+    if custom:
+        _bind(calendar, custom)
+
+
+def _bind(calendar: icalendar.Calendar, custom: dict[str, dt.tzinfo]) -> None:
+    stack: list[icalendar.Component] = [calendar]
+    while stack:
+        component = stack.pop()
+        if component.name == "VTIMEZONE":
+            continue
+        stack.extend(component.subcomponents)
+        for name in _ZONED:
+            for value in _values(component.get(name)):
+                zone = custom.get(str(value.params.get("TZID", "")))
+                if zone is not None:
+                    for item in getattr(value, "dts", [value]):
+                        item.dt = _in_zone(item.dt, zone)
+
+
+def _values(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _in_zone(value, zone: dt.tzinfo):
+    """A parsed date, date-time or period read in ``zone`` (dates as their midnight, as
+    icalendar reads a date with a TZID it knows)."""
+    if isinstance(value, tuple):
+        return tuple(_in_zone(v, zone) if isinstance(v, dt.date) else v for v in value)
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=zone)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=zone)
+    return value

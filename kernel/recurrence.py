@@ -12,7 +12,7 @@ bounded even for a ``FREQ=SECONDLY`` rule without end:
   RFC 5545 derives from DTSTART spelled out, yields the same starts there
   without iterating everything before;
 * ``check_rules`` refuses rules that would defeat this (COUNT too large,
-  too many candidates per period, no instance at all).
+  too many candidates per period or steps per instance, no instance at all).
 
 Times are compared as integer *keys*: seconds since the epoch in UTC for
 date-times with a zone, the wall clock read as if it were UTC for floating
@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
+import math
 from math import gcd, prod
 from typing import Iterator, NamedTuple
 
@@ -33,10 +35,14 @@ from dateutil import rrule as du
 from recurring_ical_events import CalendarQuery
 from recurring_ical_events.series import Series
 
+from kernel.budget import Budget
+
 UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _DAY = 86400
+#: The largest change of UTC offset a wall-clock duration may cross (seconds).
+DST_SLACK = 2 * 3600
 
 #: Largest COUNT accepted: rules with COUNT cannot be rebased, so checking one
 #: far out iterates up to COUNT starts.
@@ -45,6 +51,15 @@ MAX_COUNT = 100_000
 MAX_TIMESET = 1440
 #: Largest number of candidate starts one period of a rule may generate.
 MAX_PERIOD_CANDIDATES = 50_000
+#: Largest number of BYSETPOS positions (dateutil scans a period's days once for each).
+MAX_SETPOS = 16
+#: How many days the check that a rule repeating daily or more often has an
+#: instance looks at (about 68 years; coarser rules are checked over a whole cycle).
+MAX_PROBE_DAYS = 25_000
+#: Largest number of hours, minutes or seconds dateutil may step through for each
+#: instance of a rule finer than daily (FREQ=SECONDLY;BYMINUTE=0;BYSECOND=0 needs 3,600;
+#: FREQ=HOURLY;BYDAY=MO;BYHOUR=9 needs 78).
+MAX_STEPS_PER_INSTANCE = 300
 #: Rule starts per window when scanning for an overlap (grows when a window
 #: holds no match).
 _FIRST_WINDOW = 64
@@ -60,6 +75,8 @@ _CYCLE = {  # the 400-year Gregorian cycle in units of each frequency
     du.SECONDLY: 146097 * 86400,
 }
 _UNIT = {du.DAILY: _DAY, du.HOURLY: 3600, du.MINUTELY: 60, du.SECONDLY: 1}
+_UNITS_PER_DAY = {du.HOURLY: 24, du.MINUTELY: 1440, du.SECONDLY: 86400}
+_PROBE_KEPT_DAYS = 500
 _DAYS_PER_PERIOD = {du.YEARLY: 366, du.MONTHLY: 31, du.WEEKLY: 7}
 
 
@@ -139,21 +156,32 @@ def _rules(series: Series) -> list[du.rrulebase]:
 def check_rules(series: Series) -> None:
     """Raise TooComplex or ValueError for a master RRULE this module cannot bound."""
     for rule in _rules(series)[1:]:
-        if rule._count is not None and rule._count > MAX_COUNT:
-            raise TooComplex(f"RRULE COUNT is above {MAX_COUNT}")
-        if rule._freq < du.HOURLY:
-            parts = (rule._byhour, rule._byminute, rule._bysecond)
-        else:
-            parts = (rule._byminute, rule._bysecond)[rule._freq - du.HOURLY :]
-        timeset = prod(len(p) for p in parts if p)
-        days = _DAYS_PER_PERIOD.get(rule._freq, 1)
-        if timeset > MAX_TIMESET or timeset * days > MAX_PERIOD_CANDIDATES:
-            raise TooComplex("RRULE generates too many candidate times per period")
-        if rule._bysetpos and all(abs(p) > timeset * days for p in rule._bysetpos):
-            # dateutil would search every period up to year 9999 for it (minutes, seconds)
-            raise ValueError("RRULE BYSETPOS selects no instance")
+        check_rule(rule)
         if not _productive(rule):
             raise ValueError("RRULE never produces an instance")
+
+
+def check_rule(rule: du.rrule) -> None:
+    """Raise TooComplex or ValueError for a rule whose periods cost too much to examine.
+
+    One period of a rule costs dateutil its candidate days times its times of
+    day, and its candidate days once more for every BYSETPOS position.
+    """
+    if rule._count is not None and rule._count > MAX_COUNT:
+        raise TooComplex(f"RRULE COUNT is above {MAX_COUNT}")
+    if rule._freq < du.HOURLY:
+        parts = (rule._byhour, rule._byminute, rule._bysecond)
+    else:
+        parts = (rule._byminute, rule._bysecond)[rule._freq - du.HOURLY :]
+    timeset = prod(len(p) for p in parts if p)
+    days = _DAYS_PER_PERIOD.get(rule._freq, 1)
+    if timeset > MAX_TIMESET or timeset * days > MAX_PERIOD_CANDIDATES:
+        raise TooComplex("RRULE generates too many candidate times per period")
+    if rule._bysetpos and len(rule._bysetpos) > MAX_SETPOS:
+        raise TooComplex(f"RRULE BYSETPOS lists more than {MAX_SETPOS} positions")
+    if rule._bysetpos and all(abs(p) > timeset * days for p in rule._bysetpos):
+        # dateutil would search every period up to year 9999 for it (minutes, seconds)
+        raise ValueError("RRULE BYSETPOS selects no instance")
 
 
 def _explicit(rule: du.rrule) -> dict:
@@ -179,24 +207,63 @@ def _productive(rule: du.rrule) -> bool:
     any exist. The stretch is tried just before year 9999, where dateutil
     stops by itself, so that even a rule without instances is checked in
     bounded time. When that stretch would exceed 800 years, interval 1 is
-    probed instead (necessary, not sufficient).
+    probed instead (necessary, not sufficient). A daily rule is probed over
+    :data:`MAX_PROBE_DAYS` days only (dateutil examines each of them): one
+    without an instance in that long counts as having none. Rules finer than
+    daily are judged on the days they keep, and raise TooComplex when dateutil
+    would step through too many times of day per instance (:func:`_steps_per_instance`).
     """
+    if rule._freq >= du.HOURLY:
+        steps = _steps_per_instance(rule)
+        if steps == math.inf:
+            return False
+        if steps > MAX_STEPS_PER_INSTANCE:
+            raise TooComplex("RRULE steps through too many times of day for each instance")
+        return True
     interval = rule._interval
-    q = interval // gcd(interval, _CYCLE[rule._freq])
-    if q > 2:
-        q, interval = 1, 1
-    years = 400 * q
-    start = rule._dtstart.replace(tzinfo=None)
-    shift = max(0, (dt.MAXYEAR - years - start.year) // years * years)
-    probe = rule.replace(
-        dtstart=start.replace(year=start.year + shift),
-        interval=interval,
-        until=None,
-        count=None,
-        cache=False,
-        **_explicit(rule),
-    )
-    return next(iter(probe), None) is not None
+    years = cycle_years(rule)
+    if years > 800:
+        years, interval = 400, 1
+    if rule._freq >= du.DAILY:
+        years = min(years, MAX_PROBE_DAYS // 366)
+    endless = rule.replace(interval=interval, until=None, count=None, cache=False, **_explicit(rule))
+    probe = rebase(endless, dt.datetime(dt.MAXYEAR - years, 1, 1))
+    return probe is not None and next(iter(probe), None) is not None
+
+
+def _steps_per_instance(rule: du.rrule) -> float:
+    """How many hours, minutes or seconds dateutil steps through per instance of a rule finer
+    than daily (infinite when it keeps no day).
+
+    On a day it keeps, dateutil steps through the whole day; on a day it
+    drops, from midnight to the first time of day the rule keeps. How often
+    days are kept is counted on the same rule made daily, over at most
+    :data:`MAX_PROBE_DAYS` days at the end of the calendar.
+    """
+    hours, minutes, seconds = (sorted(p or range(n)) for p, n in
+                               ((rule._byhour, 24), (rule._byminute, 60), (rule._bysecond, 60)))
+    kept = len(hours) * len(minutes) * len(seconds)
+    walk = {du.HOURLY: hours[0], du.MINUTELY: hours[0] * 60 + minutes[0]}.get(
+        rule._freq, hours[0] * 3600 + minutes[0] * 60 + seconds[0])
+    steps = _UNITS_PER_DAY[rule._freq] / kept
+    parts = _explicit(rule)
+    if not (parts["bymonth"] or parts["bymonthday"] or parts["byweekday"] or rule._byyearday or rule._byweekno):
+        return steps  # every day is kept
+    daily = rule.replace(freq=du.DAILY, interval=1, until=None, count=None, bysetpos=None, cache=False,
+                         **{**parts, "byhour": 0, "byminute": 0, "bysecond": 0})
+    probe = rebase(daily, dt.datetime(dt.MAXYEAR - MAX_PROBE_DAYS // 366, 1, 1))
+    days = list(itertools.islice(probe, _PROBE_KEPT_DAYS)) if probe is not None else []
+    if not days:
+        return math.inf
+    span = (days[-1] - days[0]).days + 1 if len(days) > 1 else MAX_PROBE_DAYS
+    return steps + (span / len(days) - 1) * max(walk, 1) / kept
+
+
+def cycle_years(rule: du.rrule) -> int:
+    """Years after which the rule's starts repeat: the 400-year Gregorian cycle, times
+    whatever factor of the interval does not divide that cycle's count of periods."""
+    interval = rule._interval
+    return 400 * (interval // gcd(interval, _CYCLE[rule._freq]))
 
 
 def _aligned(rule: du.rrule, start: dt.datetime, target: dt.datetime) -> dt.datetime:
@@ -227,7 +294,7 @@ def _aligned(rule: du.rrule, start: dt.datetime, target: dt.datetime) -> dt.date
     return naive((to_key(start) // unit + (p // n + 1) * n) * unit)
 
 
-def _rebase(rule: du.rrulebase, target: dt.datetime) -> du.rrulebase | None:
+def rebase(rule: du.rrulebase, target: dt.datetime) -> du.rrulebase | None:
     """``rule`` restarted near wall-clock ``target`` (None: no start from there on).
 
     Only rules without COUNT are rebased; the RDATE set and rules whose
@@ -249,7 +316,7 @@ def _rebase(rule: du.rrulebase, target: dt.datetime) -> du.rrulebase | None:
     rebased = rule.replace(
         dtstart=new_start.replace(tzinfo=rule._tzinfo), cache=False, **_explicit(rule)
     )
-    rebased.until = rule.until  # recurring-ical-events reads this attribute
+    rebased.until = getattr(rule, "until", rule._until)  # recurring-ical-events reads this attribute
     return rebased
 
 
@@ -337,17 +404,22 @@ def expand(
     return found, stop
 
 
-def scan(series: Series, lo: int, hi: int) -> Iterator[Occurrence]:
+def scan(series: Series, lo: int, hi: int, budget: Budget) -> Iterator[Occurrence]:
     """Occurrences starting in [lo, hi) (and some overlapping it), lazily, window by window.
 
     Each window holds a bounded number of rule starts; rules are rebased to
     the window, so a window far from DTSTART costs no more than a near one.
+    Every occurrence computed is spent from ``budget`` (``instances``); a
+    window never holds more than the budget has left.
     """
     originals = _rules(series)
     k = _FIRST_WINDOW
     while lo < hi:
+        k = min(k, budget.left("instances"))
+        if k < 1:
+            budget.spend("instances")  # raises: nothing left
         target = _target(series, lo)
-        rules = [r for r in (_rebase(r, target) for r in originals) if r is not None]
+        rules = [r for r in (rebase(r, target) for r in originals) if r is not None]
         cut = _kth_start(series, rules, lo, hi, k)
         stop = hi if cut is None else max(cut, lo + 1)
         if series.recurrence.has_core:
@@ -357,6 +429,7 @@ def scan(series: Series, lo: int, hi: int) -> Iterator[Occurrence]:
         finally:
             if series.recurrence.has_core:
                 series.recurrence.rrules = originals
+        budget.spend("instances", len(found))
         yield from found
         lo, k = stop, min(k * 4, _MAX_WINDOW)
 
@@ -368,6 +441,33 @@ def max_duration(series: Series) -> int:
         durations += series.recurrence.replace_ends.values()
     longest = max([0, *(int(d.total_seconds()) for d in durations)])
     return longest + max([0, *_moves(series)])
+
+
+def reach(series: Series, name: str) -> int:
+    """Seconds before a window's start at which an instance may start and still overlap it.
+
+    The longest instance (a dated VJOURNAL lasts a day), plus two hours unless
+    every component starts in UTC: lengths are wall-clock, so across a change
+    of UTC offset an instance may be longer.
+    """
+    longest = max_duration(series) + (_DAY if name == "VJOURNAL" else 0)
+    utc = all(isinstance(a.start, dt.datetime)
+              and (a.start.tzinfo is UTC or getattr(a.start.tzinfo, "key", None) == "UTC")
+              for a in series.components)
+    return longest + DST_SLACK if longest and not utc else longest
+
+
+def key_bounds(series: Series, low: int, high: int, tz: dt.tzinfo | None) -> tuple[int, int]:
+    """Real UTC bounds on instance starts as bounds in the series' key space (the wall
+    clock read as UTC for floating times, read in ``tz``)."""
+    los, his = [], []
+    if has_zoned(series):
+        los.append(low)
+        his.append(high)
+    if has_floating(series):
+        los.append(wall_key(low, tz) - dst_margin(low, tz))
+        his.append(wall_key(high, tz) + dst_margin(high, tz))
+    return max(min(los), MIN_KEY), min(max(his), MAX_KEY)
 
 
 def has_floating(series: Series) -> bool:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 from kernel import ical
+from kernel.icaltext import crlf_lines
 from kernel.names import canonical_name
 from kernel.store.resources import make_etag
 from kernel.types import (
@@ -44,6 +45,15 @@ _CONTAINER_REFUSAL = (
     "Creating, deleting or moving a collection here needs admin rights where it lives:"
     " the home's owner, an admin of the group that owns it, or a server admin."
 )
+
+
+class Stored(NamedTuple):
+    """What ``put_object`` stored: the resource, whether it was created, and whether the
+    stored bytes differ from the data given (line breaks normalised to CRLF)."""
+
+    resource: Resource
+    created: bool
+    rewritten: bool
 
 
 def etag_matches(header: str, etag: str | None) -> bool:
@@ -139,26 +149,32 @@ class Writes:
         if_none_match: str | None = None,
         source: str = "api",
         properties: dict[str, str | None] | None = None,
-    ) -> tuple[Resource, bool]:
-        """Create or replace a resource; returns (resource, created).
+    ) -> Stored:
+        """Create or replace a resource; returns (resource, created, rewritten).
 
         Calendar collections take only valid calendar object resources (RFC
         4791 4.1) of a supported component with a UID unused by another
-        resource. ``if_match`` / ``if_none_match`` are the raw header values;
-        a failed precondition is a 412 and nothing is written. ``name`` is
-        stored in its canonical form (:func:`kernel.names.canonical_name`).
+        resource; their line breaks are normalised to CRLF before validation,
+        so what is validated is byte for byte what is stored (``rewritten``
+        says the stored bytes differ from ``data``). ``if_match`` /
+        ``if_none_match`` are the raw header values; a failed precondition is
+        a 412 and nothing is written. ``name`` is stored in its canonical form
+        (:func:`kernel.names.canonical_name`).
         """
         name = canonical_name(name)
+        given = data
         with self.transaction():
             self._require(principal, "write", collection)
             old = self.store.resource(collection.id, name)
             _check_conditions(old, if_match, if_none_match)
             calendar = info = None
             if collection.kind == "calendar":
+                data = crlf_lines(data)
                 calendar, info = ical.parse_object(
                     data,
                     max_index_instances=self.host.kernel.index_max_instances,
                     horizon=int(time.time()) + self.host.kernel.index_horizon_years * 366 * 86400,
+                    budget=self.host.budget(),
                 )
                 if collection.components and info.component not in collection.components:
                     raise Rejected(
@@ -213,7 +229,7 @@ class Writes:
                 uid=resource.uid,
                 principal_id=principal.id if principal else None,
             )
-        return resource, old is None
+        return Stored(resource, old is None, data != given)
 
     def delete_object(
         self,
@@ -251,8 +267,8 @@ class Writes:
         overwrite: bool = True,
         move: bool = False,
         source: str = "api",
-    ) -> tuple[Resource, bool]:
-        """Copy (or move) a resource with its dead properties; returns (new resource, created).
+    ) -> Stored:
+        """Copy (or move) a resource with its dead properties; returns what ``put_object`` stored.
 
         The target goes through the whole pipeline (validation, UID check,
         hooks); ``overwrite=False`` with an existing target is a 412.
@@ -284,7 +300,7 @@ class Writes:
                 self.store.set_properties(
                     {k: None for k in self.store.properties(resource_id=existing.id)}, resource_id=existing.id
                 )
-            resource, created = self.put_object(
+            stored = self.put_object(
                 target,
                 target_name,
                 data,
@@ -293,7 +309,7 @@ class Writes:
                 source=source,
                 properties=dict(props),
             )
-        return resource, created
+        return stored
 
     # -- dead properties -------------------------------------------------------------
 
@@ -586,4 +602,4 @@ def _check_conditions(old: Resource | None, if_match: str | None, if_none_match:
         raise Rejected(412, None, "The resource already exists (If-None-Match failed).")
 
 
-__all__ = ["Writes", "etag_matches", "make_etag", "CALENDAR_CONTENT_TYPE"]
+__all__ = ["Writes", "Stored", "etag_matches", "make_etag", "CALENDAR_CONTENT_TYPE"]

@@ -173,7 +173,9 @@ class Engine(Reconciler):
     # -- feeds ------------------------------------------------------------------------
 
     async def _sync_feed(self) -> None:
-        feed = await fetch_feed(self.client, self.sub.url, self.sub.feed_etag, self.sub.feed_modified)
+        feed = await fetch_feed(
+            self.client, self.sub.url, self.sub.feed_etag, self.sub.feed_modified, self.host.budget()
+        )
         if feed.not_modified:
             return
         for what, why in feed.skipped:

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 import icalendar
 import x_wr_timezone
 
+from kernel.budget import Budget, OverBudget
 from kernel.icaltext import read_calendar
+from kernel.zones import ZoneRefused
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
 
 COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
@@ -45,8 +47,10 @@ class Feed:
     last_modified: str | None = None
 
 
-async def fetch_feed(client: RemoteClient, url: str, etag: str | None, last_modified: str | None) -> Feed:
-    """GET the feed with If-None-Match / If-Modified-Since."""
+async def fetch_feed(
+    client: RemoteClient, url: str, etag: str | None, last_modified: str | None, budget: Budget
+) -> Feed:
+    """GET the feed with If-None-Match / If-Modified-Since; its time zones are resolved within ``budget``."""
     headers = {"Accept": "text/calendar, */*;q=0.5"}
     if etag:
         headers["If-None-Match"] = etag
@@ -57,7 +61,7 @@ async def fetch_feed(client: RemoteClient, url: str, etag: str | None, last_modi
         return Feed(not_modified=True, etag=etag, last_modified=last_modified)
     if reply.status != 200:
         raise RemoteError(f"GET {url}: status {reply.status}")
-    objects, skipped = split_feed(reply.body)
+    objects, skipped = split_feed(reply.body, budget)
     return Feed(False, objects, skipped, reply.headers.get("etag"), reply.headers.get("last-modified"))
 
 
@@ -68,14 +72,17 @@ def object_name(uid: str) -> str:
     return hashlib.sha256(uid.encode("utf-8")).hexdigest()[:32] + ".ics"
 
 
-def split_feed(body: bytes) -> tuple[list[FeedObject], list[tuple[str, str]]]:
+def split_feed(body: bytes, budget: Budget) -> tuple[list[FeedObject], list[tuple[str, str]]]:
     """Parse a feed and cut it into one VCALENDAR per UID, each with the VTIMEZONEs it uses.
 
     Returns (objects, skipped (what, why)). Raises :class:`FeedError` when the
-    body is not iCalendar at all.
+    body is not iCalendar at all, or when one of its time zones is refused
+    (``kernel.zones``) or costs more than ``budget`` allows to resolve.
     """
     try:
-        calendar = read_calendar(body)
+        calendar = read_calendar(body, budget)
+    except (ZoneRefused, OverBudget) as exc:
+        raise FeedError(f"the feed is refused: {exc}"[:500]) from None
     except Exception as exc:  # noqa: BLE001 - whatever a remote sends, this must not raise
         raise FeedError(f"the feed is not iCalendar data ({type(exc).__name__}: {exc})"[:300]) from None
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":

@@ -128,7 +128,7 @@ async def probe(host: Host, url: str, username: str | None, password: str | None
             raise Rejected(502, None, f"Cannot reach the remote: {exc}.") from None
         if got.status == 200:
             try:
-                split_feed(got.body)
+                split_feed(got.body, host.budget())
             except FeedError as exc:
                 problems.append(str(exc))
             else:

@@ -220,9 +220,9 @@ class Reconciler:
             reason = f"{len(inc.data)} bytes, over the limit of {self.size_limit}"
         else:
             try:
-                resource, _ = self.host.writes.put_object(
+                resource = self.host.writes.put_object(
                     self.collection, inc.name, inc.data, principal=None, source=SOURCE
-                )
+                ).resource
             except Rejected as exc:
                 reason = exc.message
             except Exception as exc:  # noqa: BLE001 - whatever a remote sends, this must not raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,8 @@ import icalendar
 import pytest
 from dateutil import rrule
 
-from plugins.caldav_server.caldav import expansion, icaltext, instances
+from kernel.budget import Budget, OverBudget, default_limits
+from plugins.caldav_server.caldav import expansion, icaltext
 from plugins.caldav_server.caldav.calendar_data import CalendarDataRequest, parse_calendar_data
 from plugins.caldav_server.caldav.query_error import CALDAV, QueryError
 from tests.caldav_server.ical_samples import (
@@ -411,11 +413,18 @@ def test_expanding_a_secondly_rule_over_minutes_far_away_answers_every_instance(
         render(request(expand("20540301T000000Z", "20540301T001000Z")), SECONDLY)
 
 
-def test_expand_refuses_when_the_scan_budget_runs_out(monkeypatch):
-    monkeypatch.setattr(instances, "MAX_SCAN", 300)
-    with pytest.raises(QueryError) as caught:
-        render(request(expand("20540301T000000Z", "20540301T001000Z")), SECONDLY)
-    assert caught.value.precondition == CALDAV + "max-instances"
+def test_expand_spends_the_request_budget_and_stops_past_it():
+    req = request(expand("20540301T000000Z", "20540301T001000Z"))
+    budget = Budget()
+    text = req.render(SECONDLY, parsed(SECONDLY), budget=budget)
+    assert len(components(text)) == 600
+    assert budget.used == {"instances": budget.used["instances"], "nodes": 600, "bytes": len(text)}
+    assert 600 <= budget.used["instances"] < 1000
+    small = Budget(dataclasses.replace(default_limits(), instances=300))
+    with pytest.raises(OverBudget) as caught:
+        req.render(SECONDLY, parsed(SECONDLY), budget=small)
+    assert (caught.value.status, caught.value.counter) == (507, "instances")
+    assert small.used["instances"] <= 300 + 1
 
 
 def test_long_lines_are_folded_at_75_octets_without_splitting_characters():

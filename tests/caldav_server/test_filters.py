@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import xml.etree.ElementTree as ET
@@ -16,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from kernel.budget import Budget, OverBudget, default_limits
 from kernel.ical import occurs_in, overlaps, parse_object
-from plugins.caldav_server.caldav import collations, instances
+from plugins.caldav_server.caldav import collations
 from plugins.caldav_server.caldav.filters import (
     CALDAV,
     MAX_DEPTH,
@@ -842,26 +844,27 @@ SECONDLY = ics(component("DTSTART:20240101T000000Z", "DURATION:PT1S", "RRULE:FRE
 
 def test_secondly_rule_without_end_is_checked_near_the_range_only():
     cal = parsed(SECONDLY)
-    times = ObjectTimes(cal, None)
+    budget = Budget()
+    times = ObjectTimes(cal, None, budget)
     window = TimeRange(ts(2054, 3, 1), ts(2054, 3, 1, 0, 0, 10))
     hits = list(itertools.islice(times.hits("VEVENT", window), 100))
     assert [h.span[0] for h in hits] == list(range(ts(2054, 3, 1), ts(2054, 3, 1, 0, 0, 10)))
-    assert times.budget > 0  # started near 2054: from 2024 on, MAX_SCAN would not reach it
+    assert budget.used["instances"] <= 64  # started near 2054, not at 2024
     assert query(comp("VEVENT", time_range("20540301T000000Z", "20540301T000001Z"))).matches(cal)
 
 
-def test_dense_rule_stops_at_the_scan_budget(monkeypatch):
-    monkeypatch.setattr(instances, "MAX_SCAN", 2000)
+def test_dense_rule_stops_at_the_request_budget():
     data = ics(component("DTSTART:20240101T000000Z", "DURATION:PT1S", "RRULE:FREQ=SECONDLY",
                          children="BEGIN:VALARM\nACTION:DISPLAY\nDESCRIPTION:x\nTRIGGER:-P1000D\nEND:VALARM\n"))
     cal = parsed(data)
-    # a year of instances whose alarms all trigger long before: no match, and the work is capped
+    # a year of instances whose alarms all trigger long before: refused past the budget, never
+    # answered as if the instances not examined did not exist
     flt = query(comp("VEVENT", time_range("20300101T000000Z", "20310101T000000Z")
                      + comp("VALARM", time_range("20300101T000000Z", "20310101T000000Z"))))
-    assert not flt.matches(cal)
-    times = ObjectTimes(cal, None)
-    assert sum(1 for _ in times.hits("VEVENT", TimeRange(ts(2030, 1, 1), ts(2031, 1, 1)))) <= 2000
-    assert times.budget == 0
+    budget = Budget(dataclasses.replace(default_limits(), instances=2000))
+    with pytest.raises(OverBudget):
+        flt.matches(cal, None, budget)
+    assert budget.used["instances"] == 2001
 
 
 def test_prop_filter_mismatch_never_scans_instances():

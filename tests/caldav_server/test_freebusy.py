@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
-from plugins.caldav_server.caldav import instances
+from kernel.budget import Budget, OverBudget
 from plugins.caldav_server.caldav.freebusy import coalesce, free_busy
 from tests.caldav_server.ical_samples import BERLIN_VTIMEZONE, component, ics, parsed, rfc_objects, ts
 
@@ -146,13 +146,15 @@ def test_no_objects():
     assert busy(free_busy([], ts(2024, 1, 1), ts(2024, 1, 2))) == []
 
 
-def test_secondly_rule_without_end_is_bounded(monkeypatch):
-    monkeypatch.setattr(instances, "MAX_SCAN", 5000)
+def test_secondly_rule_without_end_is_bounded_by_the_request_budget():
     data = ics(component("DTSTART:20240101T000000Z", "DURATION:PT1S", "RRULE:FREQ=SECONDLY"))
-    one_hour = busy(answer(data, start=ts(2054, 3, 1), end=ts(2054, 3, 1, 1)))
+    budget = Budget()
+    one_hour = busy(free_busy([parsed(data)], ts(2054, 3, 1), ts(2054, 3, 1, 1), None, budget))
     assert one_hour == ["FREEBUSY;FBTYPE=BUSY:20540301T000000Z/20540301T010000Z"]
-    # a week holds more instances than one object may contribute: its busy time stops early
-    (week,) = busy(answer(data, start=ts(2054, 3, 1), end=ts(2054, 3, 8)))
-    begin, finish = week.split(":", 1)[1].split("/")
-    assert begin == "20540301T000000Z"
-    assert dt.datetime.strptime(finish, "%Y%m%dT%H%M%SZ") <= dt.datetime(2054, 3, 1, 1, 24)
+    assert 3600 <= budget.used["instances"] < 3700
+    # a week holds more instances than a request may examine: refused, never cut short
+    budget = Budget()
+    with pytest.raises(OverBudget) as caught:
+        free_busy([parsed(data)], ts(2054, 3, 1), ts(2054, 3, 8), None, budget)
+    assert caught.value.status == 507 and "budget_instances" in caught.value.message
+    assert budget.used["instances"] == budget.limits.instances + 1

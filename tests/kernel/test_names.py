@@ -19,9 +19,9 @@ def test_writes_store_and_find_names_in_nfc_whatever_form_they_are_given(tmp_pat
     cal = host.writes.create_collection(alice, "équipe-" + NFD, "calendar", principal=alice)
     assert cal.path == unicodedata.normalize("NFC", "équipe-" + NFD)
     assert host.store.collection(alice.id, "équipe-" + NFD) == cal
-    resource, created = host.writes.put_object(cal, NFD + ".ics", event_object("c1"), principal=alice)
+    resource, created, _ = host.writes.put_object(cal, NFD + ".ics", event_object("c1"), principal=alice)
     assert created and resource.name == NFC + ".ics"
-    again, created = host.writes.put_object(cal, NFC + ".ics", event_object("c1", summary="2"), principal=alice)
+    again, created, _ = host.writes.put_object(cal, NFC + ".ics", event_object("c1", summary="2"), principal=alice)
     assert not created and again.id == resource.id
     assert host.store.resource(cal.id, NFD + ".ics") == again
     assert [r.name for r in host.store.resources(cal.id, [NFD + ".ics", NFC + ".ics"])] == [NFC + ".ics"]

@@ -56,7 +56,7 @@ def test_privileges_of_members_group_admins_and_server_admins(host: Host, team: 
 def test_a_member_keeps_object_rights(host: Host, team: tuple[Principal, ...]) -> None:
     group, lead, member, outsider, root = team
     planning = host.store.collection(group.id, "planning")
-    resource, created = host.writes.put_object(planning, "e.ics", event(), principal=member)
+    resource, created, _ = host.writes.put_object(planning, "e.ics", event(), principal=member)
     assert created
     host.writes.set_resource_properties(planning, resource, {"{x:}note": "<note xmlns='x:'/>"}, principal=member)
     host.writes.put_object(planning, "e.ics", event(summary="moved"), principal=member)
@@ -161,7 +161,7 @@ def test_property_bytes_follow_every_write(host: Host) -> None:
     a, b = "<a xmlns='x:'>é</a>", "<b xmlns='x:'>12345</b>"
     cal = host.writes.create_collection(alice, "cal", "calendar", principal=alice, properties={"{x:}a": a})
     assert host.store.property_bytes(alice.id) == len(a.encode())
-    resource, _ = host.writes.put_object(cal, "e.ics", event(), principal=alice)
+    resource, _, _ = host.writes.put_object(cal, "e.ics", event(), principal=alice)
     host.writes.set_resource_properties(cal, resource, {"{x:}b": b}, principal=alice)
     assert host.store.property_bytes(alice.id) == len(a.encode()) + len(b)
     host.writes.set_resource_properties(cal, resource, {"{x:}b": "<b xmlns='x:'/>"}, principal=alice)

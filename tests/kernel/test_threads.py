@@ -24,7 +24,7 @@ def test_racing_writers_in_threads_all_land_with_one_change_each(host: Host) -> 
     cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
 
     def write(i: int) -> str:
-        resource, created = host.writes.put_object(cal, f"e{i}.ics", event_object(f"uid-{i}"), principal=alice)
+        resource, created, _ = host.writes.put_object(cal, f"e{i}.ics", event_object(f"uid-{i}"), principal=alice)
         assert created
         return resource.name
 

@@ -135,7 +135,7 @@ def test_index_equals_brute_force(tmp_path_factory, events: list[dict], ranges: 
         expected_instances = {}
         for i, e in enumerate(events):
             data, instances = render(i, e)
-            resource, _ = host.writes.put_object(cal, f"e{i}.ics", data, principal=alice)
+            resource, _, _ = host.writes.put_object(cal, f"e{i}.ics", data, principal=alice)
             expected_instances[resource.id] = instances
         for day, hours in ranges:
             qs = int((BASE + dt.timedelta(days=day)).replace(tzinfo=UTC).timestamp())

@@ -26,7 +26,7 @@ def cal(host: Host):
 
 def test_put_creates_indexes_and_records(host: Host, cal, recorder: Recorder) -> None:
     alice, work = cal
-    resource, created = host.writes.put_object(work, "e1.ics", event(), principal=alice)
+    resource, created, _ = host.writes.put_object(work, "e1.ics", event(), principal=alice)
     assert created and resource.uid == "e1" and resource.component == "VEVENT"
     assert resource.etag.startswith('"') and host.store.data(resource.id) == event()
     assert len(host.store.instances(resource.id)) == 1
@@ -79,14 +79,14 @@ def test_hook_changes_committed_sees_only_committed(host: Host, cal, recorder: R
 
 def test_etag_preconditions(host: Host, cal) -> None:
     alice, work = cal
-    r, _ = host.writes.put_object(work, "e.ics", event(), principal=alice, if_none_match="*")
+    r, _, _ = host.writes.put_object(work, "e.ics", event(), principal=alice, if_none_match="*")
     with pytest.raises(Rejected) as err:
         host.writes.put_object(work, "e.ics", event(), principal=alice, if_none_match="*")
     assert err.value.status == 412
     with pytest.raises(Rejected) as err:
         host.writes.put_object(work, "e.ics", event(summary="y"), principal=alice, if_match='"stale"')
     assert err.value.status == 412
-    r2, created = host.writes.put_object(work, "e.ics", event(summary="y"), principal=alice, if_match=r.etag)
+    r2, created, _ = host.writes.put_object(work, "e.ics", event(summary="y"), principal=alice, if_match=r.etag)
     assert not created and r2.etag != r.etag
     with pytest.raises(Rejected) as err:
         host.writes.delete_object(work, "e.ics", principal=alice, if_match=r.etag)
@@ -128,8 +128,8 @@ def test_bad_resource_names(host: Host, cal, name: str) -> None:
 def test_copy_and_move_objects_carry_properties(host: Host, cal) -> None:
     alice, work = cal
     home = host.writes.create_collection(alice, "home", "calendar", principal=alice)
-    r, _ = host.writes.put_object(work, "e.ics", event(), principal=alice, properties={"{x:}p": "<p xmlns='x:'>1</p>"})
-    copied, created = host.writes.copy_object(work, "e.ics", home, "c.ics", principal=alice)
+    r, _, _ = host.writes.put_object(work, "e.ics", event(), principal=alice, properties={"{x:}p": "<p xmlns='x:'>1</p>"})
+    copied, created, _ = host.writes.copy_object(work, "e.ics", home, "c.ics", principal=alice)
     assert created and host.store.properties(resource_id=copied.id) == {"{x:}p": "<p xmlns='x:'>1</p>"}
     with pytest.raises(Rejected) as err:
         host.writes.copy_object(work, "e.ics", home, "c.ics", principal=alice, overwrite=False)
@@ -137,7 +137,7 @@ def test_copy_and_move_objects_carry_properties(host: Host, cal) -> None:
     with pytest.raises(Rejected) as err:  # same UID already in home under another name
         host.writes.copy_object(work, "e.ics", home, "d.ics", principal=alice)
     assert err.value.precondition.endswith("no-uid-conflict")
-    moved, _ = host.writes.copy_object(work, "e.ics", work, "renamed.ics", principal=alice, move=True)
+    moved, _, _ = host.writes.copy_object(work, "e.ics", work, "renamed.ics", principal=alice, move=True)
     assert host.store.resource(work.id, "e.ics") is None
     assert host.store.time_range(work.id, None, None) == [moved.id]
 

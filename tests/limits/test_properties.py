@@ -57,7 +57,7 @@ def test_hook_validate_properties(deploy: Callable[..., Deployment]) -> None:
     e = refused(d.host, "max-property-size",
                 lambda: w.update_collection(d.cal, principal=d.alice, properties={"{urn:x}b": value("b", KB + 1)}))
     assert "1025 bytes" in e.message and "1024 bytes" in e.message and "alice" in e.message
-    resource, _ = w.put_object(d.cal, "e.ics", calendar_object(), principal=d.alice)
+    resource, _, _ = w.put_object(d.cal, "e.ics", calendar_object(), principal=d.alice)
     refused(d.host, "max-property-size",
             lambda: w.set_resource_properties(d.cal, resource, {"{urn:x}c": value("c", KB + 1)}, principal=d.alice))
     refused(d.host, "max-property-size",
@@ -96,7 +96,7 @@ def test_account_storage_counts_every_calendar_and_object(deploy: Callable[..., 
     w = d.host.writes
     other = d.calendar(d.alice, "other")
     w.update_collection(d.cal, principal=d.alice, properties={"{urn:x}a": value("a", KB)})
-    resource, _ = w.put_object(other, "e.ics", calendar_object(), principal=d.alice)
+    resource, _, _ = w.put_object(other, "e.ics", calendar_object(), principal=d.alice)
     w.set_resource_properties(other, resource, {"{urn:x}b": value("b", KB)}, principal=d.alice)
     assert d.host.store.property_bytes(d.alice.id) == 2 * KB
     e = refused(d.host, "max-property-storage",
@@ -113,7 +113,7 @@ def test_copy_and_move_carry_properties_into_the_target_account(deploy: Callable
     w = d.host.writes
     bob = add_user(d.host, "bob")
     bobs = d.calendar(bob, "work")
-    resource, _ = w.put_object(d.cal, "e.ics", calendar_object(), principal=d.alice)
+    resource, _, _ = w.put_object(d.cal, "e.ics", calendar_object(), principal=d.alice)
     w.set_resource_properties(d.cal, resource, {"{urn:x}big": value("big", 2 * KB)}, principal=d.alice)
     refused(d.host, "max-property-storage",
             lambda: w.copy_object(d.cal, "e.ics", bobs, "e.ics", principal=None))

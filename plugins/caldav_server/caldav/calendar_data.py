@@ -21,12 +21,14 @@ Decisions where the RFC leaves room:
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 from xml.etree.ElementTree import Element
 
 import icalendar
 
+from kernel.budget import Budget
 from kernel.icaltext import read_calendar
 
 from plugins.caldav_server.caldav import expansion, icaltext
@@ -41,14 +43,28 @@ MAX_NODES = 1000
 PARSE_CACHE_SIZE = 2048
 
 
-@lru_cache(maxsize=PARSE_CACHE_SIZE)
-def parsed_calendar(data: bytes) -> icalendar.Calendar:
+_parsed: OrderedDict[bytes, icalendar.Calendar] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def parsed_calendar(data: bytes, budget: Budget) -> icalendar.Calendar:
     """The stored bytes parsed by icalendar, remembered for the next request that needs them.
 
     Parsing costs 2 to 4 ms an object, far more than what a query does with
-    it. The result is shared: callers must not modify it.
+    it. The result is shared: callers must not modify it. Resolving a custom
+    time zone that is not cached is spent from ``budget``.
     """
-    return read_calendar(data.decode("utf-8", "replace"))
+    with _parsed_lock:
+        calendar = _parsed.get(data)
+        if calendar is not None:
+            _parsed.move_to_end(data)
+            return calendar
+    calendar = read_calendar(data.decode("utf-8", "replace"), budget)
+    with _parsed_lock:
+        _parsed[data] = calendar
+        if len(_parsed) > PARSE_CACHE_SIZE:
+            _parsed.popitem(last=False)
+    return calendar
 
 
 def _bad(message: str) -> QueryError:
@@ -107,28 +123,33 @@ class CalendarDataRequest:
         )
 
     def render(self, data: bytes, calendar: icalendar.Calendar | None = None,
-               tz: dt.tzinfo | None = None) -> str:
+               tz: dt.tzinfo | None = None, *, budget: Budget | None = None) -> str:
         """The calendar data of one stored object (``calendar``: its parse, when the caller has it).
 
         Floating times are read in ``tz`` for expand and limit-recurrence-set.
         Raises ``QueryError`` 403 CALDAV:max-instances when an expansion
-        would exceed ``expansion.MAX_INSTANCES`` instances.
+        would exceed ``expansion.MAX_INSTANCES`` instances, and ``OverBudget``
+        when the request's ``budget`` (a fresh default one when None) runs out;
+        the data generated is spent from it as ``bytes``.
         """
         if self.passthrough():
             return data.decode("utf-8", "replace")
+        budget = budget or Budget()
         raw = icaltext.parse(data)
         if self.expand is not None or self.limit_recurrence_set is not None:
             if calendar is None:
-                calendar = parsed_calendar(data)
+                calendar = parsed_calendar(data, budget)
             if self.expand is not None:
-                raw = expansion.expand(raw, calendar, tz, self.expand)
+                raw = expansion.expand(raw, calendar, tz, self.expand, budget)
             else:
                 raw = expansion.limit_recurrence_set(raw, calendar, tz, self.limit_recurrence_set)
         if self.limit_freebusy_set is not None:
             raw = expansion.limit_freebusy_set(raw, self.limit_freebusy_set)
         if self.comp is not None:
             raw = self.comp.apply(raw)
-        return icaltext.serialize(raw)
+        text = icaltext.serialize(raw)
+        budget.spend("bytes", len(text))
+        return text
 
 
 class _SpecParser:

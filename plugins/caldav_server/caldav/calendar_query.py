@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 import icalendar
 from starlette.responses import Response
 
+from kernel.budget import Budget
 from plugins.caldav_server.caldav import filters, timezones
+from plugins.caldav_server.caldav.calendar_data import parsed_calendar
 from plugins.caldav_server.caldav.query_error import QueryError
 from plugins.caldav_server.caldav.report_props import CalendarDataRenderer
 from plugins.caldav_server.webdav import multistatus, xml
@@ -60,7 +62,8 @@ def candidates(
     component, time_range, exact = flt.index_plan()
     store = ctx.store
     if time_range is not None:
-        ids = store.time_range(collection.id, time_range.start, time_range.end, tz=tz, component=component)
+        ids = store.time_range(collection.id, time_range.start, time_range.end, tz=tz, component=component,
+                               budget=ctx.budget)
         return [(r, data or b"", None) for r, data in store.resources_by_ids(ids, with_data=True)], exact
     return [
         (r, data, None)
@@ -69,15 +72,16 @@ def candidates(
     ], exact
 
 
-def matching(rows: Iterable[Row], flt: filters.CompFilter, tz: dt.tzinfo | None) -> list[Row]:
-    """The rows whose parsed object passes the whole filter (kept with their parse)."""
+def matching(rows: Iterable[Row], flt: filters.CompFilter, tz: dt.tzinfo | None, budget: Budget) -> list[Row]:
+    """The rows whose parsed object passes the whole filter (kept with their parse); the work
+    is spent from the request's ``budget``."""
     kept: list[Row] = []
     for resource, data, _ in rows:
         try:
-            calendar = icalendar.Calendar.from_ical(data)
+            calendar = parsed_calendar(data, budget)
         except ValueError:
             continue
-        if flt.matches(calendar, tz):
+        if flt.matches(calendar, tz, budget):
             kept.append((resource, data, calendar))
     return kept
 
@@ -95,7 +99,8 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
         results: Iterable[tuple[Resource, dict[str, str] | None]]
         component, time_range, exact = flt.index_plan()
         if exact and renderer.cheap() and time_range is not None and target.resource is None:
-            ids = ctx.store.time_range(collection.id, time_range.start, time_range.end, tz=tz, component=component)
+            ids = ctx.store.time_range(collection.id, time_range.start, time_range.end, tz=tz, component=component,
+                                       budget=ctx.budget)
             results = indexed_answers(ctx, ids, renderer, tz)
         else:
             rows, exact = candidates(ctx, collection, flt, tz)
@@ -103,8 +108,8 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
                 rows = [row for row in rows if row[0].id == target.resource.id]
 
             def work() -> list[tuple[Resource, dict[str, str] | None]]:
-                kept = rows if exact else matching(rows, flt, tz)
-                return [(resource, renderer.computed(data, tz, calendar)) for resource, data, calendar in kept]
+                kept = rows if exact else matching(rows, flt, tz, ctx.budget)
+                return [(resource, renderer.computed(data, tz, ctx.budget, calendar)) for resource, data, calendar in kept]
 
             results = work()
     except QueryError as exc:
@@ -129,7 +134,7 @@ def indexed_answers(
     objects never holds them all)."""
     for first in range(0, len(ids), BATCH):
         for resource, data in ctx.store.resources_by_ids(ids[first : first + BATCH], with_data=True):
-            yield resource, renderer.computed(data or b"", tz)
+            yield resource, renderer.computed(data or b"", tz, ctx.budget)
 
 
 #: Objects read per query while an indexed answer streams.

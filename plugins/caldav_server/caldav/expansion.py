@@ -13,7 +13,9 @@ Decisions where the RFC leaves room:
   DUE is written otherwise; VTIMEZONE components are dropped.
 * expand refuses an object with more than :data:`MAX_INSTANCES` instances
   in the range with 403 CALDAV:max-instances (RFC 4791 5.2.8 names the
-  limit; truncating would silently lose instances).
+  limit; truncating would silently lose instances); a request whose
+  expansions exceed its budget (``kernel.budget``: instances examined,
+  components written) ends with 507.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import zoneinfo
 
 import icalendar
 
+from kernel.budget import Budget
 from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, params_of, parse, value_start
 from plugins.caldav_server.caldav.instances import (
     Hit,
@@ -127,10 +130,13 @@ def instance_component(raw: RawComponent, hit: Hit, recurring: bool) -> RawCompo
 
 
 def expand(raw: RawComponent, calendar: icalendar.Calendar, tz: dt.tzinfo | None,
-           window: TimeRange) -> RawComponent:
-    """The object with each recurrence instance overlapping ``window`` as a component of its own."""
+           window: TimeRange, budget: Budget) -> RawComponent:
+    """The object with each recurrence instance overlapping ``window`` as a component of its own.
+
+    The occurrences examined and the components written are spent from ``budget``.
+    """
     raw = aligned(raw, calendar)
-    times = ObjectTimes(calendar, tz)
+    times = ObjectTimes(calendar, tz, budget)
     by_id = {id(c): r for c, r in zip(calendar.subcomponents, raw.children, strict=True)}
     out: list[RawComponent] = []
     names = list(dict.fromkeys(c.name for c in times.top))
@@ -151,8 +157,7 @@ def expand(raw: RawComponent, calendar: icalendar.Calendar, tz: dt.tzinfo | None
                     403, CALDAV + "max-instances",
                     f"The object has more than {MAX_INSTANCES} instances in the expanded range.",
                 )
-        if times.budget <= 0:
-            raise QueryError(403, CALDAV + "max-instances", "The recurrence of this object is too dense to expand.")
+        budget.spend("nodes", len(hits))
         hits.sort(key=lambda h: h.span[:2])
         out.extend(instance_component(by_id[id(h.component)], h, recurring) for h in hits)
     return RawComponent(raw.name, raw.lines, out)

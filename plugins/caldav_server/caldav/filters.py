@@ -39,6 +39,7 @@ from xml.etree.ElementTree import Element
 
 import icalendar
 
+from kernel.budget import Budget
 from plugins.caldav_server.caldav.collations import TextMatch
 from plugins.caldav_server.caldav.instances import (
     ObjectTimes,
@@ -173,16 +174,18 @@ class CompFilter:
         )
         return child.name, child_range or self.time_range, simple
 
-    def matches(self, calendar: icalendar.Calendar, tz: dt.tzinfo | None = None) -> bool:
+    def matches(self, calendar: icalendar.Calendar, tz: dt.tzinfo | None = None,
+                budget: Budget | None = None) -> bool:
         """Full RFC 4791 9.7 evaluation of the root filter on one parsed calendar object.
 
         Floating date-times and dates are read in ``tz`` (the request's
         CALDAV:timezone or the calendar's; UTC when None). Bounded work even
-        for a recurrence rule without end (see ``instances.MAX_SCAN``).
+        for a recurrence rule without end: the occurrences examined are spent
+        from ``budget`` (the request's; a fresh default one when None).
         """
         if calendar.name != self.name or self.is_not_defined:
             return False
-        times = ObjectTimes(calendar, tz)
+        times = ObjectTimes(calendar, tz, budget or Budget())
         if self.time_range is not None and not times.any_hit(list(_WITH_INSTANCES), self.time_range):
             return False
         pool = [calendar, *times.top]

@@ -7,7 +7,9 @@ VFREEBUSY components (FBTYPE kept, FREE left out). Periods are cut to the
 asked-for range and coalesced per type when they overlap or touch (7.10
 SHOULD, and section 11's privacy advice). VTODO, VJOURNAL and VAVAILABILITY
 do not contribute. Instances are found with the same bounded expansion as
-the filters (``instances.MAX_SCAN`` per object).
+the filters, spent from the request's budget (``kernel.budget``): a range
+that would need more instances than it allows is answered 507, never with
+busy time silently left out.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Iterable
 
 import icalendar
 
+from kernel.budget import Budget
 from plugins.caldav_server.caldav.instances import ObjectTimes, first, freebusy_periods, utc_seconds
 from plugins.caldav_server.caldav.timerange import TimeRange
 
@@ -37,9 +40,9 @@ def event_fbtype(event: icalendar.Component) -> str | None:
 
 
 def busy_periods(calendar: icalendar.Calendar, window: TimeRange,
-                 tz: dt.tzinfo | None) -> Iterable[tuple[str, int, int]]:
+                 tz: dt.tzinfo | None, budget: Budget) -> Iterable[tuple[str, int, int]]:
     """(FBTYPE, start, end) of one object's busy time within ``window`` (epoch seconds, cut to it)."""
-    times = ObjectTimes(calendar, tz)
+    times = ObjectTimes(calendar, tz, budget)
     lo, hi = window.start, window.end
     for hit in times.hits("VEVENT", window):
         fbtype = event_fbtype(hit.component)
@@ -70,15 +73,18 @@ def _utc(seconds: int) -> str:
 
 
 def free_busy(objects: Iterable[icalendar.Calendar], start: int, end: int,
-              tz: dt.tzinfo | None = None) -> str:
+              tz: dt.tzinfo | None = None, budget: Budget | None = None) -> str:
     """A VCALENDAR with one VFREEBUSY for [start, end) (epoch seconds) over ``objects``.
 
-    Floating times are read in ``tz`` (the calendar's time zone, RFC 4791 7.3).
+    Floating times are read in ``tz`` (the calendar's time zone, RFC 4791 7.3);
+    the instances examined are spent from ``budget`` (the request's; a fresh
+    default one when None).
     """
     window = TimeRange(start, end)
+    budget = budget or Budget()
     by_type: dict[str, list[tuple[int, int]]] = {}
     for calendar in objects:
-        for fbtype, lo, hi in busy_periods(calendar, window, tz):
+        for fbtype, lo, hi in busy_periods(calendar, window, tz, budget):
             by_type.setdefault(fbtype, []).append((lo, hi))
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "BEGIN:VFREEBUSY",

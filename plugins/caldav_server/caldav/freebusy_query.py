@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from kernel.icaltext import read_calendar
 from plugins.caldav_server.caldav import timezones
+from plugins.caldav_server.caldav.calendar_data import parsed_calendar
 from plugins.caldav_server.caldav.calendar_query import dav_error
 from plugins.caldav_server.caldav.freebusy import free_busy
 from plugins.caldav_server.caldav.query_error import QueryError
@@ -40,7 +40,7 @@ def free_busy_query(ctx: DavContext, body: Element) -> Response:
     assert window.start is not None and window.end is not None
     tz = timezones.tzinfo(collection.timezone)
     store = ctx.store
-    ids = set(store.time_range(collection.id, window.start, window.end, tz=tz))
+    ids = set(store.time_range(collection.id, window.start, window.end, tz=tz, budget=ctx.budget))
     ids.update(r.id for r in store.resources(collection.id) if r.component == "VFREEBUSY")
     stored = [data or b"" for _, data in store.resources_by_ids(ids, with_data=True)]
     start, end = window.start, window.end
@@ -49,10 +49,10 @@ def free_busy_query(ctx: DavContext, body: Element) -> Response:
         objects = []
         for data in stored:
             try:
-                objects.append(read_calendar(data))
+                objects.append(parsed_calendar(data, ctx.budget))
             except ValueError:
                 continue
-        return free_busy(objects, start, end, tz)
+        return free_busy(objects, start, end, tz, ctx.budget)
 
     text = work()
     return Response(text, 200, media_type="text/calendar; charset=utf-8")

@@ -8,10 +8,10 @@ recurring-ical-events and dateutil), the same code that fills the
 time-range index, lazily and window by window, so a rule without end costs
 no more than the range asked about.
 
-Bounds: one :class:`ObjectTimes` examines at most :data:`MAX_SCAN`
-occurrences over all its questions; past that it answers as if there were
-no further occurrences (only a rule far denser than any calendar needs gets
-there, and ``kernel.recurrence.check_rules`` refuses most of those on PUT).
+Bounds: every occurrence an :class:`ObjectTimes` examines is spent from the
+request's budget (``kernel.budget``, shared by all the objects a request
+touches); past it the request ends with ``OverBudget`` (507), never with an
+answer that silently left instances out.
 
 Building a series costs about half a millisecond, so the series of the last
 :data:`SERIES_CACHE_SIZE` parsed objects are kept (about 20 KB each, with the
@@ -30,19 +30,14 @@ from typing import Iterator, NamedTuple
 import icalendar
 
 from kernel import recurrence
+from kernel.budget import Budget, OverBudget
 from kernel.ical import floating_to_utc
 from kernel.types import INCLUSIVE_END, INCLUSIVE_START, NEG_INF, POS_INF
 from plugins.caldav_server.caldav.timerange import Span, TimeRange
 
-#: Occurrences one object may have examined for one request (about a second of
-#: recurring-ical-events work at some 50 microseconds each).
-MAX_SCAN = 20_000
-
 #: Recurrence series kept for parsed objects queried again (see ``calendar_data.parsed_calendar``).
 SERIES_CACHE_SIZE = 512
 
-DAY = 86400
-_DST_SLACK = 2 * 3600
 _cache_lock = threading.Lock()
 _series_cache: OrderedDict[tuple[int, str], tuple[icalendar.Calendar, object, threading.Lock]] = OrderedDict()
 _RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "RECURRENCE-ID")
@@ -200,11 +195,11 @@ def triggers_hit(first_trigger: int, step: int, repeat: int, window: TimeRange) 
 class ObjectTimes:
     """The instances of one calendar object's components, with floating times read in ``tz``."""
 
-    def __init__(self, calendar: icalendar.Calendar, tz: dt.tzinfo | None) -> None:
+    def __init__(self, calendar: icalendar.Calendar, tz: dt.tzinfo | None, budget: Budget) -> None:
         self.calendar = calendar
         self.tz = tz
         self.top = [c for c in calendar.subcomponents if c.name != "VTIMEZONE"]
-        self.budget = MAX_SCAN
+        self.budget = budget
         self._series: dict[str, tuple[object, threading.Lock | None]] = {}
 
     def components(self, name: str) -> list[icalendar.Component]:
@@ -236,50 +231,26 @@ class ObjectTimes:
         yield from self._recurring_hits(name, series, window)
 
     def _recurring_hits(self, name: str, series, window: TimeRange) -> Iterator[Hit]:
-        longest = recurrence.max_duration(series) + (DAY if name == "VJOURNAL" else 0)
-        # Lengths are wall-clock: across a change of UTC offset an instance may be longer.
-        slack = longest + _DST_SLACK if longest and not self._all_utc(name) else longest
+        slack = recurrence.reach(series, name)
         low = recurrence.MIN_KEY if window.start is None else window.start - slack
         high = recurrence.MAX_KEY if window.end is None else window.end + 1
-        lo, hi = self._key_bounds(series, low, high)
         tz = self.tz
+        lo, hi = recurrence.key_bounds(series, low, high, tz)
         lock = self._series[name][1]
-        occurrences = recurrence.scan(series, lo, hi)
-        while self.budget > 0:
+        occurrences = recurrence.scan(series, lo, hi, self.budget)
+        while True:
             try:
                 with lock:
                     occ = next(occurrences)
             except StopIteration:
                 return
+            except OverBudget:
+                raise
             except Exception:  # noqa: BLE001 - a rule running off year 9999, odd data: no more
                 return
-            self.budget -= 1
             span = occurrence_span(name, occ.component, occ.start, occ.end, tz)
             if window.overlaps(span):
                 yield Hit(span, occ.component, occ.start, occ.end, occ.recurrence_id)
-
-    def _all_utc(self, name: str) -> bool:
-        """Whether every component of the type starts with a UTC date-time (no offset changes)."""
-        for component in self.components(name):
-            start = date_value(component, "DTSTART")
-            if not is_zoned(start):
-                return False
-            if start.tzinfo is not dt.timezone.utc and getattr(start.tzinfo, "key", None) != "UTC":
-                return False
-        return True
-
-    def _key_bounds(self, series, low: int, high: int) -> tuple[int, int]:
-        """Real UTC bounds on instance starts as bounds in the series' key space
-        (the wall clock read as UTC for floating times)."""
-        los, his = [], []
-        if recurrence.has_zoned(series):
-            los.append(low)
-            his.append(high)
-        if recurrence.has_floating(series):
-            tz = self.tz
-            los.append(recurrence.wall_key(low, tz) - recurrence.dst_margin(low, tz))
-            his.append(recurrence.wall_key(high, tz) + recurrence.dst_margin(high, tz))
-        return max(min(los), recurrence.MIN_KEY), min(max(his), recurrence.MAX_KEY)
 
     def any_hit(self, names: list[str], window: TimeRange) -> bool:
         """Whether any component of these types has an instance in ``window``."""
@@ -320,7 +291,7 @@ class ObjectTimes:
             return
         # An anchor in [start - last offset, end - first offset) can trigger in the window; an
         # END anchor lies up to the longest instance after its start.
-        before = max(last_offset, 0) + recurrence.max_duration(series) + _DST_SLACK + 1
+        before = max(last_offset, 0) + recurrence.max_duration(series) + recurrence.DST_SLACK + 1
         wide = TimeRange(
             None if window.start is None else window.start - before,
             None if window.end is None else window.end - min(first_offset, 0) + 1,

@@ -42,7 +42,7 @@ def calendar_multiget(ctx: DavContext, body: Element) -> Response:
     rows = ctx.store.resources_with_data(collection.id, names) if names else []
 
     def work() -> dict[str, tuple[Resource, dict[str, str] | None]]:
-        return {r.name: (r, renderer.computed(data, tz)) for r, data in rows}
+        return {r.name: (r, renderer.computed(data, tz, ctx.budget)) for r, data in rows}
 
     try:
         results = work()

@@ -126,8 +126,9 @@ def _set_timezone(value: Element | None, kind: str | None) -> dict[str, Any] | N
     if kind != "calendar":
         return None
     text = _text(value)
-    if text is not None and not timezones.is_valid(text):
-        raise DavError(403, "calendar-timezone must be a VCALENDAR with one VTIMEZONE.", VALID_DATA)
+    problem = None if text is None else timezones.refusal(text)
+    if problem is not None:
+        raise DavError(403, f"calendar-timezone is refused. {problem}", VALID_DATA)
     return {"timezone": text}
 
 

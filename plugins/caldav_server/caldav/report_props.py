@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     import icalendar
 
+    from kernel.budget import Budget
+
 CALENDAR_DATA = c("calendar-data")
 
 
@@ -51,11 +53,12 @@ class CalendarDataRenderer:
         return self.spec is None or self.spec.passthrough()
 
     def computed(
-        self, data: bytes, tz: dt.tzinfo | None, calendar: icalendar.Calendar | None = None
+        self, data: bytes, tz: dt.tzinfo | None, budget: Budget, calendar: icalendar.Calendar | None = None
     ) -> dict[str, str] | None:
         """{CALDAV:calendar-data: element} for one resource's stored bytes (floating times in
-        ``tz``; ``calendar`` is the parsed object when the caller has it)."""
+        ``tz``; ``calendar`` is the parsed object when the caller has it; the work spent from
+        the request's ``budget``)."""
         if self.spec is None:
             return None
-        text = escape(self.spec.render(data, calendar, tz)).replace("\r", "&#13;")
+        text = escape(self.spec.render(data, calendar, tz, budget=budget)).replace("\r", "&#13;")
         return {CALENDAR_DATA: f"<C:calendar-data>{text}</C:calendar-data>"}

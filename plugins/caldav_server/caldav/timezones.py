@@ -2,7 +2,9 @@
 
 ``Collection.timezone`` holds either a VCALENDAR with one VTIMEZONE (from
 CALDAV:calendar-timezone) or an IANA name (from calendar-timezone-id, RFC
-7809). Queries read floating times in it.
+7809). Queries read floating times in it. A VTIMEZONE that is no IANA zone
+is resolved by the kernel's bounded zone tables (``kernel.zones``), and one
+over their limits is refused when it is set.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from functools import lru_cache
 
 import icalendar
 
-from kernel.icaltext import read_calendar
+from kernel.icaltext import read_calendar, timezone_of
+from kernel.zones import ZoneRefused
 
 
 def _vtimezones(text: str) -> list[icalendar.Timezone]:
@@ -21,13 +24,23 @@ def _vtimezones(text: str) -> list[icalendar.Timezone]:
     return [c for c in cal.walk("VTIMEZONE")]
 
 
-def is_valid(text: str) -> bool:
-    """True for a VCALENDAR holding exactly one VTIMEZONE with a TZID."""
+def refusal(text: str) -> str | None:
+    """Why ``text`` is not a VCALENDAR holding exactly one usable VTIMEZONE with a TZID (None: it is)."""
     try:
         zones = _vtimezones(text)
+        if len(zones) != 1 or not zones[0].get("TZID"):
+            return "A time zone must be a VCALENDAR with one VTIMEZONE that has a TZID."
+        timezone_of(zones[0])
+    except ZoneRefused as exc:
+        return str(exc)
     except Exception:  # noqa: BLE001 - any parse failure means invalid
-        return False
-    return len(zones) == 1 and bool(zones[0].get("TZID"))
+        return "A time zone must be a VCALENDAR with one VTIMEZONE that has a TZID."
+    return None
+
+
+def is_valid(text: str) -> bool:
+    """True for a VCALENDAR holding exactly one usable VTIMEZONE with a TZID."""
+    return refusal(text) is None
 
 
 def is_known_id(tzid: str) -> bool:
@@ -73,6 +86,6 @@ def tzinfo(stored: str | None) -> dt.tzinfo | None:
         return zoneinfo.ZoneInfo(tzid)
     try:
         zones = _vtimezones(stored)
-        return zones[0].to_tz() if zones else None
+        return timezone_of(zones[0]) if zones else None
     except Exception:  # noqa: BLE001
         return None

@@ -50,6 +50,8 @@ class DavContext:
         self.hrefs = hrefs
         self.depth = parse_depth(request.headers.get("depth"))
         self.minimal = wants_minimal(request)
+        #: The work this request may do on calendar data, shared by every object it touches.
+        self.budget = app.host.budget()
         self._privileges: dict[str, frozenset[str]] = {}
         #: The request body, read on the event loop before the handler runs (b"" when none).
         self.body = b""

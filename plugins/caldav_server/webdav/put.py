@@ -1,9 +1,12 @@
 """PUT: create or replace a resource through ``host.writes.put_object``.
 
 :func:`prepare_put` runs before the body is read (privileges, locks, the
-size limit), so an oversized body is refused after at most the limit; If-Match / If-None-Match are checked in the
-write transaction (412, nothing written). The stored bytes are exactly the
-body, so the strong ETag in the answer is the one a GET returns.
+size limit), so an oversized body is refused after at most the limit;
+If-Match / If-None-Match are checked in the write transaction (412, nothing
+written). The answer carries the strong ETag of the stored bytes only when
+they are exactly the body: the kernel rewrites bare CR or LF line breaks as
+CRLF, and then the ETag is left out (RFC 4791 5.3.4), so the client fetches
+what was stored.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def put(ctx: DavContext) -> Response:
     # again: a LOCK may have been granted while the body was arriving
     ctx.app.locks.check(ctx, _protected(ctx))
     headers = ctx.request.headers
-    resource, created = ctx.host.writes.put_object(
+    stored = ctx.host.writes.put_object(
         collection,
         target.name,
         ctx.body,
@@ -57,7 +60,8 @@ def put(ctx: DavContext) -> Response:
         if_none_match=headers.get("if-none-match"),
         source="caldav",
     )
-    return Response(status_code=201 if created else 204, headers={"ETag": resource.etag})
+    answer = {} if stored.rewritten else {"ETag": stored.resource.etag}
+    return Response(status_code=201 if stored.created else 204, headers=answer)
 
 
 def _protected(ctx: DavContext) -> list[tuple[Target, bool]]:
