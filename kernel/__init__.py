@@ -9,6 +9,7 @@ from kernel.config import ByteSize, ConfigError, Duration
 from kernel.hookspecs import hookimpl
 from kernel.host import Host
 from kernel.jobs import Job
+from kernel.store.tables import Column, Index, Migrations, Migrator, Table
 from kernel.types import (
     CalendarOp,
     Change,
@@ -26,15 +27,20 @@ __all__ = [
     "CalendarOp",
     "Change",
     "Collection",
+    "Column",
     "ConfigError",
     "Duration",
     "Host",
+    "Index",
     "Instance",
     "Job",
+    "Migrations",
+    "Migrator",
     "ObjectInfo",
     "ObjectWrite",
     "Principal",
     "Rejected",
     "Resource",
+    "Table",
     "hookimpl",
 ]

@@ -14,7 +14,7 @@ from anyio import to_thread
 from kernel.auth import CHALLENGE, BasicAuth, CredentialCache
 from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
-from kernel.store import EVERYONE, Store
+from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
 from kernel.types import PRIVILEGES, Change, Collection, Principal
 
 from kernel.writes import Writes
@@ -46,7 +46,15 @@ class Host:
         self.hook = pm.hook
         self._settings = settings
         self.kernel: KernelSettings = settings["kernel"]
-        self.store = Store(config.database_path(self.kernel))
+        try:
+            backend = open_backend(
+                config.database_path(self.kernel),
+                password=self.kernel.database_password,
+                max_connections=self.kernel.database_connections,
+            )
+        except StoreUnavailable as exc:
+            raise ConfigError(config.path, "kernel", "database", str(exc)) from None
+        self.store = Store(backend)
         self.credentials = CredentialCache(self.kernel.auth_cache)
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The event loop serving requests (known once the first request or the lifespan ran).

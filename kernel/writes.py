@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
 from kernel import ical
+from kernel.names import check_segment
 from kernel.store.resources import make_etag
 from kernel.types import (
     CalendarOp,
@@ -100,6 +101,7 @@ class Writes:
         resource. ``if_match`` / ``if_none_match`` are the raw header values;
         a failed precondition is a 412 and nothing is written.
         """
+        check_segment(name)
         with self.transaction():
             old = self.store.resource(collection.id, name)
             _check_conditions(old, if_match, if_none_match)

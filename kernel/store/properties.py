@@ -1,8 +1,8 @@
 """Dead properties of collections and resources, stored as XML fragments."""
 
 from __future__ import annotations
+from kernel.store.connections import Connection
 
-import sqlite3
 
 
 class PropertyStore:
@@ -12,7 +12,8 @@ class PropertyStore:
     is the serialized XML element, which the kernel stores without reading.
     """
 
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: str
 
     def properties(self, *, collection_id: int | None = None, resource_id: int | None = None) -> dict[str, str]:
         """All dead properties of one collection or resource, name -> XML."""
