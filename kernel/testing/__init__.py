@@ -33,8 +33,19 @@ from kernel.types import Principal
 _new_database: Callable[[], str] | None = None
 
 
-def database_setting() -> str:
-    """The ``[kernel] database`` value for a new test host on the current test backend."""
+def database_setting(directory: Path | None = None) -> str:
+    """The ``[kernel] database`` value for a test host in ``directory`` on the current backend.
+
+    A folder that already has a plugins.toml keeps its database (as it keeps its
+    SQLite file), so a second host made there reopens the same deployment.
+    """
+    if directory is not None and (directory / "plugins.toml").exists():
+        import tomllib
+
+        with open(directory / "plugins.toml", "rb") as fh:
+            found = tomllib.load(fh).get("kernel", {}).get("database")
+        if isinstance(found, str):
+            return found
     return "teamcal.sqlite3" if _new_database is None else _new_database()
 
 
@@ -57,10 +68,11 @@ def write_config(
     ``kernel`` holds more ``[kernel]`` lines; ``extra`` is TOML appended after it.
     """
     path = directory / "plugins.toml"
+    database = database_setting(directory)
     names = ", ".join(f'"{n}"' for n in enabled)
     path.write_text(
         f'enabled = [{names}]\n\n[kernel]\nhost = "127.0.0.1"\nport = {port}\n'
-        f'database = "{database_setting()}"\n{kernel}\n\n{extra}\n',
+        f'database = "{database}"\n{kernel}\n\n{extra}\n',
         encoding="utf-8",
     )
     return path
