@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="largest size the peers are run at (default 10000: their queries take seconds beyond)")
     p.add_argument("--seed-max-seconds", type=float, default=600.0, help="PUT seeding stops after this")
     p.add_argument("--op-max-seconds", type=float, default=60.0, help="one operation's loop stops after this")
+    p.add_argument("--teamcal-kernel", action="append", default=[], metavar="LINE",
+                   help='an extra [kernel] line for teamcal, e.g. \'synchronous = "normal"\' (repeatable)')
     p.add_argument("--workdir", help="keep servers' data and logs here (default: a temporary folder)")
     p.add_argument("--json", help="write every result here")
     p.add_argument("--markdown", help="write the tables as Markdown here")
@@ -128,7 +130,7 @@ def run_size(
             folder = workdir / str(size) / f"round{round_no}" / name
             folder.mkdir(parents=True, exist_ok=True)
             log(f"{size:,} events, round {round_no + 1}: {name}")
-            servers[name]["runs"].append(measure(args, script, _server(name, folder), size, files))
+            servers[name]["runs"].append(measure(args, script, _server(name, folder, args), size, files))
         if args.floor:
             folder = workdir / str(size) / f"round{round_no}" / "floor"
             folder.mkdir(parents=True, exist_ok=True)
@@ -136,9 +138,9 @@ def run_size(
     return servers, floor
 
 
-def _server(name: str, folder: Path) -> Server:
+def _server(name: str, folder: Path, args: argparse.Namespace) -> Server:
     if name == "teamcal":
-        return Teamcal(folder)
+        return Teamcal(folder, args.teamcal_kernel)
     return PEERS[name](folder)
 
 
@@ -203,6 +205,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
 
     return {
         "sizes": args.sizes, "rounds": args.rounds, "repeat": args.repeat, "concurrency": args.concurrency,
-        "mixed_seconds": args.mixed_seconds, "python": platform.python_version(), "cpus": os.cpu_count(),
-        "loadavg": os.getloadavg(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "mixed_seconds": args.mixed_seconds, "teamcal_kernel": args.teamcal_kernel,
+        "python": platform.python_version(), "cpus": os.cpu_count(), "loadavg": os.getloadavg(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

@@ -193,19 +193,20 @@ class Teamcal(Server):
     name = "teamcal"
     probe_path = "/dav/"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, kernel_lines: list[str] | None = None) -> None:
         super().__init__(folder)
         self.config = folder / "plugins.toml"
+        self.kernel_lines = list(kernel_lines or [])
 
     def prepare(self) -> None:
         """Write plugins.toml (limits raised for 100,000 events) and create the user."""
-        from kernel.auth import hash_password
+        from kernel.passwords import hash_password
         from kernel.host import Host
 
         self.config.write_text(
             'enabled = ["caldav_server", "default_calendar", "limits"]\n\n'
             f'[kernel]\nhost = "127.0.0.1"\nport = {self.port}\ndatabase = "teamcal.sqlite3"\n'
-            'log_level = "warning"\n\n'
+            'log_level = "warning"\n' + "".join(f"{line}\n" for line in self.kernel_lines) + "\n"
             "[limits]\nmax_events = 1000000\nmax_calendars = 1000\n",
             encoding="utf-8",
         )

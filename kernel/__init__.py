@@ -6,6 +6,7 @@ its own tables) and ``host.writes`` (every object and collection write).
 """
 
 from kernel.config import ByteSize, ConfigError, Duration
+from kernel.encryption import SecretColumn
 from kernel.hookspecs import hookimpl
 from kernel.host import Host
 from kernel.jobs import Job
@@ -41,6 +42,7 @@ __all__ = [
     "Principal",
     "Rejected",
     "Resource",
+    "SecretColumn",
     "Table",
     "hookimpl",
 ]

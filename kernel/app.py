@@ -22,8 +22,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("teamcal")
 
 
-class BodyTooLarge(Exception):
-    """Raised while reading a body past the cap; answered with 413."""
+class BodyTooLarge(Rejected):
+    """Raised by the body cap's receive() once a streamed body passes the server's limit.
+
+    A ``Rejected(413)``, so that whatever reads the body (``read_body``, or a
+    handler's own ``await request.body()``) answers 413 as it answers any
+    refusal; the cap answers 413 itself when nothing else did.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, None, _over(limit))
 
 
 class BodyCap:
@@ -58,7 +66,7 @@ class BodyCap:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(self.limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -74,8 +82,12 @@ class BodyCap:
                 await _too_large(self.limit)(scope, receive, send)
 
 
+def _over(limit: int) -> str:
+    return f"The request body is over the server's limit of {limit} bytes."
+
+
 def _too_large(limit: int) -> Response:
-    return PlainTextResponse(f"Request body over the server's limit of {limit} bytes.", 413)
+    return PlainTextResponse(_over(limit), 413)
 
 
 def build_app(host: Host) -> ASGIApp:
@@ -119,7 +131,8 @@ async def _call_all(results: list[Any]) -> None:
 async def read_body(request: Request, limit: int, precondition: str | None = None) -> bytes:
     """Read a request body, refusing it as soon as it passes ``limit`` bytes.
 
-    Raises ``Rejected(413, precondition, ...)``; never holds more than
+    Raises ``Rejected(413, precondition, ...)``, also when the server's own
+    cap (:class:`BodyCap`) stops a chunked body first; never holds more than
     ``limit`` bytes plus one chunk in memory.
     """
     message = f"The body is over the limit of {limit} bytes."
@@ -128,9 +141,12 @@ async def read_body(request: Request, limit: int, precondition: str | None = Non
         raise Rejected(413, precondition, message)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(413, precondition, message)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(413, precondition, message)
+            chunks.append(chunk)
+    except BodyTooLarge as exc:
+        raise Rejected(413, precondition, exc.message) from None
     return b"".join(chunks)

@@ -20,6 +20,7 @@ class Commands:
     def __init__(self, subparsers: Any) -> None:
         self._subparsers = subparsers
         self.runners: dict[str, Callable[[Any, argparse.Namespace], int | None]] = {}
+        self.unmigrated: set[str] = set()
 
     def add(
         self,
@@ -27,12 +28,20 @@ class Commands:
         help: str,
         configure: Callable[[argparse.ArgumentParser], None],
         run: Callable[[Any, argparse.Namespace], int | None],
+        *,
+        migrate: bool = True,
     ) -> None:
-        """Declare ``teamcal NAME``: ``configure(parser)`` adds its arguments, ``run(host, args)`` does it."""
+        """Declare ``teamcal NAME``: ``configure(parser)`` adds its arguments, ``run(host, args)`` does it.
+
+        The database is migrated before ``run`` unless ``migrate`` is False (commands that
+        look at or replace the database as it is: check, backup, restore).
+        """
         parser = self._subparsers.add_parser(name, help=help, description=help)
         configure(parser)
         parser.set_defaults(command=name)
         self.runners[name] = run
+        if not migrate:
+            self.unmigrated.add(name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plugins":
             return _plugins(args, path)
         assert host is not None
-        if args.command != "check":
+        if args.command not in commands.unmigrated:
             host.migrate()
         return int(commands.runners[args.command](host, args) or 0)
     except ConfigError as exc:

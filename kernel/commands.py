@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kernel.auth import hash_password
+from kernel import maintenance
+from kernel.passwords import hash_password
 from kernel.store import EVERYONE
 from kernel.types import Collection, Rejected
 
@@ -18,11 +19,12 @@ if TYPE_CHECKING:
 def register(cli: Commands) -> None:
     """Declare the kernel's sub-commands."""
     cli.add("serve", "run the server", _serve_args, serve)
-    cli.add("check", "validate plugins.toml and the enabled plugins", lambda p: None, check)
+    cli.add("check", "validate plugins.toml and the enabled plugins", lambda p: None, check, migrate=False)
     cli.add("user", "add, remove, list users and set passwords", _user_args, user)
     cli.add("group", "manage groups (teams) and their members", _group_args, group)
     cli.add("calendar", "create, list and remove calendars", _calendar_args, calendar)
     cli.add("grant", "give, take back and list access to a calendar", _grant_args, grant)
+    maintenance.register(cli)
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:

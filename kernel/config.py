@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 DEFAULT_CONFIG = "plugins.toml"
 
 
@@ -65,6 +67,30 @@ class Duration(float):
         raise ValueError(f"expected a duration such as 90s, 15m or 2h, got {value!r}")
 
 
+class SecretKeys(str):
+    """Fernet keys separated by spaces, commas or new lines ("" for none); see kernel.encryption."""
+
+    @classmethod
+    def from_config(cls, value: Any) -> "SecretKeys":
+        """Accept a string of zero or more valid Fernet keys."""
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string of Fernet keys, got {type(value).__name__}")
+        for number, key in enumerate(split_keys(value), 1):
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(
+                    f"key {number} is not a Fernet key (32 url-safe base64-encoded bytes:"
+                    " make one with `teamcal secrets generate-key`)"
+                ) from None
+        return cls(value)
+
+
+def split_keys(value: str) -> list[str]:
+    """The keys of a ``secret_key`` value, the encrypting (first) one first."""
+    return [k for k in re.split(r"[\s,]+", value) if k]
+
+
 @dataclass
 class KernelSettings:
     """The ``[kernel]`` table."""
@@ -101,7 +127,47 @@ class KernelSettings:
         default=5000, metadata={"doc": "instances indexed per object; beyond, queries expand"}
     )
     auth_cache: Duration = field(
-        default=Duration(300), metadata={"doc": "how long a verified password is remembered in memory"}
+        default=Duration(300),
+        metadata={"doc": "how long a password verified from a client address is remembered in memory"},
+    )
+    auth_threads: int = field(
+        default=2, metadata={"doc": "password hashes verified at once, each in its own worker thread"}
+    )
+    auth_address_failures: int = field(
+        default=20,
+        metadata={"doc": "failed logins from one client address (IPv6: its /64) per auth_failure_window"
+                  " before its logins get 429; 0 = no limit"},
+    )
+    auth_user_failures: int = field(
+        default=10,
+        metadata={"doc": "failed logins for one user name per auth_failure_window before its logins get 429;"
+                  " 0 = no limit"},
+    )
+    auth_failure_window: Duration = field(
+        default=Duration(600), metadata={"doc": "the sliding window the failed-login limits count in"}
+    )
+    secret_key: SecretKeys = field(
+        default=SecretKeys(""),
+        repr=False,
+        metadata={
+            "doc": "Fernet keys that encrypt secrets plugins store (remote passwords): the first encrypts,"
+            " all decrypt; give it as {env = \"NAME\"} or {file = \"path\"}"
+        },
+    )
+    synchronous: str = field(
+        default="full",
+        metadata={
+            "doc": "SQLite synchronous mode: full (a commit survives power loss) or normal (faster commits;"
+            " the last ones may be lost on power loss, never on a crash)",
+            "choices": ("normal", "full"),
+        },
+    )
+    migration_backups: int = field(
+        default=5,
+        metadata={
+            "doc": "newest automatic backups (before migrations and restores) kept in backups/ beside the"
+            " database; 0: none"
+        },
     )
     log_level: str = field(
         default="info", metadata={"doc": "server log level", "choices": ("debug", "info", "warning", "error")}

@@ -4,8 +4,9 @@ Names say when a hook runs: ``register_*`` once at start-up, returning data;
 ``validate_*`` inside the write transaction, free to veto by raising
 :class:`kernel.Rejected`; past tense after the fact. pluggy has no async, so
 first-result hooks and hooks inside a transaction are plain functions;
-notification hooks (``startup``, ``shutdown``, ``changes_committed``) may
-return awaitables, which the kernel awaits.
+notification hooks marked :func:`may_return_awaitable` (``startup``,
+``shutdown``, ``changes_committed``) may be ``async def``, and the kernel
+awaits them. An ``async def`` implementation of any other hook stops start-up.
 
 An implementation may accept any subset of a hook's arguments, so hooks can
 gain arguments without breaking plugins.
@@ -13,7 +14,7 @@ gain arguments without breaking plugins.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 import pluggy
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.routing import BaseRoute
 
+    from kernel.encryption import SecretColumn
     from kernel.host import Host
     from kernel.jobs import Job
     from kernel.store import Store
@@ -29,6 +31,22 @@ if TYPE_CHECKING:
 hookspec = pluggy.HookspecMarker("teamcal")
 #: The marker plugins put on their implementations (re-exported as ``kernel.hookimpl``).
 hookimpl = pluggy.HookimplMarker("teamcal")
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: The attribute :func:`may_return_awaitable` sets on a hookspec.
+AWAITABLE = "teamcal_may_return_awaitable"
+
+
+def may_return_awaitable(spec: F) -> F:
+    """Mark a hookspec whose implementations may be ``async def``: the caller awaits them.
+
+    Every other hook (the kernel's and those plugins declare) is called
+    synchronously, so an ``async def`` implementation of it would return a
+    coroutine nobody runs; the host refuses such a plugin at load
+    (:func:`kernel.plugins.check_coroutines`). Put it under ``@hookspec``.
+    """
+    setattr(spec, AWAITABLE, True)
+    return spec
 
 
 # -- start-up -------------------------------------------------------------
@@ -67,6 +85,18 @@ def register_migrations(host: Host) -> Any:
 
 
 @hookspec
+def register_secret_columns() -> Iterable[SecretColumn]:
+    """Return the columns of the plugin's tables that hold secrets encrypted with ``host.secrets``.
+
+    Each is a ``kernel.SecretColumn(table, key, column)``: ``key`` names the
+    row's primary key. The plugin encrypts with ``host.secrets.encrypt`` when it
+    writes and decrypts with ``host.secrets.decrypt`` right before use; the kernel
+    encrypts values still in plaintext at start-up (when a key is set) and
+    re-encrypts all of them under a new key (``teamcal secrets rotate``).
+    """
+
+
+@hookspec
 def register_routes(host: Host) -> Iterable[BaseRoute]:
     """Return Starlette routes or mounts to add to the app.
 
@@ -96,11 +126,13 @@ def register_commands(cli: Any) -> None:
 
 
 @hookspec
+@may_return_awaitable
 def startup(host: Host) -> Any:
     """Run once when the server starts, after migrations; may return an awaitable."""
 
 
 @hookspec
+@may_return_awaitable
 def shutdown(host: Host) -> Any:
     """Run once when the server stops; may return an awaitable."""
 
@@ -114,6 +146,10 @@ def authenticate(host: Host, request: Request) -> Principal | None:
 
     First result wins; the kernel's HTTP Basic implementation runs last. A
     plugin adding another scheme (tokens, a proxy header) implements this.
+    Runs on the event loop, so keep it cheap. The kernel's own implementation
+    may answer a :class:`kernel.auth.PasswordCheck`, which
+    ``host.authenticate`` completes in its hashing threads: call that, not
+    the hook.
     """
 
 
@@ -159,6 +195,7 @@ def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
 
 
 @hookspec
+@may_return_awaitable
 def changes_committed(host: Host, changes: list[Change]) -> Any:
     """The given change-feed rows were committed; may return an awaitable.
 

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 import pluggy
 from anyio import to_thread
 
-from kernel.auth import CHALLENGE, BasicAuth, CredentialCache
+from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
 from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
+from kernel.encryption import SecretBox, SecretColumn
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
 from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
+from kernel.store.backup import keep_automatic
 from kernel.types import PRIVILEGES, Change, Collection, Principal
 
 from kernel.writes import Writes
@@ -51,11 +53,14 @@ class Host:
                 config.database_path(self.kernel),
                 password=self.kernel.database_password,
                 max_connections=self.kernel.database_connections,
+                synchronous=self.kernel.synchronous,
             )
         except StoreUnavailable as exc:
             raise ConfigError(config.path, "kernel", "database", str(exc)) from None
         self.store = Store(backend)
-        self.credentials = CredentialCache(self.kernel.auth_cache)
+        #: Encrypts the secrets plugins store (``[kernel] secret_key``); see kernel.encryption.
+        self.secrets = SecretBox(self.kernel.secret_key, config.path)
+        self.passwords = PasswordChecks(self.kernel)
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The event loop serving requests (known once the first request or the lifespan ran).
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -90,11 +95,50 @@ class Host:
         return host
 
     def migrate(self) -> None:
-        """Apply the kernel's and every enabled plugin's pending migrations."""
+        """Apply the kernel's and every enabled plugin's pending migrations, then seal plaintext secrets.
+
+        Before migrating a SQLite file that holds data, a backup goes to
+        ``backups/`` beside it (``[kernel] migration_backups`` newest kept); a
+        PostgreSQL database is backed up by its own tools (docs/deployment.md).
+        With ``[kernel] secret_key`` set, secret columns still holding
+        plaintext (from before a key was set) are encrypted; without it, a
+        warning says how many there are.
+        """
         sets: list[Any] = []
         for result in self.hook.register_migrations(host=self):
             sets.extend(result if isinstance(result, (list, tuple)) else [result])
+        pending = self.store.pending_migrations(sets)
+        if pending and self.store.dialect == "sqlite" and not self.store.is_new():
+            saved = keep_automatic(self.store.path, "before-migration", self.kernel.migration_backups)
+            if saved is not None:
+                log.warning(
+                    "teamcal: backed up the database to %s before migrating (%s)", saved.path, ", ".join(pending)
+                )
         self.store.migrate(sets)
+        self._seal_secrets()
+
+    def secret_columns(self) -> list[SecretColumn]:
+        """Every column plugins declared (``register_secret_columns``) as holding encrypted secrets."""
+        return [column for result in self.hook.register_secret_columns() for column in (result or [])]
+
+    def _seal_secrets(self) -> None:
+        columns = self.secret_columns()
+        if not columns:
+            return
+        sealed = self.secrets.seal_plaintext(self.store, columns)
+        if sealed:
+            log.warning("teamcal: encrypted %d stored secrets that were in plaintext", sealed)
+        counts = self.secrets.counts(self.store, columns)
+        if counts.plaintext:
+            log.warning(
+                "teamcal: %d stored secrets are in plaintext: set [kernel] secret_key to encrypt them"
+                " (docs/security.md)", counts.plaintext,
+            )
+        if counts.unreadable:
+            log.warning(
+                "teamcal: %d stored secrets cannot be decrypted with [kernel] secret_key (was a key removed?)",
+                counts.unreadable,
+            )
 
     def settings(self, table: str) -> Any:
         """The validated settings dataclass of a plugin (its defaults when the table is absent)."""
@@ -127,14 +171,21 @@ class Host:
     # -- identity and access ------------------------------------------------------
 
     async def authenticate(self, request: Request) -> Principal | None:
-        """The principal a request authenticates as (first ``authenticate`` answer), or None."""
+        """The principal a request authenticates as (first ``authenticate`` answer), or None.
+
+        A password the kernel's Basic implementation must verify is verified in
+        a worker thread (:class:`kernel.auth.PasswordChecks`); a throttled
+        client or user name raises HTTP 429 with Retry-After.
+        """
         principal = self.hook.authenticate(host=self, request=request)
+        if isinstance(principal, PasswordCheck):
+            principal = await self.passwords.complete(principal, self.store)
         if principal is not None:
             self.hook.principal_accessed(host=self, principal=principal)
         return principal
 
     async def require_principal(self, request: Request) -> Principal:
-        """The authenticated principal, or an HTTP 401 with a Basic challenge."""
+        """The authenticated principal, or an HTTP 401 with a Basic challenge (429 when throttled)."""
         from starlette.exceptions import HTTPException
 
         principal = await self.authenticate(request)
@@ -233,7 +284,8 @@ class Host:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store and stop the password-hashing threads."""
+        self.passwords.close()
         self.store.close()
 
 

@@ -1,8 +1,15 @@
-"""Rules for names that become URL path segments (principals, collections, resources)."""
+"""Rules for names that become URL path segments (principals, collections, resources).
+
+Collection and resource names have one form: Unicode NFC
+(:func:`canonical_name`), so ``café.ics`` typed on a Mac (NFD) and on
+Windows (NFC) is one resource. Every write and lookup by name goes through it;
+the store holds only canonical names (migration m006 renamed older ones).
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from kernel.types import Rejected
 
@@ -41,3 +48,8 @@ def check_path(path: str) -> None:
         raise Rejected(400, None, "A collection needs a name.")
     for segment in path.split("/"):
         check_segment(segment)
+
+
+def canonical_name(name: str) -> str:
+    """The one stored form of a collection or resource name, or of a collection path: NFC."""
+    return name if name.isascii() else unicodedata.normalize("NFC", name)

@@ -7,6 +7,7 @@ Built-in and third-party plugins come through the same entry-point group,
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,33 @@ def load_plugins(pm: pluggy.PluginManager, enabled: list[str], config_file: Path
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise ConfigError(config_file, None, "enabled", str(exc)) from None
+    check_coroutines(pm, config_file)
+
+
+def check_coroutines(pm: pluggy.PluginManager, config_file: Path | str = "") -> None:
+    """Refuse an ``async def`` implementation of a hook that is called synchronously.
+
+    Only hookspecs marked :func:`kernel.hookspecs.may_return_awaitable` are
+    awaited; of any other hook, kernel or plugin-declared, a coroutine
+    function would return a coroutine nobody runs and its answer (a veto,
+    a principal) would be lost. Raises a one-line ConfigError naming the
+    plugin, the hook and the fix.
+    """
+    callers = {name: caller for name, caller in vars(pm.hook).items() if getattr(caller, "spec", None)}
+    awaited = sorted(name for name, c in callers.items() if getattr(c.spec.function, hookspecs.AWAITABLE, False))
+    for name, caller in callers.items():
+        if name in awaited:
+            continue
+        for impl in caller.get_hookimpls():
+            if inspect.iscoroutinefunction(impl.function) or inspect.isasyncgenfunction(impl.function):
+                raise ConfigError(
+                    config_file,
+                    None,
+                    "enabled",
+                    f"plugin {impl.plugin_name!r} implements {name} with async def, but {name} is called"
+                    f" synchronously and its answer would be lost: make it a plain def (only"
+                    f" {', '.join(awaited)} may be async)",
+                )
 
 
 def register(pm: pluggy.PluginManager, plugin: Any, name: str, config_file: Path | str = "") -> None:

@@ -86,6 +86,9 @@ class Collection:
     created: float
     modified: float
     sync_seq: int
+    #: Sync tokens from before this change-feed position are no longer valid (the kernel
+    #: renamed members of the collection; migration m006).
+    sync_floor: int = 0
 
     @property
     def name(self) -> str:

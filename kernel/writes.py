@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
 from kernel import ical
-from kernel.names import check_segment
+from kernel.names import canonical_name, check_segment
 from kernel.store.resources import make_etag
 from kernel.types import (
     CalendarOp,
@@ -99,8 +99,10 @@ class Writes:
         Calendar collections take only valid calendar object resources (RFC
         4791 4.1) of a supported component with a UID unused by another
         resource. ``if_match`` / ``if_none_match`` are the raw header values;
-        a failed precondition is a 412 and nothing is written.
+        a failed precondition is a 412 and nothing is written. ``name`` is
+        stored in its canonical form (:func:`kernel.names.canonical_name`).
         """
+        name = canonical_name(name)
         check_segment(name)
         with self.transaction():
             old = self.store.resource(collection.id, name)
@@ -175,6 +177,7 @@ class Writes:
         source: str = "api",
     ) -> Resource:
         """Delete a resource; 404 when absent, 412 when ``if_match`` fails."""
+        name = canonical_name(name)
         with self.transaction():
             old = self.store.resource(collection.id, name)
             if old is None:
@@ -205,6 +208,7 @@ class Writes:
         The target goes through the whole pipeline (validation, UID check,
         hooks); ``overwrite=False`` with an existing target is a 412.
         """
+        name, target_name = canonical_name(name), canonical_name(target_name)
         with self.transaction():
             old = self.store.resource(source_collection.id, name)
             if old is None:
@@ -277,6 +281,7 @@ class Writes:
         source: str = "api",
     ) -> Collection:
         """Create a calendar or plain collection; 405 when the path is taken, 409 without a parent."""
+        path = canonical_name(path)
         attrs = dict(attrs or {})
         if kind == "calendar" and "components" not in attrs:
             attrs["components"] = ("VEVENT", "VTODO", "VJOURNAL")
@@ -345,6 +350,7 @@ class Writes:
         source: str = "api",
     ) -> tuple[Collection, bool]:
         """Move (rename) a collection tree within or across homes; returns (moved, created)."""
+        path = canonical_name(path)
         with self.transaction():
             existed = self._clear_target(owner, path, overwrite, principal, source)
             if path == collection.path and owner.id == collection.owner.id:
@@ -380,6 +386,7 @@ class Writes:
         source: str = "api",
     ) -> tuple[Collection, bool]:
         """Copy a collection (its properties, resources and, at depth infinity, sub-collections)."""
+        path = canonical_name(path)
         with self.transaction():
             if owner.id == collection.owner.id and (path == collection.path or path.startswith(collection.path + "/")):
                 raise Rejected(403, None, "A collection cannot be copied onto or into itself.")

@@ -16,8 +16,9 @@ reach them through :meth:`Store.execute` in the portable SQL subset
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from kernel.store.changes import ChangeStore
 from kernel.store.collections import CollectionStore
@@ -30,16 +31,21 @@ from kernel.store.principals import PrincipalStore
 from kernel.store.properties import PropertyStore
 from kernel.store.resources import ResourceStore, make_etag
 from kernel.store.schema import kernel_migrations
-from kernel.store.tables import Migrations, SchemaError
+from kernel.store.tables import Migrations, SchemaError, applied
 
 __all__ = ["Store", "EVERYONE", "StoreClosed", "StoreUnavailable", "make_etag", "kernel_migrations", "open_backend"]
 
 
-def open_backend(database: str | Path, *, password: str = "", max_connections: int = 32) -> Backend:
-    """The backend a ``[kernel] database`` value names: a PostgreSQL URL, or a SQLite file path."""
+def open_backend(
+    database: str | Path, *, password: str = "", max_connections: int = 32, synchronous: str = "full"
+) -> Backend:
+    """The backend a ``[kernel] database`` value names: a PostgreSQL URL, or a SQLite file path.
+
+    ``synchronous`` is SQLite's (PostgreSQL commits durably by its own settings).
+    """
     if is_postgres_url(str(database)):
         return PostgresBackend(str(database), password=password, max_connections=max_connections)
-    return SQLiteBackend(database)
+    return SQLiteBackend(database, synchronous)
 
 
 class Store(
@@ -116,6 +122,40 @@ class Store(
                 stacklevel=2,
             )
             migrations.apply(self.db)
+
+    def pending_migrations(self, sets: list[Any]) -> list[str]:
+        """``set.name`` of every migration :meth:`migrate` would apply, the kernel's first."""
+        found: list[str] = []
+        for migrations in [kernel_migrations, *sets]:
+            if isinstance(migrations, Migrations):
+                found += [f"{migrations.name}.{step}" for step in migrations.pending(self)]
+            elif self.dialect == "sqlite":
+                found += [f"{migrations.name}.{p.name}" for p in migrations.pending(self.db)]
+        return found
+
+    def is_new(self) -> bool:
+        """True before the kernel's first migration ran (a new, empty database)."""
+        return "m001_initial" not in applied(self, "kernel")
+
+    @contextmanager
+    def erasing(self) -> Iterator[None]:
+        """Zero what the block deletes or overwrites, then checkpoint and empty the WAL (SQLite).
+
+        For replacing secrets: the old bytes are not left in free space or in
+        old WAL frames (the checkpoint waits for readers up to the busy timeout).
+        Call outside a transaction. On PostgreSQL the block just runs: its dead
+        row versions go when autovacuum reclaims them.
+        """
+        if self.dialect != "sqlite":
+            yield
+            return
+        previous = self.conn.execute("PRAGMA secure_delete").fetchone()[0]
+        self.conn.execute("PRAGMA secure_delete = ON")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA secure_delete = {int(previous)}")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def close(self) -> None:
         """Release every thread's connection (on SQLite the last one checkpoints the WAL)."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kernel.names import check_path
+from kernel.names import canonical_name, check_path
 from kernel.types import Collection, CollectionKind, Principal, Rejected
 from kernel.store.connections import Connection
 
 _SELECT = (
     "SELECT c.id, c.path, c.kind, c.display_name, c.description, c.color, c.sort_order, c.timezone,"
     " c.components, c.transparent, c.created, c.modified, c.sync_seq,"
-    " p.id, p.name, p.kind, p.display_name, p.email, p.is_admin"
+    " p.id, p.name, p.kind, p.display_name, p.email, p.is_admin, c.sync_floor"
     " FROM collections c JOIN principals p ON p.id = c.owner_id"
 )
 
@@ -37,6 +37,7 @@ def _collection(row: tuple) -> Collection:
         created=row[10],
         modified=row[11],
         sync_seq=row[12],
+        sync_floor=row[19],
     )
 
 
@@ -59,9 +60,10 @@ class CollectionStore:
     dialect: str
 
     def collection(self, owner: str | int, path: str) -> Collection | None:
-        """The collection at ``path`` in the home of ``owner`` (name or id), or None."""
+        """The collection at ``path`` (in any Unicode normal form) in the home of ``owner`` (name or
+        id), or None."""
         key = "p.id" if isinstance(owner, int) else "p.name"
-        row = self.conn.execute(f"{_SELECT} WHERE {key} = ? AND c.path = ?", (owner, path)).fetchone()
+        row = self.conn.execute(f"{_SELECT} WHERE {key} = ? AND c.path = ?", (owner, canonical_name(path))).fetchone()
         return _collection(row) if row else None
 
     def collection_by_id(self, collection_id: int) -> Collection | None:

@@ -1,7 +1,9 @@
-"""The SQLite backend: opening the file with the server's pragmas."""
+"""The SQLite backend: opening the file with the server's pragmas, owner-only."""
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -9,24 +11,57 @@ from sqlite_utils import Database
 
 #: Seconds a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 10_000
+#: The database file is the owner's alone; SQLite gives its -wal and -shm files the same mode.
+FILE_MODE = 0o600
+#: The ``PRAGMA synchronous`` levels ``[kernel] synchronous`` may choose.
+SYNCHRONOUS = ("normal", "full")
+
+log = logging.getLogger("teamcal")
 
 
-def open_database(path: str | Path) -> Database:
+def open_database(path: str | Path, synchronous: str = "full") -> Database:
     """Open (creating if needed) the database file in WAL mode, tuned for a server.
 
-    Each process, and each thread in it (:class:`Connections`), opens its own connection.
+    The file is created owner-only (0600) and an existing one (with its -wal
+    and -shm files) is made so. ``synchronous`` is ``"full"`` (every commit is
+    on disk when COMMIT returns) or ``"normal"``. Each process, and each thread
+    in it (:class:`kernel.store.connections.Connections`), opens its own connection.
     """
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    restrict_files(Path(path))
     conn = sqlite3.connect(
         str(path), isolation_level=None, check_same_thread=False, cached_statements=256
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -32000")
     return Database(conn)
+
+
+def restrict_files(path: Path) -> None:
+    """Create the database file with mode 0600 when missing; make it and its -wal and -shm 0600.
+
+    No umask is changed (it is process-wide, and threads create files too): the
+    file is created with an explicit mode, and SQLite creates -wal and -shm
+    with the mode of the database file.
+    """
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+    except FileExistsError:
+        pass
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if file.stat().st_mode & 0o777 != FILE_MODE:
+                file.chmod(FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            log.warning("teamcal: cannot make %s owner-only (mode 0600): it belongs to another user", file)
 
 
 class SQLiteBackend:
@@ -35,12 +70,15 @@ class SQLiteBackend:
     dialect = "sqlite"
     integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, synchronous: str = "full") -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
         self.path = path
+        self.synchronous = synchronous
 
     def connect(self) -> sqlite3.Connection:
-        """Open the file (creating it) with the server's pragmas."""
-        return open_database(self.path).conn
+        """Open the file (creating it owner-only) with the server's pragmas."""
+        return open_database(self.path, self.synchronous).conn
 
     def release(self, conn: sqlite3.Connection) -> None:  # type: ignore[override]
         """Close a thread's connection (the last one to close checkpoints the WAL)."""

@@ -69,6 +69,14 @@ class PrincipalStore:
         row = self.conn.execute("SELECT password_hash FROM principals WHERE id = ?", (principal_id,)).fetchone()
         return row[0] if row else None
 
+    def replace_password_hash(self, principal_id: int, old: str, new: str) -> bool:
+        """Set a user's hash to ``new`` if it is still ``old`` (inside a write transaction);
+        False when it changed meanwhile (a password change wins over a hash upgrade)."""
+        cur = self.conn.execute(
+            "UPDATE principals SET password_hash = ? WHERE id = ? AND password_hash = ?", (new, principal_id, old)
+        )
+        return cur.rowcount == 1
+
     def update_principal(self, principal_id: int, **fields: object) -> None:
         """Change display_name, email, password_hash or is_admin."""
         allowed = {"display_name", "email", "password_hash", "is_admin"}

@@ -7,7 +7,7 @@ import hashlib
 import time
 from typing import Iterable, Iterator
 
-from kernel.names import check_segment
+from kernel.names import canonical_name, check_segment
 from kernel.types import Resource
 from kernel.store.connections import Connection
 
@@ -46,9 +46,10 @@ class ResourceStore:
     dialect: str
 
     def resource(self, collection_id: int, name: str) -> Resource | None:
-        """The resource ``name`` in a collection, or None."""
+        """The resource ``name`` (in any Unicode normal form) in a collection, or None."""
         row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?", (collection_id, name)
+            f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?",
+            (collection_id, canonical_name(name)),
         ).fetchone()
         return _resource(row) if row else None
 
@@ -68,13 +69,13 @@ class ResourceStore:
         return _resource(row) if row else None
 
     def resources(self, collection_id: int, names: Iterable[str] | None = None) -> list[Resource]:
-        """Resources of a collection (all, or those named), by name."""
+        """Resources of a collection (all, or those named, in any Unicode normal form), by name."""
         if names is None:
             rows = self.conn.execute(
                 f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? ORDER BY name", (collection_id,)
             )
             return [_resource(r) for r in rows]
-        wanted = list(dict.fromkeys(names))
+        wanted = list(dict.fromkeys(map(canonical_name, names)))
         found: list[Resource] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
@@ -104,13 +105,13 @@ class ResourceStore:
             after = rows[-1][2]
 
     def resources_with_data(self, collection_id: int, names: Iterable[str] | None = None) -> list[tuple[Resource, bytes]]:
-        """Resources with their content, in one query per 500 names."""
+        """Resources with their content (all, or those named), in one query per 500 names."""
         if names is None:
             rows = self.conn.execute(
                 f"SELECT {_COLUMNS}, data FROM resources WHERE collection_id = ? ORDER BY name", (collection_id,)
             )
             return [(_resource(r[:-1]), r[-1]) for r in rows]
-        wanted = list(dict.fromkeys(names))
+        wanted = list(dict.fromkeys(map(canonical_name, names)))
         out: list[tuple[Resource, bytes]] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
@@ -174,7 +175,8 @@ class ResourceStore:
         principal_id: int | None,
         old: Resource | None,
     ) -> Resource:
-        """Insert or replace a resource row (inside a write transaction)."""
+        """Insert or replace a resource row (inside a write transaction); ``name`` is canonical
+        (kernel.writes makes it so)."""
         check_segment(name)
         etag = make_etag(data)
         now = time.time()

@@ -167,7 +167,7 @@ def m002_resource_listing_index(m: Migrator) -> None:
 def m003_object_counts(m: Migrator) -> None:
     """A counter of calendar objects per collection, so that counting an account's objects
     (the limits plugin does on every create) does not scan them all: at 100,000 objects the
-    scan took milliseconds per PUT and made seeding quadratic. The store keeps it (m006)."""
+    scan took milliseconds per PUT and made seeding quadratic. The store keeps it (m007)."""
     m.add_column("collections", Column("object_count", "int", default=0))
     m.execute(
         "UPDATE collections SET object_count = (SELECT count(*) FROM resources r"
@@ -199,7 +199,19 @@ def m005_rtree_collection_bands(m: Migrator) -> None:
 
 
 @kernel_migrations()
-def m006_object_counts_in_the_store(m: Migrator) -> None:
+def m006_canonical_names(m: Migrator) -> None:
+    """One name per resource: stored collection paths and resource names decoded and
+    NFC-normalised (see kernel.store.renames), and ``collections.sync_floor``, the feed
+    position before which a collection's sync tokens are no longer valid."""
+    from kernel.store.renames import rename_collections, rename_resources
+
+    m.add_column("collections", Column("sync_floor", "int", default=0))
+    rename_collections(m.store)
+    rename_resources(m.store)
+
+
+@kernel_migrations()
+def m007_object_counts_in_the_store(m: Migrator) -> None:
     """The store keeps ``object_count`` itself (kernel.store.resources) on both backends;
     the SQLite triggers that kept it before go."""
     m.only(

@@ -263,13 +263,16 @@ class Migrations:
         done = applied(store, self.name)
         return [step for step, _ in self._steps if step not in done]
 
-    def apply(self, store: Store) -> list[str]:
-        """Apply the pending migrations in order; returns their names."""
+    def apply(self, store: Store, *, stop_before: str | None = None) -> list[str]:
+        """Apply the pending migrations in order (up to, not including, ``stop_before``);
+        returns their names."""
         ensure_records(store)
         done = applied(store, self.name)
         prefix = None if self.name == "kernel" else self.name
         ran: list[str] = []
         for step, func in self._steps:
+            if step == stop_before:
+                break
             if step in done:
                 continue
             with store.transaction():

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator
 import httpx
 import pytest
 
-from kernel.auth import hash_password
+from kernel.passwords import hash_password
 from kernel.host import Host
 from kernel.testing.postgres import PostgresCluster
 from kernel.types import Principal

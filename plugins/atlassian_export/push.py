@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from kernel.netguard import AddressPolicy, GuardedTransport, Refused
+
 from . import journal, state
 from .batches import delete_requests, set_objects_requests
 from .context import Deployment
@@ -46,6 +48,8 @@ DELETE_OBJECTS = "deleteObjectsByExternalId"
 USER_AGENT = "teamcal-atlassian-export/1"
 #: Statuses that reject the request's objects rather than stop the run.
 REJECTING = (400, 413, 422)
+#: The ranges ``allow_insecure_endpoint`` opens to the push: this machine's loopback.
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
 
 
 class Stopped(Exception):
@@ -98,6 +102,14 @@ def endpoint_problem(deployment: Deployment) -> str | None:
     return None
 
 
+def address_policy(deployment: Deployment) -> AddressPolicy:
+    """Where pushes may connect: public addresses, ``allowed_networks``, and loopback with
+    ``allow_insecure_endpoint``; checked after DNS on every request (kernel.netguard)."""
+    s = deployment.settings
+    allowed = [*s.allowed_networks, *(LOOPBACK_NETWORKS if s.allow_insecure_endpoint else ())]
+    return AddressPolicy(False, (), allowed)
+
+
 class Pusher:
     """Runs pushes for one deployment; clock, sleep, randomness and HTTP transport are injectable."""
 
@@ -136,7 +148,8 @@ class Pusher:
         if consumer.not_before and self.clock() < consumer.not_before:
             outcome.error = f"waiting until {datetime.fromtimestamp(consumer.not_before, UTC):%Y-%m-%d %H:%M:%S}Z"
             return outcome
-        async with httpx.AsyncClient(timeout=float(self.settings.request_timeout), transport=self.transport) as client:
+        transport = self.transport or GuardedTransport(address_policy(self.deployment))
+        async with httpx.AsyncClient(timeout=float(self.settings.request_timeout), transport=transport) as client:
             for _ in range(journal.count_after(self.store, consumer.cursor) + 1):
                 consumer = state.consumer(self.store, state.PUSH) or consumer
                 batch = plan(
@@ -217,6 +230,8 @@ class Pusher:
                 response = await client.post(
                     s.endpoint, json={"operation": operation, "request": request}, headers=headers
                 )
+            except Refused as exc:
+                raise Stopped(f"{operation}: endpoint refused: {exc}") from None
             except httpx.TransportError as exc:
                 problem = f"{operation}: {type(exc).__name__}: {exc}"
             else:

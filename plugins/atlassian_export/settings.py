@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kernel import Duration
+from kernel.netguard import NetworkRange
 
 #: Hosts a plain-http endpoint may name (with ``allow_insecure_endpoint``): this machine only.
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -123,7 +124,11 @@ class Settings:
     )
     token: str = field(default="", metadata={"doc": "bearer token sent to the endpoint ({env = \"NAME\"})"})
     allow_insecure_endpoint: bool = field(
-        default=False, metadata={"doc": "allow an http:// endpoint on 127.0.0.1 (tests only)"}
+        default=False, metadata={"doc": "allow an http:// endpoint on 127.0.0.1, and loopback addresses (tests only)"}
+    )
+    allowed_networks: list[NetworkRange] = field(
+        default_factory=list,
+        metadata={"doc": "non-public address ranges (CIDR) the endpoint may resolve to, e.g. a relay on 10.0.0.5/32"},
     )
     pull_token: str = field(
         default="", metadata={"doc": "bearer token accepted by GET /api/atlassian/objects ({env = \"NAME\"})"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any, Iterable
 
-from kernel import Job, hookimpl
+from kernel import Job, SecretColumn, hookimpl
 from kernel.types import Collection, ObjectWrite, Principal, Rejected
 from plugins.caldav_subscription import api, commands, records
 from plugins.caldav_subscription.access import NEED_PRIVILEGES, narrowing_suspended
@@ -36,6 +36,12 @@ def register_settings() -> dict[str, type]:
 def register_migrations(host: Host) -> Any:
     """Subscriptions, tracked items and conflicts tables."""
     return migrations
+
+
+@hookimpl
+def register_secret_columns() -> Iterable[SecretColumn]:
+    """Remote usernames and passwords are stored encrypted."""
+    return [SecretColumn(records.SUBSCRIPTIONS, "id", column) for column in records.CREDENTIALS]
 
 
 @hookimpl

@@ -8,7 +8,8 @@ PATCH  /api/subscriptions/{id}            {interval?, username?, password?, paus
 DELETE /api/subscriptions/{id}            end it (the calendar stays)
 POST   /api/subscriptions/{id}/pause|resume|sync
 
-Credentials go in, never out. A subscription that is not yours is a 404.
+Credentials go in, never out (and are stored encrypted: without ``[kernel] secret_key``
+a request that would store them gets 400). A subscription that is not yours is a 404.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kernel.app import read_body
+from kernel.encryption import MissingKey
 from kernel.types import Principal, Rejected
 from plugins.caldav_subscription import manage, records
 from plugins.caldav_subscription.runs import Busy, sync_now
@@ -42,6 +44,8 @@ def routes(host: Host) -> list[Route]:
                 return await func(request, principal)
             except Rejected as exc:
                 return _error(exc.status, exc.message)
+            except MissingKey as exc:
+                return _error(400, exc.public)
 
         return handle
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
+from kernel.netguard import Refused
 from plugins.caldav_subscription import davxml
 from plugins.caldav_subscription.caldav_remote import PROBE_PROPS, collection_info
 from plugins.caldav_subscription.davxml import CALDAV, DAV, XMLError, clark
-from plugins.caldav_subscription.netguard import Refused
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
 
 _ENTRY_PROPS = [

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from kernel import Duration
+from kernel.netguard import Refused, check_url
 from kernel.types import Collection, Principal, Rejected
 from plugins.caldav_subscription import davxml, records
 from plugins.caldav_subscription.access import may_create_in, may_manage
@@ -23,7 +24,6 @@ from plugins.caldav_subscription.discovery import (
     discover,
 )
 from plugins.caldav_subscription.feeds import FeedError, split_feed
-from plugins.caldav_subscription.netguard import Refused, check_url
 from plugins.caldav_subscription.reconcile import SOURCE
 from plugins.caldav_subscription.records import Subscription
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
@@ -54,6 +54,27 @@ def normalize_url(url: str, username: str | None, password: str | None) -> tuple
         password = password or parsed.password or None
         parsed = parsed.copy_with(username=None, password=None)
     return str(parsed), username, password
+
+
+def sealed_credentials(
+    host: Host, username: str | None, password: str | None, *, keep_unset: bool = False
+) -> dict[str, str | None]:
+    """The credential columns as stored: encrypted with ``host.secrets`` ("" and None store nothing).
+
+    With ``keep_unset``, a None value is left out (unchanged) instead of cleared.
+    Raises :class:`kernel.encryption.MissingKey` when there is something to store and no key.
+    """
+    given = {"username": username, "password": password}
+    return {
+        column: host.secrets.encrypt(value or None)
+        for column, value in given.items()
+        if not (keep_unset and value is None)
+    }
+
+
+def credentials(host: Host, sub: Subscription) -> tuple[str | None, str | None]:
+    """A subscription's username and password, decrypted for the request that sends them."""
+    return host.secrets.decrypt(sub.username), host.secrets.decrypt(sub.password)
 
 
 def calendar_name(host: Host, collection_id: int) -> str:
@@ -142,6 +163,7 @@ async def create(
         raise Rejected(404, None, f"No owner for {calendar!r} (write the calendar as OWNER/NAME).")
     _check_target(host, principal, owner, path, mode)
     url, username, password = normalize_url(url, username, password)
+    sealed = sealed_credentials(host, username, password)
     kind, url, attrs = await probe(host, url, username, password)
     if kind == "ics" and mode == "two-way":
         raise Rejected(400, None, "An ICS feed can only be followed one-way.")
@@ -163,8 +185,7 @@ async def create(
             kind=kind,
             mode=mode,
             interval=interval,
-            username=username,
-            password=password,
+            **sealed,
             created_by=principal.id if principal else None,
             next_run=0,
         )
@@ -249,10 +270,7 @@ def change(
         if interval < float(settings.min_interval):
             raise Rejected(400, None, f"The interval must be at least {float(settings.min_interval):g} seconds.")
         values.update(interval=float(interval), next_run=min(sub.next_run, time.time() + float(interval)))
-    if username is not None:
-        values["username"] = username or None
-    if password is not None:
-        values["password"] = password or None
+    values.update(sealed_credentials(host, username, password, keep_unset=True))
     records.update(host.store, sub.id, **values)
     return records.get(host.store, sub.id) or sub
 

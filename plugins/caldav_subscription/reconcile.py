@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Awaitable, Callable, Iterator
 
-from kernel.names import check_segment
+from kernel.names import canonical_name, check_segment
 from kernel.types import Collection, Rejected, Resource
 from plugins.caldav_subscription import records
 from plugins.caldav_subscription.caldav_remote import CalDAVRemote
@@ -109,7 +109,7 @@ class Reconciler:
         item = self.items.get(key)
         if item is not None:
             return item.name
-        name = preferred
+        name = canonical_name(preferred)
         try:
             check_segment(name)
         except Rejected:

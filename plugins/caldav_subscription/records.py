@@ -12,13 +12,17 @@ from kernel.store import Store
 SUBSCRIPTIONS = "caldav_subscription_subscriptions"
 ITEMS = "caldav_subscription_items"
 CONFLICTS = "caldav_subscription_conflicts"
+#: Columns stored encrypted with ``host.secrets`` (declared with ``register_secret_columns``).
+CREDENTIALS = ("username", "password")
 
 
 @dataclass(frozen=True)
 class Subscription:
     """One local calendar following one remote calendar or feed.
 
-    ``password`` never leaves the plugin: :meth:`public` and ``repr`` leave it out.
+    ``username`` and ``password`` are as stored: encrypted with ``host.secrets``
+    (plaintext only in rows from before a key was set). They never leave the
+    plugin: :meth:`public` and ``repr`` leave them out.
     """
 
     id: int

@@ -13,7 +13,7 @@ from typing import Any, Generator, Self
 
 import httpx
 
-from plugins.caldav_subscription.netguard import (
+from kernel.netguard import (
     AddressPolicy,
     GuardedTransport,
     Refused,
@@ -83,7 +83,7 @@ class RemoteClient:
         base = check_url(base_url)
         self._trusted = {(base.host, base.scheme)}
         self._auth = BasicThenDigest(username or "", password or "") if (username or password) else None
-        policy = AddressPolicy(settings.allow_private_networks, settings.denied_networks)
+        policy = AddressPolicy(settings.allow_private_networks, settings.denied_networks, settings.allowed_networks)
         self._transport = GuardedTransport(policy)
         self._client = httpx.AsyncClient(
             transport=self._transport,

@@ -15,11 +15,13 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kernel.encryption import UnreadableSecret
+from kernel.netguard import Refused
 from plugins.caldav_subscription import records
 from plugins.caldav_subscription.davxml import XMLError
 from plugins.caldav_subscription.engine import Engine, Progress
 from plugins.caldav_subscription.feeds import FeedError
-from plugins.caldav_subscription.netguard import Refused
+from plugins.caldav_subscription.manage import credentials
 from plugins.caldav_subscription.reconcile import MAX_REPORTED, Report
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
 from plugins.caldav_subscription.settings import Settings
@@ -113,7 +115,7 @@ async def sync_now(host: Host, subscription_id: int, *, progress: Progress | Non
         try:
             if collection is None:
                 raise RemoteError("the local calendar no longer exists")
-            client = RemoteClient(settings, sub.url, sub.username, sub.password)
+            client = RemoteClient(settings, sub.url, *credentials(host, sub))
             try:
                 engine = Engine(
                     host, sub, collection, client, settings.conflict_policy, heartbeat=heartbeat, progress=progress
@@ -124,6 +126,8 @@ async def sync_now(host: Host, subscription_id: int, *, progress: Progress | Non
                 await client.aclose()
         except (RemoteError, Refused, XMLError, FeedError) as exc:
             error = str(exc)
+        except UnreadableSecret as exc:
+            error = f"cannot use the stored credentials: {exc}"
         except LeaseLost:
             error = "the sync took too long and lost its lease; another run took over"
         except Exception as exc:

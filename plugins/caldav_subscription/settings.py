@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
 
 from kernel import ByteSize, Duration
+from kernel.netguard import NetworkRange
 
 #: Conflict policies, in the order the docs describe them.
 POLICIES = ("remote-wins", "local-wins", "newest-wins")
-
-
-class Network(str):
-    """An address range in CIDR notation ("10.0.0.0/8", "fd00::/8"), checked at start-up."""
-
-    @classmethod
-    def from_config(cls, value: Any) -> Network:
-        """Accept a string that ``ipaddress.ip_network`` understands."""
-        if not isinstance(value, str):
-            raise ValueError(f"expected a network such as 10.0.0.0/8, got {value!r}")
-        try:
-            return cls(str(ipaddress.ip_network(value.strip(), strict=False)))
-        except ValueError as exc:
-            raise ValueError(f"not a network: {exc}") from None
 
 
 @dataclass
@@ -34,7 +19,11 @@ class Settings:
         default=False,
         metadata={"doc": "allow remotes on private, loopback and link-local addresses (checked after DNS)"},
     )
-    denied_networks: list[Network] = field(
+    allowed_networks: list[NetworkRange] = field(
+        default_factory=list,
+        metadata={"doc": "non-public address ranges (CIDR) that may be contacted without allow_private_networks"},
+    )
+    denied_networks: list[NetworkRange] = field(
         default_factory=list,
         metadata={"doc": "extra address ranges (CIDR) never contacted, even with allow_private_networks"},
     )

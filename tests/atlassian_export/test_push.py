@@ -211,6 +211,33 @@ def test_an_unreachable_endpoint_is_retried_then_reported(tmp_path: Path) -> Non
     world.host.close()
 
 
+@pytest.mark.parametrize(
+    "endpoint, settings, reason",
+    [
+        ("https://[::ffff:127.0.0.1]:{port}/relay", {}, "127.0.0.1 is a loopback address"),
+        ("https://[64:ff9b::a9fe:a9fe]:{port}/relay", {"allowed_networks": ["10.0.0.0/8"]}, "169.254.169.254"),
+        ("https://[2002:a00:5::]:{port}/relay", {"allowed_networks": ["10.0.0.4/32"]}, "10.0.0.5 is a private"),
+        ("https://[fec0::1]:{port}/relay", {}, "fec0::1 is a site-local address"),
+        ("https://[::ffff:127.0.0.1]:{port}/relay", {"allow_insecure_endpoint": True,
+                                                     "allowed_networks": ["10.0.0.0/8"]}, None),
+    ],
+)
+def test_the_push_endpoint_passes_the_address_guard(
+    tmp_path: Path, receiver: Receiver, endpoint: str, settings: dict, reason: str | None
+) -> None:
+    """Checked after DNS like subscriptions: IPv4 inside IPv6 is judged as that IPv4 address."""
+    world = make_world(tmp_path, endpoint=endpoint.format(port=receiver.server.server_address[1]), **settings)
+    seed(world, 1)
+    outcome = push(world, FakeClock())
+    assert outcome.error
+    if reason is None:  # loopback allowed: the connection is made (TLS to a plain HTTP receiver fails)
+        assert "refused" not in outcome.error and "ConnectError" in outcome.error
+    else:
+        assert "endpoint refused" in outcome.error and reason in outcome.error
+        assert receiver.received == []
+    world.host.close()
+
+
 def test_endpoint_settings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[atlassian_export\] endpoint: must be an https:// URL"):
         make_world(tmp_path / "a", endpoint="http://example.com/relay")

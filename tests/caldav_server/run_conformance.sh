@@ -4,7 +4,11 @@
 #   - litmus: every group passes, nothing failed or skipped;
 #   - caldav-server-tester: every feature `full`, except the ones listed in
 #     ALLOWED_SHORT below (scheduling is RFC 6638, a later issue;
-#     create-calendar.auto would create calendars at URLs merely addressed).
+#     create-calendar.auto would create calendars at URLs merely addressed;
+#     url.encode-at.identity is `full` only for a server that keeps `foo@bar`
+#     and `foo%40bar` as two resources, and issue 14 asks for one name per
+#     resource, which the tester itself calls lenient, not broken, and which
+#     is the caldav library's default reading).
 #
 #   tests/caldav_server/run_conformance.sh [litmus|cst|all]
 #
@@ -15,7 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CONFORMANCE=${CONFORMANCE:-$(cd "$ROOT/../shared/conformance" 2>/dev/null && pwd)}
 WHAT=${1:-all}
-ALLOWED_SHORT="create-calendar.auto scheduling"
+ALLOWED_SHORT="create-calendar.auto scheduling url.encode-at.identity"
 WORK=$(mktemp -d /tmp/teamcal-conformance.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 USER_=conformance

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import http.client
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 
-from tests.caldav_server.conftest import CALDAV, PASSWORD, Deployment, mkcalendar
+from kernel.testing import latency_during
+from tests.caldav_server.conftest import CALDAV, PASSWORD, Deployment, event, make_deployment, mkcalendar, propfind
 
 BOMB = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
@@ -93,6 +96,55 @@ def test_body_over_the_kernel_cap_is_413(deployment: Deployment, alice: httpx.Cl
     for method, path in (("PUT", cal + "big.ics"), ("PROPFIND", cal), ("PROPPATCH", cal)):
         r = alice.request(method, path, content=b"x" * (cap + 1))
         assert r.status_code == 413, method
+
+
+def test_a_chunked_body_over_the_cap_is_413_for_every_method(tmp_path: Path) -> None:
+    dep = make_deployment(tmp_path, 'max_body_size = "64kb"')
+    decl = f'xmlns:D="DAV:" xmlns:C="{CALDAV}"'
+    big = "A" * 100_000
+
+    def chunked(text: str) -> Iterator[bytes]:
+        """The body sent in 8 KB chunks, without a Content-Length."""
+        data = text.encode()
+        for i in range(0, len(data), 8192):
+            yield data[i : i + 8192]
+
+    with dep.server, dep.client("alice") as alice, dep.client("bob") as bob:
+        cal = mkcalendar(alice)
+        requests = [
+            ("PROPFIND", cal, f"<D:propfind {decl}><D:prop><D:displayname/><!-- {big} --></D:prop></D:propfind>"),
+            ("PROPPATCH", cal, f"<D:propertyupdate {decl}><D:set><D:prop><D:displayname>{big}</D:displayname>"
+             "</D:prop></D:set></D:propertyupdate>"),
+            ("REPORT", cal, f'<C:calendar-multiget {decl}><D:prop><D:getetag/></D:prop><D:href>{big}</D:href>'
+             "</C:calendar-multiget>"),
+            ("PUT", cal + "big.ics", event("big", summary=big).decode()),
+            ("MKCALENDAR", "/dav/cal/alice/new-cal/", f"<C:mkcalendar {decl}><D:set><D:prop>"
+             f"<D:displayname>{big}</D:displayname></D:prop></D:set></C:mkcalendar>"),
+            ("MKCOL", "/dav/cal/alice/new-col/", f'<D:mkcol {decl}><D:set><D:prop><D:displayname>{big}'
+             "</D:displayname></D:prop></D:set></D:mkcol>"),
+            ("LOCK", cal + "locked.ics", f"<D:lockinfo {decl}><D:lockscope><D:exclusive/></D:lockscope>"
+             f"<D:locktype><D:write/></D:locktype><D:owner>{big}</D:owner></D:lockinfo>"),
+        ]
+
+        def attack() -> list[httpx.Response]:
+            with dep.client("alice") as attacker:
+                return [attacker.request(m, path, content=chunked(body)) for m, path, body in requests]
+
+        def probe() -> None:
+            assert bob.request("PROPFIND", "/dav/cal/bob/", headers={"Depth": "0"}).status_code == 207
+
+        answers, took = latency_during(attack, probe)
+        for (method, _, _), r in zip(requests, answers):
+            assert r.status_code == 413, (method, r.status_code, r.text[:300])
+            assert "limit of 65536 bytes" in r.text, method
+        assert max(took) < 1.0, took
+        assert alice.get(cal + "big.ics").status_code == 404
+        assert alice.get(cal + "locked.ics").status_code == 404
+        for path in ("/dav/cal/alice/new-cal/", "/dav/cal/alice/new-col/"):
+            assert alice.request("PROPFIND", path, headers={"Depth": "0"}).status_code == 404
+        names = propfind(alice, cal, "<D:prop><D:displayname/></D:prop>").text
+        assert big not in names
+    dep.host.close()
 
 
 def test_unknown_and_odd_methods(alice: httpx.Client) -> None:

@@ -11,8 +11,23 @@ import httpx
 from tests.caldav_server.conftest import PASSWORD, Deployment, event, mkcalendar
 
 
-def run(config: Path, *args: str) -> None:
-    """Run vdirsyncer (from the test extra; bounded), failing the test with its output on error."""
+def pair_config(tmp_path: Path, local: Path, url: str) -> Path:
+    """A vdirsyncer config pairing the directory ``local`` with the calendar at ``url`` (alice's)."""
+    config = tmp_path / "config"
+    config.write_text(
+        f'[general]\nstatus_path = "{tmp_path / "status"}"\n\n'
+        '[pair cal]\na = "local"\nb = "remote"\ncollections = null\nconflict_resolution = "b wins"\n\n'
+        f'[storage local]\ntype = "filesystem"\npath = "{local}"\nfileext = ".ics"\n\n'
+        f'[storage remote]\ntype = "caldav"\nurl = "{url}"\n'
+        f'username = "alice"\npassword = "{PASSWORD}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def run(config: Path, *args: str) -> str:
+    """Run vdirsyncer (from the test extra; bounded), failing the test with its output on error;
+    returns that output."""
     vdirsyncer = shutil.which("vdirsyncer")
     assert vdirsyncer, "vdirsyncer is missing: install the test extra"
     done = subprocess.run(
@@ -23,6 +38,7 @@ def run(config: Path, *args: str) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
 
 
 def local_uids(directory: Path) -> dict[str, str]:
@@ -50,15 +66,7 @@ def test_two_way_round_trip(tmp_path: Path, deployment: Deployment, alice: httpx
     alice.put(cal + "a.ics", content=event("vds-a", summary="from server"))
     local = tmp_path / "local"
     local.mkdir()
-    config = tmp_path / "config"
-    config.write_text(
-        f'[general]\nstatus_path = "{tmp_path / "status"}"\n\n'
-        '[pair cal]\na = "local"\nb = "remote"\ncollections = null\nconflict_resolution = "b wins"\n\n'
-        f'[storage local]\ntype = "filesystem"\npath = "{local}"\nfileext = ".ics"\n\n'
-        f'[storage remote]\ntype = "caldav"\nurl = "{deployment.url}{cal}"\n'
-        f'username = "alice"\npassword = "{PASSWORD}"\n',
-        encoding="utf-8",
-    )
+    config = pair_config(tmp_path, local, deployment.url + cal)
     run(config, "discover")
     run(config, "sync")
     assert local_uids(local) == {"vds-a": "from server"}

@@ -18,6 +18,8 @@ from .peers import FeedServer, Peer, peer_fixture, start_radicale, start_xandiko
 
 #: Test defaults: peers run on 127.0.0.1, intervals and jitter may be tiny.
 SETTINGS = {"allow_private_networks": "true", "min_interval": "0", "jitter": "0", "timeout": '"10s"'}
+#: The ``[kernel]`` lines of test hosts: a key, so remote passwords can be stored (encrypted).
+KERNEL = 'secret_key = "PGFf7Fl9wk77lQ4O0Dhwp8j5na5adSh733sfuJ3jsHQ="'
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +48,17 @@ def feeds() -> Iterator[FeedServer]:
 
 
 def build_host(
-    directory: Path, enabled: tuple[str, ...] = ("caldav_subscription",), extra: str = "", **settings: str
+    directory: Path,
+    enabled: tuple[str, ...] = ("caldav_subscription",),
+    extra: str = "",
+    kernel: str = KERNEL,
+    **settings: str,
 ) -> Host:
     """A teamcal host with the plugin and user alice; ``settings`` override :data:`SETTINGS` (TOML values)."""
     directory.mkdir(parents=True, exist_ok=True)
     table = {**SETTINGS, **settings}
     toml = "[caldav_subscription]\n" + "".join(f"{k} = {v}\n" for k, v in table.items()) + extra
-    host = make_host(directory, enabled, toml)
+    host = make_host(directory, enabled, toml, kernel=kernel)
     add_user(host, "alice")
     return host
 

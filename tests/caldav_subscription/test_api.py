@@ -11,6 +11,7 @@ import pytest
 
 from kernel.host import Host
 from kernel.testing import add_group, add_user, asgi_client
+from plugins.caldav_subscription import manage
 
 from .conftest import local_objects
 from .peers import Peer, event
@@ -88,7 +89,7 @@ def test_users_manage_their_own_and_admins_all(users: Host, radicale: Peer) -> N
 
     patched = call("alice", "PATCH", f"/api/subscriptions/{sid}", {"interval": 120, "paused": True, "password": "new-secret"})
     assert patched.status_code == 200 and patched.json()["interval"] == 120 and patched.json()["paused"] is True
-    assert _sub(users, sid).password == "new-secret"
+    assert manage.credentials(users, _sub(users, sid)) == ("alice", "new-secret")
     assert call("alice", "PATCH", f"/api/subscriptions/{sid}", {"password": SECRET}).status_code == 200
 
     shown = call("alice", "GET", f"/api/subscriptions/{sid}").json()

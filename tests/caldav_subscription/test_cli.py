@@ -13,7 +13,7 @@ import pytest
 from kernel.cli import main
 from kernel.testing import add_user, make_host
 
-from .conftest import SETTINGS
+from .conftest import KERNEL, SETTINGS
 from .peers import Peer, event
 
 SECRET = "alice-pw"
@@ -31,7 +31,7 @@ def teamcal(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedPr
 def config(tmp_path: Path) -> Path:
     """A deployment with the plugin enabled and a user alice."""
     table = "[caldav_subscription]\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items())
-    host = make_host(tmp_path, ["caldav_subscription"], table)
+    host = make_host(tmp_path, ["caldav_subscription"], table, kernel=KERNEL)
     add_user(host, "alice")
     host.close()
     return tmp_path / "plugins.toml"

@@ -120,7 +120,7 @@ def test_webcal_and_userinfo_urls_are_normalized(host: Host, feeds: FeedServer) 
     sub = subscribe(host, url)
     stored = records.get(host.store, sub.id)
     assert stored.url == feeds.url + "/team.ics"
-    assert (stored.username, stored.password) == ("joe", "secret")
+    assert manage.credentials(host, stored) == ("joe", "secret")
     assert manage.normalize_url("webcal://example.org/x.ics", None, None)[0] == "https://example.org/x.ics"
     assert sync(host, sub).error is None
     sent = [h.get("Authorization", "") for _, _, h in feeds.requests]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kernel.host import Host
+from kernel.netguard import AddressPolicy, Refused
+from kernel.testing import LiveServer, add_user, latency_during
 from kernel.types import Rejected
 from plugins.caldav_subscription import manage, records
-from plugins.caldav_subscription.netguard import AddressPolicy, Refused
 
 from .conftest import build_host, local_objects, subscribe, sync
 from .mini_dav import MiniDav
@@ -21,7 +23,12 @@ def _guarded_host(tmp_path: Path, **settings: str) -> Host:
     return build_host(tmp_path, allow_private_networks="false", **settings)
 
 
-@pytest.mark.parametrize("host_part", ["127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "host_part",
+    ["127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]", "0.0.0.0", "[::7f00:1]", "[::ffff:0:7f00:1]",
+     "[64:ff9b::7f00:1]", "[64:ff9b:1::7f00:1]", "[2002:7f00:1::]", "[2001:0:5db8:d822::80ff:fffe]", "[fec0::1]",
+     "[fd00::1]"],
+)
 def test_private_addresses_are_refused_by_default(tmp_path: Path, radicale: Peer, host_part: str) -> None:
     host = _guarded_host(tmp_path)
     port = radicale.url.rsplit(":", 1)[1]
@@ -30,6 +37,36 @@ def test_private_addresses_are_refused_by_default(tmp_path: Path, radicale: Peer
     assert err.value.status == 400
     assert "Refused" in err.value.message and "address" in err.value.message
     assert host.store.collection("alice", "remote") is None
+    host.close()
+
+
+#: Cloud metadata and this machine, in every IPv6 form that carries an IPv4 address, and the IPv6 private ranges.
+INTERNAL = [
+    "http://[::ffff:169.254.169.254]/latest/meta-data/", "http://[::a9fe:a9fe]/latest/meta-data/",
+    "http://[::ffff:0:a9fe:a9fe]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b:1::a9fe:a9fe]/",
+    "http://[2002:a9fe:a9fe::1]/", "http://[2001:0:5db8:d822::5601:5601]/", "http://[::7f00:1]:5232/",
+    "http://[fec0::1]/", "http://[fd00::1]/",
+]
+
+
+def test_a_user_cannot_reach_internal_addresses_through_the_api(tmp_path: Path) -> None:
+    host = _guarded_host(tmp_path)
+    add_user(host, "bob")
+    with LiveServer(host) as server:
+
+        def attack() -> list[httpx.Response]:
+            with server.client("alice") as client:
+                return [client.post("/api/subscriptions", json={"calendar": "alice/x", "url": u}) for u in INTERNAL]
+
+        def probe() -> None:
+            with server.client("bob") as client:
+                assert client.get("/api/subscriptions").status_code == 200
+
+        answers, took = latency_during(attack, probe)
+    assert [a.status_code for a in answers] == [400] * len(INTERNAL)
+    assert all("Refused" in a.json()["error"] for a in answers), [a.json() for a in answers]
+    assert max(took) < 1.0
+    assert records.all_subscriptions(host.store) == [] and host.store.collection("alice", "x") is None
     host.close()
 
 
@@ -49,13 +86,30 @@ def test_a_stored_subscription_is_refused_once_the_setting_is_off(tmp_path: Path
     guarded.close()
 
 
-def test_every_redirect_hop_is_checked(tmp_path: Path) -> None:
+def test_the_allowed_ranges_apply_to_the_ipv4_an_ipv6_address_carries(tmp_path: Path, radicale: Peer) -> None:
+    cal = radicale.new_calendar()
+    cal.put("a.ics", event("a"))
+    host = _guarded_host(tmp_path, allowed_networks='["127.0.0.1/32"]')
+    mapped = cal.url.replace("127.0.0.1", "[::ffff:127.0.0.1]")
+    sub = subscribe(host, mapped, auth=radicale.auth)
+    assert sync(host, sub).error is None and len(local_objects(host, sub)) == 1
+    with pytest.raises(Rejected) as err:
+        subscribe(host, cal.url.replace("127.0.0.1", "[::ffff:127.0.0.2]"), auth=radicale.auth, calendar="alice/b")
+    assert "carries the IPv4 address 127.0.0.2: 127.0.0.2 is a loopback address" in err.value.message
+    host.close()
+
+
+@pytest.mark.parametrize(
+    "target", ["127.0.0.2", "[::ffff:127.0.0.2]", "[::7f00:2]", "[64:ff9b::7f00:2]", "[2002:7f00:2::]"]
+)
+def test_every_redirect_hop_is_checked(tmp_path: Path, target: str) -> None:
+    """Also where the hop names the denied IPv4 address inside an IPv6 address."""
     host = build_host(tmp_path, denied_networks='["127.0.0.2/32"]')
     with MiniDav() as mini:
         mini.put("a.ics", event("a"))
         sub = subscribe(host, mini.url)
         assert sync(host, sub).error is None
-        mini.redirects["/cal/"] = f"http://127.0.0.2:{mini.port}/cal/"
+        mini.redirects["/cal/"] = f"http://{target}:{mini.port}/cal/"
         mini.ctag += 1
         out = sync(host, sub)
         assert out.error is not None and "127.0.0.2 is in a denied network" in out.error

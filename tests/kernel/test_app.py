@@ -97,6 +97,49 @@ def test_hook_register_routes_and_body_limits(tmp_path) -> None:
     host.close()
 
 
+class CapReaders:
+    """Routes that read bodies as large as the kernel's cap, and answer a refusal like the DAV
+    server does: Rejected as its status, anything else as a 500."""
+
+    @hookimpl
+    def register_routes(self, host):
+        """POST /at-cap with read_body; POST /raw with request.body()."""
+
+        async def answer(request: Request, read) -> PlainTextResponse:
+            try:
+                body = await read(request)
+            except Rejected as exc:
+                return PlainTextResponse(f"{exc.precondition} {exc.message}", exc.status)
+            except Exception:  # noqa: BLE001 - what a handler's bug answers
+                return PlainTextResponse("Internal server error.", 500)
+            return PlainTextResponse(str(len(body)))
+
+        async def at_cap(request: Request) -> PlainTextResponse:
+            return await answer(request, lambda r: read_body(r, int(host.kernel.max_body_size), "{urn:test}too-big"))
+
+        async def raw(request: Request) -> PlainTextResponse:
+            return await answer(request, lambda r: r.body())
+
+        return [Route("/at-cap", at_cap, methods=["POST"]), Route("/raw", raw, methods=["POST"])]
+
+
+def test_a_chunked_body_over_the_cap_is_413_with_the_readers_precondition(tmp_path) -> None:
+    host = make_host(tmp_path, plugins=[("readers", CapReaders())], kernel='max_body_size = "4kb"')
+
+    def chunks(n: int):
+        for _ in range(n):
+            yield b"y" * 1000
+
+    with LiveServer(host) as server:
+        assert httpx.post(server.url + "/at-cap", content=chunks(4)).text == "4000"
+        over = httpx.post(server.url + "/at-cap", content=chunks(5))  # chunked, no Content-Length
+        assert over.status_code == 413
+        assert over.text == "{urn:test}too-big The request body is over the server's limit of 4096 bytes."
+        raw = httpx.post(server.url + "/raw", content=chunks(50))
+        assert raw.status_code == 413 and "server's limit of 4096 bytes" in raw.text
+    host.close()
+
+
 def test_read_body_in_process(tmp_path) -> None:
     plugin = Lifecycle()
     host = make_host(tmp_path, plugins=[("life", plugin)])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 
 import httpx
 import pytest
@@ -11,14 +13,24 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from kernel import hookimpl
-from kernel.auth import hash_password, parse_basic, verify_password
+from kernel.auth import parse_basic
+from kernel.passwords import hash_password, verify_password
 from kernel.testing import LiveServer, add_user, make_host
 
 
-def test_hashes_are_salted_and_verify() -> None:
+def scrypt_hash(password: str) -> str:
+    """A hash in the form teamcal wrote before argon2id: ``scrypt$n$r$p$salt$hash`` (hex)."""
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"scrypt${2**14}$8$1${salt.hex()}${digest.hex()}"
+
+
+def test_hashes_are_salted_argon2id_and_legacy_scrypt_still_verifies() -> None:
     a, b = hash_password("correct horse"), hash_password("correct horse")
-    assert a != b and a.startswith("scrypt$")
+    assert a != b and a.startswith("$argon2id$")
     assert verify_password("correct horse", a) and not verify_password("wrong", a)
+    legacy = scrypt_hash("correct horse")
+    assert verify_password("correct horse", legacy) and not verify_password("wrong", legacy)
     assert not verify_password("x", None) and not verify_password("x", "garbage") and not verify_password("x", "scrypt$1$2")
 
 

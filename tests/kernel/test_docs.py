@@ -33,3 +33,15 @@ def test_every_hook_has_a_test(hook_names: list[str]) -> None:
     # a test may cover several hooks: test_hook_startup_shutdown_and_register_jobs
     missing = [n for n in hook_names if not re.search(rf"def test_hook_(?:\w+_)?{n}(?:_\w+)?\(", tests)]
     assert not missing, f"hooks without a test named test_hook_..._<name>_...: {missing}"
+
+
+def test_every_kernel_setting_is_in_the_readme_table() -> None:
+    import dataclasses
+
+    from kernel.config import KernelSettings
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = " ".join(line.split("|")[1] for line in readme.splitlines() if line.startswith("| ") and "|" in line[2:])
+    documented = set(re.findall(r"\w+", rows))
+    missing = [f.name for f in dataclasses.fields(KernelSettings) if f.name not in documented]
+    assert not missing, f"[kernel] settings missing from the README's table: {missing}"

@@ -1,6 +1,7 @@
 """COPY and MOVE (RFC 4918 9.8, 9.9) of resources and collection trees.
 
-The Destination header may be a path or an absolute URL (percent-encoded);
+The Destination header may be a path or an absolute URL (percent-encoded, or
+raw UTF-8), and names what it decodes to (see ``resolve``);
 one on another server is a 502. ``Overwrite: F`` onto something that exists
 is a 412; a missing destination parent is a 409. MOVE needs unbind on the
 source's parent, both need bind where the destination goes (also in
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 from starlette.responses import Response
 
 from plugins.caldav_server.webdav.errors import DavError
-from plugins.caldav_server.webdav.resolve import Target, collection_target
+from plugins.caldav_server.webdav.resolve import Target, collection_target, header_href
 
 if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
@@ -34,7 +35,7 @@ def move(ctx: DavContext) -> Response:
 
 def destination(ctx: DavContext) -> Target:
     """The target the Destination header names; 400 when missing, 502 when on another server."""
-    header = ctx.request.headers.get("destination")
+    header = header_href(ctx.request.headers.get("destination", ""))
     if not header:
         raise DavError(400, "COPY and MOVE need a Destination header.")
     parts = urlsplit(header.strip())

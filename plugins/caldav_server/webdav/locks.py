@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from plugins.caldav_server.webdav import ifheader, xml
 from plugins.caldav_server.webdav.errors import DavError
-from plugins.caldav_server.webdav.resolve import quote_segment
+from plugins.caldav_server.webdav.resolve import header_href, quote_segment
 from plugins.caldav_server.webdav.xml import d
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ class Locks:
         header = ctx.request.headers.get("if")
         if not header:
             return set()
-        lists = ifheader.parse(header)
+        lists = ifheader.parse(header_href(header))
 
         def state_of(tag: str | None) -> ifheader.State:
             target = ctx.target

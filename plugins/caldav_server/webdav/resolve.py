@@ -18,11 +18,15 @@ Path tricks are refused with 400 before anything is looked up: encoded
 slashes or backslashes, NUL and other control characters, "." and ".."
 segments, segments that are not UTF-8.
 
-Collection and resource names keep percent-encoded *reserved* characters
-(RFC 3986 2.2: ``%40`` is not ``@``) and "%25" as they were sent, so
-``foo@bar`` and ``foo%40bar`` are two resources and each is served back
-under the spelling it was created with; everything else is decoded.
-Principal names (letters, digits and ``._@+-``) are always fully decoded.
+One name per resource: every path the server receives (the Request-URI, a
+Destination or If header, an href in a REPORT body) is percent-decoded
+completely and its segments normalised to Unicode NFC
+(:func:`kernel.names.canonical_name`), so ``meeting-42%40example.com.ics``
+and ``meeting-42@example.com.ics``, or ``café.ics`` in NFC and in NFD, name
+one resource. Hrefs in answers spell every name one way
+(:func:`quote_segment`): RFC 3986 ``pchar`` characters (unreserved,
+sub-delims, ":" and "@") as they are, everything else percent-encoded as
+UTF-8 with upper-case hex ("%" itself as "%25").
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
+from kernel.names import canonical_name
 from plugins.caldav_server.webdav.errors import DavError
 
 if TYPE_CHECKING:
@@ -45,21 +50,30 @@ PRINCIPALS = "principals"
 HOMES = "cal"
 #: Separates owner and calendar in the alias name of a shared calendar ("team~standup").
 ALIAS = "~"
-_SAFE = "@+-._~!$&'()*,;=:"
-#: Reserved characters (and "%") whose percent-encoding a name keeps.
-_KEPT = frozenset(b":?#[]@!$&'()*+,;=%")
-_ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
-_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-_PLAIN = re.compile(r"[A-Za-z0-9@+\-._~!$&'()*,;=:]*")
+#: What a name keeps literally in an href besides letters and digits: the rest of RFC 3986
+#: ``pchar`` (unreserved "-._~", sub-delims "!$&'()*+,;=", ":" and "@").
+_SAFE = "-._~!$&'()*+,;=:@"
+_PLAIN = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]*")
 
 
 def quote_segment(name: str) -> str:
-    """A name as a path segment: kept escapes stay, everything unsafe is encoded."""
+    """A name as a path segment in the one canonical spelling hrefs use."""
     if _PLAIN.fullmatch(name):
         return name
-    return quote(_STRAY_PERCENT.sub("%25", name), safe=_SAFE + "%")
+    return quote(name, safe=_SAFE)
+
+
+def header_href(value: str) -> str:
+    """An href taken from an HTTP header (Destination, If), read as UTF-8.
+
+    Header bytes reach us decoded as Latin-1; a client that sent a path's
+    non-ASCII characters as raw UTF-8 instead of percent-encoding them gets
+    them back as it meant them. Percent-encoded hrefs are unchanged.
+    """
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 @dataclass(slots=True)
@@ -127,25 +141,16 @@ class Hrefs:
         return self.collection(collection) + quote_segment(name)
 
 
-def _decode(part: bytes, keep_reserved: bool) -> str:
-    """Percent-decode one segment, keeping the escapes of reserved characters when asked."""
-
-    def one(m: re.Match[bytes]) -> bytes:
-        octet = int(m.group(1), 16)
-        return b"%" + m.group(1).upper() if keep_reserved and octet in _KEPT else bytes([octet])
-
+def _decode(part: bytes) -> str:
+    """Percent-decode one segment completely and normalise it to NFC."""
     try:
-        return _ESCAPE.sub(one, part).decode("utf-8")
+        return canonical_name(unquote_to_bytes(part).decode("utf-8"))
     except UnicodeDecodeError:
         raise DavError(400, "Path segments must be UTF-8.") from None
 
 
 def split_path(raw: bytes) -> list[str]:
-    """Decode a percent-encoded path (relative to the DAV root) into segments; 400 on tricks.
-
-    The first two segments (``cal`` or ``principals`` and a principal name)
-    are fully decoded, the rest keep their reserved-character escapes.
-    """
+    """Decode a percent-encoded path (relative to the DAV root) into canonical segments; 400 on tricks."""
     segments: list[str] = []
     for part in raw.split(b"/"):
         if not part:
@@ -153,7 +158,7 @@ def split_path(raw: bytes) -> list[str]:
         low = part.lower()
         if b"%2f" in low or b"%5c" in low or b"%00" in low:
             raise DavError(400, "Encoded slashes, backslashes and NUL are not allowed in paths.")
-        segment = _decode(part, keep_reserved=len(segments) >= 2)
+        segment = _decode(part)
         if segment in (".", "..") or "\\" in segment or any(ord(ch) < 32 or ord(ch) == 127 for ch in segment):
             raise DavError(400, f"{segment!r} is not allowed in a path.")
         segments.append(segment)
@@ -223,7 +228,7 @@ def _alias(store: Store, name: str) -> tuple[Principal, str] | None:
 
 
 def _in_home(store: Store, owner: Principal, path: list[str], href_of: Callable[[list[str]], str]) -> Target:
-    """Resolve a path below ``owner``'s home; ``href_of`` spells segments as the request did."""
+    """Resolve a path below ``owner``'s home; ``href_of`` spells the segments as an href."""
     collection = store.collection(owner.id, "/".join(path))
     if collection is not None:
         return Target("collection", href_of(path) + "/", owner=owner, collection=collection)

@@ -40,9 +40,14 @@ def token(collection: Collection, seq: int | None = None) -> str:
 
 def parse_token(text: str, collection: Collection) -> int:
     """The feed position a token names; 403 DAV:valid-sync-token when it is not one of this
-    collection's tokens (malformed, foreign, or from the future)."""
+    collection's tokens (malformed, foreign, from the future, or from before the kernel
+    renamed members: ``sync_floor``)."""
     m = _TOKEN.fullmatch(text.strip())
-    if not m or int(m.group(1)) != collection.id or int(m.group(2)) > collection.sync_seq:
+    if (
+        not m
+        or int(m.group(1)) != collection.id
+        or not collection.sync_floor <= int(m.group(2)) <= collection.sync_seq
+    ):
         raise DavError(403, "The sync token is not valid for this collection.", VALID_TOKEN)
     return int(m.group(2))
 
