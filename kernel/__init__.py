@@ -19,6 +19,7 @@ from kernel.types import (
     ObjectInfo,
     ObjectWrite,
     Principal,
+    PropertyWrite,
     Rejected,
     Resource,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "ObjectInfo",
     "ObjectWrite",
     "Principal",
+    "PropertyWrite",
     "Rejected",
     "Resource",
     "SecretColumn",

@@ -133,19 +133,29 @@ def _group_args(p: argparse.ArgumentParser) -> None:
     add.add_argument("name")
     add.add_argument("--display-name")
     sub.add_parser("remove", help="delete a group and its calendars").add_argument("name")
-    for action in ("add-member", "remove-member"):
-        sp = sub.add_parser(action, help=f"{action.replace('-', ' ')} of a group")
+    for action, text in (
+        ("add-member", "add a member to a group (with --admin, as a group admin)"),
+        ("remove-member", "remove a member from a group"),
+        ("add-admin", "make a member a group admin"),
+        ("remove-admin", "take the group-admin role back (the member stays)"),
+    ):
+        sp = sub.add_parser(action, help=text)
         sp.add_argument("group")
         sp.add_argument("user")
-    sub.add_parser("list", help="list groups and members")
+        if action == "add-member":
+            sp.add_argument(
+                "--admin", action="store_true", help="may create, delete, move and rename the group's calendars"
+            )
+    sub.add_parser("list", help="list groups and members (admins marked)")
 
 
 def group(host: Host, args: argparse.Namespace) -> int:
-    """teamcal group add|remove|add-member|remove-member|list."""
+    """teamcal group add|remove|add-member|remove-member|add-admin|remove-admin|list."""
     store = host.store
     if args.action == "list":
         for g in store.principals("group"):
-            print(f"{g.name}\t{', '.join(m.name for m in store.members(g.id))}")
+            members = ", ".join(m.name + (" (admin)" if admin else "") for m, admin in store.memberships(g.id))
+            print(f"{g.name}\t{members}")
         return 0
     if args.action == "add":
         with store.transaction():
@@ -161,10 +171,15 @@ def group(host: Host, args: argparse.Namespace) -> int:
     member = _principal(host, args.user, None)
     with store.transaction():
         if args.action == "add-member":
-            store.add_member(g.id, member.id)
-        else:
+            store.add_member(g.id, member.id, admin=args.admin)
+            done = "added to" if not args.admin else "added as an admin to"
+        elif args.action == "remove-member":
             store.remove_member(g.id, member.id)
-    print(f"{args.user} {'added to' if args.action == 'add-member' else 'removed from'} {args.group}")
+            done = "removed from"
+        else:
+            store.set_group_admin(g.id, member.id, args.action == "add-admin")
+            done = "is now an admin of" if args.action == "add-admin" else "is no longer an admin of"
+    print(f"{args.user} {done} {args.group}")
     return 0
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kernel.host import Host
     from kernel.jobs import Job
     from kernel.store import Store
-    from kernel.types import CalendarOp, Change, Collection, ObjectWrite, Principal
+    from kernel.types import CalendarOp, Change, Collection, ObjectWrite, Principal, PropertyWrite
 
 hookspec = pluggy.HookspecMarker("teamcal")
 #: The marker plugins put on their implementations (re-exported as ``kernel.hookimpl``).
@@ -191,6 +191,18 @@ def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
     Every way data gets in passes here: CalDAV, subscriptions, imports.
     Raise :class:`kernel.Rejected` to refuse it; a refused write leaves no
     trace in resources, index or change feed.
+    """
+
+
+@hookspec
+def validate_properties(host: Host, tx: Store, write: PropertyWrite) -> None:
+    """Inspect dead-property changes of a collection, a resource (or a plugin's own target)
+    inside their transaction.
+
+    Every way properties get stored passes here: PROPPATCH, the initial properties of
+    MKCOL and MKCALENDAR, and the properties COPY and MOVE carry along. Raise
+    :class:`kernel.Rejected` to refuse them (the limits plugin's quotas do); nothing of
+    the write is kept.
     """
 
 

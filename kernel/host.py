@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 log = logging.getLogger("teamcal")
+READ_ONLY = frozenset({"read"})
 T = TypeVar("T")
 
 
@@ -194,20 +195,22 @@ class Host:
         return principal
 
     def privileges(self, principal: Principal | None, collection: Collection) -> frozenset[str]:
-        """What ``principal`` may do on ``collection``: owner and admins everything, else grants.
+        """What ``principal`` may do on ``collection``: "read" (see it and its objects), "write"
+        (create, change and delete its objects) and "admin" (change the collection itself:
+        delete, move, rename, recolour, its properties and grants, anyone's locks).
 
-        Members of a group reach its collections with ``team_member_privilege``;
-        ``calendar_privileges`` hooks may narrow the result.
+        The owner and server admins hold all three, and so do the admins of a group on the
+        group's (team) calendars; plain members of the group hold ``team_member_privilege``.
+        Grants add to that; ``calendar_privileges`` hooks may narrow the result.
         """
         if principal is None:
             return frozenset()
         if principal.is_admin or collection.owner.id == principal.id:
             level = len(PRIVILEGES)
         else:
-            ids = [principal.id] + [g.id for g in self.store.groups_of(principal.id)]
-            level = 0
-            if collection.owner.id in ids:
-                level = PRIVILEGES.index(self.kernel.team_member_privilege) + 1  # type: ignore[arg-type]
+            roles = self.store.group_roles(principal.id)
+            level = self._member_level(roles[collection.owner.id]) if collection.owner.id in roles else 0
+            ids = [principal.id, *roles]
             for grantee, privilege in self.store.grants(collection.id):
                 if grantee in ids or grantee == EVERYONE:
                     level = max(level, PRIVILEGES.index(privilege) + 1)
@@ -219,6 +222,40 @@ class Host:
                 if kept is not None:
                     privileges &= frozenset(kept)
         return privileges
+
+    def home_privileges(self, principal: Principal | None, owner: Principal) -> frozenset[str]:
+        """What ``principal`` may do in ``owner``'s home itself (not in its collections).
+
+        A home holds only collections, so "admin" there means creating, deleting and moving
+        collections in it: the owner, server admins, and for a group's home its admins (and
+        every member when ``team_member_privilege`` is "admin"). Other members, and anyone
+        who may read a collection of the home, may only list it ("read").
+        """
+        if principal is None:
+            return frozenset()
+        if principal.is_admin or principal.id == owner.id:
+            return frozenset(PRIVILEGES)
+        roles = self.store.group_roles(principal.id)
+        if owner.id in roles:
+            return frozenset(PRIVILEGES) if self._member_level(roles[owner.id]) == len(PRIVILEGES) else READ_ONLY
+        if any(c.owner.id == owner.id for c in self.reachable_collections(principal)):
+            return READ_ONLY
+        return frozenset()
+
+    def container_privileges(self, principal: Principal | None, owner: Principal, path: str) -> frozenset[str]:
+        """What ``principal`` may do where a collection at ``path`` in ``owner``'s home is bound:
+        the parent collection, or the home for a top-level one (empty when the parent is missing)."""
+        parent_path = path.rpartition("/")[0]
+        if not parent_path:
+            return self.home_privileges(principal, owner)
+        parent = self.store.collection(owner.id, parent_path)
+        return self.privileges(principal, parent) if parent is not None else frozenset()
+
+    def _member_level(self, group_admin: bool) -> int:
+        """How many of PRIVILEGES membership in a group gives on the group's collections."""
+        if group_admin:
+            return len(PRIVILEGES)
+        return PRIVILEGES.index(self.kernel.team_member_privilege) + 1  # type: ignore[arg-type]
 
     def object_size_limit(self, principal: Principal | None, collection: Collection) -> int:
         """The largest object ``principal`` may store in ``collection``: the smallest of the

@@ -7,6 +7,7 @@ dataclasses: plugins never see database rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Literal
 
 PrincipalKind = Literal["user", "group"]
@@ -212,3 +213,31 @@ class CalendarOp:
     source: str
     collection: Collection | None = None
     changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PropertyWrite:
+    """Dead-property changes on one target, as `validate_properties` sees them.
+
+    ``scope`` says what carries the properties: a "collection", a "resource" of
+    ``collection``, or a plugin's own target (the CalDAV server keeps "principal" and
+    "home" properties). ``owner`` is the account they belong to: the collection's owner,
+    or the principal. ``changes`` maps Clark names to the new serialized XML (None
+    removes); ``previous`` and ``sizes`` map every property the target holds before and
+    after the change to its size in bytes (UTF-8 of the stored XML).
+    """
+
+    scope: str
+    owner: Principal
+    principal: Principal | None
+    source: str
+    changes: Mapping[str, str | None]
+    previous: Mapping[str, int]
+    sizes: Mapping[str, int]
+    collection: Collection | None = None
+    resource: Resource | None = None
+
+    @property
+    def growth(self) -> int:
+        """How many bytes the target gains (negative when it shrinks)."""
+        return sum(self.sizes.values()) - sum(self.previous.values())

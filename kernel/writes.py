@@ -22,6 +22,7 @@ from kernel.types import (
     CollectionKind,
     ObjectWrite,
     Principal,
+    PropertyWrite,
     Rejected,
     Resource,
 )
@@ -31,6 +32,18 @@ if TYPE_CHECKING:
 
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 CALENDAR_CONTENT_TYPE = "text/calendar; charset=utf-8"
+NEED_PRIVILEGES = "{DAV:}need-privileges"
+
+#: Why a write is refused to a principal lacking each privilege (who may read).
+_REFUSALS = {
+    "write": "Changing the objects of this collection needs write access to it.",
+    "admin": "Changing the collection itself (its name, colour, properties or grants) needs admin rights:"
+    " its owner, an admin of the group that owns it, or a server admin.",
+}
+_CONTAINER_REFUSAL = (
+    "Creating, deleting or moving a collection here needs admin rights where it lives:"
+    " the home's owner, an admin of the group that owns it, or a server admin."
+)
 
 
 def etag_matches(header: str, etag: str | None) -> bool:
@@ -47,7 +60,16 @@ def etag_matches(header: str, etag: str | None) -> bool:
 
 
 class Writes:
-    """The pipeline's entry points, reached as ``host.writes``."""
+    """The pipeline's entry points, reached as ``host.writes``.
+
+    Each takes the ``principal`` writing (None for the system itself: the CLI, jobs,
+    a subscription's sync) and refuses it with 403 DAV:need-privileges unless it holds
+    what the change needs (see ``Host.privileges``): "write" on a collection for its
+    objects and their properties; "admin" on a collection for the collection itself
+    (attributes, dead properties, grants); "admin" where a collection lives (its parent
+    collection or its owner's home, ``Host.container_privileges``) to create, delete,
+    move or copy one there.
+    """
 
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -79,6 +101,30 @@ class Writes:
         self._local.__dict__.setdefault("pending", []).append(change)
         return change
 
+    # -- who may write --------------------------------------------------------------
+
+    def _require(self, principal: Principal | None, privilege: str, collection: Collection) -> None:
+        """Refuse a principal without ``privilege`` on ``collection`` (404 without read, which
+        reveals nothing, else 403); None (the system) passes.
+
+        Every front end (CalDAV, the CLI, other plugins) writes through here, so the rule
+        "object changes need write, collection changes need admin" holds for all of them.
+        """
+        if principal is not None:
+            _refuse_without(privilege, self.host.privileges(principal, collection), _REFUSALS.get(privilege, ""))
+
+    def _require_container(self, principal: Principal | None, owner: Principal, path: str) -> None:
+        """Refuse (404 or 403) binding or unbinding a collection at ``path`` without admin where it lives.
+
+        A missing parent is left to the write itself (409).
+        """
+        if principal is None:
+            return
+        parent_path = path.rpartition("/")[0]
+        if parent_path and self.store.collection(owner.id, parent_path) is None:
+            return
+        _refuse_without("admin", self.host.container_privileges(principal, owner, path), _CONTAINER_REFUSAL)
+
     # -- objects ---------------------------------------------------------------------
 
     def put_object(
@@ -105,6 +151,7 @@ class Writes:
         name = canonical_name(name)
         check_segment(name)
         with self.transaction():
+            self._require(principal, "write", collection)
             old = self.store.resource(collection.id, name)
             _check_conditions(old, if_match, if_none_match)
             calendar = info = None
@@ -156,7 +203,9 @@ class Writes:
             if info is not None:
                 self.store.index_instances(resource.id, collection.id, info.instances)
             if properties:
-                self.store.set_properties(properties, resource_id=resource.id)
+                self._save_properties(
+                    properties, principal=principal, source=source, collection=collection, resource=resource
+                )
             self._record(
                 collection.id,
                 name,
@@ -179,6 +228,7 @@ class Writes:
         """Delete a resource; 404 when absent, 412 when ``if_match`` fails."""
         name = canonical_name(name)
         with self.transaction():
+            self._require(principal, "write", collection)
             old = self.store.resource(collection.id, name)
             if old is None:
                 raise Rejected(404, None, "No such resource.")
@@ -210,6 +260,7 @@ class Writes:
         """
         name, target_name = canonical_name(name), canonical_name(target_name)
         with self.transaction():
+            self._require(principal, "read", source_collection)
             old = self.store.resource(source_collection.id, name)
             if old is None:
                 raise Rejected(404, None, "No such resource.")
@@ -245,12 +296,84 @@ class Writes:
             )
         return resource, created
 
+    # -- dead properties -------------------------------------------------------------
+
+    def set_resource_properties(
+        self,
+        collection: Collection,
+        resource: Resource,
+        changes: dict[str, str | None],
+        *,
+        principal: Principal | None,
+        source: str = "api",
+    ) -> None:
+        """Set (XML) or remove (None) dead properties of a resource of ``collection``; needs write."""
+        with self.transaction():
+            self._require(principal, "write", collection)
+            self._save_properties(changes, principal=principal, source=source, collection=collection, resource=resource)
+
+    def validate_properties(
+        self,
+        scope: str,
+        owner: Principal,
+        changes: dict[str, str | None],
+        previous: dict[str, int],
+        *,
+        principal: Principal | None,
+        source: str,
+        collection: Collection | None = None,
+        resource: Resource | None = None,
+    ) -> None:
+        """Run the ``validate_properties`` hooks on dead-property changes of a target whose
+        properties now have the sizes ``previous`` (name -> bytes).
+
+        The kernel calls it for collections and resources; a plugin that keeps dead
+        properties of its own targets calls it inside its write transaction, before writing.
+        """
+        sizes = dict(previous)
+        for name, value in changes.items():
+            if value is None:
+                sizes.pop(name, None)
+            else:
+                sizes[name] = len(value.encode("utf-8"))
+        write = PropertyWrite(
+            scope, owner, principal, source, dict(changes), dict(previous), sizes, collection, resource
+        )
+        self.host.hook.validate_properties(host=self.host, tx=self.store, write=write)
+
+    def _save_properties(
+        self,
+        changes: dict[str, str | None],
+        *,
+        principal: Principal | None,
+        source: str,
+        collection: Collection,
+        resource: Resource | None = None,
+    ) -> None:
+        """Validate and store dead-property changes of a collection or (``resource``) one of its resources."""
+        if not changes:
+            return
+        key = {"collection_id": collection.id} if resource is None else {"resource_id": resource.id}
+        self.validate_properties(
+            "collection" if resource is None else "resource",
+            collection.owner,
+            changes,
+            self.store.property_sizes(**key),
+            principal=principal,
+            source=source,
+            collection=collection,
+            resource=resource,
+        )
+        self.store.set_properties(changes, **key)
+
     def delete_principal(self, principal: Principal, *, by: Principal | None = None, source: str = "api") -> None:
         """Delete a user or group with everything in its home.
 
         Its collections go through :meth:`delete_collection`, so feed consumers
         see every object leave; then its grants, memberships and the principal.
         """
+        if by is not None and not by.is_admin and by.id != principal.id:
+            raise Rejected(403, NEED_PRIVILEGES, "Only a server admin may remove another user or a group.")
         with self.transaction():
             for collection in self.store.collections(principal.id):
                 self.delete_collection(collection, principal=by, source=source)
@@ -261,6 +384,7 @@ class Writes:
     ) -> None:
         """Give (or with None take back) a grant; recorded as a change of the collection."""
         with self.transaction():
+            self._require(principal, "admin", collection)
             if privilege is None:
                 self.store.revoke(collection.id, grantee_id)
             else:
@@ -286,11 +410,12 @@ class Writes:
         if kind == "calendar" and "components" not in attrs:
             attrs["components"] = ("VEVENT", "VTODO", "VJOURNAL")
         with self.transaction():
+            self._require_container(principal, owner, path)
             op = CalendarOp("create", owner, path, kind, principal, source, changes=attrs)
             self.host.hook.validate_calendar(host=self.host, tx=self.store, op=op)
             collection = self.store.insert_collection(owner, path, kind, attrs)
             if properties:
-                self.store.set_properties(properties, collection_id=collection.id)
+                self._save_properties(properties, principal=principal, source=source, collection=collection)
             self._record(collection.id, None, "created", principal_id=principal.id if principal else None)
             fresh = self.store.collection_by_id(collection.id)
         assert fresh is not None
@@ -308,6 +433,7 @@ class Writes:
         """Change attributes and dead properties of a collection, all or nothing."""
         attrs = dict(attrs or {})
         with self.transaction():
+            self._require(principal, "admin", collection)
             op = CalendarOp(
                 "update", collection.owner, collection.path, collection.kind, principal, source,
                 collection=collection, changes=attrs,
@@ -315,7 +441,7 @@ class Writes:
             self.host.hook.validate_calendar(host=self.host, tx=self.store, op=op)
             self.store.update_collection_row(collection.id, attrs)
             if properties:
-                self.store.set_properties(properties, collection_id=collection.id)
+                self._save_properties(properties, principal=principal, source=source, collection=collection)
             self._record(collection.id, None, "modified", principal_id=principal.id if principal else None)
             fresh = self.store.collection_by_id(collection.id)
         assert fresh is not None
@@ -328,6 +454,7 @@ class Writes:
         consumers see it go; then the collection does.
         """
         with self.transaction():
+            self._require_container(principal, collection.owner, collection.path)
             tree = [collection, *self.store.descendants(collection)]
             for c in tree:
                 op = CalendarOp("delete", c.owner, c.path, c.kind, principal, source, collection=c)
@@ -352,6 +479,8 @@ class Writes:
         """Move (rename) a collection tree within or across homes; returns (moved, created)."""
         path = canonical_name(path)
         with self.transaction():
+            self._require_container(principal, collection.owner, collection.path)
+            self._require_container(principal, owner, path)
             existed = self._clear_target(owner, path, overwrite, principal, source)
             if path == collection.path and owner.id == collection.owner.id:
                 raise Rejected(403, None, "Source and destination are the same collection.")
@@ -388,6 +517,8 @@ class Writes:
         """Copy a collection (its properties, resources and, at depth infinity, sub-collections)."""
         path = canonical_name(path)
         with self.transaction():
+            self._require(principal, "read", collection)
+            self._require_container(principal, owner, path)
             if owner.id == collection.owner.id and (path == collection.path or path.startswith(collection.path + "/")):
                 raise Rejected(403, None, "A collection cannot be copied onto or into itself.")
             existed = self._clear_target(owner, path, overwrite, principal, source)
@@ -432,6 +563,14 @@ class Writes:
         if existing_resource is not None and parent is not None:
             self.delete_object(parent, leaf, principal=principal, source=source)
         return True
+
+
+def _refuse_without(privilege: str, held: frozenset[str], message: str) -> None:
+    """404 when ``held`` lacks read (nothing is revealed), 403 need-privileges when it lacks ``privilege``."""
+    if "read" not in held:
+        raise Rejected(404, None, "No such collection.")
+    if privilege not in held:
+        raise Rejected(403, NEED_PRIVILEGES, message)
 
 
 def _join(path: str, name: str) -> str:

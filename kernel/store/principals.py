@@ -98,12 +98,22 @@ class PrincipalStore:
             )
         self.conn.execute("DELETE FROM principals WHERE id = ?", (principal_id,))
 
-    def add_member(self, group_id: int, member_id: int) -> None:
-        """Make a principal a member of a group (idempotent)."""
+    def add_member(self, group_id: int, member_id: int, *, admin: bool = False) -> None:
+        """Make a principal a member of a group (idempotent); ``admin`` makes (never unmakes) a group admin."""
         self.conn.execute(
-            "INSERT INTO memberships (group_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (group_id, member_id),
+            "INSERT INTO memberships (group_id, member_id, admin) VALUES (?, ?, ?)"
+            " ON CONFLICT (group_id, member_id) DO UPDATE SET"
+            " admin = CASE WHEN excluded.admin = 1 THEN 1 ELSE memberships.admin END",
+            (group_id, member_id, int(admin)),
         )
+
+    def set_group_admin(self, group_id: int, member_id: int, admin: bool) -> None:
+        """Give or take back the admin role of a member; 404 when it is not a direct member."""
+        cur = self.conn.execute(
+            "UPDATE memberships SET admin = ? WHERE group_id = ? AND member_id = ?", (int(admin), group_id, member_id)
+        )
+        if cur.rowcount == 0:
+            raise Rejected(404, None, "Not a direct member of this group.")
 
     def remove_member(self, group_id: int, member_id: int) -> None:
         """Remove a principal from a group."""
@@ -111,12 +121,26 @@ class PrincipalStore:
 
     def members(self, group_id: int) -> list[Principal]:
         """The direct members of a group."""
+        return [member for member, _ in self.memberships(group_id)]
+
+    def memberships(self, group_id: int) -> list[tuple[Principal, bool]]:
+        """(member, is group admin) for the direct members of a group, by name."""
         rows = self.conn.execute(
-            f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))} FROM principals p"
+            f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}, m.admin FROM principals p"
             " JOIN memberships m ON m.member_id = p.id WHERE m.group_id = ? ORDER BY p.name",
             (group_id,),
         )
-        return [_principal(r) for r in rows]
+        return [(_principal(r), bool(r[6])) for r in rows]
+
+    def group_roles(self, principal_id: int) -> dict[int, bool]:
+        """Every group a principal belongs to, directly or through other groups, with whether it
+        is an admin of it: it, or a group it belongs to, is an admin member of that group."""
+        rows = self.conn.execute(
+            "WITH RECURSIVE g(id) AS (SELECT ? UNION SELECT m.group_id FROM memberships m JOIN g ON m.member_id = g.id)"
+            " SELECT m.group_id, max(m.admin) FROM memberships m JOIN g ON m.member_id = g.id GROUP BY m.group_id",
+            (principal_id,),
+        )
+        return {group_id: bool(admin) for group_id, admin in rows}
 
     def groups_of(self, principal_id: int) -> list[Principal]:
         """The groups a principal belongs to, directly or through other groups."""

@@ -1,8 +1,13 @@
 """Dead properties of collections and resources, stored as XML fragments."""
 
 from __future__ import annotations
+
 from kernel.store.connections import Connection
 
+
+def byte_size(value: str) -> int:
+    """The size of a stored property value: its UTF-8 bytes."""
+    return len(value.encode("utf-8"))
 
 
 class PropertyStore:
@@ -33,6 +38,30 @@ class PropertyStore:
             found.setdefault(resource_id, {})[name] = value
         return found
 
+    def property_sizes(self, *, collection_id: int | None = None, resource_id: int | None = None) -> dict[str, int]:
+        """The size in bytes (UTF-8 of the stored XML) of each dead property of one collection or resource."""
+        key, value = _target(collection_id, resource_id)
+        rows = self.conn.execute(f"SELECT name, value FROM properties WHERE {key} = ?", (value,))
+        return {name: byte_size(xml) for name, xml in rows}
+
+    def property_bytes(self, owner_id: int) -> int:
+        """Bytes of dead properties over an account's collections and their resources."""
+        row = self.conn.execute(
+            "SELECT coalesce(sum(property_bytes), 0) FROM collections WHERE owner_id = ?", (owner_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def tree_property_bytes(self, collection_ids: list[int]) -> int:
+        """Bytes of dead properties of these collections and their resources."""
+        if not collection_ids:
+            return 0
+        row = self.conn.execute(
+            "SELECT coalesce(sum(property_bytes), 0) FROM collections"
+            f" WHERE id IN ({','.join('?' * len(collection_ids))})",
+            collection_ids,
+        ).fetchone()
+        return int(row[0])
+
     def set_properties(
         self,
         changes: dict[str, str | None],
@@ -40,14 +69,27 @@ class PropertyStore:
         collection_id: int | None = None,
         resource_id: int | None = None,
     ) -> None:
-        """Set (XML value) or remove (None) dead properties (inside a write transaction)."""
+        """Set (XML value) or remove (None) dead properties (inside a write transaction; see
+        ``host.writes``, which runs the ``validate_properties`` hooks first).
+
+        Keeps the owning collection's ``property_bytes`` current.
+        """
         key, target = _target(collection_id, resource_id)
-        for name, xml in changes.items():
-            self.conn.execute(f"DELETE FROM properties WHERE {key} = ? AND name = ?", (target, name))
-            if xml is not None:
-                self.conn.execute(
-                    f"INSERT INTO properties ({key}, name, value) VALUES (?, ?, ?)", (target, name, xml)
-                )
+        old = self.property_sizes(collection_id=collection_id, resource_id=resource_id)
+        delta = sum(byte_size(xml) for xml in changes.values() if xml is not None)
+        delta -= sum(old.get(name, 0) for name in changes)
+        self.conn.executemany(
+            f"DELETE FROM properties WHERE {key} = ? AND name = ?", [(target, name) for name in changes if name in old]
+        )
+        self.conn.executemany(
+            f"INSERT INTO properties ({key}, name, value) VALUES (?, ?, ?)",
+            [(target, name, xml) for name, xml in changes.items() if xml is not None],
+        )
+        if delta:
+            owner = "?" if collection_id is not None else "(SELECT collection_id FROM resources WHERE id = ?)"
+            self.conn.execute(
+                f"UPDATE collections SET property_bytes = property_bytes + ? WHERE id = {owner}", (delta, target)
+            )
 
 
 def _target(collection_id: int | None, resource_id: int | None) -> tuple[str, int]:

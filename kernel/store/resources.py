@@ -10,6 +10,7 @@ from typing import Iterable, Iterator
 from kernel.names import canonical_name, check_segment
 from kernel.types import Resource
 from kernel.store.connections import Connection
+from kernel.store.properties import byte_size
 
 _COLUMNS = (
     "id, collection_id, name, etag, content_type, size, uid, component, created, modified,"
@@ -209,8 +210,17 @@ class ResourceStore:
                 "DELETE FROM instances_rtree WHERE id IN (SELECT id FROM instances WHERE resource_id = ?)",
                 (resource_id,),
             )
+        gone = sum(byte_size(v) for (v,) in self.conn.execute(
+            "SELECT value FROM properties WHERE resource_id = ?", (resource_id,)
+        ))
         row = self.conn.execute(
             "DELETE FROM resources WHERE id = ? RETURNING collection_id, component", (resource_id,)
         ).fetchone()
-        if row is not None and row[1] is not None:
-            self._count_object(row[0], -1)
+        if row is None:
+            return
+        if row[1] is not None or gone:
+            self.conn.execute(
+                "UPDATE collections SET object_count = object_count - ?, property_bytes = property_bytes - ?"
+                " WHERE id = ?",
+                (int(row[1] is not None), gone, row[0]),
+            )

@@ -167,7 +167,7 @@ def m002_resource_listing_index(m: Migrator) -> None:
 def m003_object_counts(m: Migrator) -> None:
     """A counter of calendar objects per collection, so that counting an account's objects
     (the limits plugin does on every create) does not scan them all: at 100,000 objects the
-    scan took milliseconds per PUT and made seeding quadratic. The store keeps it (m007)."""
+    scan took milliseconds per PUT and made seeding quadratic. The store keeps it (m009)."""
     m.add_column("collections", Column("object_count", "int", default=0))
     m.execute(
         "UPDATE collections SET object_count = (SELECT count(*) FROM resources r"
@@ -211,12 +211,42 @@ def m006_canonical_names(m: Migrator) -> None:
 
 
 @kernel_migrations()
-def m007_object_counts_in_the_store(m: Migrator) -> None:
-    """The store keeps ``object_count`` itself (kernel.store.resources) on both backends;
-    the SQLite triggers that kept it before go."""
+def m007_group_admins(m: Migrator) -> None:
+    """Group admins: a membership may carry the admin role, which gives collection rights
+    (delete, move, rename, reconfigure, create) over the group's calendars; plain members
+    keep the object rights of ``team_member_privilege``."""
+    m.add_column("memberships", Column("admin", "bool", default=0))
+
+
+#: The size in bytes of a text column's value, per dialect.
+BYTE_LENGTH = {"sqlite": "length(CAST({} AS BLOB))", "postgresql": "octet_length({})"}
+
+
+@kernel_migrations()
+def m008_property_bytes(m: Migrator) -> None:
+    """Bytes of dead properties per collection (its own and its resources'), so that an
+    account's dead-property storage is one sum over its collections (kept by the store)."""
+    size = BYTE_LENGTH[m.dialect].format("p.value")
+    m.add_column("collections", Column("property_bytes", "int", default=0))
+    m.execute(
+        f"UPDATE collections SET property_bytes = (SELECT coalesce(sum({size}), 0) FROM properties p"
+        " WHERE p.collection_id = collections.id)"
+        f" + (SELECT coalesce(sum({size}), 0) FROM properties p"
+        " JOIN resources r ON r.id = p.resource_id WHERE r.collection_id = collections.id)"
+    )
+
+
+@kernel_migrations()
+def m009_counters_in_the_store(m: Migrator) -> None:
+    """The store keeps ``object_count`` and ``property_bytes`` itself (kernel.store.resources,
+    kernel.store.properties) on both backends; SQLite triggers that kept them before go."""
     m.only(
         "sqlite",
-        "DROP TRIGGER IF EXISTS resources_count_insert",
-        "DROP TRIGGER IF EXISTS resources_count_delete",
-        "DROP TRIGGER IF EXISTS resources_count_update",
+        *(
+            f"DROP TRIGGER IF EXISTS {name}"
+            for name in (
+                "resources_count_insert", "resources_count_delete", "resources_count_update",
+                "properties_bytes_insert", "properties_bytes_delete", "resources_properties_delete",
+            )
+        ),
     )

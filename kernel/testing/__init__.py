@@ -101,12 +101,16 @@ def add_user(host: Host, name: str, password: str = "password", *, admin: bool =
         return host.store.create_principal(name, "user", password_hash=hash_password(password), is_admin=admin, **kw)
 
 
-def add_group(host: Host, name: str, members: Iterable[Principal] = ()) -> Principal:
-    """Create a group with these members."""
+def add_group(
+    host: Host, name: str, members: Iterable[Principal] = (), *, admins: Iterable[Principal] = ()
+) -> Principal:
+    """Create a group with these members and these group admins."""
     with host.store.transaction():
         group = host.store.create_principal(name, "group")
         for m in members:
             host.store.add_member(group.id, m.id)
+        for m in admins:
+            host.store.add_member(group.id, m.id, admin=True)
     return group
 
 

@@ -15,11 +15,18 @@ from kernel import hookimpl
 from plugins.caldav_server import caldav, discovery, hookspecs, webdav
 from plugins.caldav_server.feeds import commands as feed_commands
 from plugins.caldav_server.feeds import route as feed_route
+from plugins.caldav_server.settings import Settings
 from plugins.caldav_server.webdav.app import DAV_ROOT, DavApp
 from plugins.caldav_server.webdav.schema import migrations
 
 if TYPE_CHECKING:
     from kernel import Host
+
+
+@hookimpl
+def register_settings() -> dict[str, type]:
+    """Declare the ``[caldav_server]`` table (lock timeouts, request budgets)."""
+    return {"caldav_server": Settings}
 
 
 @hookimpl

@@ -43,11 +43,7 @@ def may_manage(host: Host, principal: Principal, collection: Collection) -> bool
 def may_create_in(host: Host, principal: Principal, owner: Principal) -> bool:
     """May ``principal`` create a new calendar in ``owner``'s home for a subscription?
 
-    Their own home, any home for admins, and a group's home for its members
-    when team members administer team calendars.
+    Where the kernel lets it create calendars: its own home, any home for server
+    admins, a group's home for the group's admins (``Host.home_privileges``).
     """
-    if principal.is_admin or owner.id == principal.id:
-        return True
-    if owner.kind != "group" or host.kernel.team_member_privilege != "admin":
-        return False
-    return any(g.id == owner.id for g in host.store.groups_of(principal.id))
+    return "admin" in host.home_privileges(principal, owner)

@@ -58,7 +58,9 @@ def _create(host: Host, owner: Principal, actor: Principal, settings: Settings) 
                 owner,
                 settings.href_name,
                 "calendar",
-                principal=actor,
+                # a group's calendar is made by the plugin itself, whether the member
+                # whose request noticed it is missing may create calendars there or not
+                principal=actor if actor.id == owner.id else None,
                 attrs=calendar_attributes(owner, settings),
                 source="default_calendar",
             )

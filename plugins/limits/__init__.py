@@ -1,4 +1,5 @@
-"""Limits on what clients may store: object size, attendees, recurrences, calendars and objects per account.
+"""Limits on what clients may store: object size, attendees, recurrences, calendars and objects per
+account, and quotas on dead properties (per value, per target, per account).
 
 Enforced through the kernel's write pipeline, so they hold for every way data
 gets in (CalDAV, subscriptions, imports). Defaults come from ``[limits]``;
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel import CalendarOp, Collection, Host, ObjectWrite, Principal, Resource, hookimpl
+from kernel import CalendarOp, Collection, Host, ObjectWrite, Principal, PropertyWrite, Resource, hookimpl
 from kernel.store import Store
 from plugins.limits import commands, enforcement
 from plugins.limits.effective import effective_limits
@@ -55,6 +56,12 @@ def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
 def validate_calendar(host: Host, tx: Store, op: CalendarOp) -> None:
     """Refuse calendars past the account's max_calendars (also when moved in from another home)."""
     enforcement.check_calendar(host.settings("limits"), tx, op)
+
+
+@hookimpl
+def validate_properties(host: Host, tx: Store, write: PropertyWrite) -> None:
+    """Refuse dead properties past the owner's quotas (value size, count and bytes per target, account bytes)."""
+    enforcement.check_properties(host.settings("limits"), tx, write)
 
 
 @hookimpl(optionalhook=True)

@@ -10,7 +10,7 @@ from typing import Any
 from kernel import Host, Principal, Rejected
 from plugins.limits import overrides
 from plugins.limits.effective import effective_limits
-from plugins.limits.settings import KEYS, TYPES
+from plugins.limits.settings import KEYS, TYPES, Size
 
 
 def register(cli: Any) -> None:
@@ -27,7 +27,7 @@ def _value(key: str) -> Any:
 
     def parse(text: str) -> int:
         try:
-            return int(kind.from_config(text if key == "max_icalendar_size" else int(text)))
+            return int(kind.from_config(text if issubclass(kind, Size) else int(text)))
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -44,7 +44,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     setter.add_argument("account", help="user or group name")
     for key in KEYS:
         setter.add_argument(
-            _option(key), dest=key, type=_value(key), metavar="SIZE" if key == "max_icalendar_size" else "N"
+            _option(key), dest=key, type=_value(key), metavar="SIZE" if issubclass(TYPES[key], Size) else "N"
         )
     show = sub.add_parser("show", help="the effective limits of an account and where each comes from")
     show.add_argument("account", help="user or group name")
@@ -86,7 +86,7 @@ def _show(host: Host, principal: Principal, as_json: bool) -> int:
         return 0
     print(f"limits for {principal.name} ({principal.kind})")
     for key, limit in limits.items():
-        value = _human_size(limit.value) if key == "max_icalendar_size" else str(limit.value)
+        value = _human_size(limit.value) if issubclass(TYPES[key], Size) else str(limit.value)
         print(f"  {key:<26} {value:<18} {limit.source}")
     return 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel import CalendarOp, Collection, ObjectWrite, Principal, Rejected
+from kernel import CalendarOp, Collection, ObjectWrite, Principal, PropertyWrite, Rejected
 from kernel.store import Store
 from plugins.limits.counting import instance_count
 from plugins.limits.effective import effective_limits
@@ -58,7 +58,8 @@ def check_object(settings: Settings, tx: Store, write: ObjectWrite) -> None:
 
 
 def check_calendar(settings: Settings, tx: Store, op: CalendarOp) -> None:
-    """The account's calendar count on create; both counts when collections move to another home."""
+    """The account's calendar count on create; both counts and the dead-property storage when
+    collections move to another home."""
     if op.action == "create":
         if op.kind == "calendar":
             limits = effective_limits(settings, tx, op.owner)
@@ -71,10 +72,12 @@ def check_calendar(settings: Settings, tx: Store, op: CalendarOp) -> None:
     if owner is None:
         return
     tree = [op.collection, *tx.descendants(op.collection)]
+    limits = effective_limits(settings, tx, owner)
+    moving_bytes = tx.tree_property_bytes([c.id for c in tree])
+    _check_property_storage(tx, owner, moving_bytes, limits["max_property_storage"].value)
     calendars = [c for c in tree if c.kind == "calendar"]
     if not calendars:
         return
-    limits = effective_limits(settings, tx, owner)
     _check_calendars(tx, owner, len(calendars), limits["max_calendars"].value)
     moving = sum(tx.count_resources(c.id) for c in calendars)
     held = tx.count_resources(owner_id=owner.id)
@@ -84,6 +87,54 @@ def check_calendar(settings: Settings, tx: Store, op: CalendarOp) -> None:
             QUOTA_STATUS,
             TEAMCAL + "max-events",
             f"{owner.name} holds {held} calendar objects; {moving} more would pass the limit of {events}.",
+        )
+
+
+def check_properties(settings: Settings, tx: Store, write: PropertyWrite) -> None:
+    """Dead-property quotas of the owner: each value's size, the target's count and bytes, the
+    account's bytes. Only growth is refused, so a target over a lowered limit can still shrink."""
+    limits = effective_limits(settings, tx, write.owner)
+    owner = write.owner.name
+    largest = limits["max_property_size"].value
+    for name, value in write.changes.items():
+        size = write.sizes.get(name, 0) if value is not None else 0
+        if size > largest:
+            raise Rejected(
+                QUOTA_STATUS,
+                TEAMCAL + "max-property-size",
+                f"The property {name} is {size} bytes, over the limit of {largest} bytes for {owner}.",
+            )
+    count = limits["max_properties"].value
+    if len(write.sizes) > max(count, len(write.previous)):
+        raise Rejected(
+            QUOTA_STATUS,
+            TEAMCAL + "max-properties",
+            f"This {write.scope} would hold {len(write.sizes)} dead properties, over the limit of {count} for {owner}.",
+        )
+    growth = write.growth
+    if growth <= 0:
+        return
+    total, per_target = sum(write.sizes.values()), limits["max_properties_size"].value
+    if total > per_target:
+        raise Rejected(
+            QUOTA_STATUS,
+            TEAMCAL + "max-properties-size",
+            f"The dead properties of this {write.scope} would take {total} bytes, over the limit of {per_target}"
+            f" bytes for {owner}.",
+        )
+    if write.scope in ("collection", "resource"):
+        _check_property_storage(tx, write.owner, growth, limits["max_property_storage"].value)
+
+
+def _check_property_storage(tx: Store, owner: Principal, adding: int, limit: int) -> None:
+    if adding <= 0:
+        return
+    held = tx.property_bytes(owner.id)
+    if held + adding > limit:
+        raise Rejected(
+            QUOTA_STATUS,
+            TEAMCAL + "max-property-storage",
+            f"{owner.name} stores {held} bytes of dead properties; {adding} more would pass the limit of {limit}.",
         )
 
 

@@ -52,6 +52,16 @@ class Override:
     )
     max_calendars: Count | None = field(default=None, metadata={"doc": "calendars per account"})
     max_events: Count | None = field(default=None, metadata={"doc": "calendar objects per account"})
+    max_property_size: Size | None = field(default=None, metadata={"doc": "largest dead property value"})
+    max_properties_size: Size | None = field(
+        default=None, metadata={"doc": "dead properties of one calendar, object, principal or home, in bytes"}
+    )
+    max_properties: Count | None = field(
+        default=None, metadata={"doc": "dead properties of one calendar, object, principal or home"}
+    )
+    max_property_storage: Size | None = field(
+        default=None, metadata={"doc": "dead properties over an account's calendars and objects, in bytes"}
+    )
 
     def values(self) -> dict[str, int]:
         """The limits this override sets (those left out are absent)."""
@@ -73,6 +83,20 @@ class Settings:
     )
     max_calendars: Count = field(default=Count(250), metadata={"doc": "calendars per account"})
     max_events: Count = field(default=Count(10000), metadata={"doc": "calendar objects per account"})
+    max_property_size: Size = field(
+        default=Size(64 * 1024), metadata={"doc": "largest dead property value (the stored XML element)"}
+    )
+    max_properties_size: Size = field(
+        default=Size(1024 * 1024),
+        metadata={"doc": "dead properties of one calendar, object, principal or home, in bytes"},
+    )
+    max_properties: Count = field(
+        default=Count(1000), metadata={"doc": "dead properties of one calendar, object, principal or home"}
+    )
+    max_property_storage: Size = field(
+        default=Size(16 * 1024 * 1024),
+        metadata={"doc": "dead properties over all of an account's calendars and objects, in bytes"},
+    )
     accounts: dict[str, Override] = field(
         default_factory=dict, metadata={"doc": "per-account overrides: [limits.accounts.NAME]"}
     )
@@ -91,4 +115,8 @@ TYPES: dict[str, type[Count | Size]] = {
     "max_recurrence_expansions": PositiveCount,
     "max_calendars": Count,
     "max_events": Count,
+    "max_property_size": Size,
+    "max_properties_size": Size,
+    "max_properties": Count,
+    "max_property_storage": Size,
 }

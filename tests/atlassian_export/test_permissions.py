@@ -36,7 +36,7 @@ def test_grantees_follow_the_owner_groups_first(world: World) -> None:
 
 def test_a_team_calendar_belongs_to_its_group(world: World) -> None:
     host = world.host
-    team = add_group(host, "platform", [world.alice])
+    team = add_group(host, "platform", admins=[world.alice])
     calendar = host.writes.create_collection(team, "team", "calendar", principal=world.alice)
     assert principals(world, calendar) == [{"type": "GROUP", "id": "platform"}]
 

@@ -37,14 +37,15 @@ class Deployment:
         return self.server.client(user, password)
 
 
-def make_deployment(directory: Path, extra: str = "", plugins: tuple = ()) -> Deployment:
+def make_deployment(directory: Path, extra: str = "", plugins: tuple = (), *, kernel: str = "") -> Deployment:
     """A host with users alice (alice@example.com), bob and carol, and a group ``team`` of
-    alice and bob, served by a real uvicorn."""
-    host = make_host(directory, ["caldav_server"], extra, plugins=plugins)
+    alice (its admin) and bob (a plain member), served by a real uvicorn; ``kernel`` holds
+    more ``[kernel]`` lines."""
+    host = make_host(directory, ["caldav_server"], extra, plugins=plugins, kernel=kernel)
     alice = add_user(host, "alice", PASSWORD, email="alice@example.com", display_name="Alice Liddell")
     bob = add_user(host, "bob", PASSWORD, email="bob@example.com", display_name="Bob Builder")
     add_user(host, "carol", PASSWORD)
-    add_group(host, "team", [alice, bob])
+    add_group(host, "team", [bob], admins=[alice])
     return Deployment(host, LiveServer(host))
 
 

@@ -117,11 +117,12 @@ def test_racing_lock_requests_have_exactly_one_winner(deployment: Deployment, al
     assert sorted(r.status_code for r in answers) == [201] + [423] * (RACERS - 1)
     assert alice.get(files + "fresh.txt").content == b""
 
-    # A depth-infinity lock on the collection and locks on a member exclude each other.
+    # A depth-infinity lock on the collection (alice, the group admin: members may not lock a
+    # team collection) and locks on a member (bob) exclude each other.
     alice.put(files + "member.txt", content=b"m")
     answers = race(
         deployment,
-        lambda client, i: lock(client, files, depth="infinity") if i % 2 else lock(client, files + "member.txt"),
+        lambda client, i: lock(client, files, depth="infinity") if i % 2 == 0 else lock(client, files + "member.txt"),
     )
     assert sorted(r.status_code for r in answers) == [200] + [423] * (RACERS - 1)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 
 from tests.caldav_server.conftest import (
     Deployment,
+    make_deployment,
     error_elements,
     event,
     mkcalendar,
@@ -117,6 +119,28 @@ def test_lock_expires(alice: httpx.Client) -> None:
         time.sleep(0.3)
         status = alice.put(files + "doc.txt", content=b"v2").status_code
     assert status == 204
+
+
+def test_max_lock_timeout_caps_new_and_refreshed_locks(tmp_path: Path) -> None:
+    """[caldav_server] max_lock_timeout bounds Infinite, long and refreshed timeouts; the lock lapses."""
+    dep = make_deployment(tmp_path, '[caldav_server]\nmax_lock_timeout = "2s"\n')
+    with dep.server, dep.client("alice") as alice:
+        files = plain_collection(alice)
+        alice.put(files + "doc.txt", content=b"v1")
+        taken = lock(alice, files + "doc.txt", timeout="Infinite")
+        assert "<D:timeout>Second-2</D:timeout>" in taken.text
+        token = token_of(taken)
+        refreshed = alice.request(
+            "LOCK", files + "doc.txt", headers={"Timeout": "Second-86400", "If": f"(<{token}>)"}
+        )
+        assert refreshed.status_code == 200 and "<D:timeout>Second-2</D:timeout>" in refreshed.text
+        deadline = time.monotonic() + 6
+        status = 423
+        while status == 423 and time.monotonic() < deadline:
+            time.sleep(0.3)
+            status = alice.put(files + "doc.txt", content=b"v2").status_code
+        assert status == 204
+    dep.host.close()
 
 
 def test_two_clients_racing_with_etags_and_locks(deployment: Deployment) -> None:

@@ -46,6 +46,34 @@ def test_users_groups_calendars_grants(tmp_path: Path) -> None:
     assert "bob" not in ok("user", "list").stdout
 
 
+def test_group_admins(tmp_path: Path) -> None:
+    """add-member --admin, add-admin and remove-admin set the role the kernel checks; list marks admins."""
+    write_config(tmp_path)
+    ok = lambda *a, stdin="": run_cli(*a, cwd=tmp_path, stdin=stdin)  # noqa: E731
+    for name in ("alice", "bob", "carol"):
+        assert ok("user", "add", name, "--password-stdin", stdin="long-enough\n").returncode == 0
+    assert ok("group", "add", "team").returncode == 0
+    added = ok("group", "add-member", "team", "alice", "--admin")
+    assert added.returncode == 0 and "alice added as an admin to team" in added.stdout
+    assert ok("group", "add-member", "team", "bob").returncode == 0
+    assert ok("group", "add-member", "team", "alice").returncode == 0, "adding again keeps the role"
+    assert "team\talice (admin), bob" in ok("group", "list").stdout
+    assert ok("group", "add-admin", "team", "bob").returncode == 0
+    assert ok("group", "remove-admin", "team", "alice").returncode == 0
+    assert "team\talice, bob (admin)" in ok("group", "list").stdout
+    outsider = ok("group", "add-admin", "team", "carol")
+    assert outsider.returncode == 1 and "Not a direct member" in outsider.stderr
+    assert "carol" not in ok("group", "list").stdout
+    from kernel.host import Host
+
+    host = Host.from_config(tmp_path / "plugins.toml")
+    team, alice, bob = (host.store.principal(n) for n in ("team", "alice", "bob"))
+    planning = host.writes.create_collection(team, "planning", "calendar", principal=bob)
+    assert host.privileges(bob, planning) == {"read", "write", "admin"}
+    assert host.privileges(alice, planning) == {"read", "write"}
+    host.close()
+
+
 def test_serve_first_run_creates_admin_and_answers(tmp_path: Path) -> None:
     port = free_port()
     write_config(tmp_path, port=port)

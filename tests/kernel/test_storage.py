@@ -170,7 +170,9 @@ def test_a_file_from_teamcal_0_1_upgrades_in_place(tmp_path: Path) -> None:
     host = Host.from_config(write_config(tmp_path, ["caldav_server"]))
     store = host.store
     kernel_steps = {r[0] for r in store.execute("SELECT name FROM teamcal_migrations WHERE migration_set = 'kernel'")}
-    assert kernel_steps == {"m006_canonical_names", "m007_object_counts_in_the_store"}
+    assert kernel_steps == {
+        "m006_canonical_names", "m007_group_admins", "m008_property_bytes", "m009_counters_in_the_store"
+    }
     assert store.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
     alice = store.principal("alice")
     assert alice is not None

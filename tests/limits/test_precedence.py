@@ -56,6 +56,10 @@ def test_defaults_without_overrides(d: Deployment) -> None:
         "max_recurrence_expansions": (3000, "default"),
         "max_calendars": (250, "default"),
         "max_events": (100, "default"),
+        "max_property_size": (64 * 1024, "default"),
+        "max_properties_size": (1024 * 1024, "default"),
+        "max_properties": (1000, "default"),
+        "max_property_storage": (16 * 1024 * 1024, "default"),
     }
 
 

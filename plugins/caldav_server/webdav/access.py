@@ -1,13 +1,15 @@
 """Who may do what on a DAV target, mapped from the kernel's read / write / admin.
 
 Rules: everyone authenticated reads the root, the principal directory and
-the list of homes. A home is visible to its owner, to members of the group
-that owns it, and to anyone holding a grant on a collection inside it; it is
-writable (collections may be created in it) by its owner, by admins and by
-group members whose team privilege includes write. Collections and their
-resources follow ``host.privileges``. Without read a target answers 404, so
-another user's data is never revealed; with read but without the privilege
-the method needs, 403 with DAV:need-privileges.
+the list of homes. Homes follow ``host.home_privileges``: creating, deleting
+and moving collections in a home (bind / unbind of collections) needs admin
+there, held by the owner, server admins and the group's admins in a group's
+home; members and grantees may list it. Collections and their resources
+follow ``host.privileges``: write covers the objects (and their properties),
+admin the collection itself (its properties, grants and anyone's locks).
+Without read a target answers 404, so another user's data is never
+revealed; with read but without the privilege the method needs, 403 with
+DAV:need-privileges.
 """
 
 from __future__ import annotations
@@ -23,26 +25,21 @@ if TYPE_CHECKING:
 
 ALL = frozenset(PRIVILEGES)
 READ = frozenset({"read"})
-NONE: frozenset[str] = frozenset()
 
-#: The DAV privileges (RFC 3744) each kernel privilege brings.
+#: The DAV privileges (RFC 3744) each kernel privilege brings on a resource.
 DAV_PRIVILEGES = {
     "read": ("read", "read-current-user-privilege-set"),
     "write": ("write", "write-properties", "write-content", "bind", "unbind"),
     "admin": ("read-acl", "write-acl", "unlock", "all"),
 }
-
-
-def home_privileges(host: Host, principal: Principal, owner: Principal) -> frozenset[str]:
-    """What ``principal`` may do in ``owner``'s home (not in its collections)."""
-    if principal.id == owner.id or principal.is_admin:
-        return ALL
-    if owner.kind == "group" and any(g.id == owner.id for g in host.store.groups_of(principal.id)):
-        level = PRIVILEGES.index(host.kernel.team_member_privilege) + 1  # type: ignore[arg-type]
-        return frozenset(PRIVILEGES[:level])
-    if any(c.owner.id == owner.id for c in host.reachable_collections(principal)):
-        return READ
-    return NONE
+#: On a collection or home, whose properties are the collection's own, write-properties
+#: comes with admin. DAV:write stays with "write", because clients read it to decide whether
+#: a calendar takes new events (docs/caldav.md, "Team calendars").
+COLLECTION_DAV_PRIVILEGES = {
+    "read": DAV_PRIVILEGES["read"],
+    "write": ("write", "write-content", "bind", "unbind"),
+    "admin": ("write-properties", *DAV_PRIVILEGES["admin"]),
+}
 
 
 def target_privileges(host: Host, principal: Principal, target: Target) -> frozenset[str]:
@@ -56,7 +53,7 @@ def target_privileges(host: Host, principal: Principal, target: Target) -> froze
     if target.collection is not None:
         return host.privileges(principal, target.collection)
     assert target.owner is not None
-    return home_privileges(host, principal, target.owner)
+    return host.home_privileges(principal, target.owner)
 
 
 def check(privileges: frozenset[str], needed: str, href: str, dav_names: tuple[str, ...]) -> None:
@@ -67,6 +64,8 @@ def check(privileges: frozenset[str], needed: str, href: str, dav_names: tuple[s
         raise need_privileges(href, dav_names)
 
 
-def dav_privilege_names(privileges: frozenset[str]) -> list[str]:
-    """The DAV privilege local names granted by a set of kernel privileges."""
-    return [name for p in PRIVILEGES if p in privileges for name in DAV_PRIVILEGES[p]]
+def dav_privilege_names(privileges: frozenset[str], collection: bool = False) -> list[str]:
+    """The DAV privilege local names granted by a set of kernel privileges, on a resource or
+    (``collection``) on a collection or home."""
+    table = COLLECTION_DAV_PRIVILEGES if collection else DAV_PRIVILEGES
+    return [name for p in PRIVILEGES if p in privileges for name in table[p]]

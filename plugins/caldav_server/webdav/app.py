@@ -112,7 +112,7 @@ class DavApp:
     locks: Locks = field(init=False)
 
     def __post_init__(self) -> None:
-        self.locks = Locks(self.host.store)
+        self.locks = Locks(self.host.store, int(self.host.settings("caldav_server").max_lock_timeout))
 
     def add_property(self, prop: LiveProperty) -> None:
         """Register a live property (replacing one of the same name)."""

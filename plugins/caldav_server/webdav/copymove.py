@@ -5,8 +5,11 @@ raw UTF-8), and names what it decodes to (see ``resolve``);
 one on another server is a 502. ``Overwrite: F`` onto something that exists
 is a 412; a missing destination parent is a 409. MOVE needs unbind on the
 source's parent, both need bind where the destination goes (also in
-another principal's home). Dead properties travel with the copy; locks do
-not (a moved source's locks are released).
+another principal's home): for resources that is write on the collection,
+for collections (and for replacing one) admin where it lives, so a team
+calendar is moved or overwritten only by a group admin or a server admin.
+Dead properties travel with the copy; locks do not (a moved source's locks
+are released).
 """
 
 from __future__ import annotations
@@ -87,9 +90,10 @@ def transfer(ctx: DavContext, *, move: bool) -> Response:
         parent = (
             ctx.parent_of(src.collection) if src.kind == "collection" else collection_target(ctx.hrefs, src.collection)
         )  # type: ignore[arg-type]
-        ctx.require("write", parent, dav=("unbind",))
+        ctx.require("admin" if src.kind == "collection" else "write", parent, dav=("unbind",))
     dest_parent = _parent_target(ctx, dest)
-    ctx.require("write", dest_parent, dav=("bind",))
+    binding_collection = src.kind == "collection" or dest.kind == "collection"
+    ctx.require("admin" if binding_collection else "write", dest_parent, dav=("bind",))
     protected = [(dest, True), (dest_parent, False)]
     if move:
         protected += [(src, True), (parent, False)]

@@ -140,9 +140,10 @@ def _alternate_uri_set(ctx: DavContext, t: Target) -> list[str] | None:
     return [f"mailto:{t.owner.email}"] if t.owner.email else []
 
 
-def privilege_xml(ctx: DavContext, privileges: frozenset[str]) -> str:
-    """DAV:privilege elements for a set of kernel privileges (with other layers' extras)."""
-    parts = [f"<D:privilege><D:{name}/></D:privilege>" for name in dav_privilege_names(privileges)]
+def privilege_xml(ctx: DavContext, privileges: frozenset[str], collection: bool = False) -> str:
+    """DAV:privilege elements for a set of kernel privileges on a resource or (``collection``)
+    a collection or home, with other layers' extras."""
+    parts = [f"<D:privilege><D:{name}/></D:privilege>" for name in dav_privilege_names(privileges, collection)]
     for level in PRIVILEGES:
         if level in privileges:
             parts.extend(f"<D:privilege>{extra}</D:privilege>" for extra in ctx.app.extra_privileges.get(level, ()))
@@ -152,11 +153,15 @@ def privilege_xml(ctx: DavContext, privileges: frozenset[str]) -> str:
 def _current_user_privilege_set(ctx: DavContext, t: Target) -> str | None:
     if t.kind == "unmapped":
         return None
-    return privilege_xml(ctx, ctx.privileges(t))
+    return privilege_xml(ctx, ctx.privileges(t), _is_collection(t))
 
 
-def _ace(principal_xml: str, privileges: frozenset[str], ctx: DavContext, protected: bool) -> str:
-    grant = privilege_xml(ctx, privileges)
+def _is_collection(t: Target) -> bool:
+    return t.kind in ("collection", "home")
+
+
+def _ace(principal_xml: str, privileges: frozenset[str], ctx: DavContext, t: Target, protected: bool) -> str:
+    grant = privilege_xml(ctx, privileges, _is_collection(t))
     return (
         f"<D:ace><D:principal>{principal_xml}</D:principal><D:grant>{grant}</D:grant>"
         + ("<D:protected/>" if protected else "")
@@ -165,13 +170,20 @@ def _ace(principal_xml: str, privileges: frozenset[str], ctx: DavContext, protec
 
 
 def _acl(ctx: DavContext, t: Target) -> str | None:
+    """The ACL as teamcal applies it: the owner (for a group: what members get, and each group
+    admin everything), then the grants."""
     if t.kind not in ("collection", "resource", "home") or t.owner is None:
         return None
-    owner_privileges = frozenset(PRIVILEGES)
-    if t.owner.kind == "group":
+    everything = frozenset(PRIVILEGES)
+    if t.owner.kind != "group":
+        aces = [_ace(xml.href(ctx.hrefs.principal(t.owner)), everything, ctx, t, True)]
+    else:
         level = PRIVILEGES.index(ctx.host.kernel.team_member_privilege) + 1  # type: ignore[arg-type]
-        owner_privileges = frozenset(PRIVILEGES[:level])
-    aces = [_ace(xml.href(ctx.hrefs.principal(t.owner)), owner_privileges, ctx, True)]
+        members = frozenset(PRIVILEGES[:level]) if t.kind != "home" or level == len(PRIVILEGES) else frozenset({"read"})
+        aces = [_ace(xml.href(ctx.hrefs.principal(t.owner)), members, ctx, t, True)]
+        for member, admin in ctx.store.memberships(t.owner.id):
+            if admin:
+                aces.append(_ace(xml.href(ctx.hrefs.principal(member)), everything, ctx, t, True))
     if t.collection is not None:
         for grantee_id, privilege in ctx.store.grants(t.collection.id):
             level = PRIVILEGES.index(privilege) + 1
@@ -182,7 +194,7 @@ def _acl(ctx: DavContext, t: Target) -> str | None:
                 if grantee is None:
                     continue
                 who = xml.href(ctx.hrefs.principal(grantee))
-            aces.append(_ace(who, frozenset(PRIVILEGES[:level]), ctx, False))
+            aces.append(_ace(who, frozenset(PRIVILEGES[:level]), ctx, t, False))
     return "".join(aces)
 
 

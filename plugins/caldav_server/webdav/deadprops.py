@@ -42,19 +42,33 @@ def save(
     properties: dict[str, str | None],
     attrs: dict[str, Any],
 ) -> None:
-    """Write dead properties (None removes) and collection attributes, all in one transaction."""
+    """Write dead properties (None removes) and collection attributes, all in one transaction.
+
+    Every kind of target goes through the kernel's ``validate_properties`` hooks (quotas)."""
     if target.kind == "collection":
         assert target.collection is not None
         host.writes.update_collection(
             target.collection, principal=principal, attrs=attrs, properties=properties, source="caldav"
         )
         return
+    if target.kind == "resource":
+        assert target.collection is not None and target.resource is not None
+        host.writes.set_resource_properties(
+            target.collection, target.resource, properties, principal=principal, source="caldav"
+        )
+        return
+    assert target.owner is not None
     with host.writes.transaction():
-        if target.kind == "resource":
-            assert target.resource is not None
-            host.store.set_properties(properties, resource_id=target.resource.id)
-            return
-        assert target.owner is not None
+        previous = dict(
+            host.store.execute(
+                "SELECT name, length(CAST(value AS BLOB)) FROM caldav_server_properties"
+                " WHERE principal_id = ? AND scope = ?",
+                (target.owner.id, target.kind),
+            ).fetchall()
+        )
+        host.writes.validate_properties(
+            target.kind, target.owner, properties, previous, principal=principal, source="caldav"
+        )
         for name, value in properties.items():
             host.store.execute(
                 "DELETE FROM caldav_server_properties WHERE principal_id = ? AND scope = ? AND name = ?",

@@ -1,4 +1,9 @@
-"""DELETE of a resource (with If-Match) or of a whole collection tree."""
+"""DELETE of a resource (with If-Match) or of a whole collection tree.
+
+A resource needs write on its collection; a collection needs admin where it lives
+(its owner's home or parent collection), so a team calendar is deleted only by a group
+admin or a server admin, never by a member.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ def delete(ctx: DavContext) -> Response:
     assert collection is not None
     ctx.require("read")
     parent = ctx.parent_of(collection)
-    ctx.require("write", parent, dav=("unbind",))
+    ctx.require("admin", parent, dav=("unbind",))
     ctx.app.locks.check(ctx, [(target, True), (parent, False)])
     ctx.host.writes.delete_collection(collection, principal=ctx.principal, source="caldav")
     ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, target))

@@ -1,5 +1,13 @@
 """LOCK and UNLOCK (RFC 4918 9.10, 9.11): exclusive and shared write locks, refresh,
-depth-infinity collection locks, and locks on unmapped URLs (which create an empty resource)."""
+depth-infinity collection locks, and locks on unmapped URLs (which create an empty resource).
+
+Locking a resource (or an unmapped URL in a collection) needs write on its
+collection; locking a collection, which shuts everyone else out of all of it,
+needs admin on it. Timeouts are capped (``Locks.timeout``). A lock is released by
+the principal who took it, or by anyone holding admin on what it locks (the
+calendar's owner, its group's admins, server admins), who learn its token from
+DAV:lockdiscovery.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from starlette.responses import Response
 from kernel.types import Rejected
 from plugins.caldav_server.webdav import xml
 from plugins.caldav_server.webdav.errors import DavError
-from plugins.caldav_server.webdav.locks import Lock, parse_timeout
+from plugins.caldav_server.webdav.locks import Lock
 from plugins.caldav_server.webdav.multistatus import document
 from plugins.caldav_server.webdav.resolve import collection_target
 from plugins.caldav_server.webdav.xml import d
@@ -44,10 +52,13 @@ def lock(ctx: DavContext) -> Response:
         raise DavError(405, "This URL cannot be locked.", headers={"Allow": ", ".join(ctx.app.allow(target))})
     if target.parent_missing:
         raise DavError(409, "The parent collection does not exist.")
-    ctx.require("write", dav=("write-content",) if target.kind != "unmapped" else ("bind",))
+    if target.kind == "collection":
+        ctx.require("admin", dav=("write-properties",))
+    else:
+        ctx.require("write", dav=("write-content",) if target.kind != "unmapped" else ("bind",))
     locks = ctx.app.locks
     path = locks.key(ctx, target)
-    timeout = parse_timeout(ctx.request.headers.get("timeout"))
+    timeout = locks.timeout(ctx.request.headers.get("timeout"))
     body = ctx.read_xml()
     if body is None:
         tokens = locks.submitted(ctx)
@@ -107,7 +118,7 @@ def _create_empty(ctx: DavContext, parent: Collection, name: str) -> bool:
 
 
 def unlock(ctx: DavContext) -> Response:
-    """Release the lock named by the Lock-Token header; 204."""
+    """Release the lock named by the Lock-Token header (one's own, or with admin anyone's); 204."""
     target = ctx.target
     if target.kind == "unmapped":
         raise DavError(404, "Not found.")
@@ -120,7 +131,7 @@ def unlock(ctx: DavContext) -> Response:
     path = locks.key(ctx, target)
     if held is None or not held.covers(path):
         raise DavError(409, "No such lock on this resource.", d("lock-token-matches-request-uri"))
-    if held.principal_id != ctx.principal.id and "admin" not in ctx.privileges():
+    if held.principal_id != ctx.principal.id:
         ctx.require("admin", dav=("unlock",))
     locks.remove(held.token)
     return Response(status_code=204)

@@ -9,6 +9,10 @@ header, from a list that holds), as the principal who took it, the token of
 a lock covering each locked thing it changes; with shared locks one of them
 is enough. Else 423 with DAV:lock-token-submitted. Expired locks are ignored
 and swept.
+
+A lock lasts at most ``[caldav_server] max_lock_timeout`` (one hour by default):
+a longer Timeout, or ``Infinite``, gets that much, as RFC 4918 10.7 lets the
+server choose, so a forgotten or hostile lock lapses on its own.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
     from plugins.caldav_server.webdav.resolve import Target
 
+#: The timeout of a LOCK that asks for none (or only for forms the server does not know).
 DEFAULT_TIMEOUT = 3600
-MAX_TIMEOUT = 7 * 86400
 _COLUMNS = "token, path, root, depth, scope, owner, principal_id, timeout, expires"
 
 
@@ -52,7 +56,7 @@ class Lock:
 
     def activelock(self, root: str) -> str:
         """The DAV:activelock element (``root`` is the DAV root href prefix)."""
-        remaining = max(0, int(self.expires - time.time()))
+        remaining = max(0, round(self.expires - time.time()))
         return (
             f"<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:{self.scope}/></D:lockscope>"
             f"<D:depth>{self.depth}</D:depth>{self.owner or ''}<D:timeout>Second-{remaining}</D:timeout>"
@@ -66,15 +70,18 @@ class Lock:
         return self.path == path or (self.depth == "infinity" and path.startswith(self.path + "/"))
 
 
-def parse_timeout(header: str | None) -> int:
-    """Seconds from a Timeout header ("Second-600", "Infinite"), capped."""
+def parse_timeout(header: str | None, cap: int) -> int:
+    """Seconds from a Timeout header ("Second-600", "Infinite"), at most ``cap``.
+
+    The first form understood wins; without one, :data:`DEFAULT_TIMEOUT` (capped too).
+    """
     for part in (header or "").split(","):
         part = part.strip()
         if part.lower() == "infinite":
-            return MAX_TIMEOUT
+            return cap
         if part.lower().startswith("second-") and part[7:].isdigit():
-            return max(1, min(int(part[7:]), MAX_TIMEOUT))
-    return DEFAULT_TIMEOUT
+            return max(1, min(int(part[7:]), cap))
+    return min(DEFAULT_TIMEOUT, cap)
 
 
 def _ancestors(path: str) -> list[str]:
@@ -83,10 +90,15 @@ def _ancestors(path: str) -> list[str]:
 
 
 class Locks:
-    """The lock table of one host."""
+    """The lock table of one host; no lock lasts longer than ``max_timeout`` seconds."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, max_timeout: int) -> None:
         self.store = store
+        self.max_timeout = max_timeout
+
+    def timeout(self, header: str | None) -> int:
+        """The seconds a LOCK with this Timeout header gets."""
+        return parse_timeout(header, self.max_timeout)
 
     @staticmethod
     def key(ctx: DavContext, target: Target) -> str:

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 def check_creatable(
     ctx: DavContext, location_precondition: str | None = None, exists_precondition: str | None = None
 ) -> None:
-    """The target must be an unmapped URL whose parent exists, may hold collections and is writable."""
+    """The target must be an unmapped URL whose parent exists, may hold collections, and where
+    the principal holds admin (creating a collection in a group's home needs a group admin)."""
     target = ctx.target
     if target.kind != "unmapped":
         ctx.require("read")
@@ -44,7 +45,7 @@ def check_creatable(
         if parent
         else Target("home", ctx.hrefs.home(target.owner), owner=target.owner)
     )
-    ctx.require("write", parent_target, dav=("bind",))
+    ctx.require("admin", parent_target, dav=("bind",))
     if parent is not None and parent.kind != "plain":
         raise DavError(403, "Collections cannot be made inside a calendar.", location_precondition)
     ctx.app.locks.check(ctx, [(target, False), (parent_target, False)])
@@ -54,7 +55,7 @@ def planned(ctx: DavContext, root: Element | None, kind: str) -> Plan:
     """The properties a creation body sets, for a collection of ``kind``."""
     ops: list[tuple[str, Element | None]] = []
     if root is not None:
-        ops = [(name, value) for name, value in operations(root) if value is not None]
+        ops = [(name, value) for name, value in operations(ctx, root) if value is not None]
     return plan(ctx, ops, kind, creating=True)
 
 
@@ -101,7 +102,7 @@ def mkcol(ctx: DavContext) -> Response:
 def _kind(ctx: DavContext, root: Element) -> tuple[str, bool]:
     """The collection kind DAV:resourcetype asks for, and whether it asks for an unknown type."""
     kind = "plain"
-    for name, value in operations(root):
+    for name, value in operations(ctx, root):
         if name != d("resourcetype") or value is None:
             continue
         for child in value:

@@ -4,12 +4,22 @@ principal-search-property-set (RFC 3744 9.4, 9.5) and expand-property (RFC 3253 
 The principal directory is readable by every authenticated user (a team
 server's address book); a search matches, case-insensitively, a substring
 of the text of each searched property.
+
+expand-property is bounded, since alternating group-member-set and
+group-membership would otherwise double the answer every two levels: a
+request asking for more levels of expansion (DAV:property within
+DAV:property) than ``[caldav_server] max_expand_depth`` is refused, each resource is expanded once per report (where it comes again,
+its DAV:href stays as it is), and a report that would expand more than
+``max_expand_responses`` resources is refused. Both refusals are
+507 Insufficient Storage with DAV:number-of-matches-within-limits (as
+sync-collection answers a limit, RFC 6578) and a sentence saying which bound.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from starlette.responses import Response
@@ -89,7 +99,38 @@ def _requested(elem: Element) -> list[tuple[str, Element]]:
     return out
 
 
-def _expand(ctx: DavContext, target: Target, spec: Element) -> tuple[list[str], list[str]]:
+@dataclass
+class _Budget:
+    """What is left of one expand-property report's bounds, and what it already expanded."""
+
+    responses: int
+    expanded: set[str] = field(default_factory=set)
+
+    def take(self, href: str) -> bool:
+        """Claim the expansion of ``href``: False when it was expanded already; 507 past the budget."""
+        if href in self.expanded:
+            return False
+        if self.responses <= 0:
+            raise _over_budget("The expand-property report would expand more resources than this server answers.")
+        self.responses -= 1
+        self.expanded.add(href)
+        return True
+
+
+def _over_budget(message: str) -> DavError:
+    return DavError(507, message, d("number-of-matches-within-limits"))
+
+
+def _depth(spec: Element) -> int:
+    """How many levels of expansion a request asks for: DAV:property elements nested in
+    DAV:property elements (0 when nothing is expanded)."""
+    return max(
+        (1 + _depth(child) for child in spec.findall(d("property")) if child.find(d("property")) is not None),
+        default=0,
+    )
+
+
+def _expand(ctx: DavContext, target: Target, spec: Element, budget: _Budget) -> tuple[list[str], list[str]]:
     """Properties of ``target`` as ``spec`` asks, with href values replaced by nested responses."""
     found: list[str] = []
     missing: list[str] = []
@@ -100,7 +141,7 @@ def _expand(ctx: DavContext, target: Target, spec: Element) -> tuple[list[str], 
             if hrefs is None:
                 missing.append(xml.element(name))
                 continue
-            found.append(xml.element(name, "".join(_nested(ctx, h, child) for h in hrefs)))
+            found.append(xml.element(name, "".join(_nested(ctx, h, child, budget) for h in hrefs)))
             continue
         f, m = Evaluator(ctx, PropRequest("prop", [name])).evaluate(target)
         found += f
@@ -108,18 +149,28 @@ def _expand(ctx: DavContext, target: Target, spec: Element) -> tuple[list[str], 
     return found, missing
 
 
-def _nested(ctx: DavContext, href: str, spec: Element) -> str:
+def _nested(ctx: DavContext, href: str, spec: Element, budget: _Budget) -> str:
     try:
         target = ctx.resolve_href(href)
     except DavError:
         target = None
     if target is None or target.kind == "unmapped" or "read" not in ctx.privileges(target):
         return multistatus.status_response(href, 404)
-    found, missing = _expand(ctx, target, spec)
+    if not budget.take(target.href):
+        return xml.href(href)
+    found, missing = _expand(ctx, target, spec, budget)
     return multistatus.response(target.href, found, missing, minimal=ctx.minimal)
 
 
 def expand_property(ctx: DavContext, body: Element) -> Response:
-    """DAV:expand-property on the request's target."""
-    found, missing = _expand(ctx, ctx.target, body)
+    """DAV:expand-property on the request's target, within the report's bounds."""
+    settings = ctx.host.settings("caldav_server")
+    depth = _depth(body)
+    if depth > settings.max_expand_depth:
+        raise _over_budget(
+            f"The expand-property report asks for {depth} levels of expansion; this server expands at most"
+            f" {settings.max_expand_depth}."
+        )
+    budget = _Budget(int(settings.max_expand_responses), {ctx.target.href})
+    found, missing = _expand(ctx, ctx.target, body, budget)
     return multistatus.multistatus([multistatus.response(ctx.target.href, found, missing, minimal=ctx.minimal)])

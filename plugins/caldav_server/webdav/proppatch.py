@@ -6,6 +6,11 @@ dead property in any namespace (stored as its XML, so Apple's unknown
 properties are kept, not refused). When one change fails, the others answer
 424 Failed Dependency and nothing is written. The same planning serves the
 initial properties of extended MKCOL and MKCALENDAR.
+
+A collection's properties (its name, colour, description, any dead property)
+are the collection's own: changing them needs admin, so a team calendar is
+renamed or recoloured only by a group admin or a server admin; a resource's
+need write.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ PROTECTED = d("cannot-modify-protected-property")
 class Plan:
     """Planned property changes: collection attributes, dead properties, and refusals."""
 
-    order: list[str] = field(default_factory=list)
+    order: dict[str, None] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
     dead: dict[str, str | None] = field(default_factory=dict)
     failed: dict[str, tuple[int, str | None]] = field(default_factory=dict)
@@ -54,8 +59,11 @@ class Plan:
         return f"<D:response><D:href>{xml.escape(href)}</D:href>{self.propstats()}</D:response>"
 
 
-def operations(update: Element) -> list[tuple[str, Element | None]]:
-    """(name, new value or None for remove) for each property in DAV:set / DAV:remove, in order."""
+def operations(ctx: DavContext, update: Element) -> list[tuple[str, Element | None]]:
+    """(name, new value or None for remove) for each property in DAV:set / DAV:remove, in order.
+
+    More than ``[caldav_server] max_proppatch_properties`` of them is a 413.
+    """
     ops: list[tuple[str, Element | None]] = []
     for action in update:
         if action.tag not in (d("set"), d("remove")):
@@ -65,6 +73,9 @@ def operations(update: Element) -> list[tuple[str, Element | None]]:
             raise DavError(400, "DAV:set and DAV:remove need a DAV:prop.")
         for elem in prop:
             ops.append((elem.tag, elem if action.tag == d("set") else None))
+    limit = ctx.host.settings("caldav_server").max_proppatch_properties
+    if len(ops) > limit:
+        raise DavError(413, f"The request names {len(ops)} properties; this server takes at most {limit} at once.")
     return ops
 
 
@@ -74,8 +85,7 @@ def plan(ctx: DavContext, ops: list[tuple[str, Element | None]], kind: str | Non
     result = Plan()
     registry = ctx.app.properties
     for name, value in ops:
-        if name not in result.order:
-            result.order.append(name)
+        result.order.setdefault(name)
         if creating and name == d("resourcetype"):
             continue
         live = registry.get(name)
@@ -104,13 +114,13 @@ def proppatch(ctx: DavContext) -> Response:
     if target.kind in ("root", "principals", "homes"):
         ctx.require("read")
         raise DavError(403, "This collection has no writable properties.", PROTECTED)
-    ctx.require("write", dav=("write-properties",))
+    ctx.require("admin" if target.kind in ("collection", "home") else "write", dav=("write-properties",))
     ctx.app.locks.check(ctx, [(target, False)])
     body = ctx.read_xml()
     ctx.app.locks.check(ctx, [(target, False)])  # a LOCK may have landed while the body arrived
     if body is None or body.tag != d("propertyupdate"):
         raise DavError(400, "The body of a PROPPATCH must be a DAV:propertyupdate element.")
-    ops = operations(body)
+    ops = operations(ctx, body)
     if not ops:
         raise DavError(400, "DAV:propertyupdate names no property.")
     kind = target.collection.kind if target.kind == "collection" and target.collection else None

@@ -1,0 +1,205 @@
+"""Team authority in the write pipeline: members have object rights, group admins and server
+admins the collection's, whichever front end writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from kernel import Rejected
+from kernel.host import Host
+from kernel.testing import add_group, add_user, make_host
+from kernel.types import Principal
+
+from .conftest import event
+from .test_writes import snapshot
+
+NEED = "{DAV:}need-privileges"
+
+
+@pytest.fixture
+def team(host: Host) -> tuple[Principal, ...]:
+    """(team, lead: its admin, member, outsider, root: a server admin) and the team calendar ``planning``."""
+    lead, member, outsider = (add_user(host, n) for n in ("lead", "member", "outsider"))
+    root = add_user(host, "root", admin=True)
+    group = add_group(host, "team", [member], admins=[lead])
+    host.writes.create_collection(group, "planning", "calendar", principal=lead, attrs={"display_name": "Planning"})
+    return group, lead, member, outsider, root
+
+
+def refused(host: Host, call: Callable[[], object], status: int = 403, precondition: str | None = NEED) -> Rejected:
+    """Run a write that must be refused, and check it changed nothing."""
+    before = snapshot(host)
+    with pytest.raises(Rejected) as info:
+        call()
+    assert (info.value.status, info.value.precondition) == (status, precondition)
+    assert snapshot(host) == before
+    return info.value
+
+
+def test_privileges_of_members_group_admins_and_server_admins(host: Host, team: tuple[Principal, ...]) -> None:
+    group, lead, member, outsider, root = team
+    planning = host.store.collection(group.id, "planning")
+    assert planning is not None
+    assert host.privileges(member, planning) == {"read", "write"}
+    assert host.privileges(lead, planning) == {"read", "write", "admin"}
+    assert host.privileges(root, planning) == {"read", "write", "admin"}
+    assert host.privileges(outsider, planning) == frozenset()
+    assert host.home_privileges(member, group) == {"read"}
+    assert host.home_privileges(lead, group) == {"read", "write", "admin"}
+    assert host.home_privileges(root, group) == {"read", "write", "admin"}
+    assert host.home_privileges(outsider, group) == frozenset()
+
+
+def test_a_member_keeps_object_rights(host: Host, team: tuple[Principal, ...]) -> None:
+    group, lead, member, outsider, root = team
+    planning = host.store.collection(group.id, "planning")
+    resource, created = host.writes.put_object(planning, "e.ics", event(), principal=member)
+    assert created
+    host.writes.set_resource_properties(planning, resource, {"{x:}note": "<note xmlns='x:'/>"}, principal=member)
+    host.writes.put_object(planning, "e.ics", event(summary="moved"), principal=member)
+    host.writes.delete_object(planning, "e.ics", principal=member)
+    hidden = refused(
+        host, lambda: host.writes.put_object(planning, "o.ics", event("o"), principal=outsider), 404, None
+    )
+    assert "planning" not in hidden.message, "an outsider learns nothing about the calendar"
+
+
+def test_a_member_cannot_change_the_collection(host: Host, team: tuple[Principal, ...]) -> None:
+    group, lead, member, outsider, root = team
+    planning = host.store.collection(group.id, "planning")
+    assert planning is not None
+    w = host.writes
+    for attempt in (
+        lambda: w.delete_collection(planning, principal=member),
+        lambda: w.move_collection(planning, member, "stolen", principal=member),
+        lambda: w.move_collection(planning, group, "renamed", principal=member),
+        lambda: w.update_collection(planning, principal=member, attrs={"display_name": "Mine"}),
+        lambda: w.update_collection(planning, principal=member, attrs={"color": "#ff0000"}),
+        lambda: w.update_collection(planning, principal=member, properties={"{x:}p": "<p xmlns='x:'/>"}),
+        lambda: w.set_grant(planning, outsider.id, "write", principal=member),
+        lambda: w.create_collection(group, "more", "calendar", principal=member),
+        lambda: w.copy_collection(planning, group, "copy", principal=member),
+        lambda: w.delete_principal(group, by=member),
+    ):
+        refused(host, attempt)
+    mine = w.create_collection(member, "mine", "calendar", principal=member)
+    refused(host, lambda: w.move_collection(mine, group, "planning", principal=member))
+    still = host.store.collection(group.id, "planning")
+    assert still is not None and still.id == planning.id and still.display_name == "Planning"
+
+
+def test_group_admins_and_server_admins_change_the_collection(host: Host, team: tuple[Principal, ...]) -> None:
+    group, lead, member, outsider, root = team
+    w = host.writes
+    planning = host.store.collection(group.id, "planning")
+    renamed = w.update_collection(planning, principal=lead, attrs={"display_name": "Roadmap", "color": "#00ff00"})
+    assert renamed.display_name == "Roadmap"
+    w.set_grant(renamed, outsider.id, "read", principal=lead)
+    moved, _ = w.move_collection(renamed, group, "roadmap", principal=lead)
+    assert moved.path == "roadmap" and moved.owner.id == group.id
+    second = w.create_collection(group, "second", "calendar", principal=lead)
+    w.delete_collection(second, principal=root)
+    w.delete_collection(moved, principal=lead)
+    assert host.store.collections(group.id) == []
+    refused(host, lambda: w.delete_principal(group, by=lead))
+    w.delete_principal(group, by=root)
+    assert host.store.principal("team") is None
+
+
+def test_a_group_admin_through_another_group(host: Host) -> None:
+    """Members of a group that is an admin member of the team are the team's admins."""
+    alice, bob = add_user(host, "alice"), add_user(host, "bob")
+    leads = add_group(host, "leads", [alice])
+    team = add_group(host, "team", [bob], admins=[leads])
+    assert host.store.group_roles(alice.id) == {leads.id: False, team.id: True}
+    cal = host.writes.create_collection(team, "cal", "calendar", principal=alice)
+    assert host.privileges(alice, cal) == {"read", "write", "admin"}
+    assert host.privileges(bob, cal) == {"read", "write"}
+    with host.store.transaction():
+        host.store.set_group_admin(team.id, leads.id, False)
+    assert host.privileges(alice, cal) == {"read", "write"}
+
+
+@pytest.mark.parametrize(
+    ("privilege", "member_gets", "home"),
+    [("read", {"read"}, {"read"}), ("admin", {"read", "write", "admin"}, {"read", "write", "admin"})],
+)
+def test_team_member_privilege(tmp_path: Path, privilege: str, member_gets: set[str], home: set[str]) -> None:
+    """"read" makes members readers; "admin" makes every member a group admin."""
+    h = make_host(tmp_path, kernel=f'team_member_privilege = "{privilege}"')
+    member = add_user(h, "member")
+    group = add_group(h, "team", [member])
+    cal = h.writes.create_collection(group, "cal", "calendar", principal=None)
+    assert h.privileges(member, cal) == member_gets
+    assert h.home_privileges(member, group) == home
+    if privilege == "admin":
+        h.writes.delete_collection(cal, principal=member)
+    else:
+        with pytest.raises(Rejected):
+            h.writes.put_object(cal, "e.ics", event(), principal=member)
+    h.close()
+
+
+def test_group_admin_role_in_the_store(host: Host) -> None:
+    alice, bob = add_user(host, "alice"), add_user(host, "bob")
+    team = add_group(host, "team", [alice, bob])
+    with host.store.transaction():
+        host.store.add_member(team.id, alice.id, admin=True)
+        host.store.add_member(team.id, alice.id)  # adding again never demotes
+    assert [(m.name, admin) for m, admin in host.store.memberships(team.id)] == [("alice", True), ("bob", False)]
+    with pytest.raises(Rejected) as err, host.store.transaction():
+        host.store.set_group_admin(team.id, add_user(host, "carol").id, True)
+    assert err.value.status == 404
+
+
+def test_property_bytes_follow_every_write(host: Host) -> None:
+    """The per-collection byte counter (triggers) follows sets, removals, resource and collection deletes."""
+    alice = add_user(host, "alice")
+    a, b = "<a xmlns='x:'>é</a>", "<b xmlns='x:'>12345</b>"
+    cal = host.writes.create_collection(alice, "cal", "calendar", principal=alice, properties={"{x:}a": a})
+    assert host.store.property_bytes(alice.id) == len(a.encode())
+    resource, _ = host.writes.put_object(cal, "e.ics", event(), principal=alice)
+    host.writes.set_resource_properties(cal, resource, {"{x:}b": b}, principal=alice)
+    assert host.store.property_bytes(alice.id) == len(a.encode()) + len(b)
+    host.writes.set_resource_properties(cal, resource, {"{x:}b": "<b xmlns='x:'/>"}, principal=alice)
+    assert host.store.property_bytes(alice.id) == len(a.encode()) + len("<b xmlns='x:'/>")
+    host.writes.delete_object(cal, "e.ics", principal=alice)
+    assert host.store.property_bytes(alice.id) == len(a.encode())
+    host.writes.update_collection(cal, principal=alice, properties={"{x:}a": None})
+    assert host.store.property_bytes(alice.id) == 0
+
+
+def test_migrations_keep_members_and_count_existing_properties(tmp_path: Path) -> None:
+    """A database from before group admins and the byte counter: members stay plain members,
+    and the properties already stored are counted."""
+    from kernel.host import Host
+    from kernel.store import kernel_migrations
+    from kernel.testing import write_config
+
+    host = Host.from_config(write_config(tmp_path), migrate=False)
+    db = host.store
+    kernel_migrations.apply(db, stop_before="m007_group_admins")
+    with db.transaction():
+        db.execute("INSERT INTO principals (id, name, kind, display_name, created) VALUES (1, 'team', 'group', 'team', 0)")
+        db.execute("INSERT INTO principals (id, name, kind, display_name, created) VALUES (2, 'bob', 'user', 'bob', 0)")
+        db.execute("INSERT INTO memberships (group_id, member_id) VALUES (1, 2)")
+        db.execute(
+            "INSERT INTO collections (id, owner_id, path, kind, created, modified) VALUES (5, 1, 'c', 'calendar', 0, 0)"
+        )
+        db.execute(
+            "INSERT INTO resources (id, collection_id, name, etag, content_type, size, data, created, modified)"
+            " VALUES (7, 5, 'r', 'e', 'text/plain', 1, ?, 0, 0)",
+            (b"x",),
+        )
+        db.execute("INSERT INTO properties (collection_id, name, value) VALUES (5, 'p', '12345')")
+        db.execute("INSERT INTO properties (resource_id, name, value) VALUES (7, 'q', 'é')")
+    kernel_migrations.apply(db)
+    assert [tuple(r) for r in db.execute("SELECT admin FROM memberships")] == [(0,)]
+    assert [tuple(r) for r in db.execute("SELECT property_bytes FROM collections")] == [(5 + 2,)]
+    with db.transaction():
+        db.delete_resource_row(7)
+    assert [tuple(r) for r in db.execute("SELECT property_bytes FROM collections")] == [(5,)]
+    host.close()
