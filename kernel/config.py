@@ -105,6 +105,14 @@ class KernelSettings:
         default="",
         metadata={"doc": "PostgreSQL password ({env = ...} or {file = ...}; PGPASSWORD and ~/.pgpass work too)"},
     )
+    feed_poll: Duration = field(
+        default=Duration(1),
+        metadata={"doc": "how often a server looks for changes other processes committed (changes_committed)"},
+    )
+    job_lease: Duration = field(
+        default=Duration(30),
+        metadata={"doc": "how long a job's lease outlives its last renewal: a dead node's job moves on after this"},
+    )
     database_connections: int = field(
         default=32, metadata={"doc": "most PostgreSQL connections one process holds (one per busy thread)"}
     )

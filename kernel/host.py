@@ -12,6 +12,9 @@ import pluggy
 from anyio import to_thread
 
 from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
+from kernel.feed import FeedFollower
+from kernel.jobs import JobSchedule
+from kernel.leases import Leases
 from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
 from kernel.encryption import SecretBox, SecretColumn
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
@@ -62,6 +65,12 @@ class Host:
         #: Encrypts the secrets plugins store (``[kernel] secret_key``); see kernel.encryption.
         self.secrets = SecretBox(self.kernel.secret_key, config.path)
         self.passwords = PasswordChecks(self.kernel)
+        #: Named leases shared by every process on the database (kernel.leases).
+        self.leases = Leases(self.store)
+        #: The periodic jobs' schedule, shared by every process (kernel.jobs).
+        self.jobs = JobSchedule(self)
+        #: Passes other processes' changes to ``changes_committed`` (kernel.feed).
+        self.feed = FeedFollower(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The event loop serving requests (known once the first request or the lifespan ran).
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -174,16 +183,28 @@ class Host:
     async def authenticate(self, request: Request) -> Principal | None:
         """The principal a request authenticates as (first ``authenticate`` answer), or None.
 
-        A password the kernel's Basic implementation must verify is verified in
-        a worker thread (:class:`kernel.auth.PasswordChecks`); a throttled
-        client or user name raises HTTP 429 with Retry-After.
+        The hooks (which read the store) run in a worker thread, with
+        ``principal_accessed`` in the same hop when they answer at once; a
+        password the kernel's Basic implementation must verify is verified in
+        threads of its own (:class:`kernel.auth.PasswordChecks`), and a
+        throttled client or user name raises HTTP 429 with Retry-After.
         """
-        principal = self.hook.authenticate(host=self, request=request)
-        if isinstance(principal, PasswordCheck):
-            principal = await self.passwords.complete(principal, self.store)
+        answer = await self.run(self._identify, request)
+        if not isinstance(answer, PasswordCheck):
+            return answer
+        principal = await self.passwords.complete(answer, self)
         if principal is not None:
-            self.hook.principal_accessed(host=self, principal=principal)
+            await self.run(self._accessed, principal)
         return principal
+
+    def _identify(self, request: Request) -> Principal | PasswordCheck | None:
+        answer = self.hook.authenticate(host=self, request=request)
+        if isinstance(answer, Principal):
+            self._accessed(answer)
+        return answer
+
+    def _accessed(self, principal: Principal) -> None:
+        self.hook.principal_accessed(host=self, principal=principal)
 
     async def require_principal(self, request: Request) -> Principal:
         """The authenticated principal, or an HTTP 401 with a Basic challenge (429 when throttled)."""
@@ -278,9 +299,10 @@ class Host:
 
     # -- notifications ---------------------------------------------------------------
 
-    def notify(self, changes: list[Change]) -> None:
+    def notify(self, changes: list[Change], *, local: bool = True) -> None:
         """Call ``changes_committed``; awaitables are scheduled on the serving loop (or run,
-        when there is none)."""
+        when there is none). ``local`` is False for changes other processes committed
+        (read from the feed by :class:`kernel.feed.FeedFollower`)."""
         if not changes:
             return
         try:

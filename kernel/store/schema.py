@@ -250,3 +250,22 @@ def m009_counters_in_the_store(m: Migrator) -> None:
             )
         ),
     )
+
+
+@kernel_migrations()
+def m010_leases_and_jobs(m: Migrator) -> None:
+    """Named leases shared by every process (kernel.leases) and the jobs' schedule
+    (kernel.jobs): a periodic job runs once per interval on the whole cluster."""
+    m.create_table(Table(
+        "leases",
+        (Column("name", "text", primary_key=True), Column("owner", "text"), Column("until", "float")),
+    ))
+    m.create_table(Table("jobs", (
+        Column("name", "text", primary_key=True),
+        Column("next_due", "float", default=0),
+        Column("last_started", "float", null=True),
+        Column("last_finished", "float", null=True),
+        Column("last_error", "text", null=True),
+        Column("runs", "int", default=0),
+        Column("failures", "int", default=0),
+    )))

@@ -8,7 +8,9 @@ Backends: the ini option ``teamcal_backends`` (default ``sqlite``; teamcal's own
 suite sets ``sqlite postgresql``) runs every test on each backend listed: hosts
 made by :func:`make_host` get a fresh SQLite file, or a fresh schema in a private
 PostgreSQL cluster started for the session (:mod:`kernel.testing.postgres`).
-Mark a test that reads the SQLite file itself with ``@pytest.mark.sqlite_only``.
+Mark a test that reads the SQLite file itself with ``@pytest.mark.sqlite_only``;
+a module- or session-scoped fixture that makes hosts takes ``teamcal_backend`` as
+an argument, so that it is made again for each backend.
 """
 
 from __future__ import annotations

@@ -72,7 +72,9 @@ def test_example_plugin_hooks_really_run(tmp_path: Path, example_site: Path, mon
     host.writes.put_object(cal, "ok.ics", event(summary="Standup"), principal=alice)
     with LiveServer(host) as server:
         with server.client("alice") as c:
-            assert c.get("/hello").text == "Moin, Alice A.! You have 1 calendars."
+            assert c.get("/hello").text == "Moin, Alice A.! You have 1 calendars (visit 1)."
+            assert c.get("/hello").text.endswith("(visit 2).")
+            assert c.get("/hello/stats").json() == {"visits": 2}
     host.close()
 
 
