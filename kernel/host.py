@@ -189,21 +189,26 @@ class Host:
         threads of its own (:class:`kernel.auth.PasswordChecks`), and a
         throttled client or user name raises HTTP 429 with Retry-After.
         """
-        answer = await self.run(self._identify, request)
+        answer = await self.run(self.identify, request)
         if not isinstance(answer, PasswordCheck):
             return answer
         principal = await self.passwords.complete(answer, self)
         if principal is not None:
-            await self.run(self._accessed, principal)
+            await self.run(self.accessed, principal)
         return principal
 
-    def _identify(self, request: Request) -> Principal | PasswordCheck | None:
+    def identify(self, request: Request) -> Principal | PasswordCheck | None:
+        """In a worker thread: the ``authenticate`` hooks' answer, after ``principal_accessed``
+        when it is a principal; a :class:`kernel.auth.PasswordCheck` when a password must
+        first be verified (``await host.passwords.complete(check, host)``, then
+        :meth:`accessed`). :meth:`authenticate` does all of this for an async endpoint."""
         answer = self.hook.authenticate(host=self, request=request)
         if isinstance(answer, Principal):
-            self._accessed(answer)
+            self.accessed(answer)
         return answer
 
-    def _accessed(self, principal: Principal) -> None:
+    def accessed(self, principal: Principal) -> None:
+        """Run the ``principal_accessed`` hooks (in a worker thread: they may write)."""
         self.hook.principal_accessed(host=self, principal=principal)
 
     async def require_principal(self, request: Request) -> Principal:
