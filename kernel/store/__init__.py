@@ -90,6 +90,17 @@ class Store(
         """Run one statement of the portable subset for each parameter set."""
         return self.conn.executemany(sql, seq)
 
+    @contextmanager
+    def traced(self) -> Iterator[list[str]]:
+        """The statements every thread runs on this store during the block (for tests that
+        count queries: request handlers run in worker threads, each on its own connection)."""
+        seen: list[str] = []
+        self.connections.set_tracer(seen.append)
+        try:
+            yield seen
+        finally:
+            self.connections.set_tracer(None)
+
     def table_exists(self, name: str) -> bool:
         """Is there a table of this name?"""
         if self.dialect == "sqlite":

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import weakref
 from contextlib import contextmanager
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 
 class Connection(Protocol):
@@ -35,6 +35,9 @@ class Connection(Protocol):
     @property
     def in_transaction(self) -> bool:
         """True while a transaction is open on this connection."""
+
+    def set_trace_callback(self, callback: Any) -> None:
+        """Call ``callback(sql)`` for every statement run (None: stop), as sqlite3 does."""
 
 
 class Backend(Protocol):
@@ -90,6 +93,8 @@ class Connections:
         self.write_lock = threading.Lock()
         self._local = threading.local()
         self._finalizers: set[weakref.finalize] = set()
+        self._slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
+        self._tracer: Callable[[str], Any] | None = None
         self._guard = threading.Lock()
         self._closed = False
         self.slot()  # connect now, so that a wrong path or URL surfaces at start-up
@@ -106,7 +111,18 @@ class Connections:
             with self._guard:
                 self._finalizers = {f for f in self._finalizers if f.alive}
                 self._finalizers.add(finalizer)
+                self._slots.add(slot)
+                if self._tracer is not None:
+                    conn.set_trace_callback(self._tracer)
         return slot
+
+    def set_tracer(self, callback: Callable[[str], Any] | None) -> None:
+        """Report every statement any thread runs to ``callback`` (None: stop)."""
+        with self._guard:
+            self._tracer = callback
+            slots = list(self._slots)
+        for slot in slots:
+            slot.conn.set_trace_callback(callback)
 
     def close(self) -> None:
         """Release every thread's connection, then the backend."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 class StoreUnavailable(RuntimeError):
@@ -61,9 +61,16 @@ class PgConnection:
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
+        self._trace: Callable[[str], Any] | None = None
+
+    def set_trace_callback(self, callback: Callable[[str], Any] | None) -> None:
+        """Call ``callback(sql)`` for every statement run (None: stop), as sqlite3 does."""
+        self._trace = callback
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run one statement; returns the psycopg cursor."""
+        if self._trace is not None:
+            self._trace(sql)
         try:
             return self.raw.execute(pg_sql(sql), _adapt(params))
         except self._data_error as exc:
@@ -72,8 +79,12 @@ class PgConnection:
     def executemany(self, sql: str, seq: Iterable[Any]) -> Any:
         """Run one statement for each parameter set."""
         cursor = self.raw.cursor()
+        rows = [_adapt(p) for p in seq]
+        if self._trace is not None:
+            for _ in rows:
+                self._trace(sql)
         try:
-            cursor.executemany(pg_sql(sql), [_adapt(p) for p in seq])
+            cursor.executemany(pg_sql(sql), rows)
         except self._data_error as exc:
             raise _refused(exc) from None
         return cursor

@@ -136,7 +136,8 @@ class PrincipalStore:
         """Every group a principal belongs to, directly or through other groups, with whether it
         is an admin of it: it, or a group it belongs to, is an admin member of that group."""
         rows = self.conn.execute(
-            "WITH RECURSIVE g(id) AS (SELECT ? UNION SELECT m.group_id FROM memberships m JOIN g ON m.member_id = g.id)"
+            "WITH RECURSIVE g(id) AS (SELECT CAST(? AS BIGINT)"
+            " UNION SELECT m.group_id FROM memberships m JOIN g ON m.member_id = g.id)"
             " SELECT m.group_id, max(m.admin) FROM memberships m JOIN g ON m.member_id = g.id GROUP BY m.group_id",
             (principal_id,),
         )
