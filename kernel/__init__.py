@@ -10,6 +10,7 @@ from kernel.encryption import SecretColumn
 from kernel.hookspecs import hookimpl
 from kernel.host import Host
 from kernel.jobs import Job
+from kernel.store.tables import Column, Index, Migrations, Migrator, Table
 from kernel.types import (
     CalendarOp,
     Change,
@@ -28,11 +29,15 @@ __all__ = [
     "CalendarOp",
     "Change",
     "Collection",
+    "Column",
     "ConfigError",
     "Duration",
     "Host",
+    "Index",
     "Instance",
     "Job",
+    "Migrations",
+    "Migrator",
     "ObjectInfo",
     "ObjectWrite",
     "Principal",
@@ -40,5 +45,6 @@ __all__ = [
     "Rejected",
     "Resource",
     "SecretColumn",
+    "Table",
     "hookimpl",
 ]

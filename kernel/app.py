@@ -103,6 +103,8 @@ def build_app(host: Host) -> ASGIApp:
         stop = asyncio.Event()
         jobs: list[Job] = [job for result in host.hook.register_jobs(host=host) for job in (result or [])]
         tasks = [asyncio.create_task(run_job(host, job, stop), name=job.name) for job in jobs]
+        if host.hook.changes_committed.get_hookimpls():
+            tasks.append(asyncio.create_task(host.feed.run(stop), name="feed follower"))
         try:
             yield
         finally:

@@ -163,7 +163,7 @@ class PasswordChecks:
             return principal
         return PasswordCheck(name, password, address, principal if stored else None, stored)
 
-    async def complete(self, check: PasswordCheck, store: Store) -> Principal | None:
+    async def complete(self, check: PasswordCheck, host: Host) -> Principal | None:
         """Verify a login off the event loop; None when it fails.
 
         Raises HTTP 429 with Retry-After, without verifying, when the client
@@ -182,16 +182,21 @@ class PasswordChecks:
             return None
         self.throttle.succeeded(check.name)
         stored = check.stored
-        if upgrade is not None:
-            with store.transaction():
-                if store.replace_password_hash(check.principal.id, check.stored, upgrade):
-                    stored = upgrade
+        if upgrade is not None and await host.run(_replace_hash, host.store, check, upgrade):
+            stored = upgrade
         self.cache.put(check.name, check.address, check.password, stored, check.principal)
         return check.principal
 
     def close(self) -> None:
         """Stop the hashing threads."""
         self.threads.close()
+
+
+def _replace_hash(store: Store, check: PasswordCheck, upgrade: str) -> bool:
+    """Store an upgraded hash unless the password changed meanwhile (in a worker thread)."""
+    assert check.principal is not None and check.stored is not None
+    with store.transaction():
+        return bool(store.replace_password_hash(check.principal.id, check.stored, upgrade))
 
 
 class BasicAuth:

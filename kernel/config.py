@@ -98,7 +98,23 @@ class KernelSettings:
     host: str = field(default="127.0.0.1", metadata={"doc": "address `teamcal serve` listens on"})
     port: int = field(default=5232, metadata={"doc": "port `teamcal serve` listens on"})
     database: str = field(
-        default="teamcal.sqlite3", metadata={"doc": "SQLite file, relative to plugins.toml"}
+        default="teamcal.sqlite3",
+        metadata={"doc": "SQLite file (relative to plugins.toml), or postgresql://user@host:port/dbname"},
+    )
+    database_password: str = field(
+        default="",
+        metadata={"doc": "PostgreSQL password ({env = ...} or {file = ...}; PGPASSWORD and ~/.pgpass work too)"},
+    )
+    feed_poll: Duration = field(
+        default=Duration(1),
+        metadata={"doc": "how often a server looks for changes other processes committed (changes_committed)"},
+    )
+    job_lease: Duration = field(
+        default=Duration(30),
+        metadata={"doc": "how long a job's lease outlives its last renewal: a dead node's job moves on after this"},
+    )
+    database_connections: int = field(
+        default=32, metadata={"doc": "most PostgreSQL connections one process holds (one per busy thread)"}
     )
     base_url: str = field(
         default="", metadata={"doc": "public URL of the server for links (default http://host:port)"}
@@ -192,7 +208,9 @@ class Config:
     tables: dict[str, Any]
 
     def database_path(self, kernel: KernelSettings) -> str:
-        """The database file, relative to the config file's folder."""
+        """The database file, relative to the config file's folder (a PostgreSQL URL as it is)."""
+        if kernel.database.startswith(("postgresql://", "postgres://")):
+            return kernel.database
         if kernel.database == ":memory:":
             raise ConfigError(
                 self.path, "kernel", "database",

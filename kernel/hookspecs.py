@@ -77,10 +77,12 @@ def register_hookspecs() -> Any:
 
 @hookspec
 def register_migrations(host: Host) -> Any:
-    """Return the plugin's ``sqlite_utils.Migrations`` set (or a list of them).
+    """Return the plugin's :class:`kernel.Migrations` set (or a list of them).
 
-    Called once at start-up, after the kernel's own set. Tables a plugin
-    creates carry its name as prefix; a plugin never alters the kernel's.
+    Called once at start-up, after the kernel's own set. The tables are declared
+    with :class:`kernel.Table` and run on SQLite and PostgreSQL alike; they carry
+    the plugin's name as prefix, and a plugin never alters the kernel's. (A
+    ``sqlite_utils.Migrations`` set still runs on SQLite, deprecated.)
     """
 
 
@@ -209,7 +211,8 @@ def validate_properties(host: Host, tx: Store, write: PropertyWrite) -> None:
 @hookspec
 @may_return_awaitable
 def changes_committed(host: Host, changes: list[Change]) -> Any:
-    """The given change-feed rows were committed; may return an awaitable.
+    """The given change-feed rows were committed (by this process, or by another one of
+    the deployment: see :mod:`kernel.feed`); may return an awaitable.
 
     Only a nudge: durable consumers read the feed with their own cursor
     (``host.store.changes_since``), so a crash here loses nothing. Errors are

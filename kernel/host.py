@@ -13,10 +13,13 @@ from anyio import to_thread
 
 from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
 from kernel.budget import Budget, Limits
+from kernel.feed import FeedFollower
+from kernel.jobs import JobSchedule
+from kernel.leases import Leases
 from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
 from kernel.encryption import SecretBox, SecretColumn
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
-from kernel.store import EVERYONE, Store
+from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
 from kernel.store.backup import keep_automatic
 from kernel.types import PRIVILEGES, Change, Collection, Principal
 
@@ -50,11 +53,26 @@ class Host:
         self.hook = pm.hook
         self._settings = settings
         self.kernel: KernelSettings = settings["kernel"]
-        self.store = Store(config.database_path(self.kernel), self.kernel.synchronous)
+        try:
+            backend = open_backend(
+                config.database_path(self.kernel),
+                password=self.kernel.database_password,
+                max_connections=self.kernel.database_connections,
+                synchronous=self.kernel.synchronous,
+            )
+        except StoreUnavailable as exc:
+            raise ConfigError(config.path, "kernel", "database", str(exc)) from None
+        self.store = Store(backend)
         #: Encrypts the secrets plugins store (``[kernel] secret_key``); see kernel.encryption.
         self.secrets = SecretBox(self.kernel.secret_key, config.path)
         self.passwords = PasswordChecks(self.kernel)
         self.limits = Limits.from_settings(self.kernel)
+        #: Named leases shared by every process on the database (kernel.leases).
+        self.leases = Leases(self.store)
+        #: The periodic jobs' schedule, shared by every process (kernel.jobs).
+        self.jobs = JobSchedule(self)
+        #: Passes other processes' changes to ``changes_committed`` (kernel.feed).
+        self.feed = FeedFollower(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The event loop serving requests (known once the first request or the lifespan ran).
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -91,8 +109,9 @@ class Host:
     def migrate(self) -> None:
         """Apply the kernel's and every enabled plugin's pending migrations, then seal plaintext secrets.
 
-        Before migrating a database that holds data, a backup goes to
-        ``backups/`` beside it (``[kernel] migration_backups`` newest kept).
+        Before migrating a SQLite file that holds data, a backup goes to
+        ``backups/`` beside it (``[kernel] migration_backups`` newest kept); a
+        PostgreSQL database is backed up by its own tools (docs/deployment.md).
         With ``[kernel] secret_key`` set, secret columns still holding
         plaintext (from before a key was set) are encrypted; without it, a
         warning says how many there are.
@@ -101,7 +120,7 @@ class Host:
         for result in self.hook.register_migrations(host=self):
             sets.extend(result if isinstance(result, (list, tuple)) else [result])
         pending = self.store.pending_migrations(sets)
-        if pending and str(self.store.path) != ":memory:" and not self.store.is_new():
+        if pending and self.store.dialect == "sqlite" and not self.store.is_new():
             saved = keep_automatic(self.store.path, "before-migration", self.kernel.migration_backups)
             if saved is not None:
                 log.warning(
@@ -170,16 +189,33 @@ class Host:
     async def authenticate(self, request: Request) -> Principal | None:
         """The principal a request authenticates as (first ``authenticate`` answer), or None.
 
-        A password the kernel's Basic implementation must verify is verified in
-        a worker thread (:class:`kernel.auth.PasswordChecks`); a throttled
-        client or user name raises HTTP 429 with Retry-After.
+        The hooks (which read the store) run in a worker thread, with
+        ``principal_accessed`` in the same hop when they answer at once; a
+        password the kernel's Basic implementation must verify is verified in
+        threads of its own (:class:`kernel.auth.PasswordChecks`), and a
+        throttled client or user name raises HTTP 429 with Retry-After.
         """
-        principal = self.hook.authenticate(host=self, request=request)
-        if isinstance(principal, PasswordCheck):
-            principal = await self.passwords.complete(principal, self.store)
+        answer = await self.run(self.identify, request)
+        if not isinstance(answer, PasswordCheck):
+            return answer
+        principal = await self.passwords.complete(answer, self)
         if principal is not None:
-            self.hook.principal_accessed(host=self, principal=principal)
+            await self.run(self.accessed, principal)
         return principal
+
+    def identify(self, request: Request) -> Principal | PasswordCheck | None:
+        """In a worker thread: the ``authenticate`` hooks' answer, after ``principal_accessed``
+        when it is a principal; a :class:`kernel.auth.PasswordCheck` when a password must
+        first be verified (``await host.passwords.complete(check, host)``, then
+        :meth:`accessed`). :meth:`authenticate` does all of this for an async endpoint."""
+        answer = self.hook.authenticate(host=self, request=request)
+        if isinstance(answer, Principal):
+            self.accessed(answer)
+        return answer
+
+    def accessed(self, principal: Principal) -> None:
+        """Run the ``principal_accessed`` hooks (in a worker thread: they may write)."""
+        self.hook.principal_accessed(host=self, principal=principal)
 
     async def require_principal(self, request: Request) -> Principal:
         """The authenticated principal, or an HTTP 401 with a Basic challenge (429 when throttled)."""
@@ -274,9 +310,10 @@ class Host:
 
     # -- notifications ---------------------------------------------------------------
 
-    def notify(self, changes: list[Change]) -> None:
+    def notify(self, changes: list[Change], *, local: bool = True) -> None:
         """Call ``changes_committed``; awaitables are scheduled on the serving loop (or run,
-        when there is none)."""
+        when there is none). ``local`` is False for changes other processes committed
+        (read from the feed by :class:`kernel.feed.FeedFollower`)."""
         if not changes:
             return
         try:

@@ -30,8 +30,22 @@ def _file_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="the backup file")
 
 
+def _sqlite_only(host: Host, command: str) -> bool:
+    """True on SQLite; on PostgreSQL, say what to use instead."""
+    if host.store.dialect == "sqlite":
+        return True
+    print(
+        f"teamcal: {command} copies a SQLite file; this deployment is on PostgreSQL: use pg_dump and"
+        " pg_restore, or `teamcal store copy --to FILE.sqlite3` for a SQLite copy (docs/deployment.md)",
+        file=sys.stderr,
+    )
+    return False
+
+
 def backup(host: Host, args: argparse.Namespace) -> int:
     """Copy the live database into FILE with SQLite's online backup."""
+    if not _sqlite_only(host, "backup"):
+        return 2
     try:
         snapshot = backup_database(host.store.path, args.file)
     except BackupError as exc:
@@ -43,6 +57,8 @@ def backup(host: Host, args: argparse.Namespace) -> int:
 
 def restore(host: Host, args: argparse.Namespace) -> int:
     """Replace the database with FILE, keeping the replaced one in backups/."""
+    if not _sqlite_only(host, "restore"):
+        return 2
     host.store.close()
     try:
         restored, saved = restore_database(args.file, host.store.path, host.kernel.migration_backups)

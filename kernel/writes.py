@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 from kernel import ical
 from kernel.icaltext import crlf_lines
-from kernel.names import canonical_name
+from kernel.names import canonical_name, check_segment
 from kernel.store.resources import make_etag
 from kernel.types import (
     CalendarOp,
@@ -95,19 +95,23 @@ class Writes:
         outer = not self.store.transaction.active
         if outer:
             self._local.pending = []
-        try:
-            with self.store.transaction():
+        pending: list[Change] = self._local.__dict__.setdefault("pending", [])
+        mark = len(pending)
+        with self.store.transaction():
+            try:
                 yield
-        except BaseException:
-            if outer:
-                self._local.pending = []
-            raise
+            except BaseException:
+                # before the rollback: these numbers are not ours (and may be given out again)
+                self.host.feed.not_mine(c.seq for c in pending[mark:])
+                del pending[mark:]
+                raise
         if outer:
-            changes, self._local.pending = self._local.pending, []
+            changes, self._local.pending = pending, []
             self.host.notify(changes)
 
     def _record(self, collection_id: int, name: str | None, kind: Any, **kw: Any) -> Change:
         change = self.store.record_change(collection_id, name, kind, **kw)
+        self.host.feed.mine((change.seq,))
         self._local.__dict__.setdefault("pending", []).append(change)
         return change
 
@@ -162,6 +166,7 @@ class Writes:
         (:func:`kernel.names.canonical_name`).
         """
         name = canonical_name(name)
+        check_segment(name)
         given = data
         with self.transaction():
             self._require(principal, "write", collection)

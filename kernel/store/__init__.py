@@ -1,33 +1,51 @@
 """The store: the only code that writes the database.
 
-One SQLite file in WAL mode, one connection per thread. :class:`Store`
+One SQLite file in WAL mode (the embedded default) or one PostgreSQL database
+shared by several nodes; a connection per thread either way. :class:`Store`
 combines one mixin per concern (principals, collections, resources, dead
 properties, the change feed, grants, the instance index). Methods named
 ``insert_*``, ``save_*``, ``delete_*``, ``record_*`` or ``index_*`` must run inside
 ``store.transaction()``; ``kernel.writes`` is the pipeline that calls them with
 the plugins' ``validate_*`` hooks around.
+
+Plugins declare their tables with :class:`kernel.store.tables.Migrations` and
+reach them through :meth:`Store.execute` in the portable SQL subset
+(docs/plugins.md, "Storage"), so the same plugin runs on both backends.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
-
-from sqlite_utils import Database, Migrations
+from typing import Any, Iterable, Iterator
 
 from kernel.store.changes import ChangeStore
 from kernel.store.collections import CollectionStore
-from kernel.store.db import Connections, Transactions
+from kernel.store.connections import Backend, Connection, Connections, StoreClosed, Transactions
+from kernel.store.db import SQLiteBackend
 from kernel.store.grants import EVERYONE, GrantStore
 from kernel.store.instances import InstanceStore
+from kernel.store.postgres import PostgresBackend, StoreUnavailable, is_postgres_url
 from kernel.store.principals import PrincipalStore
 from kernel.store.properties import PropertyStore
 from kernel.store.resources import ResourceStore, make_etag
 from kernel.store.schema import kernel_migrations
+from kernel.store.tables import Migrations, SchemaError, applied
 
-__all__ = ["Store", "EVERYONE", "make_etag", "kernel_migrations"]
+__all__ = ["Store", "EVERYONE", "StoreClosed", "StoreUnavailable", "make_etag", "kernel_migrations", "open_backend"]
+
+
+def open_backend(
+    database: str | Path, *, password: str = "", max_connections: int = 32, synchronous: str = "full"
+) -> Backend:
+    """The backend a ``[kernel] database`` value names: a PostgreSQL URL, or a SQLite file path.
+
+    ``synchronous`` is SQLite's (PostgreSQL commits durably by its own settings).
+    """
+    if is_postgres_url(str(database)):
+        return PostgresBackend(str(database), password=password, max_connections=max_connections)
+    return SQLiteBackend(database, synchronous)
 
 
 class Store(
@@ -35,42 +53,113 @@ class Store(
 ):
     """The database of one host, safe to use from any thread (each has its own connection)."""
 
-    def __init__(self, path: str | Path, synchronous: str = "full") -> None:
-        self.path = path
-        self.connections = Connections(path, synchronous)
+    def __init__(self, database: str | Path | Backend) -> None:
+        backend = database if hasattr(database, "dialect") else open_backend(database)  # type: ignore[arg-type]
+        self.backend: Backend = backend  # type: ignore[assignment]
+        #: "sqlite" or "postgresql".
+        self.dialect: str = self.backend.dialect
+        #: Where the data is (a file path, or the URL without its password), for messages.
+        self.path = self.backend.describe()
+        self.integrity_errors = self.backend.integrity_errors
+        self.connections = Connections(self.backend)
         self.transaction = Transactions(self.connections)
 
     @property
-    def conn(self) -> sqlite3.Connection:  # type: ignore[override]
+    def conn(self) -> Connection:  # type: ignore[override]
         """The calling thread's connection."""
         return self.connections.slot().conn
 
     @property
-    def db(self) -> Database:
-        """The calling thread's connection as a sqlite-utils Database (for plugins' own tables)."""
+    def db(self) -> Any:
+        """The calling thread's connection as a sqlite-utils Database (SQLite only; deprecated)."""
+        if self.dialect != "sqlite":
+            raise SchemaError("store.db (sqlite-utils) exists on SQLite only; use store.execute")
+        from sqlite_utils import Database
+
         return Database(self.conn)
 
-    def migrate(self, sets: list[Migrations]) -> None:
-        """Apply the kernel's migration set, then each plugin's, in order."""
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        """Run one statement of the portable SQL subset; returns a cursor.
+
+        Parameters are ``?`` with a sequence or ``:name`` with a dict; the
+        cursor has ``fetchone()``, ``fetchall()``, iteration and ``rowcount``.
+        """
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, seq: Iterable[Any]) -> Any:
+        """Run one statement of the portable subset for each parameter set."""
+        return self.conn.executemany(sql, seq)
+
+    @contextmanager
+    def traced(self) -> Iterator[list[str]]:
+        """The statements every thread runs on this store during the block (for tests that
+        count queries: request handlers run in worker threads, each on its own connection)."""
+        seen: list[str] = []
+        self.connections.set_tracer(seen.append)
+        try:
+            yield seen
+        finally:
+            self.connections.set_tracer(None)
+
+    def table_exists(self, name: str) -> bool:
+        """Is there a table of this name?"""
+        if self.dialect == "sqlite":
+            sql = "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?"
+        else:
+            sql = "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+        return self.execute(sql, (name,)).fetchone() is not None
+
+    def migrate(self, sets: list[Any]) -> None:
+        """Apply the kernel's migration set, then each plugin's, in order.
+
+        A plugin's ``sqlite_utils.Migrations`` set (the contract before
+        :class:`~kernel.store.tables.Migrations`) still runs on SQLite, with a
+        DeprecationWarning, and stops start-up on PostgreSQL.
+        """
         for migrations in [kernel_migrations, *sets]:
+            if isinstance(migrations, Migrations):
+                migrations.apply(self)
+                continue
+            name = getattr(migrations, "name", repr(migrations))
+            if self.dialect != "sqlite":
+                raise SchemaError(
+                    f"migration set {name!r} uses sqlite_utils.Migrations, which runs on SQLite only:"
+                    " declare its tables with kernel.Migrations (docs/plugins.md, Storage)"
+                )
+            warnings.warn(
+                f"migration set {name!r} uses sqlite_utils.Migrations; declare its tables with"
+                " kernel.Migrations to run on PostgreSQL too",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             migrations.apply(self.db)
 
-    def pending_migrations(self, sets: list[Migrations]) -> list[str]:
+    def pending_migrations(self, sets: list[Any]) -> list[str]:
         """``set.name`` of every migration :meth:`migrate` would apply, the kernel's first."""
-        return [f"{m.name}.{p.name}" for m in [kernel_migrations, *sets] for p in m.pending(self.db)]
+        found: list[str] = []
+        for migrations in [kernel_migrations, *sets]:
+            if isinstance(migrations, Migrations):
+                found += [f"{migrations.name}.{step}" for step in migrations.pending(self)]
+            elif self.dialect == "sqlite":
+                found += [f"{migrations.name}.{p.name}" for p in migrations.pending(self.db)]
+        return found
 
     def is_new(self) -> bool:
         """True before the kernel's first migration ran (a new, empty database)."""
-        return not kernel_migrations.applied(self.db)
+        return "m001_initial" not in applied(self, "kernel")
 
     @contextmanager
     def erasing(self) -> Iterator[None]:
-        """Zero what the block deletes or overwrites, then checkpoint and empty the WAL.
+        """Zero what the block deletes or overwrites, then checkpoint and empty the WAL (SQLite).
 
         For replacing secrets: the old bytes are not left in free space or in
         old WAL frames (the checkpoint waits for readers up to the busy timeout).
-        Call outside a transaction.
+        Call outside a transaction. On PostgreSQL the block just runs: its dead
+        row versions go when autovacuum reclaims them.
         """
+        if self.dialect != "sqlite":
+            yield
+            return
         previous = self.conn.execute("PRAGMA secure_delete").fetchone()[0]
         self.conn.execute("PRAGMA secure_delete = ON")
         try:
@@ -80,9 +169,5 @@ class Store(
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def close(self) -> None:
-        """Close every thread's connection (checkpointing the WAL)."""
+        """Release every thread's connection (on SQLite the last one checkpoints the WAL)."""
         self.connections.close()
-
-    def execute(self, sql: str, args: Any = ()) -> Any:
-        """Run SQL on the store's connection (for plugins' own tables)."""
-        return self.conn.execute(sql, args)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kernel.store.db import BUSY_TIMEOUT_MS, FILE_MODE
+from kernel.store.tables import LEGACY_RECORDS, RECORDS
 
 #: The folder beside the database where automatic backups go.
 BACKUP_FOLDER = "backups"
@@ -149,11 +150,15 @@ def _holds_data(database: Path) -> bool:
 
 
 def _is_teamcal_database(conn: sqlite3.Connection) -> bool:
-    try:
-        row = conn.execute("SELECT count(*) FROM _sqlite_migrations WHERE migration_set = 'kernel'").fetchone()
-    except sqlite3.DatabaseError:
-        return False
-    return bool(row and row[0])
+    """Has the kernel's first migration run here (recorded by the storage API, or by sqlite-utils before)?"""
+    for records in (RECORDS, LEGACY_RECORDS):
+        try:
+            row = conn.execute(f"SELECT count(*) FROM {records} WHERE migration_set = 'kernel'").fetchone()
+        except sqlite3.DatabaseError:
+            continue
+        if row and row[0]:
+            return True
+    return False
 
 
 def _copy(source: sqlite3.Connection, target: Path, replace_database: bool = False) -> Snapshot:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from kernel.types import Change, ChangeKind
+from kernel.store.connections import Connection
 
 _COLUMNS = "seq, collection_id, name, kind, etag, uid, principal_id, at"
 
@@ -13,7 +13,8 @@ _COLUMNS = "seq, collection_id, name, kind, etag, uid, principal_id, at"
 class ChangeStore:
     """Mixin of :class:`kernel.store.Store` for the change feed."""
 
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: str
 
     def record_change(
         self,
@@ -27,11 +28,11 @@ class ChangeStore:
     ) -> Change:
         """Append a change row and move the collection's sync sequence (inside a write transaction)."""
         now = time.time()
-        cur = self.conn.execute(
-            "INSERT INTO changes (collection_id, name, kind, etag, uid, principal_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        seq = self.conn.execute(
+            "INSERT INTO changes (collection_id, name, kind, etag, uid, principal_id, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
             (collection_id, name, kind, etag, uid, principal_id, now),
-        )
-        seq = cur.lastrowid or 0
+        ).fetchone()[0]
         self.conn.execute("UPDATE collections SET sync_seq = ?, modified = ? WHERE id = ?", (seq, now, collection_id))
         return Change(seq, collection_id, name, kind, etag, uid, principal_id, now)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
 from kernel.names import canonical_name, check_path
 from kernel.types import Collection, CollectionKind, Principal, Rejected
+from kernel.store.connections import Connection
 
 _SELECT = (
     "SELECT c.id, c.path, c.kind, c.display_name, c.description, c.color, c.sort_order, c.timezone,"
@@ -56,7 +56,8 @@ def _column_values(attrs: dict[str, Any]) -> dict[str, Any]:
 class CollectionStore:
     """Mixin of :class:`kernel.store.Store` for collections."""
 
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: str
 
     def collection(self, owner: str | int, path: str) -> Collection | None:
         """The collection at ``path`` (in any Unicode normal form) in the home of ``owner`` (name or
@@ -79,10 +80,10 @@ class CollectionStore:
         args: list[Any] = [owner]
         if parent is not None:
             if parent:
-                sql += " AND c.path LIKE ? ESCAPE '\\' AND instr(substr(c.path, ?), '/') = 0"
-                args += [_like_prefix(parent), len(parent) + 2]
+                sql += " AND c.path LIKE ? ESCAPE '\\' AND c.path NOT LIKE ? ESCAPE '\\'"
+                args += [_like_prefix(parent), _like_prefix(parent) + "/%"]
             else:
-                sql += " AND instr(c.path, '/') = 0"
+                sql += " AND c.path NOT LIKE '%/%'"
         if kind:
             sql += " AND c.kind = ?"
             args.append(kind)
@@ -110,14 +111,14 @@ class CollectionStore:
         values = _column_values(attrs)
         now = time.time()
         columns = ["owner_id", "path", "kind", "created", "modified", *values]
-        try:
-            cur = self.conn.execute(
-                f"INSERT INTO collections ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                (owner.id, path, kind, now, now, *values.values()),
-            )
-        except sqlite3.IntegrityError:
-            raise Rejected(405, None, "A collection already exists at this path.") from None
-        created = self.collection_by_id(cur.lastrowid or 0)
+        row = self.conn.execute(
+            f"INSERT INTO collections ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            " ON CONFLICT (owner_id, path) DO NOTHING RETURNING id",
+            (owner.id, path, kind, now, now, *values.values()),
+        ).fetchone()
+        if row is None:
+            raise Rejected(405, None, "A collection already exists at this path.")
+        created = self.collection_by_id(row[0])
         assert created is not None
         return created
 
@@ -141,9 +142,11 @@ class CollectionStore:
 
     def delete_collection_row(self, collection_id: int) -> None:
         """Delete one collection row, its resources, properties and index (no children)."""
-        self.conn.execute(
-            "DELETE FROM instances_rtree WHERE cmin >= ? AND cmax <= ?", (collection_id - 0.5, collection_id + 0.5)
-        )
+        if self.dialect == "sqlite":
+            self.conn.execute(
+                "DELETE FROM instances_rtree WHERE cmin >= ? AND cmax <= ?",
+                (collection_id - 0.5, collection_id + 0.5),
+            )
         self.conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
 
     def rename_collection_tree(self, collection: Collection, owner: Principal, path: str) -> None:

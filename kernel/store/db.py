@@ -1,15 +1,11 @@
-"""Opening the SQLite file, one connection per thread, and transactions on them."""
+"""The SQLite backend: opening the file with the server's pragmas, owner-only."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sqlite3
-import threading
-import weakref
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlite_utils import Database
 
@@ -29,7 +25,7 @@ def open_database(path: str | Path, synchronous: str = "full") -> Database:
     The file is created owner-only (0600) and an existing one (with its -wal
     and -shm files) is made so. ``synchronous`` is ``"full"`` (every commit is
     on disk when COMMIT returns) or ``"normal"``. Each process, and each thread
-    in it (:class:`Connections`), opens its own connection.
+    in it (:class:`kernel.store.connections.Connections`), opens its own connection.
     """
     if synchronous not in SYNCHRONOUS:
         raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
@@ -68,108 +64,33 @@ def restrict_files(path: Path) -> None:
             log.warning("teamcal: cannot make %s owner-only (mode 0600): it belongs to another user", file)
 
 
-class _Slot:
-    """One thread's connection and how deep its transactions are nested."""
+class SQLiteBackend:
+    """The embedded default: one SQLite file in WAL mode, a connection per thread."""
 
-    __slots__ = ("conn", "depth", "__weakref__")
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.depth = 0
-
-
-class Connections:
-    """The store's connections: each thread gets its own, opened on first use.
-
-    Request handlers, jobs and the write pipeline run in worker threads; a
-    connection is never shared between two threads, so one thread's open
-    transaction is never seen or joined by another. A thread's connection
-    closes when the thread ends (anyio retires idle workers) or at :meth:`close`.
-    Writers in this process queue on :attr:`write_lock` before ``BEGIN
-    IMMEDIATE`` instead of spinning in SQLite's busy handler; other processes
-    on the same file still wait through ``busy_timeout``.
-    """
+    dialect = "sqlite"
+    integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str | Path, synchronous: str = "full") -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
         self.path = path
         self.synchronous = synchronous
-        self.write_lock = threading.Lock()
-        self._local = threading.local()
-        self._slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
-        self._guard = threading.Lock()
-        self._closed = False
-        self.slot()  # open (and create) the file now, so errors surface at start-up
 
-    def slot(self) -> _Slot:
-        """This thread's connection slot, opening the connection if needed."""
-        slot: _Slot | None = getattr(self._local, "slot", None)
-        if slot is None:
-            if self._closed:
-                raise sqlite3.ProgrammingError("the store is closed")
-            slot = self._local.slot = _Slot(open_database(self.path, self.synchronous).conn)
-            with self._guard:
-                self._slots.add(slot)
-        return slot
+    def connect(self) -> sqlite3.Connection:
+        """Open the file (creating it owner-only) with the server's pragmas."""
+        return open_database(self.path, self.synchronous).conn
+
+    def release(self, conn: sqlite3.Connection) -> None:  # type: ignore[override]
+        """Close a thread's connection (the last one to close checkpoints the WAL)."""
+        conn.close()
+
+    def begin(self, conn: sqlite3.Connection) -> None:  # type: ignore[override]
+        """BEGIN IMMEDIATE: take the file's write lock now, not at the first write."""
+        conn.execute("BEGIN IMMEDIATE")
 
     def close(self) -> None:
-        """Close every thread's connection (the last one to close checkpoints the WAL)."""
-        self._closed = True
-        with self._guard:
-            slots = list(self._slots)
-        for slot in slots:
-            slot.conn.close()
+        """Nothing beyond the connections."""
 
-
-class Transactions:
-    """Nestable transactions on the calling thread's connection: BEGIN IMMEDIATE outside,
-    SAVEPOINTs inside."""
-
-    def __init__(self, connections: Connections) -> None:
-        self._connections = connections
-
-    @property
-    def active(self) -> bool:
-        """True inside a transaction this thread opened."""
-        return self._connections.slot().depth > 0
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        """Run the block in a transaction: all of it is committed, or none of it."""
-        slot = self._connections.slot()
-        conn = slot.conn
-        lock = self._connections.write_lock
-        if slot.depth == 0:
-            lock.acquire()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                lock.release()
-                raise
-        else:
-            conn.execute(f"SAVEPOINT sp{slot.depth}")
-        slot.depth += 1
-        try:
-            yield
-        except BaseException:
-            slot.depth -= 1
-            if slot.depth == 0:
-                try:
-                    conn.execute("ROLLBACK")
-                finally:
-                    lock.release()
-            else:
-                conn.execute(f"ROLLBACK TO sp{slot.depth}")
-                conn.execute(f"RELEASE sp{slot.depth}")
-            raise
-        slot.depth -= 1
-        if slot.depth == 0:
-            try:
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                lock.release()
-        else:
-            conn.execute(f"RELEASE sp{slot.depth}")
+    def describe(self) -> str:
+        """The file's path."""
+        return str(self.path)

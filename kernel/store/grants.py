@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 
 from kernel.types import PRIVILEGES, Privilege, Rejected
+from kernel.store.connections import Connection
 
 #: The grantee id that stands for every authenticated principal.
 EVERYONE = 0
@@ -13,7 +13,8 @@ EVERYONE = 0
 class GrantStore:
     """Mixin of :class:`kernel.store.Store` for grants."""
 
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: str
 
     def grant(self, collection_id: int, grantee_id: int, privilege: Privilege) -> None:
         """Give a principal (or EVERYONE) a privilege on a collection, replacing an earlier grant."""

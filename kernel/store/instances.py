@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import sqlite3
 
 from typing import Iterable
 
 from kernel.budget import Budget
 from kernel.icaltext import read_calendar
+from kernel.store.schema import pg_instance_box
 from kernel.types import FLOATING, NEG_INF, POS_INF, Instance
+from kernel.store.connections import Connection
 
 #: Floating times may sit up to 14 hours either side of UTC.
 _FLOAT_SLACK = 14 * 3600
@@ -22,11 +23,20 @@ BAND = 0.25
 class InstanceStore:
     """Mixin of :class:`kernel.store.Store` for the time-range index."""
 
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: str
 
     def index_instances(self, resource_id: int, collection_id: int, instances: Iterable[Instance]) -> None:
         """Replace a resource's index rows (inside a write transaction)."""
         conn = self.conn
+        if self.dialect != "sqlite":
+            conn.execute("DELETE FROM instances WHERE resource_id = ?", (resource_id,))
+            conn.executemany(
+                'INSERT INTO instances (resource_id, collection_id, start, "end", flags, recurrence_id)'
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(resource_id, collection_id, i.start, i.end, i.flags, i.recurrence_id) for i in instances],
+            )
+            return
         conn.execute(
             "DELETE FROM instances_rtree WHERE id IN (SELECT id FROM instances WHERE resource_id = ?)",
             (resource_id,),
@@ -45,13 +55,6 @@ class InstanceStore:
                 "INSERT INTO instances_rtree (id, cmin, cmax, smin, smax) VALUES (?, ?, ?, ?, ?)",
                 (cur.lastrowid, collection_id - BAND, collection_id + BAND, lo, hi),
             )
-
-    def move_instances(self, collection_from: int, collection_to: int, resource_id: int) -> None:
-        """Re-key a resource's index rows to another collection (inside a write transaction)."""
-        rows = self.conn.execute(
-            "SELECT start, \"end\", flags, recurrence_id FROM instances WHERE resource_id = ?", (resource_id,)
-        ).fetchall()
-        self.index_instances(resource_id, collection_to, [Instance(*r) for r in rows])
 
     def instances(self, resource_id: int) -> list[Instance]:
         """The index rows of one resource, by start."""
@@ -83,21 +86,24 @@ class InstanceStore:
 
         qs = NEG_INF if start is None else start
         qe = POS_INF if end is None else end
-        sql = (
-            'SELECT i.resource_id, i.start, i."end", i.flags FROM instances_rtree t'
-            " JOIN instances i ON i.id = t.id"
-        )
-        args: list[object] = []
+        if self.dialect == "sqlite":
+            sql = (
+                'SELECT i.resource_id, i.start, i."end", i.flags FROM instances_rtree t'
+                " JOIN instances i ON i.id = t.id"
+            )
+            where = "t.cmin <= :c AND t.cmax >= :c AND t.smin <= :qe AND t.smax >= :qs"
+        else:
+            sql = 'SELECT i.resource_id, i.start, i."end", i.flags FROM instances i'
+            where = f"{pg_instance_box('i')} && box(point(:c, :qs), point(:c, :qe))"
+        args: dict[str, object] = {"c": collection_id, "qs": qs, "qe": qe}
         if component:
-            sql += " JOIN resources r ON r.id = i.resource_id AND r.component = ?"
-            args.append(component)
+            sql += " JOIN resources r ON r.id = i.resource_id AND r.component = :component"
+            args["component"] = component
         sql += (
-            " WHERE t.cmin <= ?1c AND t.cmax >= ?1c AND t.smin <= ?qe AND t.smax >= ?qs AND i.collection_id = ?1c"
-            " AND (i.flags & 4 OR ((?qs < i.\"end\" OR (i.flags & 2 AND ?qs <= i.\"end\"))"
-            " AND (?qe > i.start OR (i.flags & 1 AND ?qe >= i.start))))"
+            f" WHERE {where} AND i.collection_id = :c"
+            ' AND (i.flags & 4 <> 0 OR ((:qs < i."end" OR (i.flags & 2 <> 0 AND :qs <= i."end"))'
+            " AND (:qe > i.start OR (i.flags & 1 <> 0 AND :qe >= i.start))))"
         )
-        sql = sql.replace("?1c", "?").replace("?qe", "?").replace("?qs", "?")
-        args += [collection_id, collection_id, qe, qs, collection_id, qs, qs, qe, qe]
         hits: set[int] = set()
         for rid, s, e, flags in self.conn.execute(sql, args):
             if rid in hits:

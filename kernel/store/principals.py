@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from kernel.types import Principal, PrincipalKind, Rejected
 from kernel.names import check_principal_name
+from kernel.store.connections import Connection
 
 _COLUMNS = "id, name, kind, display_name, email, is_admin"
 
 
-def _principal(row: sqlite3.Row | tuple) -> Principal:
+def _principal(row: tuple) -> Principal:
     return Principal(
         id=row[0], name=row[1], kind=row[2], display_name=row[3], email=row[4], is_admin=bool(row[5])
     )
@@ -20,7 +20,8 @@ def _principal(row: sqlite3.Row | tuple) -> Principal:
 class PrincipalStore:
     """Mixin of :class:`kernel.store.Store` for principals."""
 
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: str
 
     def create_principal(
         self,
@@ -34,15 +35,14 @@ class PrincipalStore:
     ) -> Principal:
         """Create a user or group; 409 when the name is taken."""
         check_principal_name(name)
-        try:
-            cur = self.conn.execute(
-                "INSERT INTO principals (name, kind, display_name, email, password_hash, is_admin, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (name, kind, display_name or name, email, password_hash, int(is_admin), time.time()),
-            )
-        except sqlite3.IntegrityError:
-            raise Rejected(409, None, f"A principal named {name!r} already exists.") from None
-        return Principal(cur.lastrowid or 0, name, kind, display_name or name, email, is_admin)
+        row = self.conn.execute(
+            "INSERT INTO principals (name, kind, display_name, email, password_hash, is_admin, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id",
+            (name, kind, display_name or name, email, password_hash, int(is_admin), time.time()),
+        ).fetchone()
+        if row is None:
+            raise Rejected(409, None, f"A principal named {name!r} already exists.")
+        return Principal(row[0], name, kind, display_name or name, email, is_admin)
 
     def principal(self, name: str) -> Principal | None:
         """The principal called ``name``, or None."""
@@ -90,18 +90,20 @@ class PrincipalStore:
     def delete_principal(self, principal_id: int) -> None:
         """Delete a principal, its memberships, its grants and (by cascade) its home."""
         self.conn.execute("DELETE FROM grants WHERE grantee_id = ?", (principal_id,))
-        self.conn.execute(
-            "DELETE FROM instances_rtree WHERE id IN (SELECT i.id FROM instances i"
-            " JOIN collections c ON c.id = i.collection_id WHERE c.owner_id = ?)",
-            (principal_id,),
-        )
+        if self.dialect == "sqlite":
+            self.conn.execute(
+                "DELETE FROM instances_rtree WHERE id IN (SELECT i.id FROM instances i"
+                " JOIN collections c ON c.id = i.collection_id WHERE c.owner_id = ?)",
+                (principal_id,),
+            )
         self.conn.execute("DELETE FROM principals WHERE id = ?", (principal_id,))
 
     def add_member(self, group_id: int, member_id: int, *, admin: bool = False) -> None:
         """Make a principal a member of a group (idempotent); ``admin`` makes (never unmakes) a group admin."""
         self.conn.execute(
             "INSERT INTO memberships (group_id, member_id, admin) VALUES (?, ?, ?)"
-            " ON CONFLICT (group_id, member_id) DO UPDATE SET admin = max(admin, excluded.admin)",
+            " ON CONFLICT (group_id, member_id) DO UPDATE SET"
+            " admin = CASE WHEN excluded.admin = 1 THEN 1 ELSE memberships.admin END",
             (group_id, member_id, int(admin)),
         )
 
@@ -134,7 +136,8 @@ class PrincipalStore:
         """Every group a principal belongs to, directly or through other groups, with whether it
         is an admin of it: it, or a group it belongs to, is an admin member of that group."""
         rows = self.conn.execute(
-            "WITH RECURSIVE g(id) AS (SELECT ? UNION SELECT m.group_id FROM memberships m JOIN g ON m.member_id = g.id)"
+            "WITH RECURSIVE g(id) AS (SELECT CAST(? AS BIGINT)"
+            " UNION SELECT m.group_id FROM memberships m JOIN g ON m.member_id = g.id)"
             " SELECT m.group_id, max(m.admin) FROM memberships m JOIN g ON m.member_id = g.id GROUP BY m.group_id",
             (principal_id,),
         )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
+from kernel.store.connections import Connection
+
+
+def byte_size(value: str) -> int:
+    """The size of a stored property value: its UTF-8 bytes."""
+    return len(value.encode("utf-8"))
 
 
 class PropertyStore:
@@ -12,7 +17,8 @@ class PropertyStore:
     is the serialized XML element, which the kernel stores without reading.
     """
 
-    conn: sqlite3.Connection
+    conn: Connection
+    dialect: str
 
     def properties(self, *, collection_id: int | None = None, resource_id: int | None = None) -> dict[str, str]:
         """All dead properties of one collection or resource, name -> XML."""
@@ -35,10 +41,8 @@ class PropertyStore:
     def property_sizes(self, *, collection_id: int | None = None, resource_id: int | None = None) -> dict[str, int]:
         """The size in bytes (UTF-8 of the stored XML) of each dead property of one collection or resource."""
         key, value = _target(collection_id, resource_id)
-        rows = self.conn.execute(
-            f"SELECT name, length(CAST(value AS BLOB)) FROM properties WHERE {key} = ?", (value,)
-        )
-        return dict(rows.fetchall())
+        rows = self.conn.execute(f"SELECT name, value FROM properties WHERE {key} = ?", (value,))
+        return {name: byte_size(xml) for name, xml in rows}
 
     def property_bytes(self, owner_id: int) -> int:
         """Bytes of dead properties over an account's collections and their resources."""
@@ -66,15 +70,26 @@ class PropertyStore:
         resource_id: int | None = None,
     ) -> None:
         """Set (XML value) or remove (None) dead properties (inside a write transaction; see
-        ``host.writes``, which runs the ``validate_properties`` hooks first)."""
+        ``host.writes``, which runs the ``validate_properties`` hooks first).
+
+        Keeps the owning collection's ``property_bytes`` current.
+        """
         key, target = _target(collection_id, resource_id)
+        old = self.property_sizes(collection_id=collection_id, resource_id=resource_id)
+        delta = sum(byte_size(xml) for xml in changes.values() if xml is not None)
+        delta -= sum(old.get(name, 0) for name in changes)
         self.conn.executemany(
-            f"DELETE FROM properties WHERE {key} = ? AND name = ?", [(target, name) for name in changes]
+            f"DELETE FROM properties WHERE {key} = ? AND name = ?", [(target, name) for name in changes if name in old]
         )
         self.conn.executemany(
             f"INSERT INTO properties ({key}, name, value) VALUES (?, ?, ?)",
             [(target, name, xml) for name, xml in changes.items() if xml is not None],
         )
+        if delta:
+            owner = "?" if collection_id is not None else "(SELECT collection_id FROM resources WHERE id = ?)"
+            self.conn.execute(
+                f"UPDATE collections SET property_bytes = property_bytes + ? WHERE id = {owner}", (delta, target)
+            )
 
 
 def _target(collection_id: int | None, resource_id: int | None) -> tuple[str, int]:

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from kernel.names import canonical_name
-from kernel.store.changes import ChangeStore
+
+if TYPE_CHECKING:
+    from kernel.store import Store
 
 log = logging.getLogger("teamcal")
 
@@ -75,19 +77,11 @@ def plan(names: Iterable[str], canonical: Callable[[str, dict[str, str]], str], 
     return renames
 
 
-class _Feed(ChangeStore):
-    """The change feed on a migration's connection."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-
-def rename_collections(conn: sqlite3.Connection) -> None:
+def rename_collections(store: Store) -> None:
     """Give every collection path its canonical form, per owner (parents before children)."""
-    feed = _Feed(conn)
-    owners = [r[0] for r in conn.execute("SELECT DISTINCT owner_id FROM collections")]
+    owners = [r[0] for r in store.execute("SELECT DISTINCT owner_id FROM collections")]
     for owner in owners:
-        rows = conn.execute("SELECT id, path FROM collections WHERE owner_id = ?", (owner,)).fetchall()
+        rows = store.execute("SELECT id, path FROM collections WHERE owner_id = ?", (owner,)).fetchall()
         rows.sort(key=lambda r: (r[1].count("/"), r[1]))
         ids = {path: cid for cid, path in rows}
 
@@ -96,26 +90,25 @@ def rename_collections(conn: sqlite3.Connection) -> None:
             return renames.get(parent, stored_name_canonical(parent)) + slash + stored_name_canonical(last)
 
         for old, new in plan(ids, canonical, "collection").items():
-            conn.execute("UPDATE collections SET path = ? WHERE id = ?", (new, ids[old]))
-            feed.record_change(ids[old], None, "modified")
+            store.execute("UPDATE collections SET path = ? WHERE id = ?", (new, ids[old]))
+            store.record_change(ids[old], None, "modified")
             log.info("m006: collection %r renamed to %r", old, new)
 
 
-def rename_resources(conn: sqlite3.Connection) -> None:
+def rename_resources(store: Store) -> None:
     """Give every resource name its canonical form, recording the rename in the change feed."""
-    feed = _Feed(conn)
-    collections = [r[0] for r in conn.execute("SELECT DISTINCT collection_id FROM resources")]
+    collections = [r[0] for r in store.execute("SELECT DISTINCT collection_id FROM resources")]
     for cid in collections:
-        rows = conn.execute(
+        rows = store.execute(
             "SELECT id, name, etag, uid FROM resources WHERE collection_id = ? ORDER BY name", (cid,)
         ).fetchall()
         by_name = {name: (rid, etag, uid) for rid, name, etag, uid in rows}
         renames = plan(by_name, lambda name, _: stored_name_canonical(name), "resource")
         for old, new in renames.items():
             rid, etag, uid = by_name[old]
-            conn.execute("UPDATE resources SET name = ? WHERE id = ?", (new, rid))
-            feed.record_change(cid, old, "deleted", uid=uid)
-            feed.record_change(cid, new, "created", etag=etag, uid=uid)
+            store.execute("UPDATE resources SET name = ? WHERE id = ?", (new, rid))
+            store.record_change(cid, old, "deleted", uid=uid)
+            store.record_change(cid, new, "created", etag=etag, uid=uid)
         if renames:
-            conn.execute("UPDATE collections SET sync_floor = sync_seq WHERE id = ?", (cid,))
+            store.execute("UPDATE collections SET sync_floor = sync_seq WHERE id = ?", (cid,))
             log.info("m006: %d resource name(s) of collection %d made canonical", len(renames), cid)

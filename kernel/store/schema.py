@@ -1,233 +1,271 @@
-"""The kernel's migration set: every kernel table, created and changed only here."""
+"""The kernel's migration set: every kernel table, created and changed only here.
+
+Declared with :mod:`kernel.store.tables`, so the same steps build the SQLite
+file and a PostgreSQL database. Names match the steps sqlite-utils recorded
+before, so an existing SQLite file runs none of them again. The instance
+index is the one backend-specific structure: an R*Tree virtual table on
+SQLite, a GiST index over the same boxes on PostgreSQL (see
+:mod:`kernel.store.instances`).
+"""
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
+from kernel.store.tables import Column, Index, Migrations, Migrator, Table
 
 kernel_migrations = Migrations("kernel")
 
 
-def run_script(db: Database, script: str) -> None:
-    """Run ';'-separated statements one by one, inside the migration's transaction.
 
-    (``executescript`` would commit the open transaction first.)
-    """
-    for statement in script.split(";\n"):
-        if statement.strip():
-            db.execute(statement)
+def pg_instance_box(alias: str = "") -> str:
+    """The box of one instance row in the PostgreSQL GiST index: the collection's band on one
+    axis, the instance's span (widened by 14 hours when floating) on the other. Queries
+    repeat this expression (``alias`` is their name for the table) so the planner uses the index."""
+    a = alias + "." if alias else ""
+    return (
+        f"box(point({a}collection_id - 0.25, CASE WHEN {a}flags & 4 <> 0 THEN {a}start - 50400 ELSE {a}start END),"
+        f' point({a}collection_id + 0.25, CASE WHEN {a}flags & 4 <> 0 THEN {a}"end" + 50400 ELSE {a}"end" END))'
+    )
+
+_ID = Column("id", "int", primary_key=True, generated=True)
 
 
 @kernel_migrations()
-def m001_initial(db: Database) -> None:
+def m001_initial(m: Migrator) -> None:
     """Principals, collections, resources, properties, changes, grants, instances."""
-    run_script(
-        db,
-        """
-        CREATE TABLE principals (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            kind TEXT NOT NULL CHECK (kind IN ('user', 'group')),
-            display_name TEXT NOT NULL,
-            email TEXT,
-            password_hash TEXT,
-            is_admin INTEGER NOT NULL DEFAULT 0,
-            created REAL NOT NULL
-        );
-        CREATE TABLE memberships (
-            group_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
-            member_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
-            PRIMARY KEY (group_id, member_id)
-        );
-        CREATE INDEX memberships_member ON memberships(member_id);
-        CREATE TABLE collections (
-            id INTEGER PRIMARY KEY,
-            owner_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
-            path TEXT NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ('calendar', 'plain')),
-            display_name TEXT,
-            description TEXT,
-            color TEXT,
-            sort_order INTEGER,
-            timezone TEXT,
-            components TEXT NOT NULL DEFAULT '',
-            transparent INTEGER NOT NULL DEFAULT 0,
-            created REAL NOT NULL,
-            modified REAL NOT NULL,
-            sync_seq INTEGER NOT NULL DEFAULT 0,
-            UNIQUE (owner_id, path)
-        );
-        CREATE TABLE resources (
-            id INTEGER PRIMARY KEY,
-            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            uid TEXT,
-            component TEXT,
-            etag TEXT NOT NULL,
-            content_type TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            data BLOB NOT NULL,
-            indexed_until INTEGER,
-            created REAL NOT NULL,
-            modified REAL NOT NULL,
-            created_by INTEGER,
-            modified_by INTEGER,
-            UNIQUE (collection_id, name)
-        );
-        CREATE INDEX resources_uid ON resources(collection_id, uid) WHERE uid IS NOT NULL;
-        CREATE INDEX resources_flagged ON resources(collection_id, indexed_until)
-            WHERE indexed_until IS NOT NULL;
-        CREATE TABLE properties (
-            collection_id INTEGER REFERENCES collections(id) ON DELETE CASCADE,
-            resource_id INTEGER REFERENCES resources(id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            value TEXT NOT NULL,
-            CHECK ((collection_id IS NULL) <> (resource_id IS NULL))
-        );
-        CREATE UNIQUE INDEX properties_collection ON properties(collection_id, name)
-            WHERE collection_id IS NOT NULL;
-        CREATE UNIQUE INDEX properties_resource ON properties(resource_id, name)
-            WHERE resource_id IS NOT NULL;
-        CREATE TABLE changes (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            collection_id INTEGER NOT NULL,
-            name TEXT,
-            kind TEXT NOT NULL CHECK (kind IN ('created', 'modified', 'deleted')),
-            etag TEXT,
-            uid TEXT,
-            principal_id INTEGER,
-            at REAL NOT NULL
-        );
-        CREATE INDEX changes_collection ON changes(collection_id, seq);
-        CREATE TABLE grants (
-            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-            grantee_id INTEGER NOT NULL,
-            privilege TEXT NOT NULL CHECK (privilege IN ('read', 'write', 'admin')),
-            PRIMARY KEY (collection_id, grantee_id)
-        );
-        CREATE INDEX grants_grantee ON grants(grantee_id);
-        CREATE TABLE instances (
-            id INTEGER PRIMARY KEY,
-            resource_id INTEGER NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
-            collection_id INTEGER NOT NULL,
-            start INTEGER NOT NULL,
-            "end" INTEGER NOT NULL,
-            flags INTEGER NOT NULL,
-            recurrence_id TEXT
-        );
-        CREATE INDEX instances_resource ON instances(resource_id);
-        CREATE VIRTUAL TABLE instances_rtree USING rtree(id, cmin, cmax, smin, smax);
-        """
-    )
+    m.create_table(Table("principals", (
+        _ID,
+        Column("name", "text", unique=True),
+        Column("kind", "text", choices=("user", "group")),
+        Column("display_name", "text"),
+        Column("email", "text", null=True),
+        Column("password_hash", "text", null=True),
+        Column("is_admin", "bool", default=0),
+        Column("created", "float"),
+    )))
+    m.create_table(Table(
+        "memberships",
+        (
+            Column("group_id", "int", references="principals(id)", on_delete="cascade"),
+            Column("member_id", "int", references="principals(id)", on_delete="cascade"),
+        ),
+        primary_key=("group_id", "member_id"),
+        indexes=(Index("memberships_member", ("member_id",)),),
+    ))
+    m.create_table(Table(
+        "collections",
+        (
+            _ID,
+            Column("owner_id", "int", references="principals(id)", on_delete="cascade"),
+            Column("path", "text"),
+            Column("kind", "text", choices=("calendar", "plain")),
+            Column("display_name", "text", null=True),
+            Column("description", "text", null=True),
+            Column("color", "text", null=True),
+            Column("sort_order", "int", null=True),
+            Column("timezone", "text", null=True),
+            Column("components", "text", default=""),
+            Column("transparent", "bool", default=0),
+            Column("created", "float"),
+            Column("modified", "float"),
+            Column("sync_seq", "int", default=0),
+        ),
+        unique=(("owner_id", "path"),),
+    ))
+    m.create_table(Table(
+        "resources",
+        (
+            _ID,
+            Column("collection_id", "int", references="collections(id)", on_delete="cascade"),
+            Column("name", "text"),
+            Column("uid", "text", null=True),
+            Column("component", "text", null=True),
+            Column("etag", "text"),
+            Column("content_type", "text"),
+            Column("size", "int"),
+            Column("data", "bytes"),
+            Column("indexed_until", "int", null=True),
+            Column("created", "float"),
+            Column("modified", "float"),
+            Column("created_by", "int", null=True),
+            Column("modified_by", "int", null=True),
+        ),
+        unique=(("collection_id", "name"),),
+        indexes=(
+            Index("resources_uid", ("collection_id", "uid"), where="uid IS NOT NULL"),
+            Index("resources_flagged", ("collection_id", "indexed_until"), where="indexed_until IS NOT NULL"),
+        ),
+    ))
+    m.create_table(Table(
+        "properties",
+        (
+            Column("collection_id", "int", null=True, references="collections(id)", on_delete="cascade"),
+            Column("resource_id", "int", null=True, references="resources(id)", on_delete="cascade"),
+            Column("name", "text"),
+            Column("value", "text"),
+        ),
+        checks=("(collection_id IS NULL) <> (resource_id IS NULL)",),
+        indexes=(
+            Index("properties_collection", ("collection_id", "name"), unique=True, where="collection_id IS NOT NULL"),
+            Index("properties_resource", ("resource_id", "name"), unique=True, where="resource_id IS NOT NULL"),
+        ),
+    ))
+    m.create_table(Table(
+        "changes",
+        (
+            Column("seq", "int", primary_key=True, generated=True),
+            Column("collection_id", "int"),
+            Column("name", "text", null=True),
+            Column("kind", "text", choices=("created", "modified", "deleted")),
+            Column("etag", "text", null=True),
+            Column("uid", "text", null=True),
+            Column("principal_id", "int", null=True),
+            Column("at", "float"),
+        ),
+        indexes=(Index("changes_collection", ("collection_id", "seq")),),
+    ))
+    m.create_table(Table(
+        "grants",
+        (
+            Column("collection_id", "int", references="collections(id)", on_delete="cascade"),
+            Column("grantee_id", "int"),
+            Column("privilege", "text", choices=("read", "write", "admin")),
+        ),
+        primary_key=("collection_id", "grantee_id"),
+        indexes=(Index("grants_grantee", ("grantee_id",)),),
+    ))
+    m.create_table(Table(
+        "instances",
+        (
+            _ID,
+            Column("resource_id", "int", references="resources(id)", on_delete="cascade"),
+            Column("collection_id", "int"),
+            Column("start", "int"),
+            Column("end", "int"),
+            Column("flags", "int"),
+            Column("recurrence_id", "text", null=True),
+        ),
+        indexes=(Index("instances_resource", ("resource_id",)),),
+    ))
+    m.only("sqlite", "CREATE VIRTUAL TABLE instances_rtree USING rtree(id, cmin, cmax, smin, smax)")
+    m.only("postgresql", f"CREATE INDEX instances_box ON instances USING gist (({pg_instance_box()}))")
 
 
 @kernel_migrations()
-def m002_resource_listing_index(db: Database) -> None:
+def m002_resource_listing_index(m: Migrator) -> None:
     """A covering index for collection listings (PROPFIND Depth 1, sync), so they never read
-    resource bodies: listing 1,000 objects drops from about 11 ms to 2 ms."""
-    db.execute(
+    resource bodies: listing 1,000 objects drops from about 11 ms to 2 ms on SQLite.
+    (PostgreSQL keys it on collection and name only: its index rows have a size limit.)"""
+    m.only(
+        "sqlite",
         "CREATE INDEX resources_listing ON resources(collection_id, name, etag, content_type, size, uid,"
-        " component, created, modified, created_by, modified_by)"
+        " component, created, modified, created_by, modified_by)",
     )
+    m.only("postgresql", "CREATE INDEX resources_listing ON resources(collection_id, name)")
 
 
 @kernel_migrations()
-def m003_object_counts(db: Database) -> None:
-    """A counter of calendar objects per collection, kept by triggers, so that counting an
-    account's objects (the limits plugin does on every create) does not scan them all:
-    at 100,000 objects the scan took milliseconds per PUT and made seeding quadratic."""
-    db.execute("ALTER TABLE collections ADD COLUMN object_count INTEGER NOT NULL DEFAULT 0")
-    db.execute(
+def m003_object_counts(m: Migrator) -> None:
+    """A counter of calendar objects per collection, so that counting an account's objects
+    (the limits plugin does on every create) does not scan them all: at 100,000 objects the
+    scan took milliseconds per PUT and made seeding quadratic. The store keeps it (m009)."""
+    m.add_column("collections", Column("object_count", "int", default=0))
+    m.execute(
         "UPDATE collections SET object_count = (SELECT count(*) FROM resources r"
         " WHERE r.collection_id = collections.id AND r.component IS NOT NULL)"
     )
-    db.execute(
-        "CREATE TRIGGER resources_count_insert AFTER INSERT ON resources WHEN NEW.component IS NOT NULL"
-        " BEGIN UPDATE collections SET object_count = object_count + 1 WHERE id = NEW.collection_id; END"
-    )
-    db.execute(
-        "CREATE TRIGGER resources_count_delete AFTER DELETE ON resources WHEN OLD.component IS NOT NULL"
-        " BEGIN UPDATE collections SET object_count = object_count - 1 WHERE id = OLD.collection_id; END"
-    )
-    db.execute(
-        "CREATE TRIGGER resources_count_update AFTER UPDATE OF component, collection_id ON resources"
-        " WHEN (OLD.component IS NULL) <> (NEW.component IS NULL) OR OLD.collection_id <> NEW.collection_id"
-        " BEGIN"
-        " UPDATE collections SET object_count = object_count - (OLD.component IS NOT NULL)"
-        " WHERE id = OLD.collection_id;"
-        " UPDATE collections SET object_count = object_count + (NEW.component IS NOT NULL)"
-        " WHERE id = NEW.collection_id;"
-        " END"
-    )
 
 
 @kernel_migrations()
-def m004_resource_component_index(db: Database) -> None:
+def m004_resource_component_index(m: Migrator) -> None:
     """A small covering index (id, component), so that a time-range query for one component
     checks each candidate's component without reading its row (rows hold the stored object):
     the component test of a dense week at 100,000 events drops from about 15 ms to 7 ms."""
-    db.execute("CREATE INDEX resources_component ON resources(id, component)")
+    m.create_index("resources", Index("resources_component", ("id", "component")))
 
 
 @kernel_migrations()
-def m005_rtree_collection_bands(db: Database) -> None:
+def m005_rtree_collection_bands(m: Migrator) -> None:
     """Rebuild index boxes with a half-unit band around the collection id (see
     kernel.store.instances.BAND): zero-width boxes made the R*Tree scan most of its nodes."""
-    db.execute("DELETE FROM instances_rtree")
-    db.execute(
+    m.only(
+        "sqlite",
+        "DELETE FROM instances_rtree",
         "INSERT INTO instances_rtree (id, cmin, cmax, smin, smax)"
         " SELECT id, collection_id - 0.25, collection_id + 0.25,"
         " CASE WHEN flags & 4 THEN max(start - 50400, -4611686018427387904) ELSE start END,"
-        " CASE WHEN flags & 4 THEN min(\"end\" + 50400, 4611686018427387904) ELSE \"end\" END"
-        " FROM instances"
+        ' CASE WHEN flags & 4 THEN min("end" + 50400, 4611686018427387904) ELSE "end" END'
+        " FROM instances",
     )
 
 
 @kernel_migrations()
-def m006_canonical_names(db: Database) -> None:
+def m006_canonical_names(m: Migrator) -> None:
     """One name per resource: stored collection paths and resource names decoded and
     NFC-normalised (see kernel.store.renames), and ``collections.sync_floor``, the feed
     position before which a collection's sync tokens are no longer valid."""
     from kernel.store.renames import rename_collections, rename_resources
 
-    db.execute("ALTER TABLE collections ADD COLUMN sync_floor INTEGER NOT NULL DEFAULT 0")
-    rename_collections(db.conn)
-    rename_resources(db.conn)
+    m.add_column("collections", Column("sync_floor", "int", default=0))
+    rename_collections(m.store)
+    rename_resources(m.store)
 
 
 @kernel_migrations()
-def m007_group_admins(db: Database) -> None:
+def m007_group_admins(m: Migrator) -> None:
     """Group admins: a membership may carry the admin role, which gives collection rights
     (delete, move, rename, reconfigure, create) over the group's calendars; plain members
     keep the object rights of ``team_member_privilege``."""
-    db.execute("ALTER TABLE memberships ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")
+    m.add_column("memberships", Column("admin", "bool", default=0))
+
+
+#: The size in bytes of a text column's value, per dialect.
+BYTE_LENGTH = {"sqlite": "length(CAST({} AS BLOB))", "postgresql": "octet_length({})"}
 
 
 @kernel_migrations()
-def m008_property_bytes(db: Database) -> None:
-    """Bytes of dead properties per collection (its own and its resources'), kept by triggers,
-    so that an account's dead-property storage is one sum over its collections."""
-    db.execute("ALTER TABLE collections ADD COLUMN property_bytes INTEGER NOT NULL DEFAULT 0")
-    db.execute(
-        "UPDATE collections SET property_bytes ="
-        " (SELECT coalesce(sum(length(CAST(p.value AS BLOB))), 0) FROM properties p"
+def m008_property_bytes(m: Migrator) -> None:
+    """Bytes of dead properties per collection (its own and its resources'), so that an
+    account's dead-property storage is one sum over its collections (kept by the store)."""
+    size = BYTE_LENGTH[m.dialect].format("p.value")
+    m.add_column("collections", Column("property_bytes", "int", default=0))
+    m.execute(
+        f"UPDATE collections SET property_bytes = (SELECT coalesce(sum({size}), 0) FROM properties p"
         " WHERE p.collection_id = collections.id)"
-        " + (SELECT coalesce(sum(length(CAST(p.value AS BLOB))), 0) FROM properties p"
+        f" + (SELECT coalesce(sum({size}), 0) FROM properties p"
         " JOIN resources r ON r.id = p.resource_id WHERE r.collection_id = collections.id)"
     )
-    owner = "coalesce({row}.collection_id, (SELECT collection_id FROM resources WHERE id = {row}.resource_id))"
-    db.execute(
-        "CREATE TRIGGER properties_bytes_insert AFTER INSERT ON properties BEGIN"
-        " UPDATE collections SET property_bytes = property_bytes + length(CAST(NEW.value AS BLOB))"
-        f" WHERE id = {owner.format(row='NEW')}; END"
+
+
+@kernel_migrations()
+def m009_counters_in_the_store(m: Migrator) -> None:
+    """The store keeps ``object_count`` and ``property_bytes`` itself (kernel.store.resources,
+    kernel.store.properties) on both backends; SQLite triggers that kept them before go."""
+    m.only(
+        "sqlite",
+        *(
+            f"DROP TRIGGER IF EXISTS {name}"
+            for name in (
+                "resources_count_insert", "resources_count_delete", "resources_count_update",
+                "properties_bytes_insert", "properties_bytes_delete", "resources_properties_delete",
+            )
+        ),
     )
-    db.execute(
-        "CREATE TRIGGER properties_bytes_delete AFTER DELETE ON properties BEGIN"
-        " UPDATE collections SET property_bytes = property_bytes - length(CAST(OLD.value AS BLOB))"
-        f" WHERE id = {owner.format(row='OLD')}; END"
-    )
-    # A cascade from a deleted resource would run after its row is gone, when the property's
-    # collection can no longer be found: delete a resource's properties while it still exists.
-    db.execute(
-        "CREATE TRIGGER resources_properties_delete BEFORE DELETE ON resources BEGIN"
-        " DELETE FROM properties WHERE resource_id = OLD.id; END"
-    )
+
+
+@kernel_migrations()
+def m010_leases_and_jobs(m: Migrator) -> None:
+    """Named leases shared by every process (kernel.leases) and the jobs' schedule
+    (kernel.jobs): a periodic job runs once per interval on the whole cluster."""
+    m.create_table(Table(
+        "leases",
+        (Column("name", "text", primary_key=True), Column("owner", "text"), Column("until", "float")),
+    ))
+    m.create_table(Table("jobs", (
+        Column("name", "text", primary_key=True),
+        Column("next_due", "float", default=0),
+        Column("last_started", "float", null=True),
+        Column("last_finished", "float", null=True),
+        Column("last_error", "text", null=True),
+        Column("runs", "int", default=0),
+        Column("failures", "int", default=0),
+    )))

@@ -223,7 +223,8 @@ def _fingerprint(store: Store, collection_id: int) -> str | None:
 
 def _save_fingerprint(store: Store, collection_id: int, fingerprint: str) -> None:
     store.execute(
-        "INSERT OR REPLACE INTO atlassian_export_calendars (collection_id, fingerprint) VALUES (?, ?)",
+        "INSERT INTO atlassian_export_calendars (collection_id, fingerprint) VALUES (?, ?)"
+        " ON CONFLICT (collection_id) DO UPDATE SET fingerprint = excluded.fingerprint",
         (collection_id, fingerprint),
     )
 

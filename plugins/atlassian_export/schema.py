@@ -19,59 +19,73 @@
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
+from kernel import Column, Index, Migrations, Migrator, Table
 
 migrations = Migrations("atlassian_export")
 
 
 @migrations()
-def m001_initial(db: Database) -> None:
+def m001_initial(m: Migrator) -> None:
     """Journal, consumers and their exported objects, pending pull pages, rejections, the rate ledger."""
-    for statement in (
-        "CREATE TABLE atlassian_export_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        ("CREATE TABLE atlassian_export_journal ("
-        " seq INTEGER PRIMARY KEY,"
-        " collection_id INTEGER NOT NULL,"
-        " name TEXT,"
-        " kind TEXT NOT NULL CHECK (kind IN ('changed', 'deleted', 'refresh')),"
-        " feed_seq INTEGER,"
-        " at REAL NOT NULL)"),
-        "CREATE TABLE atlassian_export_calendars (collection_id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL)",
-        ("CREATE TABLE atlassian_export_consumers ("
-        " name TEXT PRIMARY KEY,"
-        " cursor INTEGER NOT NULL DEFAULT 0,"
-        " backfill_until INTEGER NOT NULL DEFAULT 0,"
-        " not_before REAL,"
-        " last_error TEXT,"
-        " last_error_at REAL,"
-        " last_success_at REAL,"
-        " exported INTEGER NOT NULL DEFAULT 0,"
-        " deleted INTEGER NOT NULL DEFAULT 0,"
-        " created REAL NOT NULL)"),
-        ("CREATE TABLE atlassian_export_objects ("
-        " consumer TEXT NOT NULL,"
-        " object_id TEXT NOT NULL,"
-        " collection_id INTEGER NOT NULL,"
-        " name TEXT NOT NULL,"
-        " usn INTEGER NOT NULL,"
-        " recurring INTEGER NOT NULL,"
-        " PRIMARY KEY (consumer, object_id))"),
-        "CREATE INDEX atlassian_export_objects_resource ON atlassian_export_objects(consumer, collection_id, name)",
-        ("CREATE TABLE atlassian_export_pending ("
-        " consumer TEXT NOT NULL,"
-        " through INTEGER NOT NULL,"
-        " effect TEXT NOT NULL,"
-        " created REAL NOT NULL,"
-        " PRIMARY KEY (consumer, through))"),
-        ("CREATE TABLE atlassian_export_rejected ("
-        " consumer TEXT NOT NULL,"
-        " object_id TEXT NOT NULL,"
-        " operation TEXT NOT NULL,"
-        " usn INTEGER,"
-        " reason TEXT NOT NULL,"
-        " at REAL NOT NULL,"
-        " PRIMARY KEY (consumer, object_id, operation))"),
-        "CREATE TABLE atlassian_export_sent (bucket TEXT NOT NULL, at REAL NOT NULL, count INTEGER NOT NULL)",
-        "CREATE INDEX atlassian_export_sent_bucket ON atlassian_export_sent(bucket, at)",
-    ):
-        db.execute(statement)
+    m.create_table(Table(
+        "atlassian_export_meta", (Column("key", "text", primary_key=True), Column("value", "text"))
+    ))
+    m.create_table(Table("atlassian_export_journal", (
+        Column("seq", "int", primary_key=True),
+        Column("collection_id", "int"),
+        Column("name", "text", null=True),
+        Column("kind", "text", choices=("changed", "deleted", "refresh")),
+        Column("feed_seq", "int", null=True),
+        Column("at", "float"),
+    )))
+    m.create_table(Table(
+        "atlassian_export_calendars",
+        (Column("collection_id", "int", primary_key=True), Column("fingerprint", "text")),
+    ))
+    m.create_table(Table("atlassian_export_consumers", (
+        Column("name", "text", primary_key=True),
+        Column("cursor", "int", default=0),
+        Column("backfill_until", "int", default=0),
+        Column("not_before", "float", null=True),
+        Column("last_error", "text", null=True),
+        Column("last_error_at", "float", null=True),
+        Column("last_success_at", "float", null=True),
+        Column("exported", "int", default=0),
+        Column("deleted", "int", default=0),
+        Column("created", "float"),
+    )))
+    m.create_table(Table(
+        "atlassian_export_objects",
+        (
+            Column("consumer", "text"),
+            Column("object_id", "text"),
+            Column("collection_id", "int"),
+            Column("name", "text"),
+            Column("usn", "int"),
+            Column("recurring", "bool"),
+        ),
+        primary_key=("consumer", "object_id"),
+        indexes=(Index("atlassian_export_objects_resource", ("consumer", "collection_id", "name")),),
+    ))
+    m.create_table(Table(
+        "atlassian_export_pending",
+        (Column("consumer", "text"), Column("through", "int"), Column("effect", "text"), Column("created", "float")),
+        primary_key=("consumer", "through"),
+    ))
+    m.create_table(Table(
+        "atlassian_export_rejected",
+        (
+            Column("consumer", "text"),
+            Column("object_id", "text"),
+            Column("operation", "text"),
+            Column("usn", "int", null=True),
+            Column("reason", "text"),
+            Column("at", "float"),
+        ),
+        primary_key=("consumer", "object_id", "operation"),
+    ))
+    m.create_table(Table(
+        "atlassian_export_sent",
+        (Column("bucket", "text"), Column("at", "float"), Column("count", "int")),
+        indexes=(Index("atlassian_export_sent_bucket", ("bucket", "at")),),
+    ))

@@ -117,8 +117,8 @@ def ensure_consumer(store: Store, name: str, head: int) -> Consumer:
     """The consumer's row, created at cursor 0 with BACKFILL up to ``head`` on its first run."""
     with store.transaction():
         store.execute(
-            "INSERT OR IGNORE INTO atlassian_export_consumers (name, cursor, backfill_until, created)"
-            " VALUES (?, 0, ?, ?)",
+            "INSERT INTO atlassian_export_consumers (name, cursor, backfill_until, created)"
+            " VALUES (?, 0, ?, ?) ON CONFLICT (name) DO NOTHING",
             (name, head, time.time()),
         )
         found = consumer(store, name)
@@ -163,9 +163,11 @@ def apply(store: Store, name: str, effect: Effect, *, expect_cursor: int | None 
             )
         for cid in effect.collections:
             store.execute("DELETE FROM atlassian_export_objects WHERE consumer = ? AND collection_id = ?", (name, cid))
-        store.conn.executemany(
-            "INSERT OR REPLACE INTO atlassian_export_objects (consumer, object_id, collection_id, name, usn, recurring)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+        store.executemany(
+            "INSERT INTO atlassian_export_objects (consumer, object_id, collection_id, name, usn, recurring)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (consumer, object_id) DO UPDATE SET"
+            " collection_id = excluded.collection_id, name = excluded.name, usn = excluded.usn,"
+            " recurring = excluded.recurring",
             [(name, oid, cid, res, usn, int(rec)) for oid, cid, res, usn, rec in effect.objects],
         )
         store.execute(
@@ -241,7 +243,8 @@ def save_pending(store: Store, name: str, effect: Effect) -> None:
         ).fetchone()
         merged = Effect.from_json(row[0]).merge(effect) if row else effect
         store.execute(
-            "INSERT OR REPLACE INTO atlassian_export_pending (consumer, through, effect, created) VALUES (?, ?, ?, ?)",
+            "INSERT INTO atlassian_export_pending (consumer, through, effect, created) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (consumer, through) DO UPDATE SET effect = excluded.effect, created = excluded.created",
             (name, effect.through, merged.to_json(), time.time()),
         )
         store.execute(
@@ -270,9 +273,10 @@ def record_rejected(store: Store, name: str, rejections: list[tuple[str, str, in
     """Remember objects refused (object id, operation, sequence number, reason)."""
     now = time.time()
     with store.transaction():
-        store.conn.executemany(
-            "INSERT OR REPLACE INTO atlassian_export_rejected (consumer, object_id, operation, usn, reason, at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+        store.executemany(
+            "INSERT INTO atlassian_export_rejected (consumer, object_id, operation, usn, reason, at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (consumer, object_id, operation) DO UPDATE SET"
+            " usn = excluded.usn, reason = excluded.reason, at = excluded.at",
             [(name, oid, op, usn, reason[:2000], now) for oid, op, usn, reason in rejections],
         )
 

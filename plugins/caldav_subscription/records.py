@@ -150,11 +150,12 @@ def create(store: Store, **values: Any) -> Subscription:
     values.setdefault("created", time.time())
     columns = list(values)
     with store.transaction():
-        cur = store.execute(
-            f"INSERT INTO {SUBSCRIPTIONS} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        new_id = store.execute(
+            f"INSERT INTO {SUBSCRIPTIONS} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            " RETURNING id",
             [values[c] for c in columns],
-        )
-    found = get(store, cur.lastrowid or 0)
+        ).fetchone()[0]
+    found = get(store, new_id)
     assert found is not None
     return found
 

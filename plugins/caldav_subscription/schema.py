@@ -1,76 +1,75 @@
-"""The plugin's own tables, all prefixed ``caldav_subscription_``."""
+"""The plugin's own tables, all prefixed ``caldav_subscription_``, declared with the kernel's storage API."""
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
+from kernel import Column, Index, Migrations, Migrator, Table
 
 migrations = Migrations("caldav_subscription")
 
 
 @migrations()
-def m001_initial(db: Database) -> None:
+def m001_initial(m: Migrator) -> None:
     """Subscriptions, the remote objects each one tracks, and recorded conflicts."""
-    statements = [
-        """
-        CREATE TABLE caldav_subscription_subscriptions (
-            id INTEGER PRIMARY KEY,
-            collection_id INTEGER NOT NULL UNIQUE REFERENCES collections(id) ON DELETE CASCADE,
-            url TEXT NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ('caldav', 'ics')),
-            mode TEXT NOT NULL CHECK (mode IN ('one-way', 'two-way')),
-            interval REAL NOT NULL,
-            username TEXT,
-            password TEXT,
-            paused INTEGER NOT NULL DEFAULT 0,
-            created REAL NOT NULL,
-            created_by INTEGER,
-            capability TEXT,
-            sync_token TEXT,
-            ctag TEXT,
-            feed_etag TEXT,
-            feed_modified TEXT,
-            local_seq INTEGER NOT NULL DEFAULT 0,
-            next_run REAL NOT NULL DEFAULT 0,
-            failures INTEGER NOT NULL DEFAULT 0,
-            lease_owner TEXT,
-            lease_until REAL,
-            last_attempt REAL,
-            last_success REAL,
-            last_error TEXT,
-            last_error_at REAL,
-            last_duration REAL,
-            last_requests INTEGER,
-            last_counts TEXT,
-            last_skipped TEXT
-        )
-        """,
-        "CREATE INDEX caldav_subscription_due ON caldav_subscription_subscriptions(paused, next_run)",
-        """
-        CREATE TABLE caldav_subscription_items (
-            subscription_id INTEGER NOT NULL REFERENCES caldav_subscription_subscriptions(id) ON DELETE CASCADE,
-            href TEXT NOT NULL,
-            name TEXT NOT NULL,
-            uid TEXT,
-            remote_etag TEXT,
-            local_etag TEXT,
-            skipped TEXT,
-            PRIMARY KEY (subscription_id, href)
-        )
-        """,
-        "CREATE UNIQUE INDEX caldav_subscription_items_name ON caldav_subscription_items(subscription_id, name)",
-        """
-        CREATE TABLE caldav_subscription_conflicts (
-            id INTEGER PRIMARY KEY,
-            subscription_id INTEGER NOT NULL REFERENCES caldav_subscription_subscriptions(id) ON DELETE CASCADE,
-            at REAL NOT NULL,
-            name TEXT NOT NULL,
-            uid TEXT,
-            kind TEXT NOT NULL,
-            policy TEXT NOT NULL,
-            winner TEXT NOT NULL CHECK (winner IN ('remote', 'local'))
-        )
-        """,
-        "CREATE INDEX caldav_subscription_conflicts_sub ON caldav_subscription_conflicts(subscription_id, at)",
-    ]
-    for sql in statements:
-        db.execute(sql)
+    m.create_table(Table(
+        "caldav_subscription_subscriptions",
+        (
+            Column("id", "int", primary_key=True, generated=True),
+            Column("collection_id", "int", unique=True, references="collections(id)", on_delete="cascade"),
+            Column("url", "text"),
+            Column("kind", "text", choices=("caldav", "ics")),
+            Column("mode", "text", choices=("one-way", "two-way")),
+            Column("interval", "float"),
+            Column("username", "text", null=True),
+            Column("password", "text", null=True),
+            Column("paused", "bool", default=0),
+            Column("created", "float"),
+            Column("created_by", "int", null=True),
+            Column("capability", "text", null=True),
+            Column("sync_token", "text", null=True),
+            Column("ctag", "text", null=True),
+            Column("feed_etag", "text", null=True),
+            Column("feed_modified", "text", null=True),
+            Column("local_seq", "int", default=0),
+            Column("next_run", "float", default=0),
+            Column("failures", "int", default=0),
+            Column("lease_owner", "text", null=True),
+            Column("lease_until", "float", null=True),
+            Column("last_attempt", "float", null=True),
+            Column("last_success", "float", null=True),
+            Column("last_error", "text", null=True),
+            Column("last_error_at", "float", null=True),
+            Column("last_duration", "float", null=True),
+            Column("last_requests", "int", null=True),
+            Column("last_counts", "text", null=True),
+            Column("last_skipped", "text", null=True),
+        ),
+        indexes=(Index("caldav_subscription_due", ("paused", "next_run")),),
+    ))
+    m.create_table(Table(
+        "caldav_subscription_items",
+        (
+            Column("subscription_id", "int", references="caldav_subscription_subscriptions(id)", on_delete="cascade"),
+            Column("href", "text"),
+            Column("name", "text"),
+            Column("uid", "text", null=True),
+            Column("remote_etag", "text", null=True),
+            Column("local_etag", "text", null=True),
+            Column("skipped", "text", null=True),
+        ),
+        primary_key=("subscription_id", "href"),
+        indexes=(Index("caldav_subscription_items_name", ("subscription_id", "name"), unique=True),),
+    ))
+    m.create_table(Table(
+        "caldav_subscription_conflicts",
+        (
+            Column("id", "int", primary_key=True, generated=True),
+            Column("subscription_id", "int", references="caldav_subscription_subscriptions(id)", on_delete="cascade"),
+            Column("at", "float"),
+            Column("name", "text"),
+            Column("uid", "text", null=True),
+            Column("kind", "text"),
+            Column("policy", "text"),
+            Column("winner", "text", choices=("remote", "local")),
+        ),
+        indexes=(Index("caldav_subscription_conflicts_sub", ("subscription_id", "at")),),
+    ))

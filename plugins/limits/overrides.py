@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
-
+from kernel import Column, Migrations, Migrator, Table
 from kernel.store import Store
 
 migrations = Migrations("limits")
 
 
 @migrations()
-def m001_overrides(db: Database) -> None:
+def m001_overrides(m: Migrator) -> None:
     """One row per (principal, limit); removing the principal removes its rows."""
-    db.execute(
-        "CREATE TABLE limits_overrides ("
-        " principal_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
-        " key TEXT NOT NULL,"
-        " value INTEGER NOT NULL,"
-        " PRIMARY KEY (principal_id, key))"
-    )
+    m.create_table(Table(
+        "limits_overrides",
+        (
+            Column("principal_id", "int", references="principals(id)", on_delete="cascade"),
+            Column("key", "text"),
+            Column("value", "int"),
+        ),
+        primary_key=("principal_id", "key"),
+    ))
 
 
 def read(store: Store, principal_ids: list[int]) -> dict[int, dict[str, int]]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+
+from kernel.host import Host
 
 from .conftest import NOW, ics, make_world
 from .receiver import Receiver
@@ -26,6 +27,15 @@ def teamcal(config: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def query(config: Path, *statements: str) -> list[tuple]:
+    """One row per statement, read through a host of its own (as a second process would)."""
+    host = Host.from_config(config, migrate=False)
+    try:
+        return [tuple(host.store.execute(sql).fetchone()) for sql in statements]
+    finally:
+        host.close()
+
+
 def test_a_killed_push_resumes_from_its_cursor(tmp_path: Path) -> None:
     with Receiver(delay=0.03) as receiver:
         world = make_world(tmp_path, endpoint=receiver.url, allow_insecure_endpoint=True, batch_size=BATCH)
@@ -34,7 +44,6 @@ def test_a_killed_push_resumes_from_its_cursor(tmp_path: Path) -> None:
             world.put(f"e{n}.ics", ics(f"e{n}", NOW + timedelta(hours=n)))
             expected.add(f"alice/work:e{n}")
         config = world.host.config.path
-        database = tmp_path / "teamcal.sqlite3"
         world.host.close()
 
         first = teamcal(config, "export", "atlassian", "push")
@@ -45,9 +54,11 @@ def test_a_killed_push_resumes_from_its_cursor(tmp_path: Path) -> None:
         first.wait(timeout=10)
         assert first.returncode == -signal.SIGKILL
         before = {o["id"] for r in receiver.received for o in r.request["objects"]}
-        with sqlite3.connect(database) as db:
-            (cursor,) = db.execute("SELECT cursor FROM atlassian_export_consumers WHERE name = 'push'").fetchone()
-            (held,) = db.execute("SELECT count(*) FROM atlassian_export_objects").fetchone()
+        (cursor,), (held,) = query(
+            config,
+            "SELECT cursor FROM atlassian_export_consumers WHERE name = 'push'",
+            "SELECT count(*) FROM atlassian_export_objects",
+        )
         assert 0 < cursor and 0 < held < EVENTS and held <= len(before)
         sent_before = len(receiver.received)
 
@@ -60,8 +71,10 @@ def test_a_killed_push_resumes_from_its_cursor(tmp_path: Path) -> None:
     again = [o["id"] for r in receiver.received[sent_before:] for o in r.request["objects"]]
     assert len(again) == len(set(again))
     assert len(before & set(again)) <= 2 * BATCH  # at most the batch in flight is sent twice
-    with sqlite3.connect(database) as db:
-        (cursor,) = db.execute("SELECT cursor FROM atlassian_export_consumers WHERE name = 'push'").fetchone()
-        (head,) = db.execute("SELECT max(seq) FROM atlassian_export_journal").fetchone()
-        (held,) = db.execute("SELECT count(*) FROM atlassian_export_objects").fetchone()
+    (cursor,), (head,), (held,) = query(
+        config,
+        "SELECT cursor FROM atlassian_export_consumers WHERE name = 'push'",
+        "SELECT max(seq) FROM atlassian_export_journal",
+        "SELECT count(*) FROM atlassian_export_objects",
+    )
     assert cursor == head and held == EVENTS

@@ -66,11 +66,19 @@ def test_account_object_count_follows_every_write(host: Host) -> None:
 
 def test_uid_lookup_uses_its_index(host: Host) -> None:
     """The UID check of every PUT is an index search, not a scan of the calendar."""
-    plan = host.store.execute(
-        "EXPLAIN QUERY PLAN SELECT id FROM resources INDEXED BY resources_uid WHERE collection_id = ? AND uid = ?",
-        (1, "x"),
-    ).fetchall()
-    assert any("resources_uid (collection_id=? AND uid=?)" in row[-1] for row in plan), plan
+    if host.store.dialect == "sqlite":
+        plan = host.store.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM resources INDEXED BY resources_uid WHERE collection_id = ? AND uid = ?",
+            (1, "x"),
+        ).fetchall()
+        assert any("resources_uid (collection_id=? AND uid=?)" in row[-1] for row in plan), plan
+    else:  # a tiny table is scanned whatever its indexes: ask whether the index can serve the query
+        host.store.execute("SET enable_seqscan = off")
+        plan = " ".join(r[0] for r in host.store.execute(
+            "EXPLAIN SELECT id FROM resources WHERE collection_id = ? AND uid = ? AND uid IS NOT NULL", (1, "x")
+        ))
+        host.store.execute("SET enable_seqscan = on")
+        assert "resources_uid" in plan, plan
     alice = add_user(host, "alice")
     cal = host.writes.create_collection(alice, "cal", "calendar", principal=alice)
     host.writes.put_object(cal, "a.ics", event("same"), principal=alice)

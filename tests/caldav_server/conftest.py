@@ -50,7 +50,7 @@ def make_deployment(directory: Path, extra: str = "", plugins: tuple = (), *, ke
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(tmp_path_factory: pytest.TempPathFactory, teamcal_backend: str) -> Iterator[Deployment]:
     """One deployment per test module; tests make their own uniquely named calendars."""
     dep = make_deployment(tmp_path_factory.mktemp("caldav"))
     with dep.server:

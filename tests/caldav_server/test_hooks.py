@@ -67,7 +67,7 @@ class Extension:
 
 
 @pytest.fixture(scope="module")
-def extended(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, Extension]]:
+def extended(tmp_path_factory: pytest.TempPathFactory, teamcal_backend: str) -> Iterator[tuple[Deployment, Extension]]:
     """A deployment with the extension plugin registered."""
     ext = Extension()
     dep = make_deployment(Path(tmp_path_factory.mktemp("hooks")), plugins=(("extension", ext),))

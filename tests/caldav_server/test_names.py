@@ -235,15 +235,15 @@ def test_vdirsyncer_syncs_events_the_caldav_library_named(tmp_path: Path, deploy
 def legacy_database(directory: Path) -> Path:
     """A database at the schema before m006, holding names as the server used to store them:
     reserved characters kept percent-encoded, NFD, and pairs that are one name now."""
-    from kernel.store.db import open_database
-    from kernel.store.schema import kernel_migrations
     from kernel.passwords import hash_password
+    from kernel.store import Store
+    from kernel.store.db import SQLiteBackend
+    from kernel.store.schema import kernel_migrations
     from kernel.testing import write_config
 
     config = write_config(directory, ["caldav_server"])
-    db = open_database(directory / "teamcal.sqlite3")
-    kernel_migrations.apply(db, stop_before="m006_canonical_names")
-    conn = db.conn
+    conn = Store(SQLiteBackend(directory / "teamcal.sqlite3"))
+    kernel_migrations.apply(conn, stop_before="m006_canonical_names")
     conn.execute(
         "INSERT INTO principals (id, name, kind, display_name, password_hash, created) VALUES (1, 'alice', 'user',"
         " 'alice', ?, 0)",
@@ -281,6 +281,7 @@ def legacy_database(directory: Path) -> Path:
     return config
 
 
+@pytest.mark.sqlite_only
 def test_m006_makes_stored_names_canonical_and_old_urls_keep_working(tmp_path: Path, caplog) -> None:
     from kernel.host import Host
     from kernel.testing import LiveServer

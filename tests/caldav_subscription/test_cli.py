@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kernel.cli import main
+from kernel.host import Host
 from kernel.testing import add_user, make_host
 
 from .conftest import KERNEL, SETTINGS
@@ -108,12 +109,10 @@ def test_other_actions_and_errors(
     code, _, _ = cli("subscription", "add", "--calendar", "alice/dead", "--url", radicale_url,
                      "--username", "alice", "--password-stdin", stdin=SECRET + "\n")
     assert code == 0
-    import sqlite3
-
-    db = sqlite3.connect(config.parent / "teamcal.sqlite3")
-    db.execute("UPDATE caldav_subscription_subscriptions SET url = 'http://127.0.0.1:9/nothing/' WHERE id = 2")
-    db.commit()
-    db.close()
+    probe = Host.from_config(config, migrate=False)  # the remote goes away
+    with probe.store.transaction():
+        probe.store.execute("UPDATE caldav_subscription_subscriptions SET url = 'http://127.0.0.1:9/nothing/' WHERE id = 2")
+    probe.close()
     code, out, _ = cli("subscription", "sync", "2")
     assert code == 1 and "FAILED" in out
 

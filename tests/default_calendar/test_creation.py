@@ -105,11 +105,9 @@ def test_memo_keeps_the_common_path_free_of_queries(
     host = build(tmp_path, hosts)
     alice = add_user(host, "alice")
     access(host, "alice")
-    statements: list[str] = []
-    host.store.conn.set_trace_callback(statements.append)
-    for _ in range(100):
-        host.hook.principal_accessed(host=host, principal=alice)
-    host.store.conn.set_trace_callback(None)
+    with host.store.traced() as statements:
+        for _ in range(100):
+            host.hook.principal_accessed(host=host, principal=alice)
     assert statements == []
 
 

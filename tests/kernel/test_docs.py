@@ -14,7 +14,7 @@ BUILTINS = ["caldav_server", "caldav_subscription", "limits", "default_calendar"
 
 
 @pytest.fixture(scope="module")
-def hook_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def hook_names(tmp_path_factory: pytest.TempPathFactory, teamcal_backend: str) -> list[str]:
     host = make_host(tmp_path_factory.mktemp("docs"), BUILTINS)
     names = sorted(n for n in dir(host.hook) if not n.startswith("_"))
     host.close()

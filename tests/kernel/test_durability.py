@@ -21,6 +21,10 @@ from kernel.cli import main
 from kernel.host import Host
 from kernel.testing import add_user, event_object, free_port, make_host
 
+# The SQLite file itself: its modes, its synchronous pragma, its online backup. A
+# PostgreSQL deployment is backed up with its own tools (test_backup_on_postgresql).
+pytestmark = pytest.mark.sqlite_only
+
 DB = "teamcal.sqlite3"
 
 

@@ -285,7 +285,7 @@ def test_password_checks_run_in_auth_threads_dedicated_threads(tmp_path, monkeyp
         assert bob is not None
         stored = host.store.password_hash(bob.id)
         checks = [PasswordCheck("bob", f"wrong{i}", "192.0.2.1", bob, stored) for i in range(8)]
-        results = await asyncio.gather(*(host.passwords.complete(c, host.store) for c in checks))
+        results = await asyncio.gather(*(host.passwords.complete(c, host) for c in checks))
         return results, loop_thread
 
     results, loop_thread = asyncio.run(main())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlite_utils import Migrations
+from kernel import Column, Migrations, Table
 
 from kernel import ConfigError, hookimpl
 from kernel.plugins import available_plugins
@@ -72,7 +72,9 @@ def test_example_plugin_hooks_really_run(tmp_path: Path, example_site: Path, mon
     host.writes.put_object(cal, "ok.ics", event(summary="Standup"), principal=alice)
     with LiveServer(host) as server:
         with server.client("alice") as c:
-            assert c.get("/hello").text == "Moin, Alice A.! You have 1 calendars."
+            assert c.get("/hello").text == "Moin, Alice A.! You have 1 calendars (visit 1)."
+            assert c.get("/hello").text.endswith("(visit 2).")
+            assert c.get("/hello/stats").json() == {"visits": 2}
     host.close()
 
 
@@ -138,8 +140,10 @@ class Greeter:
 
     @staticmethod
     @migrations()
-    def m001(db) -> None:
-        db["greeter_log"].create({"id": int, "text": str}, pk="id")
+    def m001(m) -> None:
+        m.create_table(
+            Table("greeter_log", (Column("id", "int", primary_key=True, generated=True), Column("text", "text")))
+        )
 
     @hookimpl
     def register_settings(self):
@@ -159,7 +163,8 @@ class Greeter:
             parser.add_argument("name")
 
         def run(host, args) -> int:
-            host.store.db["greeter_log"].insert({"text": args.name})
+            with host.store.transaction():
+                host.store.execute("INSERT INTO greeter_log (text) VALUES (:text)", {"text": args.name})
             print(f"{host.settings('greeter').word} {args.name}")
             return 0
 
@@ -176,13 +181,53 @@ def test_hook_register_settings(tmp_path: Path) -> None:
 
 def test_hook_register_migrations(tmp_path: Path) -> None:
     host = make_host(tmp_path, plugins=[("greeter", Greeter())])
-    assert host.store.db["greeter_log"].exists()
-    applied = {r["migration_set"] for r in host.store.db["_sqlite_migrations"].rows}
+    assert host.store.table_exists("greeter_log")
+    applied = {r[0] for r in host.store.execute("SELECT migration_set FROM teamcal_migrations")}
     assert applied == {"kernel", "greeter"}
     host.close()
     again = make_host(tmp_path, plugins=[("greeter", Greeter())])  # applied once, not twice
-    assert [r["name"] for r in again.store.db["_sqlite_migrations"].rows if r["migration_set"] == "greeter"] == ["m001"]
+    names = again.store.execute("SELECT name FROM teamcal_migrations WHERE migration_set = 'greeter'").fetchall()
+    assert names == [("m001",)]
     again.close()
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_utils_migrations_still_run_on_sqlite_with_a_warning(tmp_path: Path) -> None:
+    import sqlite_utils
+
+    legacy = sqlite_utils.Migrations("legacy")
+
+    @legacy()
+    def m001(db) -> None:
+        db["legacy_notes"].create({"id": int, "text": str}, pk="id")
+
+    class Legacy:
+        @hookimpl
+        def register_migrations(self, host):
+            return legacy
+
+    with pytest.warns(DeprecationWarning, match="'legacy' uses sqlite_utils.Migrations"):
+        host = make_host(tmp_path, plugins=[("legacy", Legacy())])
+    assert host.store.table_exists("legacy_notes")
+    host.close()
+
+
+def test_a_plugin_table_without_its_prefix_stops_start_up(tmp_path: Path) -> None:
+    from kernel.store.tables import SchemaError
+
+    sloppy = Migrations("sloppy")
+
+    @sloppy()
+    def m001(m) -> None:
+        m.create_table(Table("notes", (Column("text", "text"),)))
+
+    class Sloppy:
+        @hookimpl
+        def register_migrations(self, host):
+            return sloppy
+
+    with pytest.raises(SchemaError, match="'notes' must start with the plugin's prefix 'sloppy_'"):
+        make_host(tmp_path, plugins=[("sloppy", Sloppy())])
 
 
 def test_hook_register_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -193,7 +238,7 @@ def test_hook_register_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -
     args = parser.parse_args(["greet", "world"])
     assert commands.runners[args.command](host, args) == 0
     assert "ahoy world" in capsys.readouterr().out
-    assert [r["text"] for r in host.store.db["greeter_log"].rows] == ["world"]
+    assert host.store.execute("SELECT text FROM greeter_log").fetchall() == [("world",)]
     host.close()
 
 

@@ -175,27 +175,31 @@ def test_property_bytes_follow_every_write(host: Host) -> None:
 def test_migrations_keep_members_and_count_existing_properties(tmp_path: Path) -> None:
     """A database from before group admins and the byte counter: members stay plain members,
     and the properties already stored are counted."""
-    from sqlite_utils import Database
-
+    from kernel.host import Host
     from kernel.store import kernel_migrations
+    from kernel.testing import write_config
 
-    path = tmp_path / "old.sqlite3"
-    db = Database(path)
+    host = Host.from_config(write_config(tmp_path), migrate=False)
+    db = host.store
     kernel_migrations.apply(db, stop_before="m007_group_admins")
-    db.execute("INSERT INTO principals (id, name, kind, display_name, created) VALUES (1, 'team', 'group', 'team', 0)")
-    db.execute("INSERT INTO principals (id, name, kind, display_name, created) VALUES (2, 'bob', 'user', 'bob', 0)")
-    db.execute("INSERT INTO memberships (group_id, member_id) VALUES (1, 2)")
-    db.execute("INSERT INTO collections (id, owner_id, path, kind, created, modified) VALUES (5, 1, 'c', 'calendar', 0, 0)")
-    db.execute(
-        "INSERT INTO resources (id, collection_id, name, etag, content_type, size, data, created, modified)"
-        " VALUES (7, 5, 'r', 'e', 'text/plain', 1, 'x', 0, 0)"
-    )
-    db.execute("INSERT INTO properties (collection_id, name, value) VALUES (5, 'p', '12345')")
-    db.execute("INSERT INTO properties (resource_id, name, value) VALUES (7, 'q', 'é')")
-    db.conn.commit()
+    with db.transaction():
+        db.execute("INSERT INTO principals (id, name, kind, display_name, created) VALUES (1, 'team', 'group', 'team', 0)")
+        db.execute("INSERT INTO principals (id, name, kind, display_name, created) VALUES (2, 'bob', 'user', 'bob', 0)")
+        db.execute("INSERT INTO memberships (group_id, member_id) VALUES (1, 2)")
+        db.execute(
+            "INSERT INTO collections (id, owner_id, path, kind, created, modified) VALUES (5, 1, 'c', 'calendar', 0, 0)"
+        )
+        db.execute(
+            "INSERT INTO resources (id, collection_id, name, etag, content_type, size, data, created, modified)"
+            " VALUES (7, 5, 'r', 'e', 'text/plain', 1, ?, 0, 0)",
+            (b"x",),
+        )
+        db.execute("INSERT INTO properties (collection_id, name, value) VALUES (5, 'p', '12345')")
+        db.execute("INSERT INTO properties (resource_id, name, value) VALUES (7, 'q', 'é')")
     kernel_migrations.apply(db)
-    assert db.execute("SELECT admin FROM memberships").fetchall() == [(0,)]
-    assert db.execute("SELECT property_bytes FROM collections").fetchall() == [(5 + 2,)]
-    db.execute("DELETE FROM resources WHERE id = 7")
-    assert db.execute("SELECT property_bytes FROM collections").fetchall() == [(5,)]
-    db.close()
+    assert [tuple(r) for r in db.execute("SELECT admin FROM memberships")] == [(0,)]
+    assert [tuple(r) for r in db.execute("SELECT property_bytes FROM collections")] == [(5 + 2,)]
+    with db.transaction():
+        db.delete_resource_row(7)
+    assert [tuple(r) for r in db.execute("SELECT property_bytes FROM collections")] == [(5,)]
+    host.close()

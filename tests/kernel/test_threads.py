@@ -99,6 +99,7 @@ def test_changes_committed_in_a_worker_thread_reach_the_serving_loop(tmp_path: P
     assert loops == [serving]
 
 
+@pytest.mark.sqlite_only
 def test_memory_database_is_refused_with_one_line(tmp_path: Path) -> None:
     from kernel.config import ConfigError
     from kernel.testing import write_config

@@ -70,7 +70,7 @@ def live_server(directory: Path, enabled: tuple[str, ...], extra: str = "", kern
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def live(tmp_path_factory: pytest.TempPathFactory, teamcal_backend: str) -> Iterator[Live]:
     """One deployment for the module; every test makes its own users."""
     yield from live_server(tmp_path_factory.mktemp("live"), ("caldav_server", "limits"), TOML)
 

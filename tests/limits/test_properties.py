@@ -33,7 +33,7 @@ def stored(host: Host) -> list[tuple]:
     )))
     counters = sorted(map(tuple, host.store.execute("SELECT id, property_bytes FROM collections")))
     plugin = []
-    if host.store.execute("SELECT count(*) FROM sqlite_master WHERE name = 'caldav_server_properties'").fetchone()[0]:
+    if host.store.table_exists("caldav_server_properties"):
         plugin = sorted(map(tuple, host.store.execute("SELECT principal_id, scope, name FROM caldav_server_properties")))
     return [kernel, counters, plugin]
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from kernel import Host, ObjectWrite, Rejected, hookimpl
+from kernel import Column, Host, Migrations, Migrator, ObjectWrite, Rejected, Table, hookimpl
 
 
 @dataclass
@@ -22,7 +22,23 @@ class Settings:
     )
 
 
-_committed: dict[int, int] = {}
+migrations = Migrations("hello")
+
+
+@migrations()
+def m001_visits(m: Migrator) -> None:
+    """How often each user was greeted."""
+    m.create_table(Table(
+        "hello_visits",
+        (Column("principal_id", "int", primary_key=True, references="principals(id)", on_delete="cascade"),
+         Column("visits", "int", default=0)),
+    ))
+
+
+@hookimpl
+def register_migrations(host: Host) -> Migrations:
+    """The plugin's one table, on SQLite or PostgreSQL alike."""
+    return migrations
 
 
 @hookimpl
@@ -35,15 +51,28 @@ def register_settings() -> dict[str, type]:
 def register_routes(host: Host) -> list[Route]:
     """GET /hello and GET /hello/stats."""
 
+    def greet(principal_id: int) -> tuple[int, int]:
+        """Count this visit and the user's calendars (store work: run off the event loop)."""
+        with host.store.transaction():
+            visits = host.store.execute(
+                "INSERT INTO hello_visits (principal_id, visits) VALUES (:id, 1) ON CONFLICT (principal_id)"
+                " DO UPDATE SET visits = hello_visits.visits + 1 RETURNING visits",
+                {"id": principal_id},
+            ).fetchone()[0]
+        return visits, host.store.count_collections(principal_id, kind="calendar")
+
     async def hello(request: Request) -> PlainTextResponse:
         principal = await host.require_principal(request)
-        count = host.store.count_collections(principal.id, kind="calendar")
+        visits, count = await host.run(greet, principal.id)
         greeting = host.settings("hello").greeting
-        return PlainTextResponse(f"{greeting}, {principal.display_name}! You have {count} calendars.")
+        return PlainTextResponse(
+            f"{greeting}, {principal.display_name}! You have {count} calendars (visit {visits})."
+        )
 
     async def stats(request: Request) -> JSONResponse:
         await host.require_principal(request)
-        return JSONResponse({"committed": _committed.get(id(host), 0)})
+        row = await host.run(lambda: host.store.execute("SELECT coalesce(sum(visits), 0) FROM hello_visits").fetchone())
+        return JSONResponse({"visits": int(row[0])})
 
     return [Route("/hello", hello), Route("/hello/stats", stats)]
 
@@ -59,9 +88,3 @@ def validate_object(host: Host, tx: Any, write: ObjectWrite) -> None:
         for word in words:
             if word in summary:
                 raise Rejected(403, "{urn:teamcal:hello}forbidden-word", f"The word {word!r} is not allowed here.")
-
-
-@hookimpl
-def changes_committed(host: Host, changes: list[Any]) -> None:
-    """Count committed changes per host."""
-    _committed[id(host)] = _committed.get(id(host), 0) + len(changes)

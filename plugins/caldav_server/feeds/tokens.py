@@ -48,11 +48,12 @@ def create(store: Store, collection: Collection, created_by: str | None) -> tupl
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = time.time()
     with store.transaction():
-        cur = store.execute(
-            "INSERT INTO caldav_server_feeds (token_hash, collection_id, created, created_by) VALUES (?, ?, ?, ?)",
+        feed_id = store.execute(
+            "INSERT INTO caldav_server_feeds (token_hash, collection_id, created, created_by)"
+            " VALUES (?, ?, ?, ?) RETURNING id",
             (token_hash(token), collection.id, now, created_by),
-        )
-    return Feed(int(cur.lastrowid or 0), collection.id, now, created_by, None), token
+        ).fetchone()[0]
+    return Feed(int(feed_id), collection.id, now, created_by, None), token
 
 
 def calendar_of(store: Store, token: str) -> Collection | None:

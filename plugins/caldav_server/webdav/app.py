@@ -23,6 +23,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse, Response
 
 from kernel.app import read_body
+from kernel.auth import CHALLENGE, PasswordCheck
 from kernel.types import Rejected
 from plugins.caldav_server.webdav.context import DavContext
 from plugins.caldav_server.webdav.errors import DavError
@@ -142,26 +143,62 @@ class DavApp:
         await response(scope, receive, send)
 
     async def endpoint(self, request: Request) -> Response:
-        """Handle one request under the DAV root: authenticate, then prepare, read the body, run."""
-        principal = await self.host.require_principal(request)
+        """Handle one request under the DAV root.
+
+        The common request (credentials the server remembers, no body or a
+        small one) takes one worker hop: the body is read first, then
+        authentication, resolving, the method's prepare step and its handler
+        run together. A password to verify is awaited on the loop (verified in
+        threads of its own); a big or chunked body is read after the prepare
+        step, so that an oversized one is refused early.
+        """
+        body: bytes | None = None
         if not _has_body(request):
-            return await self.host.run(self._whole, request, principal)
-        prepared = await self.host.run(self._prepare, request, principal)
-        if isinstance(prepared, Response):
-            return prepared
-        ctx, method = prepared
+            body = b""
+        elif _small_body(request):
+            try:
+                body = await read_body(request, int(self.host.kernel.max_body_size))
+            except Rejected as exc:
+                return DavError(exc.status, exc.message, exc.precondition).response()
+        answer = await self.host.run(self._begin, request, body)
+        if isinstance(answer, PasswordCheck):
+            principal = await self.host.passwords.complete(answer, self.host)
+            if principal is None:
+                return _challenge()
+            await self.host.run(self.host.accessed, principal)
+            answer = await self.host.run(self._as, request, principal, body)
+        if isinstance(answer, Response):
+            return answer
+        ctx, method = answer
         try:
             ctx.body = await read_body(request, ctx.body_limit, ctx.body_precondition)
         except Rejected as exc:
             return DavError(exc.status, exc.message, exc.precondition).response()
         return await self.host.run(self._run, ctx, method)
 
-    def _whole(self, request: Request, principal: Principal) -> Response:
-        """A request without a body: prepare and run in one worker hop."""
+    def _begin(self, request: Request, body: bytes | None) -> Response | PasswordCheck | tuple[DavContext, Method]:
+        """In a worker: authenticate, then go on as :meth:`_as` (or say which password to verify)."""
+        answer = self.host.identify(request)
+        if answer is None:
+            return _challenge()
+        if isinstance(answer, PasswordCheck):
+            return answer
+        return self._as(request, answer, body)
+
+    def _as(
+        self, request: Request, principal: Principal, body: bytes | None
+    ) -> Response | tuple[DavContext, Method]:
+        """In a worker: prepare, and with the body already read run the method too;
+        else the prepared context, whose body the loop reads next."""
         prepared = self._prepare(request, principal)
-        if isinstance(prepared, Response):
+        if isinstance(prepared, Response) or body is None:
             return prepared
-        return self._run(*prepared)
+        ctx, method = prepared
+        if len(body) > ctx.body_limit:
+            exc = Rejected(413, ctx.body_precondition, f"The body is over the limit of {ctx.body_limit} bytes.")
+            return DavError(exc.status, exc.message, exc.precondition).response()
+        ctx.body = body
+        return self._run(ctx, method)
 
     def _prepare(self, request: Request, principal: Principal) -> tuple[DavContext, Method] | Response:
         """Resolve the URL, find the method, build the context and run the method's prepare step."""
@@ -198,6 +235,23 @@ class DavApp:
             return response
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
             return _failure(ctx.request, ctx, exc)
+
+
+#: Bodies up to this size (by Content-Length) are read before authentication and the
+#: method's checks, so that the request takes one worker hop; bigger or chunked bodies
+#: are read after them, within the limit they set.
+SMALL_BODY = 256 * 1024
+
+
+def _small_body(request: Request) -> bool:
+    """Does the request announce a body of at most :data:`SMALL_BODY` bytes?"""
+    length = request.headers.get("content-length", "").strip()
+    return length.isdigit() and int(length) <= SMALL_BODY and "transfer-encoding" not in request.headers
+
+
+def _challenge() -> Response:
+    """401 with the Basic challenge (what ``host.require_principal`` answers)."""
+    return PlainTextResponse("Authentication required.", 401, headers={"WWW-Authenticate": CHALLENGE})
 
 
 def _has_body(request: Request) -> bool:

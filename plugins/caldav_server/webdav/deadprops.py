@@ -59,13 +59,13 @@ def save(
         return
     assert target.owner is not None
     with host.writes.transaction():
-        previous = dict(
-            host.store.execute(
-                "SELECT name, length(CAST(value AS BLOB)) FROM caldav_server_properties"
-                " WHERE principal_id = ? AND scope = ?",
+        previous = {
+            name: len(value.encode("utf-8"))
+            for name, value in host.store.execute(
+                "SELECT name, value FROM caldav_server_properties WHERE principal_id = ? AND scope = ?",
                 (target.owner.id, target.kind),
-            ).fetchall()
-        )
+            )
+        }
         host.writes.validate_properties(
             target.kind, target.owner, properties, previous, principal=principal, source="caldav"
         )

@@ -1,45 +1,59 @@
-"""The plugin's own tables (prefixed ``caldav_server_``), as one sqlite-utils migration set."""
+"""The plugin's own tables (prefixed ``caldav_server_``), declared with the kernel's storage API."""
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
+from kernel import Column, Index, Migrations, Migrator, Table
 
 migrations = Migrations("caldav_server")
 
 
 @migrations()
-def m001_properties(db: Database) -> None:
+def m001_properties(m: Migrator) -> None:
     """Dead properties of principals and homes (collections and resources use the kernel's table)."""
-    db.execute(
-        "CREATE TABLE caldav_server_properties ("
-        " principal_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
-        " scope TEXT NOT NULL CHECK (scope IN ('principal', 'home')),"
-        " name TEXT NOT NULL, value TEXT NOT NULL,"
-        " PRIMARY KEY (principal_id, scope, name))"
-    )
+    m.create_table(Table(
+        "caldav_server_properties",
+        (
+            Column("principal_id", "int", references="principals(id)", on_delete="cascade"),
+            Column("scope", "text", choices=("principal", "home")),
+            Column("name", "text"),
+            Column("value", "text"),
+        ),
+        primary_key=("principal_id", "scope", "name"),
+    ))
 
 
 @migrations()
-def m002_locks(db: Database) -> None:
+def m002_locks(m: Migrator) -> None:
     """WebDAV write locks, keyed by the lock root's path below the DAV root."""
-    db.execute(
-        "CREATE TABLE caldav_server_locks ("
-        " token TEXT PRIMARY KEY, path TEXT NOT NULL, root TEXT NOT NULL,"
-        " depth TEXT NOT NULL CHECK (depth IN ('0', 'infinity')),"
-        " scope TEXT NOT NULL CHECK (scope IN ('exclusive', 'shared')),"
-        " owner TEXT, principal_id INTEGER NOT NULL, timeout INTEGER NOT NULL, expires REAL NOT NULL)"
-    )
-    db.execute("CREATE INDEX caldav_server_locks_path ON caldav_server_locks(path)")
+    m.create_table(Table(
+        "caldav_server_locks",
+        (
+            Column("token", "text", primary_key=True),
+            Column("path", "text"),
+            Column("root", "text"),
+            Column("depth", "text", choices=("0", "infinity")),
+            Column("scope", "text", choices=("exclusive", "shared")),
+            Column("owner", "text", null=True),
+            Column("principal_id", "int"),
+            Column("timeout", "int"),
+            Column("expires", "float"),
+        ),
+        indexes=(Index("caldav_server_locks_path", ("path",)),),
+    ))
 
 
 @migrations()
-def m003_feeds(db: Database) -> None:
+def m003_feeds(m: Migrator) -> None:
     """Secret ICS feed URLs of calendars: only the SHA-256 of each token is kept."""
-    db.execute(
-        "CREATE TABLE caldav_server_feeds ("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " token_hash TEXT NOT NULL UNIQUE,"
-        " collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,"
-        " created REAL NOT NULL, created_by TEXT, revoked REAL)"
-    )
-    db.execute("CREATE INDEX caldav_server_feeds_collection ON caldav_server_feeds(collection_id)")
+    m.create_table(Table(
+        "caldav_server_feeds",
+        (
+            Column("id", "int", primary_key=True, generated=True),
+            Column("token_hash", "text", unique=True),
+            Column("collection_id", "int", references="collections(id)", on_delete="cascade"),
+            Column("created", "float"),
+            Column("created_by", "text", null=True),
+            Column("revoked", "float", null=True),
+        ),
+        indexes=(Index("caldav_server_feeds_collection", ("collection_id",)),),
+    ))

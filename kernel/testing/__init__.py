@@ -3,6 +3,14 @@
 Build a host with chosen plugins on a temporary database, then talk to it
 through httpx in-process (:func:`asgi_client`) or under a real uvicorn on a free
 127.0.0.1 port (:class:`LiveServer`).
+
+Backends: the ini option ``teamcal_backends`` (default ``sqlite``; teamcal's own
+suite sets ``sqlite postgresql``) runs every test on each backend listed: hosts
+made by :func:`make_host` get a fresh SQLite file, or a fresh schema in a private
+PostgreSQL cluster started for the session (:mod:`kernel.testing.postgres`).
+Mark a test that reads the SQLite file itself with ``@pytest.mark.sqlite_only``;
+a module- or session-scoped fixture that makes hosts takes ``teamcal_backend`` as
+an argument, so that it is made again for each backend.
 """
 
 from __future__ import annotations
@@ -20,7 +28,27 @@ import pytest
 
 from kernel.passwords import hash_password
 from kernel.host import Host
+from kernel.testing.postgres import PostgresCluster
 from kernel.types import Principal
+
+#: Makes the ``[kernel] database`` value of a new test host (None: a SQLite file).
+_new_database: Callable[[], str] | None = None
+
+
+def database_setting(directory: Path | None = None) -> str:
+    """The ``[kernel] database`` value for a test host in ``directory`` on the current backend.
+
+    A folder that already has a plugins.toml keeps its database (as it keeps its
+    SQLite file), so a second host made there reopens the same deployment.
+    """
+    if directory is not None and (directory / "plugins.toml").exists():
+        import tomllib
+
+        with open(directory / "plugins.toml", "rb") as fh:
+            found = tomllib.load(fh).get("kernel", {}).get("database")
+        if isinstance(found, str):
+            return found
+    return "teamcal.sqlite3" if _new_database is None else _new_database()
 
 
 def event_object(
@@ -42,10 +70,11 @@ def write_config(
     ``kernel`` holds more ``[kernel]`` lines; ``extra`` is TOML appended after it.
     """
     path = directory / "plugins.toml"
+    database = database_setting(directory)
     names = ", ".join(f'"{n}"' for n in enabled)
     path.write_text(
         f'enabled = [{names}]\n\n[kernel]\nhost = "127.0.0.1"\nport = {port}\n'
-        f'database = "teamcal.sqlite3"\n{kernel}\n\n{extra}\n',
+        f'database = "{database}"\n{kernel}\n\n{extra}\n',
         encoding="utf-8",
     )
     return path
@@ -59,7 +88,8 @@ def make_host(
     plugins: Iterable[tuple[str, Any]] = (),
     kernel: str = "",
 ) -> Host:
-    """A migrated host on a fresh SQLite file in ``directory`` with these plugins enabled.
+    """A migrated host on a fresh database (SQLite file in ``directory``, or a PostgreSQL
+    schema) with these plugins enabled.
 
     ``plugins`` are (name, object) pairs registered directly; ``kernel`` and
     ``extra`` are TOML lines for the ``[kernel]`` table and after it.
@@ -178,3 +208,51 @@ def teamcal_host(tmp_path: Path) -> Iterator[Host]:
     host = make_host(tmp_path)
     yield host
     host.close()
+
+
+# -- backends ---------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The ``teamcal_backends`` ini option."""
+    parser.addini(
+        "teamcal_backends", "store backends every test runs on: sqlite and/or postgresql", default="sqlite"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the ``sqlite_only`` marker."""
+    config.addinivalue_line("markers", "sqlite_only: the test reads the SQLite file itself; run it on SQLite only")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test once per configured backend (grouped by backend: a session-scoped parameter)."""
+    if "teamcal_backend" not in metafunc.fixturenames:
+        return
+    backends = metafunc.config.getini("teamcal_backends").split()
+    unknown = set(backends) - {"sqlite", "postgresql"}
+    if unknown:
+        raise pytest.UsageError(f"teamcal_backends: unknown backend {sorted(unknown)[0]!r} (sqlite, postgresql)")
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        backends = ["sqlite"]
+    if len(backends) > 1 or backends != ["sqlite"]:
+        metafunc.parametrize("teamcal_backend", backends, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def postgresql_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster for the session, stopped at its end."""
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session", autouse=True)
+def teamcal_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The backend this test's hosts use: "sqlite" or "postgresql" (one fresh schema per host)."""
+    global _new_database
+    name: str = getattr(request, "param", "sqlite")
+    if name == "postgresql":
+        cluster: PostgresCluster = request.getfixturevalue("postgresql_cluster")
+        _new_database = cluster.new_schema
+    yield name
+    _new_database = None

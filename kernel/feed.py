@@ -1,0 +1,85 @@
+"""``changes_committed`` for every process's changes, not only this one's.
+
+The process that commits a change calls ``changes_committed`` right after the
+commit. Every other process learns of it from the change feed: a
+:class:`FeedFollower` in each server's lifespan reads the feed by sequence
+number every ``[kernel] feed_poll`` seconds and passes on the changes other
+processes made, in feed order, once each. Because every write holds the
+database's write lock (kernel.store.connections), sequence numbers follow
+commit order and a reader that has seen number N has seen everything before it.
+
+This is a nudge, as on one node: a consumer that must see every change exactly
+once, across restarts, keeps its own cursor in the feed (``store.changes_since``)
+and moves it in the same transaction as its work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from kernel.host import Host
+    from kernel.types import Change
+
+log = logging.getLogger("teamcal")
+
+#: Changes read per poll.
+BATCH = 1000
+
+
+class FeedFollower:
+    """Passes other processes' changes to this process's ``changes_committed`` hooks."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._own: set[int] = set()
+        self._lock = threading.Lock()
+        self.cursor: int | None = None
+
+    def mine(self, seqs: Iterable[int]) -> None:
+        """Sequence numbers this process is committing (called before the commit)."""
+        with self._lock:
+            self._own.update(seqs)
+
+    def not_mine(self, seqs: Iterable[int]) -> None:
+        """Forget numbers of a transaction that rolls back (called before the rollback)."""
+        with self._lock:
+            self._own.difference_update(seqs)
+
+    def others(self, changes: list[Change]) -> list[Change]:
+        """The changes other processes made, forgetting our own as they pass."""
+        with self._lock:
+            found = [c for c in changes if c.seq not in self._own]
+            last = changes[-1].seq if changes else 0
+            self._own = {seq for seq in self._own if seq > last}
+        return found
+
+    def poll(self) -> list[Change]:
+        """Read the feed past the cursor (in a worker thread); the other processes' changes."""
+        store = self.host.store
+        if self.cursor is None:
+            self.cursor = store.latest_seq()
+            return []
+        changes = store.changes_since(self.cursor, limit=BATCH)
+        if changes:
+            self.cursor = changes[-1].seq
+        return self.others(changes)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the feed until ``stop`` is set."""
+        interval = float(self.host.kernel.feed_poll)
+        while not stop.is_set():
+            try:
+                changes = await self.host.run(self.poll)
+                if changes:
+                    self.host.notify(changes, local=False)
+                    continue  # there may be more
+            except Exception:  # noqa: BLE001 - the store may be away for a moment
+                log.exception("reading the change feed failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except asyncio.TimeoutError:
+                pass

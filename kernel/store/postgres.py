@@ -1,0 +1,180 @@
+"""The PostgreSQL backend: several nodes on one database (psycopg 3 and psycopg_pool).
+
+Selected by ``[kernel] database = "postgresql://user@host/db"``. Statements are
+written once, in the portable subset both backends run (``?`` or ``:name``
+parameters, ``ON CONFLICT``, ``RETURNING``); :func:`pg_sql` rewrites the
+parameter markers into psycopg's. Each thread holds one pooled connection in
+autocommit mode; a write transaction is ``BEGIN`` plus a transaction-scoped
+advisory lock, so writers on every node queue as they do on one SQLite file.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Callable, Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached (one line naming it and why)."""
+
+
+#: The advisory lock every write transaction holds (any constant unique to teamcal).
+WRITE_LOCK_KEY = 0x7EA3CA1
+
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:([A-Za-z_]\w*)|\?|%")
+
+
+@lru_cache(maxsize=4096)
+def pg_sql(sql: str) -> str:
+    """A statement in the portable subset with psycopg's parameter markers.
+
+    ``?`` becomes ``%s``, ``:name`` becomes ``%(name)s`` and a literal ``%``
+    becomes ``%%``; text inside quotes and ``::`` casts are left alone (a
+    ``%`` is doubled even inside quotes, as psycopg reads the whole text).
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "?":
+            return "%s"
+        if token == "%":
+            return "%%"
+        if match.group(1):
+            return f"%({match.group(1)})s"
+        if token[0] == "'":
+            return token.replace("%", "%%")
+        return token
+
+    return _TOKEN.sub(replace, sql)
+
+
+def _adapt(params: Any) -> Any:
+    """Parameters as PostgreSQL takes them: booleans as 0/1 (the portable bool is an integer)."""
+    if isinstance(params, dict):
+        return {k: int(v) if isinstance(v, bool) else v for k, v in params.items()}
+    return [int(v) if isinstance(v, bool) else v for v in params]
+
+
+class PgConnection:
+    """A pooled psycopg connection speaking the portable subset (``execute`` like sqlite3's)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self._trace: Callable[[str], Any] | None = None
+
+    def set_trace_callback(self, callback: Callable[[str], Any] | None) -> None:
+        """Call ``callback(sql)`` for every statement run (None: stop), as sqlite3 does."""
+        self._trace = callback
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        """Run one statement; returns the psycopg cursor."""
+        if self._trace is not None:
+            self._trace(sql)
+        try:
+            return self.raw.execute(pg_sql(sql), _adapt(params))
+        except self._data_error as exc:
+            raise _refused(exc) from None
+
+    def executemany(self, sql: str, seq: Iterable[Any]) -> Any:
+        """Run one statement for each parameter set."""
+        cursor = self.raw.cursor()
+        rows = [_adapt(p) for p in seq]
+        if self._trace is not None:
+            for _ in rows:
+                self._trace(sql)
+        try:
+            cursor.executemany(pg_sql(sql), rows)
+        except self._data_error as exc:
+            raise _refused(exc) from None
+        return cursor
+
+    @property
+    def _data_error(self) -> type[Exception]:
+        import psycopg
+
+        return psycopg.DataError
+
+    @property
+    def in_transaction(self) -> bool:
+        """True while a transaction is open (or failed and not yet rolled back)."""
+        from psycopg.pq import TransactionStatus
+
+        return bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
+
+
+def _refused(exc: Exception) -> Exception:
+    """Text PostgreSQL cannot hold (a NUL character) is the client's error, not the server's:
+    refused before it reaches the server, the open transaction stays usable."""
+    from kernel.types import Rejected
+
+    if "NUL" in str(exc):
+        return Rejected(400, None, "Text with a NUL character cannot be stored.")
+    return exc
+
+
+class PostgresBackend:
+    """Several teamcal processes, on one or several machines, sharing one PostgreSQL database."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, password: str = "", max_connections: int = 32) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        self.url = url
+        self.integrity_errors: tuple[type[BaseException], ...] = (psycopg.errors.IntegrityError,)
+        extra = {"password": password} if password else {}
+        try:
+            psycopg.connect(url, connect_timeout=10, **extra).close()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreUnavailable(f"cannot connect to {redact(url)}: {reason}") from None
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True, **extra},
+            open=True,
+            name="teamcal",
+            timeout=30,
+        )
+
+    def connect(self) -> PgConnection:
+        """A connection from the pool, held by the calling thread until it ends."""
+        return PgConnection(self.pool.getconn())
+
+    def release(self, conn: PgConnection) -> None:  # type: ignore[override]
+        """Return a thread's connection to the pool (rolled back if a transaction was left open)."""
+        if self.pool.closed:
+            return
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        self.pool.putconn(conn.raw)
+
+    def begin(self, conn: PgConnection) -> None:  # type: ignore[override]
+        """BEGIN, then wait for the cluster-wide write lock (released at COMMIT or ROLLBACK)."""
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+
+    def close(self) -> None:
+        """Close the pool and its connections."""
+        self.pool.close()
+
+    def describe(self) -> str:
+        """The URL without its password."""
+        return redact(self.url)
+
+
+def redact(url: str) -> str:
+    """A database URL with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def is_postgres_url(database: str) -> bool:
+    """Does a ``[kernel] database`` value name a PostgreSQL database rather than a file?"""
+    return database.startswith(("postgresql://", "postgres://"))

@@ -1,0 +1,193 @@
+"""The storage API: declared tables, portable statements, migrations, and upgrading old files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kernel import Column, Index, Migrations, Table, hookimpl
+from kernel.host import Host
+from kernel.store.postgres import pg_sql, redact
+from kernel.store.tables import SchemaError
+from kernel.testing import add_user, event_object, make_host, write_config
+
+OLD_FILE = Path(__file__).parent.parent / "data" / "teamcal-0.1.sqlite3"
+
+
+class Notes:
+    """A plugin with two migrations, a generated key, a reference, an upsert and a partial index."""
+
+    migrations = Migrations("notes")
+
+    @staticmethod
+    @migrations()
+    def m001_notes(m) -> None:
+        m.create_table(Table(
+            "notes_items",
+            (
+                Column("id", "int", primary_key=True, generated=True),
+                Column("collection_id", "int", references="collections(id)", on_delete="cascade"),
+                Column("key", "text"),
+                Column("body", "text", null=True),
+                Column("pinned", "bool", default=False),
+                Column("state", "text", default="open", choices=("open", "done")),
+            ),
+            unique=(("collection_id", "key"),),
+            indexes=(Index("notes_items_pinned", ("collection_id",), where="pinned = 1"),),
+        ))
+
+    @staticmethod
+    @migrations()
+    def m002_weight(m) -> None:
+        m.add_column("notes_items", Column("weight", "float", default=1.5))
+
+    @hookimpl
+    def register_migrations(self, host):
+        return self.migrations
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Host:
+    h = make_host(tmp_path, plugins=[("notes", Notes())])
+    yield h
+    h.close()
+
+
+def test_declared_tables_take_portable_statements(host: Host) -> None:
+    alice = add_user(host, "alice")
+    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    store = host.store
+    upsert = (
+        "INSERT INTO notes_items (collection_id, key, body, pinned) VALUES (:c, :k, :b, :p)"
+        " ON CONFLICT (collection_id, key) DO UPDATE SET body = excluded.body RETURNING id"
+    )
+    with store.transaction():
+        first = store.execute(upsert, {"c": cal.id, "k": "a", "b": "one", "p": True}).fetchone()[0]
+        again = store.execute(upsert, {"c": cal.id, "k": "a", "b": "two", "p": True}).fetchone()[0]
+        store.executemany(
+            "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)",
+            [(cal.id, "b", "50% off"), (cal.id, "c", None)],
+        )
+    assert first == again
+    rows = store.execute("SELECT key, body, pinned, state, weight FROM notes_items ORDER BY key").fetchall()
+    assert [tuple(r) for r in rows] == [("a", "two", 1, "open", 1.5), ("b", "50% off", 0, "open", 1.5), ("c", None, 0, "open", 1.5)]
+    assert store.execute("SELECT count(*) FROM notes_items WHERE body LIKE '%\\%%' ESCAPE '\\'").fetchone()[0] == 1
+    with pytest.raises(store.integrity_errors), store.transaction():
+        store.execute("INSERT INTO notes_items (collection_id, key, state) VALUES (?, 'x', 'lost')", (cal.id,))
+    host.writes.delete_collection(cal, principal=alice)
+    assert store.execute("SELECT count(*) FROM notes_items").fetchone()[0] == 0
+
+
+def test_generated_keys_are_never_reused(host: Host) -> None:
+    alice = add_user(host, "alice")
+    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    insert = "INSERT INTO notes_items (collection_id, key) VALUES (?, ?) RETURNING id"
+    with host.store.transaction():
+        first = host.store.execute(insert, (cal.id, "a")).fetchone()[0]
+        host.store.execute("DELETE FROM notes_items WHERE id = ?", (first,))
+        second = host.store.execute(insert, (cal.id, "b")).fetchone()[0]
+    assert second > first
+
+
+def test_migrations_run_once_in_order(tmp_path: Path) -> None:
+    host = make_host(tmp_path, plugins=[("notes", Notes())])
+    done = host.store.execute("SELECT name FROM teamcal_migrations WHERE migration_set = 'notes'").fetchall()
+    assert [r[0] for r in done] == ["m001_notes", "m002_weight"]
+    assert Notes.migrations.pending(host.store) == []
+    again = Host.from_config(host.config.path, extra_plugins=[("notes", Notes())])
+    assert again.store.execute("SELECT count(*) FROM teamcal_migrations WHERE migration_set = 'notes'").fetchone()[0] == 2
+    again.close()
+    host.close()
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        (lambda: Table("notes_x", (Column("a", "varchar"),)), "unknown type 'varchar'"),
+        (lambda: Table("notes_x", (Column("a", "text", generated=True, primary_key=True),)), "only an int primary key"),
+        (lambda: Table("notes_x", (Column("a", "int"), Column("a", "int"))), "appears twice"),
+        (lambda: Table("notes_x", (Column("a", "int"),), primary_key=("b",)), "no column 'b'"),
+    ],
+)
+def test_declaration_mistakes_are_named(table, message: str) -> None:
+    with pytest.raises(SchemaError, match=message):
+        table()
+
+
+def test_a_failed_migration_leaves_nothing_and_stops_start_up(tmp_path: Path) -> None:
+    broken = Migrations("broken")
+
+    @broken()
+    def m001(m) -> None:
+        m.create_table(Table("broken_t", (Column("a", "int"),)))
+        m.add_column("broken_t", Column("b", "int"))  # NOT NULL without a default
+
+    class Broken:
+        @hookimpl
+        def register_migrations(self, host):
+            return broken
+
+    with pytest.raises(SchemaError, match="needs a default"):
+        make_host(tmp_path, plugins=[("broken", Broken())])
+    plain = Host.from_config(tmp_path / "plugins.toml")
+    assert not plain.store.table_exists("broken_t")
+    assert broken.pending(plain.store) == ["m001"]
+    plain.close()
+
+
+def test_pg_sql_rewrites_markers_outside_quotes_only() -> None:
+    assert pg_sql("SELECT a FROM t WHERE b = ? AND c = :name") == "SELECT a FROM t WHERE b = %s AND c = %(name)s"
+    assert pg_sql("SELECT ':x', \"q?\", x::int FROM t WHERE y LIKE '5%'") == "SELECT ':x', \"q?\", x::int FROM t WHERE y LIKE '5%%'"
+    assert pg_sql("SELECT a % 2") == "SELECT a %% 2"
+
+
+def test_database_urls_are_shown_without_their_password() -> None:
+    assert redact("postgresql://teamcal:s3cret@db.example:5432/cal") == "postgresql://teamcal:***@db.example:5432/cal"
+    assert redact("postgresql://teamcal@db.example/cal") == "postgresql://teamcal@db.example/cal"
+
+
+def test_an_unreachable_postgresql_database_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    from kernel.config import ConfigError
+    from kernel.testing import free_port
+
+    config = write_config(tmp_path)
+    url = f"postgresql://teamcal:hunter2@127.0.0.1:{free_port()}/nowhere"
+    config.write_text(re.sub(r"^database = .*$", f'database = "{url}"', config.read_text(), flags=re.M))
+    with pytest.raises(ConfigError) as err:
+        Host.from_config(config)
+    message = str(err.value)
+    assert "[kernel] database: cannot connect to postgresql://teamcal:***@127.0.0.1" in message
+    assert "hunter2" not in message and "\n" not in message
+
+
+@pytest.mark.sqlite_only
+def test_a_file_from_teamcal_0_1_upgrades_in_place(tmp_path: Path) -> None:
+    """A SQLite file written by the sqlite-utils schema: nothing re-runs, data and counts hold."""
+    shutil.copy(OLD_FILE, tmp_path / "teamcal.sqlite3")
+    host = Host.from_config(write_config(tmp_path, ["caldav_server"]))
+    store = host.store
+    kernel_steps = {r[0] for r in store.execute("SELECT name FROM teamcal_migrations WHERE migration_set = 'kernel'")}
+    assert kernel_steps == {
+        "m006_canonical_names", "m007_group_admins", "m008_property_bytes", "m009_counters_in_the_store",
+        "m010_leases_and_jobs",
+    }
+    assert store.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
+    alice = store.principal("alice")
+    assert alice is not None
+    work = store.collection(alice.id, "work")
+    assert work is not None and work.display_name == "Work"
+    assert [r.name for r in store.resources(work.id)] == ["e0.ics", "e1.ics", "e2.ics", "e3.ics"]
+    assert store.count_resources(owner_id=alice.id) == 4
+    assert store.properties(collection_id=work.id) == {"{urn:x}note": "<x:note xmlns:x='urn:x'>hi</x:note>"}
+    team = store.principal("team")
+    planning = store.collection(team.id, "planning")
+    week = store.time_range(planning.id, 1735603200, 1736208000)  # a week of 2025: the weekly event
+    assert [r.name for r, _ in store.resources_by_ids(week)] == ["weekly.ics"]
+    host.writes.put_object(work, "new.ics", event_object("new"), principal=alice)
+    host.writes.delete_object(work, "e0.ics", principal=alice)
+    assert store.count_resources(owner_id=alice.id) == 4
+    assert [c.name for c in store.changes_since(0, collection_id=work.id)][-2:] == ["new.ics", "e0.ics"]
+    host.close()
