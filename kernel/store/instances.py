@@ -64,6 +64,36 @@ class InstanceStore:
         )
         return [Instance(*r) for r in rows]
 
+    def instances_near(self, resource_ids: Iterable[int], start: int, end: int) -> dict[int, list[Instance]]:
+        """The index rows of these resources that may overlap [start, end), by resource.
+
+        Floating rows are included when within 14 hours of the range (the
+        caller reads them in its zone). Only resources whose index is complete
+        up to ``end`` get an entry (a list, empty when none is near); a resource
+        whose rule runs past the indexed horizon before ``end`` has none and
+        must be expanded from its data.
+        """
+        ids = list(dict.fromkeys(resource_ids))
+        found: dict[int, list[Instance]] = {}
+        for first in range(0, len(ids), 500):
+            chunk = ids[first : first + 500]
+            marks = ",".join("?" * len(chunk))
+            for (rid,) in self.conn.execute(
+                f"SELECT id FROM resources WHERE id IN ({marks})"
+                " AND (indexed_until IS NULL OR indexed_until > ?)",
+                (*chunk, end),
+            ):
+                found[rid] = []
+            rows = self.conn.execute(
+                f'SELECT resource_id, start, "end", flags, recurrence_id FROM instances WHERE resource_id IN ({marks})'
+                ' AND start <= ? AND "end" >= ? ORDER BY resource_id, start',
+                (*chunk, end + _FLOAT_SLACK, start - _FLOAT_SLACK),
+            )
+            for rid, s, e, flags, recurrence_id in rows:
+                if rid in found:
+                    found[rid].append(Instance(s, e, flags, recurrence_id))
+        return found
+
     def time_range(
         self,
         collection_id: int,

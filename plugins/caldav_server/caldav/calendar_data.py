@@ -30,6 +30,7 @@ import icalendar
 
 from kernel.budget import Budget
 from kernel.icaltext import read_calendar
+from kernel.types import Instance
 
 from plugins.caldav_server.caldav import expansion, icaltext
 from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, value_start
@@ -123,10 +124,13 @@ class CalendarDataRequest:
         )
 
     def render(self, data: bytes, calendar: icalendar.Calendar | None = None,
-               tz: dt.tzinfo | None = None, *, budget: Budget | None = None) -> str:
+               tz: dt.tzinfo | None = None, *, budget: Budget | None = None,
+               instances: list[Instance] | None = None) -> str:
         """The calendar data of one stored object (``calendar``: its parse, when the caller has it).
 
         Floating times are read in ``tz`` for expand and limit-recurrence-set.
+        ``instances``, when given, are the object's index rows near the expand
+        window (``Store.instances_near``): expand then writes from them.
         Raises ``QueryError`` 403 CALDAV:max-instances when an expansion
         would exceed ``expansion.MAX_INSTANCES`` instances, and ``OverBudget``
         when the request's ``budget`` (a fresh default one when None) runs out;
@@ -135,14 +139,18 @@ class CalendarDataRequest:
         if self.passthrough():
             return data.decode("utf-8", "replace")
         budget = budget or Budget()
-        raw = icaltext.parse(data)
         if self.expand is not None or self.limit_recurrence_set is not None:
             if calendar is None:
                 calendar = parsed_calendar(data, budget)
-            if self.expand is not None:
-                raw = expansion.expand(raw, calendar, tz, self.expand, budget)
+            plan = None if instances is None or self.expand is None else expansion.plan_for(data, calendar)
+            if plan is not None:
+                raw = plan.expand(instances or [], tz, self.expand, budget)
+            elif self.expand is not None:
+                raw = expansion.expand(icaltext.parse(data), calendar, tz, self.expand, budget)
             else:
-                raw = expansion.limit_recurrence_set(raw, calendar, tz, self.limit_recurrence_set)
+                raw = expansion.limit_recurrence_set(icaltext.parse(data), calendar, tz, self.limit_recurrence_set)
+        else:
+            raw = icaltext.parse(data)
         if self.limit_freebusy_set is not None:
             raw = expansion.limit_freebusy_set(raw, self.limit_freebusy_set)
         if self.comp is not None:

@@ -109,7 +109,9 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
 
             def work() -> list[tuple[Resource, dict[str, str] | None]]:
                 kept = rows if exact else matching(rows, flt, tz, ctx.budget)
-                return [(resource, renderer.computed(data, tz, ctx.budget, calendar)) for resource, data, calendar in kept]
+                near = renderer.near(ctx.store, [resource.id for resource, _, _ in kept])
+                return [(resource, renderer.computed(data, tz, ctx.budget, calendar, near.get(resource.id)))
+                        for resource, data, calendar in kept]
 
             results = work()
     except QueryError as exc:

@@ -11,6 +11,13 @@ Decisions where the RFC leaves room:
   dates and floating date-times stay as they are (they have no zone to
   convert from); DURATION stays when the instance has that length, DTEND /
   DUE is written otherwise; VTIMEZONE components are dropped.
+* expand of an object whose instances the index holds (every instance up
+  to the window's end; one component type, VEVENT or VTODO, each with
+  DTSTART, no RANGE overrides; DURATION kept as written, since each
+  instance lasts it) is written from the
+  index rows and a plan made once per stored object (:class:`ExpansionPlan`,
+  cached by content): no re-parsing, no recurrence scan. Other objects take
+  the general path; both give the same answer.
 * expand refuses an object with more than :data:`MAX_INSTANCES` instances
   in the range with 403 CALDAV:max-instances (RFC 4791 5.2.8 names the
   limit; truncating would silently lose instances); a request whose
@@ -21,11 +28,17 @@ Decisions where the RFC leaves room:
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import zoneinfo
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import icalendar
 
+from kernel import recurrence
 from kernel.budget import Budget
+from kernel.ical import floating_to_utc
+from kernel.types import FLOATING, INCLUSIVE_END, INCLUSIVE_START, Instance
 from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, params_of, parse, value_start
 from plugins.caldav_server.caldav.instances import (
     Hit,
@@ -43,6 +56,8 @@ from plugins.caldav_server.caldav.timerange import TimeRange, parse_utc
 
 #: Instances one object may contribute to an expanded answer.
 MAX_INSTANCES = 5_000
+#: Expansion plans kept for objects expanded again (a few KB each).
+PLAN_CACHE_SIZE = 2048
 
 _UTC = dt.timezone.utc
 _DROPPED = {"RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID"}
@@ -161,6 +176,162 @@ def expand(raw: RawComponent, calendar: icalendar.Calendar, tz: dt.tzinfo | None
         hits.sort(key=lambda h: h.span[:2])
         out.extend(instance_component(by_id[id(h.component)], h, recurring) for h in hits)
     return RawComponent(raw.name, raw.lines, out)
+
+
+_START, _END = 0, 1
+
+
+def _value_kind(value: dt.date) -> str:
+    """How a date or date-time is written in an expanded answer: date, floating or utc."""
+    if not isinstance(value, dt.datetime):
+        return "date"
+    return "utc" if is_zoned(value) else "floating"
+
+
+def _key_text(key: int, kind: str) -> str:
+    """The iCalendar value of an index key (epoch seconds; wall clock for dates and floating times)."""
+    moment = recurrence.naive(key)
+    if kind == "date":
+        return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
+    return (f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
+            f"T{moment.hour:02d}{moment.minute:02d}{moment.second:02d}{'Z' if kind == 'utc' else ''}")
+
+
+def _line(name: str, value: str) -> str:
+    """A content line for a date (eight digits) or date-time value."""
+    return f"{name}:{value}" if "T" in value else f"{name};VALUE=DATE:{value}"
+
+
+@dataclass(frozen=True)
+class _Template:
+    """One top-level component as written for each of its instances: its lines with
+    slots for the instance's start (and RECURRENCE-ID) and end."""
+
+    name: str
+    parts: tuple[str | int, ...]
+    children: tuple[RawComponent, ...]
+    start_kind: str
+    end_kind: str
+
+
+@dataclass(frozen=True)
+class ExpansionPlan:
+    """What expanding one stored object from its index rows needs, made once per content."""
+
+    head: RawComponent
+    recurring: bool
+    master: _Template | None
+    overrides: dict[str, _Template]
+
+    def expand(self, instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange,
+               budget: Budget) -> RawComponent:
+        """The expanded object from the index rows near ``window`` (``instances``); floating
+        times are read in ``tz``. Same answer as :func:`expand`."""
+        budget.spend("instances", len(instances))
+        hits: list[tuple[int, int, Instance]] = []
+        for inst in instances:
+            s, e = inst.start, inst.end
+            if inst.flags & FLOATING:
+                s, e = floating_to_utc(s, tz), floating_to_utc(e, tz)
+            if window.overlaps((s, e, inst.flags & (INCLUSIVE_START | INCLUSIVE_END))):
+                hits.append((s, e, inst))
+        if len(hits) > MAX_INSTANCES:
+            raise QueryError(
+                403, CALDAV + "max-instances",
+                f"The object has more than {MAX_INSTANCES} instances in the expanded range.",
+            )
+        budget.spend("nodes", len(hits))
+        hits.sort(key=lambda h: (h[0], h[1]))
+        return RawComponent(self.head.name, self.head.lines, [self._component(h[2]) for h in hits])
+
+    def _component(self, inst: Instance) -> RawComponent:
+        rid = inst.recurrence_id
+        template = self.overrides.get(rid, self.master) if rid is not None else self.master
+        assert template is not None  # plans without a master have overrides for every row
+        lines: list[str] = []
+        for part in template.parts:
+            if part == _START:
+                lines.append(_line("DTSTART", _key_text(inst.start, template.start_kind)))
+                if self.recurring and rid is not None:
+                    lines.append(_line("RECURRENCE-ID", rid))
+            elif part == _END:
+                end_name = "DUE" if template.name == "VTODO" else "DTEND"
+                lines.append(_line(end_name, _key_text(inst.end, template.end_kind)))
+            else:
+                lines.append(part)  # type: ignore[arg-type]
+        return RawComponent(template.name, lines, list(template.children))
+
+
+_plans: OrderedDict[bytes, ExpansionPlan | None] = OrderedDict()
+_plans_lock = threading.Lock()
+
+
+def plan_for(data: bytes, calendar: icalendar.Calendar) -> ExpansionPlan | None:
+    """The expansion plan of a stored object (``calendar``: its parse), or None when the
+    object needs the general path (see the module's docstring); remembered by content."""
+    with _plans_lock:
+        if data in _plans:
+            _plans.move_to_end(data)
+            return _plans[data]
+    plan = _make_plan(parse(data), calendar)
+    with _plans_lock:
+        _plans[data] = plan
+        if len(_plans) > PLAN_CACHE_SIZE:
+            _plans.popitem(last=False)
+    return plan
+
+
+def _make_plan(raw: RawComponent, calendar: icalendar.Calendar) -> ExpansionPlan | None:
+    raw = aligned(raw, calendar)
+    pairs = [(c, r) for c, r in zip(calendar.subcomponents, raw.children, strict=True) if c.name != "VTIMEZONE"]
+    names = {c.name for c, _ in pairs}
+    if len(names) != 1 or not names <= {"VEVENT", "VTODO"}:
+        return None
+    recurring = len(pairs) > 1 or any(p in c for c, _ in pairs for p in ("RRULE", "RDATE", "RECURRENCE-ID"))
+    master: _Template | None = None
+    overrides: dict[str, _Template] = {}
+    for component, raw_child in pairs:
+        template = _template(component, raw_child)
+        if template is None:
+            return None
+        rid_prop = first(component, "RECURRENCE-ID")
+        if rid_prop is None:
+            if master is not None:
+                return None
+            master = template
+            continue
+        rid = date_value(component, "RECURRENCE-ID")
+        if rid is None or "RANGE" in rid_prop.params:
+            return None
+        overrides[_key_text(recurrence.to_key(rid), _value_kind(rid))] = template
+    if master is None:
+        return None
+    return ExpansionPlan(raw, recurring, master, overrides)
+
+
+def _template(component: icalendar.Component, raw: RawComponent) -> _Template | None:
+    """A component's template, or None when its instances need the general path."""
+    start = date_value(component, "DTSTART")
+    if start is None:
+        return None
+    duration = duration_value(component)
+    if duration is not None and not isinstance(start, dt.datetime) and duration.seconds:
+        return None  # a day with hours: its instances end at a date-time the index does not keep
+    end_name = "DUE" if component.name == "VTODO" else "DTEND"
+    end = date_value(component, end_name)
+    parts: list[str | int] = []
+    for line in raw.lines:
+        prop = line_name(line)
+        if prop in _DROPPED:
+            continue
+        if prop == "DTSTART":
+            parts.append(_START)
+        elif prop == end_name:
+            parts.append(_END)
+        else:
+            parts.append(_line_in_utc(line, component))
+    return _Template(component.name, tuple(parts), tuple(raw.children), _value_kind(start),
+                     _value_kind(end) if end is not None else _value_kind(start))
 
 
 def limit_recurrence_set(raw: RawComponent, calendar: icalendar.Calendar, tz: dt.tzinfo | None,

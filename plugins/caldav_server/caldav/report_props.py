@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import icalendar
 
     from kernel.budget import Budget
+    from kernel.store import Store
+    from kernel.types import Instance
 
 CALENDAR_DATA = c("calendar-data")
 
@@ -53,12 +55,22 @@ class CalendarDataRenderer:
         return self.spec is None or self.spec.passthrough()
 
     def computed(
-        self, data: bytes, tz: dt.tzinfo | None, budget: Budget, calendar: icalendar.Calendar | None = None
+        self, data: bytes, tz: dt.tzinfo | None, budget: Budget, calendar: icalendar.Calendar | None = None,
+        instances: list[Instance] | None = None,
     ) -> dict[str, str] | None:
         """{CALDAV:calendar-data: element} for one resource's stored bytes (floating times in
-        ``tz``; ``calendar`` is the parsed object when the caller has it; the work spent from
-        the request's ``budget``)."""
+        ``tz``; ``calendar`` is the parsed object when the caller has it; ``instances`` its
+        index rows near the expand window, see :meth:`near`; the work spent from the
+        request's ``budget``)."""
         if self.spec is None:
             return None
-        text = escape(self.spec.render(data, calendar, tz, budget=budget)).replace("\r", "&#13;")
+        text = escape(self.spec.render(data, calendar, tz, budget=budget, instances=instances)).replace("\r", "&#13;")
         return {CALENDAR_DATA: f"<C:calendar-data>{text}</C:calendar-data>"}
+
+    def near(self, store: Store, resource_ids: list[int]) -> dict[int, list[Instance]]:
+        """The index rows near the expand window of the resources whose index holds them all
+        (empty when nothing is expanded), for :meth:`computed`."""
+        window = None if self.spec is None else self.spec.expand
+        if window is None or window.start is None or window.end is None:
+            return {}
+        return store.instances_near(resource_ids, window.start, window.end)

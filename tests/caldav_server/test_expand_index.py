@@ -1,0 +1,156 @@
+"""expand written from the time-range index (``ExpansionPlan``) gives the general path's answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kernel.budget import Budget
+from kernel.ical import parse_object
+from kernel.testing import add_user, make_host
+from kernel.types import Instance
+from plugins.caldav_server.caldav import expansion
+from tests.caldav_server.ical_samples import BERLIN_VTIMEZONE, component, ics, parsed, rfc_object
+from tests.caldav_server.test_calendar_data import expand, request
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+UTC = dt.timezone.utc
+SLACK = 14 * 3600
+
+
+def stamp(moment: dt.datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def index_rows(data: bytes, qs: int, qe: int) -> list[Instance] | None:
+    """What ``Store.instances_near`` returns for one object: None when its index stops before ``qe``."""
+    info = parse_object(data)[1]
+    if info.indexed_until is not None and info.indexed_until <= qe:
+        return None
+    return [i for i in info.instances if i.start <= qe + SLACK and i.end >= qs - SLACK]
+
+
+def both_ways(data: bytes, qs: int, qe: int, tz) -> tuple[str, str, bool]:
+    """The expanded answer by the general path and from the index rows, and whether a plan was used."""
+    req = request(expand(stamp(dt.datetime.fromtimestamp(qs, UTC)), stamp(dt.datetime.fromtimestamp(qe, UTC))))
+    cal = parsed(data)
+    general = req.render(data, cal, tz, budget=Budget())
+    rows = index_rows(data, qs, qe)
+    indexed = req.render(data, cal, tz, budget=Budget(), instances=rows)
+    return general, indexed, rows is not None and expansion.plan_for(data, cal) is not None
+
+
+WINDOWS = [("20060102T000000Z", "20060109T000000Z"), ("20060103T000000Z", "20060105T000000Z"),
+           ("20060101T000000Z", "20070101T000000Z"), ("20060104T140000Z", "20060104T150000Z")]
+
+
+def _ts(text: str) -> int:
+    return int(dt.datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp())
+
+
+@pytest.mark.parametrize("name", [f"abcd{i}" for i in range(1, 9)])
+@pytest.mark.parametrize("window", WINDOWS)
+@pytest.mark.parametrize("tz", [None, BERLIN, NEW_YORK])
+def test_rfc_objects_expand_the_same_from_the_index(name, window, tz):
+    general, indexed, _ = both_ways(rfc_object(name), _ts(window[0]), _ts(window[1]), tz)
+    assert indexed == general
+
+
+def test_recurring_event_with_an_override_in_a_zone_uses_the_plan():
+    # abcd2: a US/Eastern series with an override, the common case the index path is for.
+    general, indexed, planned = both_ways(rfc_object("abcd2"), _ts("20060102T000000Z"), _ts("20060109T000000Z"), None)
+    assert planned
+    assert indexed == general
+    assert "RECURRENCE-ID:20060104T170000Z" in indexed and "DTSTART:20060104T190000Z" in indexed
+
+
+def test_objects_the_plan_cannot_write_take_the_general_path():
+    day_with_hours = ics(component("DTSTART;VALUE=DATE:20240101", "DURATION:P1DT2H", "RRULE:FREQ=DAILY;COUNT=3"))
+    assert expansion.plan_for(day_with_hours, parsed(day_with_hours)) is None
+    todo_without_start = ics(component("DUE:20240101T100000Z", name="VTODO"))
+    assert expansion.plan_for(todo_without_start, parsed(todo_without_start)) is None
+    general, indexed, planned = both_ways(day_with_hours, _ts("20240101T000000Z"), _ts("20240105T000000Z"), None)
+    assert not planned and indexed == general
+
+
+_starts = st.datetimes(dt.datetime(2023, 1, 1), dt.datetime(2026, 1, 1)).map(lambda d: d.replace(second=0))
+
+
+@st.composite
+def objects(draw) -> bytes:
+    """Events and to-dos in every value kind, with rules, exceptions and overrides."""
+    start = draw(_starts)
+    zone = draw(st.sampled_from(["utc", "berlin", "floating", "date"]))
+    name = draw(st.sampled_from(["VEVENT", "VEVENT", "VTODO"]))
+    minutes = draw(st.sampled_from([0, 15, 60, 24 * 60, 3 * 24 * 60]))
+    if zone == "date":
+        minutes = max(minutes // (24 * 60), 1) * 24 * 60
+
+    def fmt(value: dt.datetime, prop: str) -> str:
+        if zone == "utc":
+            return f"{prop}:{value:%Y%m%dT%H%M%S}Z"
+        if zone == "berlin":
+            return f"{prop};TZID=Europe/Berlin:{value:%Y%m%dT%H%M%S}"
+        if zone == "floating":
+            return f"{prop}:{value:%Y%m%dT%H%M%S}"
+        return f"{prop};VALUE=DATE:{value:%Y%m%d}"
+
+    end_name = "DUE" if name == "VTODO" else "DTEND"
+    lines = [fmt(start, "DTSTART"), "SUMMARY:series"]
+    end_kind = draw(st.sampled_from(["end", "duration", "none"]))
+    if end_kind == "end":
+        lines.append(fmt(start + dt.timedelta(minutes=minutes), end_name))
+    elif end_kind == "duration":
+        lines.append(f"DURATION:PT{minutes}M" if zone != "date" else f"DURATION:P{minutes // 1440}D")
+    rule = draw(st.sampled_from(["", "FREQ=DAILY;COUNT=20", "FREQ=WEEKLY;INTERVAL=2", "FREQ=MONTHLY;BYMONTHDAY=-1"]))
+    parts = []
+    if rule:
+        lines.append("RRULE:" + rule)
+        step = dt.timedelta(days=14 if "WEEKLY" in rule else 1)
+        if draw(st.booleans()):
+            lines.append(fmt(start + step * 2, "EXDATE"))
+        if draw(st.booleans()) and "MONTHLY" not in rule:
+            original = start + step * 3
+            moved = original + dt.timedelta(hours=draw(st.sampled_from([0, 2, 30])) if zone != "date" else 0,
+                                            days=1 if zone == "date" else 0)
+            parts.append(component(fmt(original, "RECURRENCE-ID"), fmt(moved, "DTSTART"), "SUMMARY:moved",
+                                   name=name))
+    return ics(component(*lines, name=name), *parts, timezone=BERLIN_VTIMEZONE if zone == "berlin" else "")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=objects(), start=_starts, hours=st.sampled_from([1, 24, 24 * 7, 24 * 40]),
+       tz=st.sampled_from([None, BERLIN, NEW_YORK]))
+def test_expand_from_the_index_agrees_with_the_general_path(data, start, hours, tz):
+    qs = int(start.replace(tzinfo=UTC).timestamp())
+    general, indexed, _ = both_ways(data, qs, qs + hours * 3600, tz)
+    assert indexed == general
+
+
+def test_the_store_leaves_out_objects_whose_index_stops_before_the_window(tmp_path: Path, teamcal_backend: str):
+    host = make_host(tmp_path, ["caldav_server"])
+    try:
+        alice = add_user(host, "alice")
+        cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+        bounded = host.writes.put_object(
+            cal, "bounded.ics", ics(component("DTSTART:20240101T100000Z", "DTEND:20240101T110000Z",
+                                              "RRULE:FREQ=DAILY;COUNT=10", uid="b")), principal=alice).resource
+        endless = host.writes.put_object(
+            cal, "endless.ics", ics(component("DTSTART:20240101T100000Z", "DTEND:20240101T110000Z",
+                                              "RRULE:FREQ=DAILY", uid="e")), principal=alice).resource
+        qs, qe = _ts("20240103T000000Z"), _ts("20240105T000000Z")
+        near = host.store.instances_near([bounded.id, endless.id], qs, qe)
+        assert sorted(i.start for i in near[bounded.id]) == [
+            _ts(f"202401{d:02d}T100000Z") for d in range(2, 6)]  # within 14 hours of the window
+        assert all(i.recurrence_id for i in near[bounded.id])
+        far = _ts("21000101T000000Z")
+        assert endless.id in near
+        assert endless.id not in host.store.instances_near([endless.id], far, far + 86400)
+    finally:
+        host.close()
