@@ -99,3 +99,14 @@ def time_range(start: str | None = None, end: str | None = None) -> str:
     """A CALDAV:time-range element."""
     attrs = "".join(f' {k}="{v}"' for k, v in (("start", start), ("end", end)) if v is not None)
     return f"<C:time-range{attrs}/>"
+
+
+def dated(prop: str, value: dt.datetime, zone: str) -> str:
+    """A content line for ``value`` written as ``zone`` says: utc, berlin (TZID), floating or date."""
+    if zone == "utc":
+        return f"{prop}:{value:%Y%m%dT%H%M%S}Z"
+    if zone == "berlin":
+        return f"{prop};TZID=Europe/Berlin:{value:%Y%m%dT%H%M%S}"
+    if zone == "floating":
+        return f"{prop}:{value:%Y%m%dT%H%M%S}"
+    return f"{prop};VALUE=DATE:{value:%Y%m%d}"

@@ -15,7 +15,7 @@ from kernel.ical import parse_object
 from kernel.testing import add_user, make_host
 from kernel.types import Instance
 from plugins.caldav_server.caldav import expansion
-from tests.caldav_server.ical_samples import BERLIN_VTIMEZONE, component, ics, parsed, rfc_object
+from tests.caldav_server.ical_samples import BERLIN_VTIMEZONE, component, dated, ics, parsed, rfc_object
 from tests.caldav_server.test_calendar_data import expand, request
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -93,13 +93,7 @@ def objects(draw) -> bytes:
         minutes = max(minutes // (24 * 60), 1) * 24 * 60
 
     def fmt(value: dt.datetime, prop: str) -> str:
-        if zone == "utc":
-            return f"{prop}:{value:%Y%m%dT%H%M%S}Z"
-        if zone == "berlin":
-            return f"{prop};TZID=Europe/Berlin:{value:%Y%m%dT%H%M%S}"
-        if zone == "floating":
-            return f"{prop}:{value:%Y%m%dT%H%M%S}"
-        return f"{prop};VALUE=DATE:{value:%Y%m%d}"
+        return dated(prop, value, zone)
 
     end_name = "DUE" if name == "VTODO" else "DTEND"
     lines = [fmt(start, "DTSTART"), "SUMMARY:series"]

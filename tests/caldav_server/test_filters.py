@@ -34,6 +34,7 @@ from tests.caldav_server.ical_samples import (
     BERLIN_VTIMEZONE,
     comp,
     component,
+    dated,
     filter_element,
     ics,
     parsed,
@@ -905,13 +906,7 @@ def events(draw) -> bytes:
     minutes = draw(st.sampled_from([0, 15, 60, 24 * 60, 3 * 24 * 60]))
 
     def fmt(value: dt.datetime, prop: str) -> str:
-        if zone == "utc":
-            return f"{prop}:{value:%Y%m%dT%H%M%S}Z"
-        if zone == "berlin":
-            return f"{prop};TZID=Europe/Berlin:{value:%Y%m%dT%H%M%S}"
-        if zone == "floating":
-            return f"{prop}:{value:%Y%m%dT%H%M%S}"
-        return f"{prop};VALUE=DATE:{value:%Y%m%d}"
+        return dated(prop, value, zone)
 
     lines = [fmt(start, "DTSTART")]
     end_kind = draw(st.sampled_from(["dtend", "duration", "none"]))
