@@ -4,15 +4,18 @@ Seeds a calendar straight through the kernel's write pipeline (no HTTP):
 N background events (single and weekly series) spread over ten years but
 never in the measured week, plus the same 20 events inside that week, so the
 answer's size is held equal. Then times ``store.time_range`` plus fetching the
-answers' data, the work behind a CalDAV week query.
+answers' data, the work behind a CalDAV week query, and reports the peak
+memory of the process and the size of the database.
 
     python -m bench.index_scaling --events 1000 100000
+    python -m bench.index_scaling --events 1000000 --calendars 1000   # 1,000 calendars of 1,000
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -40,11 +43,13 @@ def _event(uid: str, start: int, weekly: int = 0) -> bytes:
     ).encode()
 
 
-def measure(events: int, directory: Path, repeat: int = 200) -> dict[str, float]:
-    """Seed ``events`` events in a fresh host under ``directory`` and time the week query."""
+def measure(events: int, directory: Path, repeat: int = 200, calendars: int = 1) -> dict[str, float]:
+    """Seed ``events`` events in a fresh host under ``directory`` (spread over ``calendars``
+    calendars; the measured week's 20 in the last one) and time the week query."""
     host = make_host(directory)
     alice = add_user(host, "alice")
-    cal = host.writes.create_collection(alice, "big", "calendar", principal=alice)
+    cals = [host.writes.create_collection(alice, f"big{k}", "calendar", principal=alice) for k in range(calendars)]
+    cal = cals[-1]
     rnd = random.Random(42)
     started = time.perf_counter()
     background = events - IN_WEEK
@@ -56,7 +61,8 @@ def measure(events: int, directory: Path, repeat: int = 200) -> dict[str, float]
                 if WEEK_START - 30 * 7 * DAY <= EPOCH + day * DAY < WEEK_START + 7 * DAY:
                     day += 400  # keep weekly series of up to 20 weeks out of the measured week
                 start = EPOCH + day * DAY + rnd.randrange(0, 96) * 900
-                host.writes.put_object(cal, f"b{i}.ics", _event(f"b{i}", start, 20 if i % 10 == 0 else 0), principal=alice)
+                host.writes.put_object(cals[i % calendars], f"b{i}.ics", _event(f"b{i}", start, 20 if i % 10 == 0 else 0),
+                                       principal=alice)
     with host.writes.transaction():
         for i in range(IN_WEEK):
             start = WEEK_START + (i % 7) * DAY + 9 * 3600 + (i // 7) * 3600
@@ -71,8 +77,12 @@ def measure(events: int, directory: Path, repeat: int = 200) -> dict[str, float]
         timings.append(time.perf_counter() - t)
         answers = len(rows)
     host.close()
+    size = sum(f.stat().st_size for f in directory.iterdir() if f.name.startswith("teamcal.sqlite3"))
     return {
         "events": events,
+        "calendars": calendars,
+        "database_mb": size / 2**20,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "seed_seconds": seeded,
         "seed_per_second": events / seeded,
         "week_query_ms": statistics.median(timings) * 1000,
@@ -85,17 +95,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[1000, 100000])
     parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--calendars", type=int, default=1, help="spread the events over this many calendars")
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.events:
             directory = Path(tmp) / str(n)
             directory.mkdir()
-            rows.append(measure(n, directory, args.repeat))
+            rows.append(measure(n, directory, args.repeat, args.calendars))
             r = rows[-1]
             print(
-                f"{r['events']:>8} events: seeded at {r['seed_per_second']:.0f}/s, week query "
-                f"{r['week_query_ms']:.3f} ms median ({r['answers']} answers)",
+                f"{r['events']:>8} events in {r['calendars']} calendar(s): seeded at {r['seed_per_second']:.0f}/s,"
+                f" week query {r['week_query_ms']:.3f} ms median ({r['answers']} answers),"
+                f" peak RSS {r['peak_rss_mb']:.0f} MB, database {r['database_mb']:.0f} MB",
                 flush=True,
             )
     if len(rows) > 1:
