@@ -43,7 +43,7 @@ def both_ways(data: bytes, qs: int, qe: int, tz) -> tuple[str, str, bool]:
     general = req.render(data, cal, tz, budget=Budget())
     rows = index_rows(data, qs, qe)
     indexed = req.render(data, cal, tz, budget=Budget(), instances=rows)
-    return general, indexed, rows is not None and expansion.plan_for(data, cal) is not None
+    return general, indexed, rows is not None and expansion.plan_for(data, lambda: cal) is not None
 
 
 WINDOWS = [("20060102T000000Z", "20060109T000000Z"), ("20060103T000000Z", "20060105T000000Z"),
@@ -70,11 +70,25 @@ def test_recurring_event_with_an_override_in_a_zone_uses_the_plan():
     assert "RECURRENCE-ID:20060104T170000Z" in indexed and "DTSTART:20060104T190000Z" in indexed
 
 
+def test_series_without_overrides_are_planned_from_their_text():
+    data = ics(component("DTSTART;TZID=Europe/Berlin:20240101T100000", "DTEND;TZID=Europe/Berlin:20240101T110000",
+                         "RRULE:FREQ=WEEKLY;COUNT=10", "EXDATE;TZID=Europe/Berlin:20240108T100000",
+                         "ORGANIZER;CN=Organizer:mailto:o@example.com"), timezone=BERLIN_VTIMEZONE)
+
+    def unwanted():
+        raise AssertionError("the text should have been enough")
+
+    assert expansion.plan_for(data, unwanted) is not None
+    general, indexed, planned = both_ways(data, _ts("20240101T000000Z"), _ts("20240201T000000Z"), NEW_YORK)
+    assert planned and indexed == general
+    assert "DTSTART:20240115T090000Z" in indexed and "EXDATE" not in indexed
+
+
 def test_objects_the_plan_cannot_write_take_the_general_path():
     day_with_hours = ics(component("DTSTART;VALUE=DATE:20240101", "DURATION:P1DT2H", "RRULE:FREQ=DAILY;COUNT=3"))
-    assert expansion.plan_for(day_with_hours, parsed(day_with_hours)) is None
+    assert expansion.plan_for(day_with_hours, lambda: parsed(day_with_hours)) is None
     todo_without_start = ics(component("DUE:20240101T100000Z", name="VTODO"))
-    assert expansion.plan_for(todo_without_start, parsed(todo_without_start)) is None
+    assert expansion.plan_for(todo_without_start, lambda: parsed(todo_without_start)) is None
     general, indexed, planned = both_ways(day_with_hours, _ts("20240101T000000Z"), _ts("20240105T000000Z"), None)
     assert not planned and indexed == general
 

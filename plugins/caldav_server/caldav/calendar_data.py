@@ -139,18 +139,7 @@ class CalendarDataRequest:
         if self.passthrough():
             return data.decode("utf-8", "replace")
         budget = budget or Budget()
-        if self.expand is not None or self.limit_recurrence_set is not None:
-            if calendar is None:
-                calendar = parsed_calendar(data, budget)
-            plan = None if instances is None or self.expand is None else expansion.plan_for(data, calendar)
-            if plan is not None:
-                raw = plan.expand(instances or [], tz, self.expand, budget)
-            elif self.expand is not None:
-                raw = expansion.expand(icaltext.parse(data), calendar, tz, self.expand, budget)
-            else:
-                raw = expansion.limit_recurrence_set(icaltext.parse(data), calendar, tz, self.limit_recurrence_set)
-        else:
-            raw = icaltext.parse(data)
+        raw = self._expanded(data, calendar, tz, budget, instances)
         if self.limit_freebusy_set is not None:
             raw = expansion.limit_freebusy_set(raw, self.limit_freebusy_set)
         if self.comp is not None:
@@ -158,6 +147,23 @@ class CalendarDataRequest:
         text = icaltext.serialize(raw)
         budget.spend("bytes", len(text))
         return text
+
+    def _expanded(self, data: bytes, calendar: icalendar.Calendar | None, tz: dt.tzinfo | None,
+                  budget: Budget, instances: list[Instance] | None) -> RawComponent:
+        """The object's tree after expand or limit-recurrence-set (as stored without them)."""
+        if self.expand is None and self.limit_recurrence_set is None:
+            return icaltext.parse(data)
+
+        def parsed() -> icalendar.Calendar:
+            return calendar if calendar is not None else parsed_calendar(data, budget)
+
+        if self.expand is not None:
+            plan = None if instances is None else expansion.plan_for(data, parsed)
+            if plan is not None:
+                return plan.expand(instances or [], tz, self.expand, budget)
+            return expansion.expand(icaltext.parse(data), parsed(), tz, self.expand, budget)
+        assert self.limit_recurrence_set is not None
+        return expansion.limit_recurrence_set(icaltext.parse(data), parsed(), tz, self.limit_recurrence_set)
 
 
 class _SpecParser:

@@ -16,7 +16,8 @@ Decisions where the RFC leaves room:
   DTSTART, no RANGE overrides; DURATION kept as written, since each
   instance lasts it) is written from the
   index rows and a plan made once per stored object (:class:`ExpansionPlan`,
-  cached by content): no re-parsing, no recurrence scan. Other objects take
+  cached by content; made from the text alone for objects without overrides):
+  no parsing, no recurrence scan. Other objects take
   the general path; both give the same answer.
 * expand refuses an object with more than :data:`MAX_INSTANCES` instances
   in the range with 403 CALDAV:max-instances (RFC 4791 5.2.8 names the
@@ -32,6 +33,7 @@ import threading
 import zoneinfo
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import icalendar
 
@@ -266,19 +268,90 @@ _plans: OrderedDict[bytes, ExpansionPlan | None] = OrderedDict()
 _plans_lock = threading.Lock()
 
 
-def plan_for(data: bytes, calendar: icalendar.Calendar) -> ExpansionPlan | None:
-    """The expansion plan of a stored object (``calendar``: its parse), or None when the
-    object needs the general path (see the module's docstring); remembered by content."""
+def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> ExpansionPlan | None:
+    """The expansion plan of a stored object, or None when the object needs the general path
+    (see the module's docstring); remembered by content. Most objects are planned from their
+    text alone; ``calendar`` (giving the parse) is called only for the others (overrides,
+    other zoned properties)."""
     with _plans_lock:
         if data in _plans:
             _plans.move_to_end(data)
             return _plans[data]
-    plan = _make_plan(parse(data), calendar)
+    raw = parse(data)
+    plan = _text_plan(raw)
+    if plan is _NEEDS_PARSE:
+        plan = _make_plan(raw, calendar())
     with _plans_lock:
         _plans[data] = plan
         if len(_plans) > PLAN_CACHE_SIZE:
             _plans.popitem(last=False)
     return plan
+
+
+class _NeedsParse:
+    """Marks an object whose plan needs its parse."""
+
+
+_NEEDS_PARSE: Any = _NeedsParse()
+
+
+def _text_plan(raw: RawComponent) -> ExpansionPlan | None:
+    """The plan of an object without overrides whose zoned values are only DTSTART and its end,
+    read from the text (the kernel refused every TZID it could not resolve, so a TZID means
+    a zoned value); :data:`_NEEDS_PARSE` for other objects, None for those of the general path."""
+    children = [c for c in raw.children if c.name != "VTIMEZONE"]
+    if len(children) != 1 or children[0].name not in ("VEVENT", "VTODO"):
+        return _NEEDS_PARSE
+    child = children[0]
+    end_name = "DUE" if child.name == "VTODO" else "DTEND"
+    parts: list[str | int] = []
+    kinds: dict[str, str] = {}
+    duration: str | None = None
+    recurring = False
+    for line in child.lines:
+        prop = line_name(line)
+        if prop == "RECURRENCE-ID":
+            return _NEEDS_PARSE
+        if prop in _DROPPED:
+            recurring = recurring or prop in ("RRULE", "RDATE")
+            continue
+        if prop in ("DTSTART", end_name):
+            kind = _text_kind(line)
+            if kind is None or prop in kinds:
+                return _NEEDS_PARSE
+            kinds[prop] = kind
+            parts.append(_START if prop == "DTSTART" else _END)
+            continue
+        if prop == "DURATION":
+            duration = line[value_start(line):]
+        elif ";" in line[: value_start(line)] and "TZID" in params_of(line):
+            return _NEEDS_PARSE
+        parts.append(line)
+    start_kind = kinds.get("DTSTART")
+    if start_kind is None:
+        return _NEEDS_PARSE
+    if duration is not None and start_kind == "date":
+        try:
+            if icalendar.vDuration.from_ical(duration.strip()).seconds:
+                return None
+        except ValueError:
+            return _NEEDS_PARSE
+    template = _Template(child.name, tuple(parts), tuple(child.children), start_kind, kinds.get(end_name, start_kind))
+    return ExpansionPlan(raw, recurring, template, {})
+
+
+def _text_kind(line: str) -> str | None:
+    """The kind of a date or date-time line read from its text (None when unsure)."""
+    cut = value_start(line)
+    params = params_of(line) if ";" in line[:cut] else {}
+    if params.get("VALUE", "").upper() == "DATE":
+        return "date"
+    value = line[cut:].strip()
+    if "," in value or "T" not in value.upper():
+        return None
+    if "TZID" in params or value.upper().endswith("Z"):
+        return "utc"
+    return "floating"
 
 
 def _make_plan(raw: RawComponent, calendar: icalendar.Calendar) -> ExpansionPlan | None:
