@@ -345,18 +345,23 @@ def _check_zones(component: icalendar.Component) -> None:
 # --- instances -----------------------------------------------------------------
 
 
-def _end_of(name: str, component: icalendar.Component, start: dt.date) -> dt.date:
-    """The effective end of a component with DTSTART, as recurring-ical-events computes it."""
+def end_of(name: str, component: icalendar.Component, start: dt.date) -> dt.date:
+    """The effective end of an instance of a component starting at ``start`` (RFC 4791 9.9,
+    as recurring-ical-events computes it): DTEND (DUE for a VTODO), else start + DURATION,
+    else one day after a dated VEVENT, else the start; a VJOURNAL ends where it starts."""
     if name == "VJOURNAL":
         return start
-    end = _dt(component, "DTEND" if name == "VEVENT" else "DUE")
-    if end is not None:
+    end = _dt(component, "DUE" if name == "VTODO" else "DTEND")
+    if isinstance(end, dt.date):
         return end
     duration = _dt(component, "DURATION")
-    if duration is not None:
+    if isinstance(duration, dt.timedelta):
         if not isinstance(start, dt.datetime) and duration.seconds:
             start = dt.datetime(start.year, start.month, start.day)
-        return start + duration
+        try:
+            return start + duration
+        except OverflowError:
+            return start
     if name == "VEVENT" and not isinstance(start, dt.datetime):
         return start + dt.timedelta(days=1)
     return start
@@ -366,7 +371,7 @@ def _single_instance(name: str, component: icalendar.Component) -> Instance | No
     """The one instance of a non-recurring component (None: never in a time range)."""
     start = _dt(component, "DTSTART")
     if start is not None:
-        occ = recurrence.Occurrence(start, _end_of(name, component, start), component, start)
+        occ = recurrence.Occurrence(start, end_of(name, component, start), component, start)
         return _instance(name, occ, recurring=False)
     if name == "VJOURNAL":
         return None

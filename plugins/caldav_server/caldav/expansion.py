@@ -39,7 +39,7 @@ import icalendar
 
 from kernel import recurrence
 from kernel.budget import Budget
-from kernel.ical import floating_to_utc
+from kernel.ical import end_of, floating_to_utc
 from kernel.types import FLOATING, INCLUSIVE_END, INCLUSIVE_START, Instance
 from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, params_of, parse, value_start
 from plugins.caldav_server.caldav.instances import (
@@ -47,7 +47,6 @@ from plugins.caldav_server.caldav.instances import (
     ObjectTimes,
     date_value,
     duration_value,
-    effective_end,
     first,
     is_zoned,
     occurrence_span,
@@ -434,8 +433,8 @@ def _impacts(override: icalendar.Component, master: icalendar.Component | None,
     length = dt.timedelta(0)
     master_start = None if master is None else date_value(master, "DTSTART")
     if master_start is not None:
-        length = _difference(effective_end(name, master, master_start), master_start)
-    original_end = rid + length if length else effective_end(name, override, rid)
+        length = _difference(end_of(name, master, master_start), master_start)
+    original_end = rid + length if length else end_of(name, override, rid)
     return window.overlaps(occurrence_span(name, master or override, rid, original_end, tz))
 
 

@@ -31,7 +31,7 @@ import icalendar
 
 from kernel import recurrence
 from kernel.budget import Budget, OverBudget
-from kernel.ical import floating_to_utc
+from kernel.ical import end_of, floating_to_utc
 from kernel.types import INCLUSIVE_END, INCLUSIVE_START, NEG_INF, POS_INF
 from plugins.caldav_server.caldav.timerange import Span, TimeRange
 
@@ -90,26 +90,6 @@ def utc_seconds(value: dt.date, tz: dt.tzinfo | None) -> int:
     return floating_to_utc(recurrence.to_key(value), tz)
 
 
-def effective_end(name: str, component: icalendar.Component, start: dt.date) -> dt.date:
-    """DTEND / DUE, else DTSTART + DURATION, else one day for a dated VEVENT, else DTSTART."""
-    if name == "VJOURNAL":
-        return start
-    end = date_value(component, "DUE" if name == "VTODO" else "DTEND")
-    if end is not None:
-        return end
-    duration = duration_value(component)
-    if duration is not None:
-        if not isinstance(start, dt.datetime) and duration.seconds:
-            start = dt.datetime(start.year, start.month, start.day)
-        try:
-            return start + duration
-        except OverflowError:
-            return start
-    if name == "VEVENT" and not isinstance(start, dt.datetime):
-        return start + dt.timedelta(days=1)
-    return start
-
-
 def occurrence_span(
     name: str, component: icalendar.Component, start: dt.date, end: dt.date, tz: dt.tzinfo | None
 ) -> Span:
@@ -154,7 +134,7 @@ def single_hits(name: str, component: icalendar.Component, tz: dt.tzinfo | None)
         if name != "VTODO":
             return []
         return [Hit(_todo_without_start(component, tz), component, None, date_value(component, "DUE"), None)]
-    end = effective_end(name, component, start)
+    end = end_of(name, component, start)
     return [Hit(occurrence_span(name, component, start, end, tz), component, start, end, None)]
 
 
@@ -359,4 +339,4 @@ def effective_property_instants(component: icalendar.Component, name: str, tz: d
     start, duration = date_value(component, "DTSTART"), duration_value(component)
     if start is None or duration is None:
         return []
-    return [utc_seconds(effective_end(component.name, component, start), tz)]
+    return [utc_seconds(end_of(component.name, component, start), tz)]
