@@ -17,6 +17,7 @@ from plugins.caldav_server.feeds import commands as feed_commands
 from plugins.caldav_server.feeds import route as feed_route
 from plugins.caldav_server.settings import Settings
 from plugins.caldav_server.webdav.app import DAV_ROOT, DavApp
+from plugins.caldav_server.webdav.extensions import DavExtensions
 from plugins.caldav_server.webdav.schema import migrations
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def register_settings() -> dict[str, type]:
 
 @hookimpl
 def register_hookspecs() -> Any:
-    """Offer dav_properties, dav_reports and dav_methods to other plugins."""
+    """Offer dav_properties, dav_reports, dav_methods and dav_extend to other plugins."""
     return hookspecs
 
 
@@ -47,6 +48,7 @@ def register_routes(host: Host) -> list[BaseRoute]:
     app = DavApp(host)
     webdav.install(app)
     caldav.install(app)
+    host.hook.dav_extend(host=host, dav=DavExtensions(app))
     app.add_hooked()
     return [
         Mount(DAV_ROOT, app=app.asgi),

@@ -35,6 +35,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from kernel import Collection, Host, Principal, Resource
+    from plugins.caldav_server.webdav.extensions import DavExtensions
 
 hookspec = pluggy.HookspecMarker("teamcal")
 
@@ -72,4 +73,12 @@ def dav_methods(host: Host) -> dict[str, Callable[..., Any]]:
     ``def handler(ctx) -> Response`` receives the request context (see
     the module docstring); the method is added to the Allow header. A plugin
     may replace a built-in method this way.
+    """
+
+
+@hookspec
+def dav_extend(host: Host, dav: DavExtensions) -> None:
+    """Extend the DAV server once, when it is built: ``dav`` adds live properties, reports,
+    methods, resource types, PUT checks, collection renderers for GET, DAV compliance
+    classes and privileges (see :class:`plugins.caldav_server.webdav.extensions.DavExtensions`).
     """

@@ -1,4 +1,4 @@
-"""The hooks the CalDAV plugin offers: dav_properties, dav_reports, dav_methods."""
+"""The hooks the CalDAV plugin offers: dav_properties, dav_reports, dav_methods, dav_extend."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.responses import PlainTextResponse, Response
 
-from kernel import hookimpl
+from kernel import Rejected, hookimpl
 from tests.caldav_server.conftest import (
     CALDAV,
     Deployment,
@@ -20,6 +20,7 @@ from tests.caldav_server.conftest import (
     mkcalendar,
     parse_multistatus,
     propfind,
+    unique,
 )
 
 C = "{" + CALDAV + "}"
@@ -109,3 +110,69 @@ def test_hook_dav_methods(extended: tuple[Deployment, Extension]) -> None:
         r = bob.request("SEARCH", "/dav/cal/bob/", headers={"Depth": "1"}, content=b"<q/>")
         assert r.status_code == 200 and r.text == "bob home 1 4"
         assert "SEARCH" in bob.request("OPTIONS", "/dav/cal/bob/").headers["Allow"]
+
+
+class Extender:
+    """A third-party plugin adding to the DAV server through dav_extend."""
+
+    @hookimpl(optionalhook=True)
+    def dav_extend(self, host: Any, dav: Any) -> None:
+        """A resource type, a PUT check, a compliance class, a renderer, a property and a privilege."""
+
+        def journal_type(target: Any) -> str:
+            name = target.collection.name if target.collection is not None else ""
+            return '<X:journal xmlns:X="urn:ext"/>' if name.startswith("journal-") else ""
+
+        def no_plain_text(ctx: Any, collection: Any, content_type: str | None) -> None:
+            if (content_type or "").startswith("text/plain"):
+                raise Rejected(415, "{urn:ext}no-plain-text", "Plain text is not taken here.")
+
+        def summary(ctx: Any, target: Any) -> Response | None:
+            if "text/x-summary" not in ctx.request.headers.get("accept", ""):
+                return None
+            return PlainTextResponse(f"{ctx.host.store.count_resources(target.collection.id)} objects")
+
+        dav.add_resource_type(journal_type)
+        dav.add_put_check(no_plain_text)
+        dav.add_compliance_class("urn:ext:journals")
+        dav.add_collection_renderer(summary)
+        dav.add_property("{urn:ext}kind", lambda ctx, t: t.kind if t.collection is not None else None)
+        dav.add_privilege("write", '<X:annotate xmlns:X="urn:ext"/>')
+
+
+@pytest.fixture(scope="module")
+def extender(tmp_path_factory: pytest.TempPathFactory, teamcal_backend: str) -> Iterator[Deployment]:
+    """A deployment with the dav_extend plugin registered."""
+    dep = make_deployment(Path(tmp_path_factory.mktemp("extend")), plugins=(("extender", Extender()),))
+    with dep.server:
+        yield dep
+    dep.host.close()
+
+
+def test_hook_dav_extend(extender: Deployment) -> None:
+    with extender.client("alice") as alice:
+        journal = mkcalendar(alice, name="journal-2026")
+        other = mkcalendar(alice)
+        assert alice.put(journal + "e.ics", content=event("kept")).status_code == 201
+        # the resource type, on the calendar it applies to only
+        types = parse_multistatus(propfind(alice, journal, "<D:prop><D:resourcetype/></D:prop>"))[journal]
+        assert "{urn:ext}journal" in {child.tag for child in types.value("{DAV:}resourcetype")}
+        types = parse_multistatus(propfind(alice, other, "<D:prop><D:resourcetype/></D:prop>"))[other]
+        assert "{urn:ext}journal" not in {child.tag for child in types.value("{DAV:}resourcetype")}
+        # the PUT check refuses before the body is stored, with its precondition element
+        files = f"/dav/cal/alice/{unique('files')}/"
+        assert alice.request("MKCOL", files).status_code == 201
+        assert alice.put(files + "n.md", content=b"# hello", headers={"Content-Type": "text/markdown"}).status_code == 201
+        refused = alice.put(files + "n.txt", content=b"hello", headers={"Content-Type": "text/plain"})
+        assert refused.status_code == 415 and "no-plain-text" in refused.text
+        assert alice.get(files + "n.txt").status_code == 404
+        # the compliance class, the renderer (and the built-in one when it declines), the property
+        assert "urn:ext:journals" in alice.request("OPTIONS", journal).headers["DAV"]
+        assert alice.get(journal, headers={"Accept": "text/x-summary"}).text == "1 objects"
+        assert alice.get(journal).headers["content-type"].startswith("text/calendar")
+        found = parse_multistatus(propfind(alice, journal, '<D:prop><X:kind xmlns:X="urn:ext"/></D:prop>'))
+        assert found[journal].text("{urn:ext}kind") == "collection"
+        privileges = propfind(alice, journal, "<D:prop><D:current-user-privilege-set/></D:prop>").text
+        assert "annotate" in privileges
+    with extender.client("carol") as carol:  # carol may not read alice's calendar: no summary for her
+        assert carol.get(journal, headers={"Accept": "text/x-summary"}).status_code in (403, 404)
