@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
@@ -77,6 +78,8 @@ class Host:
         #: The event loop serving requests (known once the first request or the lifespan ran).
         self.loop: asyncio.AbstractEventLoop | None = None
         self.writes: Writes = Writes(self)
+        self._state: dict[str, Any] = {}
+        self._state_lock = threading.Lock()
 
     # -- building -----------------------------------------------------------
 
@@ -155,6 +158,15 @@ class Host:
     def settings(self, table: str) -> Any:
         """The validated settings dataclass of a plugin (its defaults when the table is absent)."""
         return self._settings[table]
+
+    def state(self, key: str, factory: Callable[[], T]) -> T:
+        """A plugin's in-memory state for this host: ``factory()``'s result, made on the first
+        call for ``key`` (name it after the plugin) and returned to every later one, from any
+        thread. It lives as long as the host; state every node must see belongs in the store."""
+        with self._state_lock:
+            if key not in self._state:
+                self._state[key] = factory()
+            return self._state[key]
 
     @property
     def base_url(self) -> str:

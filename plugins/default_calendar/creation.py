@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-import weakref
 from typing import Any
 
 import icalendar
@@ -18,8 +17,8 @@ log = logging.getLogger("teamcal.default_calendar")
 #: Seconds a checked principal is not checked again.
 REMEMBER_SECONDS = 30.0
 
-#: Per host: principal id -> monotonic time until which the principal needs no check.
-_checked: weakref.WeakKeyDictionary[Host, dict[int, float]] = weakref.WeakKeyDictionary()
+#: The host state key of the memo: principal id -> monotonic time until which it needs no check.
+_CHECKED = "default_calendar.checked"
 
 
 def ensure_defaults(host: Host, principal: Principal, settings: Settings) -> None:
@@ -30,7 +29,7 @@ def ensure_defaults(host: Host, principal: Principal, settings: Settings) -> Non
     count per owner.
     """
     now = time.monotonic()
-    memo = _checked.setdefault(host, {})
+    memo: dict[int, float] = host.state(_CHECKED, dict)
     if memo.get(principal.id, 0.0) > now:
         return
     owners = [principal]

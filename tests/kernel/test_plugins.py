@@ -276,3 +276,30 @@ def test_hook_register_hookspecs(tmp_path: Path) -> None:
     (tmp_path / "alone").mkdir()
     alone = make_host(tmp_path / "alone", plugins=[("words", Words())])
     alone.close()  # optionalhook: loads fine without the declaring plugin
+
+
+def test_host_state_is_per_host_and_made_once(tmp_path: Path) -> None:
+    import threading
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = make_host(tmp_path / "a"), make_host(tmp_path / "b")
+    made: list[int] = []
+
+    def factory() -> dict[str, int]:
+        made.append(1)
+        return {}
+
+    try:
+        seen: list[dict[str, int]] = []
+        threads = [threading.Thread(target=lambda: seen.append(first.state("test.memo", factory))) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=10)
+        assert len(seen) == 8 and all(s is seen[0] for s in seen) and len(made) == 1
+        assert second.state("test.memo", factory) is not seen[0] and len(made) == 2
+        assert first.state("test.other", list) == []
+    finally:
+        first.close()
+        second.close()
