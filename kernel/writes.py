@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 from kernel import ical
 from kernel.icaltext import crlf_lines
 from kernel.names import canonical_name, check_segment
+from kernel.store.collections import inside_calendar
 from kernel.store.resources import make_etag
 from kernel.types import (
     CalendarOp,
@@ -511,7 +512,7 @@ class Writes:
                 if parent is None:
                     raise Rejected(409, None, "The destination's parent collection does not exist.")
                 if parent.kind != "plain":
-                    raise Rejected(403, None, "A calendar collection cannot contain other collections.")
+                    raise inside_calendar(collection.kind)
             op = CalendarOp(
                 "update", collection.owner, collection.path, collection.kind, principal, source,
                 collection=collection, changes={"owner": owner.name, "path": path},

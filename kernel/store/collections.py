@@ -9,6 +9,16 @@ from kernel.names import canonical_name, check_path
 from kernel.types import Collection, CollectionKind, Principal, Rejected
 from kernel.store.connections import Connection
 
+#: RFC 4791 5.3.1 / 5.3.2: where a calendar collection may be made, copied or moved to.
+LOCATION_OK = "{urn:ietf:params:xml:ns:caldav}calendar-collection-location-ok"
+
+
+def inside_calendar(kind: CollectionKind) -> Rejected:
+    """The refusal of a collection of ``kind`` made, copied or moved into a calendar (calendars
+    hold no collections); a calendar names the CalDAV precondition."""
+    return Rejected(403, LOCATION_OK if kind == "calendar" else None,
+                    "A calendar collection cannot contain other collections.")
+
 _SELECT = (
     "SELECT c.id, c.path, c.kind, c.display_name, c.description, c.color, c.sort_order, c.timezone,"
     " c.components, c.transparent, c.created, c.modified, c.sync_seq,"
@@ -107,7 +117,7 @@ class CollectionStore:
             if parent is None:
                 raise Rejected(409, None, "The parent collection does not exist.")
             if parent.kind != "plain":
-                raise Rejected(403, None, "A calendar collection cannot contain other collections.")
+                raise inside_calendar(kind)
         values = _column_values(attrs)
         now = time.time()
         columns = ["owner_id", "path", "kind", "created", "modified", *values]

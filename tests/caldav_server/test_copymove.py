@@ -92,3 +92,22 @@ def test_destination_in_another_home_needs_write_there(
     team = mkcalendar(alice, owner="team")
     assert transfer(alice, "COPY", a + "e.ics", team + "e.ics").status_code == 201
     assert bob.get(team + "e.ics").status_code == 200
+
+
+def test_a_calendar_copied_or_moved_into_a_calendar_names_the_caldav_precondition(alice: httpx.Client) -> None:
+    # RFC 4791 5.3.2: calendar-collection-location-ok for the Destination of a calendar.
+    outer, inner = mkcalendar(alice), mkcalendar(alice)
+    alice.put(inner + "e.ics", content=event("stays"))
+    for method in ("COPY", "MOVE"):
+        r = transfer(alice, method, inner, outer + "nested/")
+        assert r.status_code == 403, (method, r.text)
+        assert "calendar-collection-location-ok" in r.text
+        assert alice.request("PROPFIND", outer + "nested/", headers={"Depth": "0"}).status_code == 404
+    assert b"stays" in alice.get(inner + "e.ics").content
+    # a plain collection cannot go there either, but no calendar precondition names that
+    files = f"/dav/cal/alice/{unique('files')}/"
+    assert alice.request("MKCOL", files).status_code == 201
+    r = transfer(alice, "MOVE", files, outer + "files/")
+    assert r.status_code == 403 and "calendar-collection-location-ok" not in r.text
+    r = alice.request("MKCALENDAR", outer + "cal/")
+    assert r.status_code == 403 and "calendar-collection-location-ok" in r.text
