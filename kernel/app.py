@@ -1,4 +1,4 @@
-"""The Starlette app: routes from plugins, a body cap, and the lifespan."""
+"""The Starlette app: routes from plugins and the operations endpoints, a body cap, request metrics, and the lifespan."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kernel import operations
 from kernel.jobs import Job, run_job
+from kernel.operations import Metrics, RequestMetrics
 from kernel.types import Rejected
 
 if TYPE_CHECKING:
@@ -92,7 +94,8 @@ def _too_large(limit: int) -> Response:
 
 def build_app(host: Host) -> ASGIApp:
     """The ASGI app of a host: every plugin's routes, the kernel's lifespan, the body cap."""
-    routes: list[Any] = []
+    metrics = Metrics(host)
+    routes: list[Any] = operations.routes(host, metrics)
     for result in host.hook.register_routes(host=host):
         routes.extend(result or [])
 
@@ -121,7 +124,7 @@ def build_app(host: Host) -> ASGIApp:
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.host = host
-    return BodyCap(app, host.kernel.max_body_size)
+    return RequestMetrics(BodyCap(app, host.kernel.max_body_size), metrics)
 
 
 async def _call_all(results: list[Any]) -> None:

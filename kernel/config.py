@@ -179,6 +179,13 @@ class KernelSettings:
             " all decrypt; give it as {env = \"NAME\"} or {file = \"path\"}"
         },
     )
+    metrics_token: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "doc": "bearer token that may read /metrics (else server admins only); give it as {env = \"NAME\"}"
+        },
+    )
     synchronous: str = field(
         default="full",
         metadata={

@@ -108,6 +108,16 @@ def register_routes(host: Host) -> Iterable[BaseRoute]:
 
 
 @hookspec
+def register_metrics(host: Host, registry: Any) -> None:
+    """Add the plugin's metrics to ``/metrics``: create prometheus-client metrics (or register
+    a collector) in ``registry``, a ``prometheus_client.CollectorRegistry`` of this host.
+
+    Called once when the app is built. Prefer a collector that reads the store when scraped
+    for figures every node shares (a backlog), and counters in the process for events it saw.
+    """
+
+
+@hookspec
 def register_jobs(host: Host) -> Iterable[Job]:
     """Return periodic background jobs (``kernel.Job(name, interval, func)``).
 

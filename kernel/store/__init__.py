@@ -101,6 +101,17 @@ class Store(
         finally:
             self.connections.set_tracer(None)
 
+    def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        self.execute("SELECT 1").fetchone()
+
+    def database_bytes(self) -> int:
+        """The size of the database (SQLite: its pages; PostgreSQL: the whole database)."""
+        if self.dialect == "sqlite":
+            pages = self.execute("PRAGMA page_count").fetchone()[0]
+            return int(pages) * int(self.execute("PRAGMA page_size").fetchone()[0])
+        return int(self.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
     def table_exists(self, name: str) -> bool:
         """Is there a table of this name?"""
         if self.dialect == "sqlite":

@@ -149,7 +149,12 @@ class PostgresBackend:
         if self.pool.closed:
             return
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
+            import psycopg
+
+            try:
+                conn.execute("ROLLBACK")
+            except psycopg.Error:  # the server went away: the pool discards a broken connection
+                pass
         self.pool.putconn(conn.raw)
 
     def begin(self, conn: PgConnection) -> None:  # type: ignore[override]
