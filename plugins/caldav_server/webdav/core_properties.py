@@ -14,6 +14,7 @@ from plugins.caldav_server.webdav.properties import LiveProperty, href_property
 from plugins.caldav_server.webdav.xml import Element, d, escape
 
 if TYPE_CHECKING:
+    from kernel import Resource
     from plugins.caldav_server.webdav.app import DavApp
     from plugins.caldav_server.webdav.context import DavContext
     from plugins.caldav_server.webdav.resolve import Target
@@ -74,21 +75,45 @@ def _set_displayname(value: Element | None, kind: str | None) -> dict[str, Any] 
     return {"display_name": (xml.child_text(value) or None) if value is not None else None}
 
 
+def _row_etag(r: Resource) -> str:
+    return escape(r.etag)
+
+
+def _row_contenttype(r: Resource) -> str:
+    return escape(r.content_type)
+
+
+def _row_contentlength(r: Resource) -> str:
+    return str(r.size)
+
+
+def _row_lastmodified(r: Resource) -> str:
+    return http_date(r.modified)
+
+
+def _row_creationdate(r: Resource) -> str:
+    return iso_date(r.created)
+
+
+def _row_resourcetype(r: Resource) -> str:
+    return ""
+
+
 def _getetag(ctx: DavContext, t: Target) -> str | None:
-    return escape(t.resource.etag) if t.resource else None
+    return _row_etag(t.resource) if t.resource else None
 
 
 def _getcontenttype(ctx: DavContext, t: Target) -> str | None:
-    return escape(t.resource.content_type) if t.resource else None
+    return _row_contenttype(t.resource) if t.resource else None
 
 
 def _getcontentlength(ctx: DavContext, t: Target) -> str | None:
-    return str(t.resource.size) if t.resource else None
+    return _row_contentlength(t.resource) if t.resource else None
 
 
 def _getlastmodified(ctx: DavContext, t: Target) -> str | None:
     if t.resource:
-        return http_date(t.resource.modified)
+        return _row_lastmodified(t.resource)
     if t.kind == "collection" and t.collection:
         return http_date(t.collection.modified)
     return None
@@ -96,7 +121,7 @@ def _getlastmodified(ctx: DavContext, t: Target) -> str | None:
 
 def _creationdate(ctx: DavContext, t: Target) -> str | None:
     if t.resource:
-        return iso_date(t.resource.created)
+        return _row_creationdate(t.resource)
     if t.kind == "collection" and t.collection:
         return iso_date(t.collection.created)
     return None
@@ -221,13 +246,13 @@ def _sync_token(ctx: DavContext, t: Target) -> str | None:
 def register(app: DavApp) -> None:
     """Add the WebDAV live properties to the registry."""
     for prop in (
-        LiveProperty(d("resourcetype"), _resourcetype),
+        LiveProperty(d("resourcetype"), _resourcetype, row=_row_resourcetype),
         LiveProperty(d("displayname"), _displayname, setter=_set_displayname),
-        LiveProperty(d("getetag"), _getetag),
-        LiveProperty(d("getcontenttype"), _getcontenttype),
-        LiveProperty(d("getcontentlength"), _getcontentlength),
-        LiveProperty(d("getlastmodified"), _getlastmodified),
-        LiveProperty(d("creationdate"), _creationdate),
+        LiveProperty(d("getetag"), _getetag, row=_row_etag),
+        LiveProperty(d("getcontenttype"), _getcontenttype, row=_row_contenttype),
+        LiveProperty(d("getcontentlength"), _getcontentlength, row=_row_contentlength),
+        LiveProperty(d("getlastmodified"), _getlastmodified, row=_row_lastmodified),
+        LiveProperty(d("creationdate"), _creationdate, row=_row_creationdate),
         href_property(d("current-user-principal"), _current_user_principal),
         href_property(d("principal-URL"), _principal_url, allprop=True),
         href_property(d("principal-collection-set"), _principal_collection_set),

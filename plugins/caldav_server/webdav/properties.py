@@ -16,11 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from plugins.caldav_server.webdav import xml
+from plugins.caldav_server.webdav import multistatus, xml
+from plugins.caldav_server.webdav.resolve import member_target, quote_segment
 from plugins.caldav_server.webdav.xml import Element
 
 if TYPE_CHECKING:
+    from kernel import Resource
     from plugins.caldav_server.webdav.context import DavContext
+    from plugins.caldav_server.webdav.deadprops import ResourceProperties
     from plugins.caldav_server.webdav.resolve import Target
 
 Getter = Callable[["DavContext", "Target"], "str | None"]
@@ -28,6 +31,7 @@ Getter = Callable[["DavContext", "Target"], "str | None"]
 #: collection attributes, or None where the property is not live (it is kept as a dead property).
 Setter = Callable[["Element | None", "str | None"], "dict[str, Any] | None"]
 HrefGetter = Callable[["DavContext", "Target"], "list[str] | None"]
+RowGetter = Callable[["Resource"], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class LiveProperty:
     setter: Setter | None = None
     hrefs: HrefGetter | None = None
     create_only: bool = False
+    #: For a resource: the value from its stored row alone (the same as ``get`` gives), so
+    #: listings of many resources skip building a target for each.
+    row: RowGetter | None = None
 
 
 def href_property(name: str, hrefs: HrefGetter, *, allprop: bool = False) -> LiveProperty:
@@ -98,6 +105,36 @@ class Evaluator:
         self.request = request
         self.registry = ctx.app.properties
         self.wanted = [(name, self.registry.get(name), *xml.tags(name)) for name in request.names]
+        self.rows = self._row_plan()
+
+    def _row_plan(self) -> list[tuple[str, str, RowGetter]] | None:
+        """(open tag, close tag, row getter) per property asked for, when each one is
+        computed from a resource's row alone; else None."""
+        if self.request.kind != "prop":
+            return None
+        plan = []
+        for _, live, open_tag, close_tag in self.wanted:
+            if live is None or live.row is None:
+                return None
+            plan.append((open_tag, close_tag, live.row))
+        return plan
+
+    def resource_response(self, parent: Target, resource: Resource, dead: ResourceProperties) -> str:
+        """The DAV:response of one resource of the collection ``parent``: straight from its row
+        when every property asked for allows, else through its target (``dead``: the
+        collection's dead properties, read once if needed)."""
+        if self.rows is not None:
+            found: list[str] = []
+            for open_tag, close_tag, row in self.rows:
+                value = row(resource)
+                if value is None:
+                    break
+                found.append(f"{open_tag}>{value}{close_tag}" if value else open_tag + "/>")
+            else:
+                return multistatus.response(parent.href + quote_segment(resource.name), found, minimal=self.ctx.minimal)
+        child = member_target(parent, resource)
+        found, missing = self.evaluate(child, dead.getter(resource.id))
+        return multistatus.response(child.href, found, missing, minimal=self.ctx.minimal)
 
     def evaluate(
         self,

@@ -55,15 +55,21 @@ def propfind(ctx: DavContext) -> Response:
 
     def parts() -> Iterator[str]:
         yield first
-        for child, dead in members(ctx, target):
+        for child, dead in members(ctx, target, resources=False):
             found, missing = evaluator.evaluate(child, dead)
             yield multistatus.response(child.href, found, missing, minimal=ctx.minimal)
+        if target.kind == "collection":
+            assert target.collection is not None
+            dead_props = ResourceProperties(ctx.store, target.collection.id)
+            for resource in ctx.store.iter_resources(target.collection.id):
+                yield evaluator.resource_response(target, resource, dead_props)
 
     return multistatus.multistatus(parts(), minimal=ctx.minimal)
 
 
-def members(ctx: DavContext, target: Target) -> Iterator[tuple[Target, DeadGetter]]:
-    """The members of a collection-like target the principal may read, with dead-property getters."""
+def members(ctx: DavContext, target: Target, *, resources: bool = True) -> Iterator[tuple[Target, DeadGetter]]:
+    """The members of a collection-like target the principal may read, with dead-property
+    getters (without a collection's resources when ``resources`` is False)."""
     store, hrefs = ctx.store, ctx.hrefs
     if target.kind == "root":
         yield Target("principals", hrefs.principals()), None
@@ -89,9 +95,10 @@ def members(ctx: DavContext, target: Target) -> Iterator[tuple[Target, DeadGette
             child = member_collection(target, c)
             if "read" in ctx.privileges(child):
                 yield child, None
-        dead = ResourceProperties(store, collection.id)
-        for r in store.iter_resources(collection.id):
-            yield member_target(target, r), dead.getter(r.id)
+        if resources:
+            dead = ResourceProperties(store, collection.id)
+            for r in store.iter_resources(collection.id):
+                yield member_target(target, r), dead.getter(r.id)
 
 
 def shared_into_home(ctx: DavContext, home: Target) -> Iterator[tuple[Target, DeadGetter]]:

@@ -21,7 +21,7 @@ from plugins.caldav_server.webdav import multistatus, xml
 from plugins.caldav_server.webdav.deadprops import ResourceProperties
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.properties import Evaluator, PropRequest
-from plugins.caldav_server.webdav.resolve import member_target, quote_segment
+from plugins.caldav_server.webdav.resolve import quote_segment
 from plugins.caldav_server.webdav.xml import Element, d
 
 if TYPE_CHECKING:
@@ -122,9 +122,7 @@ def sync_collection(ctx: DavContext, body: Element) -> Response:
             if resource is None:
                 yield multistatus.status_response(target.href + quote_segment(name), 404)
                 continue
-            child = member_target(target, resource)
-            found, missing = evaluator.evaluate(child, dead.getter(resource.id))
-            yield multistatus.response(child.href, found, missing, minimal=ctx.minimal)
+            yield evaluator.resource_response(target, resource, dead)
         if truncated:
             yield multistatus.status_response(target.href, 507, "<D:number-of-matches-within-limits/>")
 
