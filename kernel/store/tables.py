@@ -198,6 +198,19 @@ class Migrator:
             raise SchemaError(f"column {column.name!r}: a primary key cannot be added later")
         self.store.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {column.ddl(self.dialect, sole_key=False)}")
 
+    def drop_column(self, table: str, column: str) -> None:
+        """Drop a column (drop the indexes that use it first; a key or referenced column cannot go).
+
+        ``ALTER TABLE ... DROP COLUMN`` on both backends (SQLite 3.35 or later).
+        """
+        self._check_name(table)
+        if self.dialect == "sqlite":
+            import sqlite3
+
+            if sqlite3.sqlite_version_info < (3, 35, 0):
+                raise SchemaError(f"dropping column {column!r} needs SQLite 3.35 or later, not {sqlite3.sqlite_version}")
+        self.store.execute(f"ALTER TABLE {quote(table)} DROP COLUMN {quote(column)}")
+
     def create_index(self, table: str, index: Index) -> None:
         """Create an index."""
         self._check_name(index.name)

@@ -43,6 +43,12 @@ class Notes:
     @migrations()
     def m002_weight(m) -> None:
         m.add_column("notes_items", Column("weight", "float", default=1.5))
+        m.add_column("notes_items", Column("colour", "text", null=True))
+
+    @staticmethod
+    @migrations()
+    def m003_no_colour(m) -> None:
+        m.drop_column("notes_items", "colour")
 
     @hookimpl
     def register_migrations(self, host):
@@ -95,12 +101,21 @@ def test_generated_keys_are_never_reused(host: Host) -> None:
 def test_migrations_run_once_in_order(tmp_path: Path) -> None:
     host = make_host(tmp_path, plugins=[("notes", Notes())])
     done = host.store.execute("SELECT name FROM teamcal_migrations WHERE migration_set = 'notes'").fetchall()
-    assert [r[0] for r in done] == ["m001_notes", "m002_weight"]
+    assert [r[0] for r in done] == ["m001_notes", "m002_weight", "m003_no_colour"]
     assert Notes.migrations.pending(host.store) == []
     again = Host.from_config(host.config.path, extra_plugins=[("notes", Notes())])
-    assert again.store.execute("SELECT count(*) FROM teamcal_migrations WHERE migration_set = 'notes'").fetchone()[0] == 2
+    assert again.store.execute("SELECT count(*) FROM teamcal_migrations WHERE migration_set = 'notes'").fetchone()[0] == 3
     again.close()
     host.close()
+
+
+def test_a_dropped_column_is_gone_and_only_a_plugins_own_tables_lose_columns(host: Host) -> None:
+    from kernel.store.tables import Migrator
+
+    columns = host.store.execute("SELECT * FROM notes_items").description
+    assert [c[0] for c in columns] == ["id", "collection_id", "key", "body", "pinned", "state", "weight"]
+    with pytest.raises(SchemaError, match="must start with the plugin's prefix"):
+        Migrator(host.store, "notes").drop_column("principals", "email")
 
 
 @pytest.mark.parametrize(
