@@ -278,7 +278,8 @@ class Migrations:
 
     def apply(self, store: Store, *, stop_before: str | None = None) -> list[str]:
         """Apply the pending migrations in order (up to, not including, ``stop_before``);
-        returns their names."""
+        returns their names. Each runs holding the write lock and is skipped when it turns
+        out recorded meanwhile, so nodes starting at once apply each migration once."""
         ensure_records(store)
         done = applied(store, self.name)
         prefix = None if self.name == "kernel" else self.name
@@ -289,6 +290,8 @@ class Migrations:
             if step in done:
                 continue
             with store.transaction():
+                if step in applied(store, self.name):  # another node, starting at once, was first
+                    continue
                 func(Migrator(store, prefix))
                 store.execute(
                     f"INSERT INTO {RECORDS} (migration_set, name, applied_at) VALUES (?, ?, ?)",
@@ -307,6 +310,8 @@ def ensure_records(store: Store) -> None:
     )
     if not store.table_exists(RECORDS):
         with store.transaction():
+            if store.table_exists(RECORDS):  # created by another node starting at once
+                return
             for statement in table.ddl(store.dialect):
                 store.execute(statement)
 
