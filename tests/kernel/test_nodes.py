@@ -216,13 +216,15 @@ def at_once(*calls: Callable[[], Any]) -> list[Any]:
     return results
 
 
-def teamcal(host: Host, node: Node, *args: str, stdin: str = "") -> None:
-    """Run a `teamcal` command on the deployment, in a process of its own beside ``node``; it must succeed."""
+def teamcal(host: Host, node: Node, *args: str, stdin: str = "") -> str:
+    """Run a `teamcal` command on the deployment, in a process of its own beside ``node``; it must
+    succeed. Its output."""
     done = subprocess.run(
         [sys.executable, "-m", "kernel.cli", "--config", str(host.config.path), *args],
         input=stdin, capture_output=True, text=True, timeout=60, env=node.env,
     )
     assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def runs(host: Host) -> list[tuple[int, float, float | None]]:
@@ -313,6 +315,34 @@ def test_racing_writers_on_two_nodes_get_the_answers_one_node_gives(nodes) -> No
         )
     assert codes == [207, 207]
     assert [c.path for c in host.store.collections(host.store.principal("bob").id)] == ["default"]
+
+
+LOCKINFO = (
+    '<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+    "<D:locktype><D:write/></D:locktype><D:owner>alice on A</D:owner></D:lockinfo>"
+)
+
+
+def test_locks_and_feed_tokens_taken_on_one_node_hold_on_the_other(nodes) -> None:
+    host, a, b = nodes
+    with a.client("alice") as on_a, b.client("alice") as on_b:
+        assert on_a.request("MKCALENDAR", "/dav/cal/alice/locked/").status_code == 201
+        assert on_a.put("/dav/cal/alice/locked/x.ics", content=event_object("x")).status_code == 201
+        locked = on_a.request("LOCK", "/dav/cal/alice/locked/x.ics", content=LOCKINFO, headers={"Timeout": "Second-600"})
+        assert locked.status_code == 200, locked.text
+        token = locked.headers["lock-token"]
+        assert on_b.put("/dav/cal/alice/locked/x.ics", content=event_object("x")).status_code == 423
+        kept = on_b.put("/dav/cal/alice/locked/x.ics", content=event_object("x"), headers={"If": f"({token})"})
+        assert kept.status_code == 204
+        assert on_b.request("UNLOCK", "/dav/cal/alice/locked/x.ics", headers={"Lock-Token": token}).status_code == 204
+        assert on_a.put("/dav/cal/alice/locked/x.ics", content=event_object("x", summary="free")).status_code == 204
+    url = teamcal(host, a, "feed", "create", "alice/locked").split()[0]
+    path = url.removeprefix("https://calendar.example.org")
+    for node in (a, b):
+        got = httpx.get(node.url + path, timeout=30)
+        assert got.status_code == 200 and "SUMMARY:free" in got.text
+    teamcal(host, a, "feed", "revoke", "1")
+    assert httpx.get(b.url + path, timeout=30).status_code == 404
 
 
 def test_logins_are_throttled_and_changed_across_nodes(nodes) -> None:
