@@ -59,6 +59,12 @@ def serve(host: Host, args: argparse.Namespace) -> int:
             "         change it with: teamcal user passwd admin --password-stdin",
             file=sys.stderr,
         )
+    if host.store.dialect != "sqlite" and not host.kernel.base_url:
+        print(
+            "teamcal: warning: [kernel] base_url is not set; on a shared database every node must hand out"
+            " the same public URL (docs/deployment.md)",
+            file=sys.stderr,
+        )
     print(f"teamcal: serving {host.base_url}/ (CalDAV clients: {host.base_url}/.well-known/caldav)", file=sys.stderr)
     options: dict[str, Any] = {"host": host.kernel.host, "port": host.kernel.port, "log_level": host.kernel.log_level}
     if host.kernel.tls_certificate and host.kernel.tls_key:

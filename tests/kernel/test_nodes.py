@@ -160,15 +160,16 @@ class Node:
                 self.kill()
 
 
-def deployment(directory: Path, kernel: str = "", extra: str = "") -> Host:
+def deployment(directory: Path, kernel: str = "", *, base_url: str = "https://calendar.example.org") -> Host:
     """A migrated deployment on the run's backend with users alice, bob and root (admin)."""
     directory.mkdir()
     host = make_host(
         directory,
         ["caldav_server", "default_calendar", "limits", "atlassian_export", "nodeprobe"],
-        "[limits]\nmax_events = 6\n" + extra,
+        "[limits]\nmax_events = 6\n",
         kernel=f'job_lease = "{JOB_LEASE}s"\nfeed_poll = "0.2s"\nauth_user_failures = 3\n'
-        f'base_url = "https://calendar.example.org"\n{kernel}',  # one public URL for every node
+        + (f'base_url = "{base_url}"\n' if base_url else "")  # one public URL for every node
+        + kernel,
     )
     add_user(host, "alice")
     add_user(host, "bob")
@@ -389,8 +390,10 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_workers_serve_from_several_processes_sharing_one_store(tmp_path: Path, probe: Path) -> None:
-    host = deployment(tmp_path / "deployment", kernel="workers = 2")
+def test_workers_serve_from_several_processes_sharing_one_store(
+    tmp_path: Path, probe: Path, teamcal_backend: str
+) -> None:
+    host = deployment(tmp_path / "deployment", kernel="workers = 2", base_url="")
     node = Node(host.config.path, probe, tmp_path / "workers.log")
     workers: set[int] = set()
     try:
@@ -424,4 +427,6 @@ def test_workers_serve_from_several_processes_sharing_one_store(tmp_path: Path, 
         node.stop()
         host.close()
     assert node.proc.returncode == 0
+    warned = "base_url is not set" in node.log.read_text()
+    assert warned == (teamcal_backend == "postgresql")  # nodes on a shared database need one URL
     assert wait_until(lambda: not any(alive(pid) for pid in workers), timeout=20)
