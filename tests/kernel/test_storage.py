@@ -206,3 +206,32 @@ def test_a_file_from_teamcal_0_1_upgrades_in_place(tmp_path: Path) -> None:
     assert store.count_resources(owner_id=alice.id) == 4
     assert [c.name for c in store.changes_since(0, collection_id=work.id)][-2:] == ["new.ics", "e0.ics"]
     host.close()
+
+
+def test_nodes_starting_at_once_apply_each_migration_once(tmp_path: Path) -> None:
+    """Two hosts migrating one fresh database at the same moment, as nodes started together do."""
+    import threading
+
+    config = write_config(tmp_path, ["caldav_server", "limits"])
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def start() -> None:
+        barrier.wait(timeout=30)
+        try:
+            outcomes.append(Host.from_config(config, extra_plugins=[("notes", Notes())]))
+        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    hosts = [o for o in outcomes if isinstance(o, Host)]
+    assert len(hosts) == 2, outcomes
+    rows = hosts[0].store.execute("SELECT migration_set, name, count(*) FROM teamcal_migrations GROUP BY migration_set, name")
+    assert {r[2] for r in rows} == {1}
+    assert Notes.migrations.pending(hosts[0].store) == []
+    for host in hosts:
+        host.close()
