@@ -92,8 +92,12 @@ def _too_large(limit: int) -> Response:
     return PlainTextResponse(_over(limit), 413)
 
 
-def build_app(host: Host) -> ASGIApp:
-    """The ASGI app of a host: every plugin's routes, the kernel's lifespan, the body cap."""
+def build_app(host: Host, *, owns_host: bool = False) -> ASGIApp:
+    """The ASGI app of a host: every plugin's routes and the operations endpoints, the
+    kernel's lifespan, the body cap, request metrics.
+
+    With ``owns_host`` the lifespan closes the host when it ends (a worker process's app).
+    """
     metrics = Metrics(host)
     routes: list[Any] = operations.routes(host, metrics)
     for result in host.hook.register_routes(host=host):
@@ -121,6 +125,8 @@ def build_app(host: Host) -> ASGIApp:
                     log.exception("job %s failed while stopping", task.get_name())
             await host.drain()
             await _call_all(host.hook.shutdown(host=host))
+            if owns_host:
+                host.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.host = host

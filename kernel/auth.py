@@ -7,8 +7,9 @@ verified recently from the same client address (the in-memory cache, for
 the password itself). Otherwise it answers a :class:`PasswordCheck`, which
 :meth:`kernel.Host.authenticate` completes through :class:`PasswordChecks`:
 
-- a throttled client address or user name (see :mod:`kernel.throttle`) gets
-  429 with Retry-After, without a password being checked;
+- a throttled client address or user name (see :mod:`kernel.throttle`; the
+  ledger is in the store, shared by every node) gets 429 with Retry-After,
+  without a password being checked;
 - the password hash is verified in one of ``kernel.auth_threads`` dedicated
   worker threads (:class:`HashThreads`), never on the event loop, so checks
   cannot take the threads other work runs in nor the loop's CPU;
@@ -40,7 +41,7 @@ from starlette.exceptions import HTTPException
 
 from kernel.hookspecs import hookimpl
 from kernel.passwords import check_password
-from kernel.throttle import LoginThrottle, MemoryLedger, client_address
+from kernel.throttle import LoginThrottle, StoreLedger, client_address
 from kernel.types import Principal
 
 if TYPE_CHECKING:
@@ -142,13 +143,15 @@ class PasswordCheck:
 
 
 class PasswordChecks:
-    """One host's password checking: the cache, the failure throttle and the hashing threads."""
+    """One host's password checking: the cache, the failure throttle (in ``store``) and the
+    hashing threads."""
 
-    def __init__(self, settings: KernelSettings) -> None:
+    def __init__(self, settings: KernelSettings, store: Store) -> None:
         self.cache = CredentialCache(settings.auth_cache)
+        window = float(settings.auth_failure_window)
         self.throttle = LoginThrottle(
-            MemoryLedger(settings.auth_address_failures, settings.auth_failure_window),
-            MemoryLedger(settings.auth_user_failures, settings.auth_failure_window),
+            StoreLedger(store, "address", settings.auth_address_failures, window),
+            StoreLedger(store, "user", settings.auth_user_failures, window),
         )
         self.threads = HashThreads(settings.auth_threads)
 
@@ -169,7 +172,7 @@ class PasswordChecks:
         Raises HTTP 429 with Retry-After, without verifying, when the client
         address or the user name is throttled.
         """
-        wait = self.throttle.retry_after(check.address, check.name)
+        wait = await host.run(self.throttle.retry_after, check.address, check.name)
         if wait > 0:
             raise HTTPException(
                 429,
@@ -178,25 +181,29 @@ class PasswordChecks:
             )
         ok, upgrade = await self.threads.run(check_password, check.password, check.stored)
         if not ok or check.principal is None or check.stored is None:
-            self.throttle.failed(check.address, check.name)
+            await host.run(self.throttle.failed, check.address, check.name)
             return None
-        self.throttle.succeeded(check.name)
-        stored = check.stored
-        if upgrade is not None and await host.run(_replace_hash, host.store, check, upgrade):
-            stored = upgrade
+        stored = await host.run(self._succeeded, host.store, check, upgrade)
         self.cache.put(check.name, check.address, check.password, stored, check.principal)
         return check.principal
+
+    def _succeeded(self, store: Store, check: PasswordCheck, upgrade: str | None) -> str:
+        """In a worker thread: clear the user name's failures, store an upgraded hash unless the
+        password changed meanwhile; the hash now stored."""
+        assert check.principal is not None and check.stored is not None
+        self.throttle.succeeded(check.name)
+        if upgrade is None:
+            return check.stored
+        with store.transaction():
+            replaced = store.replace_password_hash(check.principal.id, check.stored, upgrade)
+        return upgrade if replaced else check.stored
 
     def close(self) -> None:
         """Stop the hashing threads."""
         self.threads.close()
 
 
-def _replace_hash(store: Store, check: PasswordCheck, upgrade: str) -> bool:
-    """Store an upgraded hash unless the password changed meanwhile (in a worker thread)."""
-    assert check.principal is not None and check.stored is not None
-    with store.transaction():
-        return bool(store.replace_password_hash(check.principal.id, check.stored, upgrade))
+
 
 
 class BasicAuth:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernel import maintenance
 from kernel.passwords import hash_password
+from kernel.config import ConfigError
 from kernel.store import EVERYONE
 from kernel.types import Collection, Rejected
 
@@ -33,39 +34,45 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 
 def serve(host: Host, args: argparse.Namespace) -> int:
-    """Start uvicorn on the host's app; on a fresh database, create a first admin and say how to log in."""
+    """Start uvicorn on the host's app (``[kernel] workers`` processes of it); on a fresh database,
+    create a first admin and say how to log in."""
     import uvicorn
 
     from kernel.app import build_app
     from kernel.cli import generate_password
+    from kernel.workers import serve_workers
 
+    if host.kernel.workers < 1:
+        raise ConfigError(host.config.path, "kernel", "workers", f"must be 1 or more, got {host.kernel.workers}")
     if args.host:
         host.kernel.host = args.host
     if args.port:
         host.kernel.port = args.port
-    if not host.store.principals("user"):
-        password = generate_password()
-        with host.store.transaction():
+    password = generate_password()
+    with host.store.transaction():  # checked holding the write lock: nodes may start at once
+        first_run = not host.store.principals("user")
+        if first_run:
             host.store.create_principal("admin", "user", password_hash=hash_password(password), is_admin=True)
+    if first_run:
         print(
             f"teamcal: first run: created user 'admin' with password {password}\n"
             "         change it with: teamcal user passwd admin --password-stdin",
             file=sys.stderr,
         )
+    if host.store.dialect != "sqlite" and not host.kernel.base_url:
+        print(
+            "teamcal: warning: [kernel] base_url is not set; on a shared database every node must hand out"
+            " the same public URL (docs/deployment.md)",
+            file=sys.stderr,
+        )
     print(f"teamcal: serving {host.base_url}/ (CalDAV clients: {host.base_url}/.well-known/caldav)", file=sys.stderr)
-    tls = {}
+    options: dict[str, Any] = {"host": host.kernel.host, "port": host.kernel.port, "log_level": host.kernel.log_level}
     if host.kernel.tls_certificate and host.kernel.tls_key:
-        tls = {"ssl_certfile": host.kernel.tls_certificate, "ssl_keyfile": host.kernel.tls_key}
-    uvicorn.run(
-        build_app(host),
-        host=host.kernel.host,
-        port=host.kernel.port,
-        log_level=host.kernel.log_level,
-        lifespan="on",
-        loop="auto",
-        http="auto",
-        **tls,
-    )
+        options.update(ssl_certfile=host.kernel.tls_certificate, ssl_keyfile=host.kernel.tls_key)
+    if host.kernel.workers > 1:
+        serve_workers(host, host.kernel.workers, **options)
+    else:
+        uvicorn.run(build_app(host), lifespan="on", loop="auto", http="auto", **options)
     return 0
 
 

@@ -97,6 +97,11 @@ class KernelSettings:
 
     host: str = field(default="127.0.0.1", metadata={"doc": "address `teamcal serve` listens on"})
     port: int = field(default=5232, metadata={"doc": "port `teamcal serve` listens on"})
+    workers: int = field(
+        default=1,
+        metadata={"doc": "server processes `teamcal serve` runs on this machine (each a worker with its own"
+                  " connections; any backend)"},
+    )
     database: str = field(
         default="teamcal.sqlite3",
         metadata={"doc": "SQLite file (relative to plugins.toml), or postgresql://user@host:port/dbname"},

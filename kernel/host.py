@@ -66,7 +66,7 @@ class Host:
         self.store = Store(backend)
         #: Encrypts the secrets plugins store (``[kernel] secret_key``); see kernel.encryption.
         self.secrets = SecretBox(self.kernel.secret_key, config.path)
-        self.passwords = PasswordChecks(self.kernel)
+        self.passwords = PasswordChecks(self.kernel, self.store)
         self.limits = Limits.from_settings(self.kernel)
         #: Named leases shared by every process on the database (kernel.leases).
         self.leases = Leases(self.store)

@@ -33,6 +33,11 @@ class Leases:
         self.store = store
         self.owner = owner or process_owner()
 
+    def task(self) -> Leases:
+        """Leases in the name of one task of this process: what the task holds, the process's
+        other tasks cannot take, as if they ran elsewhere (two syncs of one thing at once)."""
+        return Leases(self.store, f"{self.owner}/{uuid.uuid4().hex[:8]}")
+
     def acquire(self, name: str, ttl: float) -> bool:
         """Take (or renew) the lease ``name`` for ``ttl`` seconds; False when another holds it."""
         now = time.time()
@@ -57,6 +62,13 @@ class Leases:
         """Give a lease back (nothing happens when it is no longer ours)."""
         with self.store.transaction():
             self.store.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, self.owner))
+
+    def held(self, prefix: str) -> set[str]:
+        """Names of the live leases (anyone's) that start with ``prefix``."""
+        rows = self.store.execute(
+            "SELECT name FROM leases WHERE until >= ? AND substr(name, 1, ?) = ?", (time.time(), len(prefix), prefix)
+        )
+        return {row[0] for row in rows}
 
     def holder(self, name: str) -> str | None:
         """Who holds the lease now (None when it is free or expired)."""

@@ -269,3 +269,13 @@ def m010_leases_and_jobs(m: Migrator) -> None:
         Column("runs", "int", default=0),
         Column("failures", "int", default=0),
     )))
+
+
+@kernel_migrations()
+def m011_auth_failures(m: Migrator) -> None:
+    """The failed-login ledger (kernel.throttle), shared by every process and node."""
+    m.create_table(Table(
+        "auth_failures",
+        (_ID, Column("key", "text"), Column("at", "float")),
+        indexes=(Index("auth_failures_key", ("key", "at")), Index("auth_failures_at", ("at",))),
+    ))

@@ -198,6 +198,19 @@ class Migrator:
             raise SchemaError(f"column {column.name!r}: a primary key cannot be added later")
         self.store.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {column.ddl(self.dialect, sole_key=False)}")
 
+    def drop_column(self, table: str, column: str) -> None:
+        """Drop a column (drop the indexes that use it first; a key or referenced column cannot go).
+
+        ``ALTER TABLE ... DROP COLUMN`` on both backends (SQLite 3.35 or later).
+        """
+        self._check_name(table)
+        if self.dialect == "sqlite":
+            import sqlite3
+
+            if sqlite3.sqlite_version_info < (3, 35, 0):
+                raise SchemaError(f"dropping column {column!r} needs SQLite 3.35 or later, not {sqlite3.sqlite_version}")
+        self.store.execute(f"ALTER TABLE {quote(table)} DROP COLUMN {quote(column)}")
+
     def create_index(self, table: str, index: Index) -> None:
         """Create an index."""
         self._check_name(index.name)
@@ -265,7 +278,8 @@ class Migrations:
 
     def apply(self, store: Store, *, stop_before: str | None = None) -> list[str]:
         """Apply the pending migrations in order (up to, not including, ``stop_before``);
-        returns their names."""
+        returns their names. Each runs holding the write lock and is skipped when it turns
+        out recorded meanwhile, so nodes starting at once apply each migration once."""
         ensure_records(store)
         done = applied(store, self.name)
         prefix = None if self.name == "kernel" else self.name
@@ -276,6 +290,8 @@ class Migrations:
             if step in done:
                 continue
             with store.transaction():
+                if step in applied(store, self.name):  # another node, starting at once, was first
+                    continue
                 func(Migrator(store, prefix))
                 store.execute(
                     f"INSERT INTO {RECORDS} (migration_set, name, applied_at) VALUES (?, ?, ?)",
@@ -294,6 +310,8 @@ def ensure_records(store: Store) -> None:
     )
     if not store.table_exists(RECORDS):
         with store.transaction():
+            if store.table_exists(RECORDS):  # created by another node starting at once
+                return
             for statement in table.ddl(store.dialect):
                 store.execute(statement)
 

@@ -51,9 +51,7 @@ def routes(host: Host) -> list[Route]:
 
     async def collection(request: Request, principal: Principal) -> Response:
         if request.method == "GET":
-            return JSONResponse(
-                {"subscriptions": [manage.describe(host, s) for s in manage.listing(host, principal)]}
-            )
+            return JSONResponse(await host.run(_listing, host, principal))
         body = await _json(request, {"calendar", "url", "username", "password", "mode", "interval"})
         sub = await manage.create(
             host,
@@ -65,7 +63,7 @@ def routes(host: Host) -> list[Route]:
             mode=_text(body, "mode") or "one-way",
             interval=manage.parse_interval(body["interval"]) if body.get("interval") is not None else None,
         )
-        return JSONResponse(manage.describe(host, sub), status_code=201)
+        return JSONResponse(await host.run(manage.describe, host, sub), status_code=201)
 
     async def discover(request: Request, principal: Principal) -> Response:
         body = await _json(request, {"url", "username", "password"})
@@ -75,30 +73,19 @@ def routes(host: Host) -> list[Route]:
         return JSONResponse({"calendars": [c.public() for c in found]})
 
     async def one(request: Request, principal: Principal) -> Response:
-        sub = manage.get_visible(host, principal, request.path_params["id"])
+        body = await _json(request, {"interval", "username", "password", "paused"}) if request.method == "PATCH" else {}
+        subscription_id = request.path_params["id"]
         if request.method == "DELETE":
-            records.delete(host.store, sub.id)
+            await host.run(_delete, host, principal, subscription_id)
             return Response(status_code=204)
-        if request.method == "PATCH":
-            body = await _json(request, {"interval", "username", "password", "paused"})
-            if "paused" in body:
-                if not isinstance(body["paused"], bool):
-                    raise Rejected(400, None, "paused must be true or false.")
-                sub = manage.set_paused(host, sub, body["paused"])
-            sub = manage.change(
-                host,
-                sub,
-                interval=manage.parse_interval(body["interval"]) if body.get("interval") is not None else None,
-                username=_text(body, "username") if "username" in body else None,
-                password=_text(body, "password") if "password" in body else None,
-            )
-        return JSONResponse(manage.describe(host, sub))
+        return JSONResponse(await host.run(_change, host, principal, subscription_id, body))
 
     async def action(request: Request, principal: Principal) -> Response:
-        sub = manage.get_visible(host, principal, request.path_params["id"])
         name = request.path_params["action"]
+        subscription_id = request.path_params["id"]
         if name in ("pause", "resume"):
-            return JSONResponse(manage.describe(host, manage.set_paused(host, sub, name == "pause")))
+            return JSONResponse(await host.run(_pause, host, principal, subscription_id, name == "pause"))
+        sub = await host.run(manage.get_visible, host, principal, subscription_id)
         if name != "sync":
             raise Rejected(404, None, f"No action {name!r}: use pause, resume or sync.")
         try:
@@ -115,6 +102,40 @@ def routes(host: Host) -> list[Route]:
         Route("/api/subscriptions/{id:int}", endpoint(one), methods=["GET", "PATCH", "DELETE"]),
         Route("/api/subscriptions/{id:int}/{action}", endpoint(action), methods=["POST"]),
     ]
+
+
+def _listing(host: Host, principal: Principal) -> dict[str, Any]:
+    """GET /api/subscriptions (in a worker thread)."""
+    return {"subscriptions": [manage.describe(host, s) for s in manage.listing(host, principal)]}
+
+
+def _delete(host: Host, principal: Principal, subscription_id: int) -> None:
+    """DELETE /api/subscriptions/{id} (in a worker thread)."""
+    records.delete(host.store, manage.get_visible(host, principal, subscription_id).id)
+
+
+def _change(host: Host, principal: Principal, subscription_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    """GET or PATCH /api/subscriptions/{id} (in a worker thread); ``body`` is empty for GET."""
+    sub = manage.get_visible(host, principal, subscription_id)
+    if "paused" in body:
+        if not isinstance(body["paused"], bool):
+            raise Rejected(400, None, "paused must be true or false.")
+        sub = manage.set_paused(host, sub, body["paused"])
+    if body:
+        sub = manage.change(
+            host,
+            sub,
+            interval=manage.parse_interval(body["interval"]) if body.get("interval") is not None else None,
+            username=_text(body, "username") if "username" in body else None,
+            password=_text(body, "password") if "password" in body else None,
+        )
+    return manage.describe(host, sub)
+
+
+def _pause(host: Host, principal: Principal, subscription_id: int, paused: bool) -> dict[str, Any]:
+    """POST /api/subscriptions/{id}/pause|resume (in a worker thread)."""
+    sub = manage.get_visible(host, principal, subscription_id)
+    return manage.describe(host, manage.set_paused(host, sub, paused))
 
 
 def _error(status: int, message: str) -> JSONResponse:

@@ -10,7 +10,8 @@ policy, and push the rest with If-Match / If-None-Match.
 Remote objects a local rule refuses (too large, invalid, a UID clash) are
 skipped and reported; nothing a remote sends can fail the whole sync, and
 an unreachable or garbled remote raises before anything local is touched
-for that step.
+for that step. Store work and parsing run in worker threads (``host.run``);
+the event loop only waits for the remote.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class Engine(Reconciler):
         self.two_way = sub.mode == "two-way"
         self.report = Report()
         self.state: dict[str, Any] = {}
-        self.size_limit = host.object_size_limit(None, collection)
+        self.size_limit = 0
         self.items: dict[str, Item] = {}
         self.by_name: dict[str, Item] = {}
         self._own: list[tuple[int, int]] = []
@@ -86,7 +87,7 @@ class Engine(Reconciler):
 
     async def run(self) -> Report:
         """Sync once; raises RemoteError / Refused / XMLError / FeedError when the remote fails."""
-        self._load_items()
+        await self.host.run(self._load_items)
         if self.sub.kind == "ics":
             await self._sync_feed()
         else:
@@ -98,7 +99,7 @@ class Engine(Reconciler):
     async def _sync_caldav(self) -> None:
         remote = CalDAVRemote(self.client, self.sub.url, self.heartbeat)
         if self.two_way:
-            self._read_local_changes()
+            await self.host.run(self._read_local_changes)
         listing, full = await self._remote_listing(remote)
         changed = {
             path: etag
@@ -136,9 +137,9 @@ class Engine(Reconciler):
             done += len(batch)
             self.progress("pulled", done, len(paths))
         if self.two_way:
-            self._plan_local_pushes(remote)
+            await self.host.run(self._plan_local_pushes, remote)
             await self._push(remote)
-            self.state["local_seq"] = self._next_cursor()
+            self.state["local_seq"] = await self.host.run(self._next_cursor)
 
     async def _remote_listing(self, remote: CalDAVRemote) -> tuple[Listing, bool]:
         """What changed remotely; True when the listing is complete (absent members were deleted)."""
@@ -174,7 +175,7 @@ class Engine(Reconciler):
 
     async def _sync_feed(self) -> None:
         feed = await fetch_feed(
-            self.client, self.sub.url, self.sub.feed_etag, self.sub.feed_modified, self.host.budget()
+            self.host, self.client, self.sub.url, self.sub.feed_etag, self.sub.feed_modified
         )
         if feed.not_modified:
             return

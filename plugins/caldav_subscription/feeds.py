@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import icalendar
 import x_wr_timezone
@@ -13,6 +14,9 @@ from kernel.budget import Budget, OverBudget
 from kernel.icaltext import read_calendar
 from kernel.zones import ZoneRefused
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
+
+if TYPE_CHECKING:
+    from kernel.host import Host
 
 COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,190}$")
@@ -48,9 +52,10 @@ class Feed:
 
 
 async def fetch_feed(
-    client: RemoteClient, url: str, etag: str | None, last_modified: str | None, budget: Budget
+    host: Host, client: RemoteClient, url: str, etag: str | None, last_modified: str | None
 ) -> Feed:
-    """GET the feed with If-None-Match / If-Modified-Since; its time zones are resolved within ``budget``."""
+    """GET the feed with If-None-Match / If-Modified-Since, and split it in a worker thread
+    (its time zones resolved within one ``host.budget()``)."""
     headers = {"Accept": "text/calendar, */*;q=0.5"}
     if etag:
         headers["If-None-Match"] = etag
@@ -61,7 +66,7 @@ async def fetch_feed(
         return Feed(not_modified=True, etag=etag, last_modified=last_modified)
     if reply.status != 200:
         raise RemoteError(f"GET {url}: status {reply.status}")
-    objects, skipped = split_feed(reply.body, budget)
+    objects, skipped = await host.run(split_feed, reply.body, host.budget())
     return Feed(False, objects, skipped, reply.headers.get("etag"), reply.headers.get("last-modified"))
 
 

@@ -1,7 +1,9 @@
 """Creating, changing and describing subscriptions: what the CLI and the JSON API share.
 
 Errors are :class:`kernel.Rejected` with an HTTP status and one sentence;
-``principal`` None means the command line (the machine's admin).
+``principal`` None means the command line (the machine's admin). The plain
+functions read and write the store: async callers run them through
+``host.run``; the async ones (which wait for remotes) do so themselves.
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ async def probe(host: Host, url: str, username: str | None, password: str | None
             raise Rejected(502, None, f"Cannot reach the remote: {exc}.") from None
         if got.status == 200:
             try:
-                split_feed(got.body, host.budget())
+                await host.run(split_feed, got.body, host.budget())
             except FeedError as exc:
                 problems.append(str(exc))
             else:
@@ -158,37 +160,41 @@ async def create(
         raise Rejected(400, None, f"The interval must be at least {float(settings.min_interval):g} seconds.")
     owner_name, _, path = calendar.strip().partition("/")
     path = path.strip("/")
-    owner = host.store.principal(owner_name) if owner_name else None
+    owner = await host.run(host.store.principal, owner_name) if owner_name else None
     if owner is None or not path:
         raise Rejected(404, None, f"No owner for {calendar!r} (write the calendar as OWNER/NAME).")
-    _check_target(host, principal, owner, path, mode)
+    await host.run(_check_target, host, principal, owner, path, mode)
     url, username, password = normalize_url(url, username, password)
     sealed = sealed_credentials(host, username, password)
     kind, url, attrs = await probe(host, url, username, password)
     if kind == "ics" and mode == "two-way":
         raise Rejected(400, None, "An ICS feed can only be followed one-way.")
-    with host.writes.transaction():
-        collection = _check_target(host, principal, owner, path, mode)
-        if collection is None:
-            collection = host.writes.create_collection(
-                owner,
-                path,
-                "calendar",
-                principal=principal,
-                attrs={**attrs, "display_name": attrs.get("display_name") or path.rsplit("/", 1)[-1]},
-                source=SOURCE,
+
+    def save() -> Subscription:
+        with host.writes.transaction():
+            collection = _check_target(host, principal, owner, path, mode)
+            if collection is None:
+                collection = host.writes.create_collection(
+                    owner,
+                    path,
+                    "calendar",
+                    principal=principal,
+                    attrs={**attrs, "display_name": attrs.get("display_name") or path.rsplit("/", 1)[-1]},
+                    source=SOURCE,
+                )
+            return records.create(
+                host.store,
+                collection_id=collection.id,
+                url=url,
+                kind=kind,
+                mode=mode,
+                interval=interval,
+                **sealed,
+                created_by=principal.id if principal else None,
+                next_run=0,
             )
-        return records.create(
-            host.store,
-            collection_id=collection.id,
-            url=url,
-            kind=kind,
-            mode=mode,
-            interval=interval,
-            **sealed,
-            created_by=principal.id if principal else None,
-            next_run=0,
-        )
+
+    return await host.run(save)
 
 
 def _check_target(
@@ -277,7 +283,7 @@ def change(
 
 def describe(host: Host, sub: Subscription) -> dict[str, Any]:
     """Everything shown about a subscription: settings, status, recent conflicts. Never credentials."""
-    out = sub.public(calendar_name(host, sub.collection_id))
+    out = sub.public(calendar_name(host, sub.collection_id), host.leases.holder(records.lease_name(sub.id)) is not None)
     out["status"]["conflicts_total"] = records.conflict_count(host.store, sub.id)
     out["status"]["recent_conflicts"] = [c.public() for c in records.conflicts(host.store, sub.id, 10)]
     out["status"]["not_stored"] = [

@@ -99,6 +99,8 @@ class Reconciler:
     _failed_seqs: list[int]
 
     def _load_items(self) -> None:
+        """The tracked items and the size limit (in a worker thread)."""
+        self.size_limit = self.host.object_size_limit(None, self.collection)
         self.items = records.items(self.store, self.sub.id)
         self.by_name = {item.name: item for item in self.items.values()}
 
@@ -281,31 +283,37 @@ class Reconciler:
                 self._pushes.append(Push("delete", name, item.href, item.remote_etag, seq))
 
     async def _push(self, remote: CalDAVRemote) -> None:
+        run = self.host.run
         for n, push in enumerate(self._pushes, 1):
             if push.kind == "delete":
                 status = await remote.delete(push.href, if_match=push.if_match)
                 if status in (200, 204, 404, 410):
                     item = self.items.get(push.href)
                     if item is not None:
-                        self._forget(item)
+                        await run(self._forget, item)
                     self.report.pushed += 1
                 else:
                     self._push_failed(push, status)
             else:
-                resource = self.store.resource(self.collection.id, push.name)
-                if resource is None:
+                found = await run(self._local_object, push.name)
+                if found is None:
                     continue
-                data = self.store.data(resource.id)
+                resource, data = found
                 status, etag = await remote.put(
                     push.href, data, if_match=push.if_match, create=push.kind == "create"
                 )
                 if 200 <= status < 300:
-                    self._remember(Item(push.href, push.name, resource.uid, etag, resource.etag))
+                    await run(self._remember, Item(push.href, push.name, resource.uid, etag, resource.etag))
                     self.report.pushed += 1
                 else:
                     self._push_failed(push, status)
             self.progress("pushed", n, len(self._pushes))
             await self.heartbeat()
+
+    def _local_object(self, name: str) -> tuple[Resource, bytes] | None:
+        """A local object and its data (in a worker thread); None when it is gone."""
+        resource = self.store.resource(self.collection.id, name)
+        return None if resource is None else (resource, self.store.data(resource.id))
 
     def _push_failed(self, push: Push, status: int) -> None:
         why = "the remote changed it meanwhile; retried next sync" if status == 412 else f"the remote refused it ({status})"

@@ -1,4 +1,4 @@
-"""Reading and writing the plugin's tables: subscriptions, tracked items, conflicts, leases."""
+"""Reading and writing the plugin's tables: subscriptions, tracked items, conflicts."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from kernel.leases import Leases
 from kernel.store import Store
 
 SUBSCRIPTIONS = "caldav_subscription_subscriptions"
 ITEMS = "caldav_subscription_items"
 CONFLICTS = "caldav_subscription_conflicts"
+#: The prefix of the kernel leases syncs hold (``caldav_subscription:ID``, kernel.leases).
+LEASE_PREFIX = "caldav_subscription:"
 #: Columns stored encrypted with ``host.secrets`` (declared with ``register_secret_columns``).
 CREDENTIALS = ("username", "password")
 
@@ -44,8 +47,6 @@ class Subscription:
     local_seq: int
     next_run: float
     failures: int
-    lease_owner: str | None
-    lease_until: float | None
     last_attempt: float | None
     last_success: float | None
     last_error: str | None
@@ -65,8 +66,9 @@ class Subscription:
         """Remote objects the last sync skipped, with the reason."""
         return json.loads(self.last_skipped) if self.last_skipped else []
 
-    def public(self, calendar: str) -> dict[str, Any]:
-        """The subscription as the API and CLI show it: no username, no password."""
+    def public(self, calendar: str, running: bool) -> dict[str, Any]:
+        """The subscription as the API and CLI show it (``running``: a sync holds its lease):
+        no username, no password."""
         return {
             "id": self.id,
             "calendar": calendar,
@@ -78,7 +80,7 @@ class Subscription:
             "paused": self.paused,
             "status": {
                 "state": _state(self),
-                "running": self.lease_until is not None and self.lease_until > time.time(),
+                "running": running,
                 "sync_method": self.capability,
                 "next_run": None if self.paused else self.next_run,
                 "last_attempt": self.last_attempt,
@@ -208,48 +210,22 @@ def delete(store: Store, subscription_id: int) -> None:
         store.execute(f"DELETE FROM {SUBSCRIPTIONS} WHERE id = ?", (subscription_id,))
 
 
-def due(store: Store, now: float) -> list[int]:
-    """Ids of unpaused subscriptions whose next run has come and that nobody is syncing."""
+def lease_name(subscription_id: int) -> str:
+    """The kernel lease a sync of this subscription holds."""
+    return f"{LEASE_PREFIX}{subscription_id}"
+
+
+def running(leases: Leases) -> set[int]:
+    """Ids of the subscriptions a sync holds the lease of, anywhere in the cluster."""
+    return {int(name[len(LEASE_PREFIX):]) for name in leases.held(LEASE_PREFIX)}
+
+
+def due(store: Store, now: float, running: set[int]) -> list[int]:
+    """Ids of unpaused subscriptions whose next run has come, leaving out those ``running``."""
     rows = store.execute(
-        f"SELECT id FROM {SUBSCRIPTIONS} WHERE paused = 0 AND next_run <= ?"
-        " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_run",
-        (now, now),
+        f"SELECT id FROM {SUBSCRIPTIONS} WHERE paused = 0 AND next_run <= ? ORDER BY next_run", (now,)
     )
-    return [r[0] for r in rows]
-
-
-# -- leases: one sync of a subscription at a time, across processes ---------------
-
-
-def acquire_lease(store: Store, subscription_id: int, owner: str, ttl: float) -> bool:
-    """Take the subscription's lease for ``ttl`` seconds; False when someone else holds it."""
-    now = time.time()
-    with store.transaction():
-        cur = store.execute(
-            f"UPDATE {SUBSCRIPTIONS} SET lease_owner = ?, lease_until = ?"
-            " WHERE id = ? AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?)",
-            (owner, now + ttl, subscription_id, now, owner),
-        )
-    return cur.rowcount == 1
-
-
-def renew_lease(store: Store, subscription_id: int, owner: str, ttl: float) -> bool:
-    """Extend a lease we hold; False when it was lost (expired and taken)."""
-    with store.transaction():
-        cur = store.execute(
-            f"UPDATE {SUBSCRIPTIONS} SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-            (time.time() + ttl, subscription_id, owner),
-        )
-    return cur.rowcount == 1
-
-
-def release_lease(store: Store, subscription_id: int, owner: str) -> None:
-    """Give a lease back (no-op when it is no longer ours)."""
-    with store.transaction():
-        store.execute(
-            f"UPDATE {SUBSCRIPTIONS} SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
-            (subscription_id, owner),
-        )
+    return [r[0] for r in rows if r[0] not in running]
 
 
 # -- items -------------------------------------------------------------------------

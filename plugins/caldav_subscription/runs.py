@@ -1,8 +1,10 @@
 """One sync of one subscription, with its lease, its status and its next run.
 
-The lease (a row lock with an expiry in the subscription's row) makes sure a
-subscription is never synced twice at once, even by two processes (the
-server's scheduler and `teamcal subscription sync`).
+The sync runs under the kernel lease ``caldav_subscription:ID`` (``host.leases``,
+taken for this one task), so a subscription is never synced twice at once,
+whether by two tasks of one server, two nodes, or a server and `teamcal
+subscription sync`. Store work runs in worker threads (``host.run``); the
+event loop only waits for the remote.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import json
 import logging
 import random
 import time
-import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kernel.encryption import UnreadableSecret
@@ -86,13 +88,14 @@ async def sync_now(host: Host, subscription_id: int, *, progress: Progress | Non
     """
     settings: Settings = host.settings("caldav_subscription")
     store = host.store
-    owner = uuid.uuid4().hex
-    if records.get(store, subscription_id) is None:
+    leases = host.leases.task()
+    lease = records.lease_name(subscription_id)
+    if await host.run(records.get, store, subscription_id) is None:
         raise LookupError(subscription_id)
-    if not records.acquire_lease(store, subscription_id, owner, LEASE_TTL):
+    if not await host.run(leases.acquire, lease, LEASE_TTL):
         raise Busy(subscription_id)
     try:
-        sub = records.get(store, subscription_id)
+        sub = await host.run(records.get, store, subscription_id)
         if sub is None:
             raise LookupError(subscription_id)
         started = time.time()
@@ -102,16 +105,16 @@ async def sync_now(host: Host, subscription_id: int, *, progress: Progress | Non
         async def heartbeat() -> None:
             nonlocal renewed
             if time.monotonic() - renewed > RENEW_AFTER:
-                if not records.renew_lease(store, subscription_id, owner, LEASE_TTL):
+                if not await host.run(leases.renew, lease, LEASE_TTL):
                     raise LeaseLost()
                 renewed = time.monotonic()
 
-        records.update(store, subscription_id, last_attempt=started)
+        await host.run(partial(records.update, store, subscription_id, last_attempt=started))
         report = Report()
         error: str | None = None
         requests = 0
         engine: Engine | None = None
-        collection = store.collection_by_id(sub.collection_id)
+        collection = await host.run(store.collection_by_id, sub.collection_id)
         try:
             if collection is None:
                 raise RemoteError("the local calendar no longer exists")
@@ -136,10 +139,10 @@ async def sync_now(host: Host, subscription_id: int, *, progress: Progress | Non
         if engine is not None:
             report = engine.report
         duration = time.perf_counter() - clock
-        _finish(host, settings, sub, engine, report, error, duration, requests)
+        await host.run(_finish, host, settings, sub, engine, report, error, duration, requests)
         return Outcome(subscription_id, report, error, duration, requests)
     finally:
-        records.release_lease(store, subscription_id, owner)
+        await host.run(leases.release, lease)
 
 
 def _finish(

@@ -3,8 +3,9 @@
 Each tick looks for subscriptions whose ``next_run`` has come and starts
 each in its own task (at most ``max_concurrent_syncs`` at once). The next run
 is set by the sync itself (interval plus jitter, or exponential backoff after
-failures); the lease in the subscription row keeps two processes from syncing
-the same subscription. At shutdown running syncs are cancelled between two
+failures); each sync's kernel lease keeps two tasks or nodes from syncing the
+same subscription, and the tick passes over those a lease is held for (the
+tick itself is a kernel job: one node runs it at a time). At shutdown running syncs are cancelled between two
 steps (never inside a write transaction) and give their lease back.
 """
 
@@ -37,7 +38,8 @@ class Scheduler:
         """Start every due subscription not already running here, up to the concurrency limit."""
         if self.stopping:
             return
-        for subscription_id in records.due(host.store, time.time()):
+        due = await host.run(lambda: records.due(host.store, time.time(), records.running(host.leases)))
+        for subscription_id in due:
             if len(self.running) >= self.max_concurrent:
                 break
             if subscription_id in self.running:

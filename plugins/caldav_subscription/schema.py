@@ -73,3 +73,10 @@ def m001_initial(m: Migrator) -> None:
         ),
         indexes=(Index("caldav_subscription_conflicts_sub", ("subscription_id", "at")),),
     ))
+
+
+@migrations()
+def m002_kernel_leases(m: Migrator) -> None:
+    """Syncs run under the kernel's leases (``host.leases``): the lease columns go."""
+    m.drop_column("caldav_subscription_subscriptions", "lease_owner")
+    m.drop_column("caldav_subscription_subscriptions", "lease_until")

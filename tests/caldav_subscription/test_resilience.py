@@ -54,7 +54,7 @@ def test_remote_killed_mid_sync_then_recovers(
     assert sorted(local_objects(host, sub)) == [f"e{i:02d}.ics" for i in range(4)]
     status = records.get(host.store, sub.id)
     assert status.failures == 1 and status.last_error == out.error and status.last_success is None
-    assert status.sync_token is None and status.lease_owner is None
+    assert status.sync_token is None and host.leases.holder(records.lease_name(sub.id)) is None
 
     restarted = start_radicale(tmp_path / "radicale", port=port)
     try:

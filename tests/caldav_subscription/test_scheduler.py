@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -10,6 +11,7 @@ from typing import Callable
 import pytest
 
 from kernel.host import Host
+from kernel.leases import Leases
 from kernel.testing import LiveServer
 from plugins.caldav_subscription import manage, records
 from plugins.caldav_subscription.runs import Busy, sync_now
@@ -68,17 +70,26 @@ def test_failures_back_off(fast_host: Host) -> None:
 def test_a_held_lease_keeps_others_out(fast_host: Host, feeds: FeedServer) -> None:
     url = feeds.publish("/team.ics", feed())
     sub = subscribe(fast_host, url)
-    assert records.acquire_lease(fast_host.store, sub.id, "another-process", 60)
+    other = Leases(fast_host.store, "another-process")
+    assert other.acquire(records.lease_name(sub.id), 60)
     with pytest.raises(Busy):
         asyncio.run(sync_now(fast_host, sub.id))
+    assert manage.describe(fast_host, sub)["status"]["running"] is True
     with LiveServer(fast_host):
         time.sleep(0.6)
         assert records.get(fast_host.store, sub.id).last_attempt is None
-        records.release_lease(fast_host.store, sub.id, "another-process")
+        other.release(records.lease_name(sub.id))
         wait_for(lambda: records.get(fast_host.store, sub.id).last_success is not None)
+    assert manage.describe(fast_host, sub)["status"]["running"] is False
     # An expired lease (a crashed process) is taken over.
-    assert records.acquire_lease(fast_host.store, sub.id, "crashed", -1)
-    assert records.acquire_lease(fast_host.store, sub.id, "next", 60)
+    assert Leases(fast_host.store, "crashed").acquire(records.lease_name(sub.id), -1)
+    outcome = asyncio.run(sync_now(fast_host, sub.id))
+    assert outcome.error is None
+
+
+def held(host: Host, sub: records.Subscription) -> bool:
+    """Does a sync hold the subscription's lease?"""
+    return host.leases.holder(records.lease_name(sub.id)) is not None
 
 
 def test_hook_register_jobs_and_shutdown_stop_a_running_sync_cleanly(fast_host: Host) -> None:
@@ -88,11 +99,10 @@ def test_hook_register_jobs_and_shutdown_stop_a_running_sync_cleanly(fast_host: 
         mini.delay = 8
         server = LiveServer(fast_host)
         with server:
-            wait_for(lambda: records.get(fast_host.store, sub.id).lease_owner is not None)
+            wait_for(lambda: held(fast_host, sub))
             stopped = time.monotonic()
         assert time.monotonic() - stopped < 5
-        s = records.get(fast_host.store, sub.id)
-        assert s.lease_owner is None and s.lease_until is None
+        assert not held(fast_host, sub)
         assert local_objects(fast_host, sub) == {}
         mini.delay = 0
 
@@ -109,4 +119,38 @@ def test_two_syncs_of_one_subscription_never_overlap(fast_host: Host) -> None:
         results = asyncio.run(both())
         assert sum(isinstance(r, Busy) for r in results) == 1
         assert [r.report.pulled for r in results if not isinstance(r, Busy)] == [1]
-        assert records.get(fast_host.store, sub.id).lease_owner is None
+        assert not held(fast_host, sub)
+
+
+def test_no_store_work_on_the_event_loop(fast_host: Host, feeds: FeedServer) -> None:
+    """The API, the scheduler and two-way syncs read and write the store in worker threads only."""
+    url = feeds.publish("/team.ics", feed())
+    on_loop: list[str] = []
+    with MiniDav() as mini, LiveServer(fast_host) as server:
+        mini.put("a.ics", event("a"))
+        loop_thread = server._thread.ident
+
+        def trace(sql: str) -> None:
+            if threading.get_ident() == loop_thread:
+                on_loop.append(sql)
+
+        server.host.store.connections.set_tracer(trace)
+        with server.client("alice") as alice:
+            made = alice.post("/api/subscriptions", json={"calendar": "alice/feed", "url": url})
+            assert made.status_code == 201, made.text
+            two_way = alice.post("/api/subscriptions", json={"calendar": "alice/dav", "url": mini.url, "mode": "two-way"})
+            assert two_way.status_code == 201, two_way.text
+            sub_id = two_way.json()["id"]
+            for new in (made.json()["id"], sub_id):  # the scheduler syncs both at once, then in an hour
+                wait_for(lambda: records.get(fast_host.store, new).last_success is not None)
+            wait_for(lambda: not held(fast_host, records.get(fast_host.store, sub_id)))
+            assert alice.post(f"/api/subscriptions/{sub_id}/sync").status_code == 200
+            calendar = fast_host.store.collection(fast_host.store.principal("alice").id, "dav")
+            fast_host.writes.put_object(calendar, "b.ics", event("b"), principal=None)
+            assert alice.post(f"/api/subscriptions/{sub_id}/sync").json()["counts"]["pushed"] == 1
+            assert alice.get("/api/subscriptions").status_code == 200
+            assert alice.patch(f"/api/subscriptions/{sub_id}", json={"interval": "1h"}).status_code == 200
+            assert alice.post(f"/api/subscriptions/{sub_id}/pause").json()["paused"] is True
+            assert alice.delete(f"/api/subscriptions/{sub_id}").status_code == 204
+        server.host.store.connections.set_tracer(None)
+    assert on_loop == []

@@ -22,7 +22,7 @@ import kernel.passwords
 from kernel.auth import PasswordCheck
 from kernel.passwords import hash_password
 from kernel.testing import LiveServer, add_group, add_user, latency_during, make_host
-from kernel.throttle import UNKNOWN_ADDRESS, LoginThrottle, MemoryLedger, client_address
+from kernel.throttle import UNKNOWN_ADDRESS, LoginThrottle, StoreLedger, client_address
 from tests.kernel.test_auth import WhoAmI, scrypt_hash
 
 
@@ -43,8 +43,9 @@ def make(tmp_path, kernel: str = ""):
 # -- the ledger ------------------------------------------------------------------------
 
 
-def test_ledger_is_a_sliding_window_of_the_last_failures() -> None:
-    ledger = MemoryLedger(limit=3, window=60)
+def test_ledger_is_a_sliding_window_of_the_last_failures(tmp_path) -> None:
+    host = make_host(tmp_path)
+    ledger = StoreLedger(host.store, "user", limit=3, window=60)
     for t in (0, 10, 20):
         assert ledger.throttled_for("k", t) == 0
         ledger.record_failure("k", t)
@@ -53,23 +54,28 @@ def test_ledger_is_a_sliding_window_of_the_last_failures() -> None:
     ledger.record_failure("k", 61)  # the last three are now 10, 20, 61
     assert ledger.throttled_for("k", 61) == 9
     assert ledger.throttled_for("other", 61) == 0
+    assert StoreLedger(host.store, "address", limit=3, window=60).throttled_for("k", 61) == 0  # kinds apart
     ledger.clear("k")
     assert ledger.throttled_for("k", 61) == 0
-    off = MemoryLedger(limit=0, window=60)
+    off = StoreLedger(host.store, "user", limit=0, window=60)
     for t in range(100):
         off.record_failure("k", t)
     assert off.throttled_for("k", 100) == 0
+    host.close()
 
 
-def test_ledger_memory_is_bounded() -> None:
-    ledger = MemoryLedger(limit=1, window=60, max_keys=100)
+def test_ledger_forgets_expired_failures_and_cuts_long_names(tmp_path) -> None:
+    host = make_host(tmp_path)
+    ledger = StoreLedger(host.store, "user", limit=1, window=60)
     for i in range(1000):
         ledger.record_failure(f"user{i}", 0)
-    assert ledger.throttled_for("user999", 1) > 0 and ledger.throttled_for("user0", 1) == 0
-    throttle = LoginThrottle(MemoryLedger(0, 60), MemoryLedger(1, 60))
+    ledger.record_failure("late", 61)  # everything before 1 has left the window
+    assert host.store.execute("SELECT count(*) FROM auth_failures").fetchone()[0] == 1
+    throttle = LoginThrottle(StoreLedger(host.store, "address", 0, 60), StoreLedger(host.store, "user", 1, 60))
     throttle.failed("a", "x" * 100_000)
     assert throttle.retry_after("b", "x" * 100_000) > 0
-    assert max(map(len, throttle.by_user._failures)) <= 128  # type: ignore[attr-defined]
+    assert host.store.execute("SELECT max(length(key)) FROM auth_failures").fetchone()[0] <= len("user:") + 128
+    host.close()
 
 
 @pytest.mark.parametrize(

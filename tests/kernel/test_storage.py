@@ -43,6 +43,12 @@ class Notes:
     @migrations()
     def m002_weight(m) -> None:
         m.add_column("notes_items", Column("weight", "float", default=1.5))
+        m.add_column("notes_items", Column("colour", "text", null=True))
+
+    @staticmethod
+    @migrations()
+    def m003_no_colour(m) -> None:
+        m.drop_column("notes_items", "colour")
 
     @hookimpl
     def register_migrations(self, host):
@@ -95,12 +101,21 @@ def test_generated_keys_are_never_reused(host: Host) -> None:
 def test_migrations_run_once_in_order(tmp_path: Path) -> None:
     host = make_host(tmp_path, plugins=[("notes", Notes())])
     done = host.store.execute("SELECT name FROM teamcal_migrations WHERE migration_set = 'notes'").fetchall()
-    assert [r[0] for r in done] == ["m001_notes", "m002_weight"]
+    assert [r[0] for r in done] == ["m001_notes", "m002_weight", "m003_no_colour"]
     assert Notes.migrations.pending(host.store) == []
     again = Host.from_config(host.config.path, extra_plugins=[("notes", Notes())])
-    assert again.store.execute("SELECT count(*) FROM teamcal_migrations WHERE migration_set = 'notes'").fetchone()[0] == 2
+    assert again.store.execute("SELECT count(*) FROM teamcal_migrations WHERE migration_set = 'notes'").fetchone()[0] == 3
     again.close()
     host.close()
+
+
+def test_a_dropped_column_is_gone_and_only_a_plugins_own_tables_lose_columns(host: Host) -> None:
+    from kernel.store.tables import Migrator
+
+    columns = host.store.execute("SELECT * FROM notes_items").description
+    assert [c[0] for c in columns] == ["id", "collection_id", "key", "body", "pinned", "state", "weight"]
+    with pytest.raises(SchemaError, match="must start with the plugin's prefix"):
+        Migrator(host.store, "notes").drop_column("principals", "email")
 
 
 @pytest.mark.parametrize(
@@ -172,7 +187,7 @@ def test_a_file_from_teamcal_0_1_upgrades_in_place(tmp_path: Path) -> None:
     kernel_steps = {r[0] for r in store.execute("SELECT name FROM teamcal_migrations WHERE migration_set = 'kernel'")}
     assert kernel_steps == {
         "m006_canonical_names", "m007_group_admins", "m008_property_bytes", "m009_counters_in_the_store",
-        "m010_leases_and_jobs",
+        "m010_leases_and_jobs", "m011_auth_failures",
     }
     assert store.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
     alice = store.principal("alice")
@@ -191,3 +206,32 @@ def test_a_file_from_teamcal_0_1_upgrades_in_place(tmp_path: Path) -> None:
     assert store.count_resources(owner_id=alice.id) == 4
     assert [c.name for c in store.changes_since(0, collection_id=work.id)][-2:] == ["new.ics", "e0.ics"]
     host.close()
+
+
+def test_nodes_starting_at_once_apply_each_migration_once(tmp_path: Path) -> None:
+    """Two hosts migrating one fresh database at the same moment, as nodes started together do."""
+    import threading
+
+    config = write_config(tmp_path, ["caldav_server", "limits"])
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def start() -> None:
+        barrier.wait(timeout=30)
+        try:
+            outcomes.append(Host.from_config(config, extra_plugins=[("notes", Notes())]))
+        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    hosts = [o for o in outcomes if isinstance(o, Host)]
+    assert len(hosts) == 2, outcomes
+    rows = hosts[0].store.execute("SELECT migration_set, name, count(*) FROM teamcal_migrations GROUP BY migration_set, name")
+    assert {r[2] for r in rows} == {1}
+    assert Notes.migrations.pending(hosts[0].store) == []
+    for host in hosts:
+        host.close()
