@@ -14,7 +14,7 @@ primary key (``generated=True``) is assigned by the database and never reused.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -168,14 +168,41 @@ class Table:
         return statements
 
 
+class Catalogue:
+    """The tables migrations declared, as they stand after them, in the order they were created.
+
+    Filled while migrations run (``Migrations.apply(store, catalogue=...)``):
+    ``teamcal store copy`` migrates the new database and copies exactly these
+    tables and columns, whoever declared them.
+    """
+
+    def __init__(self) -> None:
+        #: Table name -> its declaration with every column added since.
+        self.tables: dict[str, Table] = {}
+
+    def created(self, table: Table) -> None:
+        """A migration created ``table``."""
+        self.tables[table.name] = table
+
+    def added(self, table: str, column: Column) -> None:
+        """A migration added ``column`` to ``table``."""
+        if table in self.tables:
+            self.tables[table] = replace(self.tables[table], columns=(*self.tables[table].columns, column))
+
+    def dropped(self, table: str) -> None:
+        """A migration dropped ``table``."""
+        self.tables.pop(table, None)
+
+
 class Migrator:
     """What a migration receives: DDL in the backend's dialect, and portable statements."""
 
-    def __init__(self, store: Store, prefix: str | None) -> None:
+    def __init__(self, store: Store, prefix: str | None, catalogue: Catalogue | None = None) -> None:
         self.store = store
         #: "sqlite" or "postgresql", for the rare step that differs.
         self.dialect: str = store.dialect
         self._prefix = prefix
+        self._catalogue = catalogue or Catalogue()
 
     def _check_name(self, name: str) -> None:
         if self._prefix and not name.startswith(self._prefix + "_"):
@@ -188,6 +215,7 @@ class Migrator:
             self._check_name(index.name)
         for statement in table.ddl(self.dialect):
             self.store.execute(statement)
+        self._catalogue.created(table)
 
     def add_column(self, table: str, column: Column) -> None:
         """Add a column (a NOT NULL one needs a default)."""
@@ -197,6 +225,7 @@ class Migrator:
         if column.primary_key or column.generated:
             raise SchemaError(f"column {column.name!r}: a primary key cannot be added later")
         self.store.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {column.ddl(self.dialect, sole_key=False)}")
+        self._catalogue.added(table, column)
 
     def create_index(self, table: str, index: Index) -> None:
         """Create an index."""
@@ -212,6 +241,7 @@ class Migrator:
         """Drop a table if it exists."""
         self._check_name(name)
         self.store.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+        self._catalogue.dropped(name)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run one statement of the portable subset (data changes in a migration)."""
@@ -263,9 +293,11 @@ class Migrations:
         done = applied(store, self.name)
         return [step for step, _ in self._steps if step not in done]
 
-    def apply(self, store: Store, *, stop_before: str | None = None) -> list[str]:
+    def apply(
+        self, store: Store, *, stop_before: str | None = None, catalogue: Catalogue | None = None
+    ) -> list[str]:
         """Apply the pending migrations in order (up to, not including, ``stop_before``);
-        returns their names."""
+        returns their names. ``catalogue`` notes the tables they declare."""
         ensure_records(store)
         done = applied(store, self.name)
         prefix = None if self.name == "kernel" else self.name
@@ -276,7 +308,7 @@ class Migrations:
             if step in done:
                 continue
             with store.transaction():
-                func(Migrator(store, prefix))
+                func(Migrator(store, prefix, catalogue))
                 store.execute(
                     f"INSERT INTO {RECORDS} (migration_set, name, applied_at) VALUES (?, ?, ?)",
                     (self.name, step, time.time()),
