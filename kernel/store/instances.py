@@ -137,7 +137,7 @@ class InstanceStore:
             " AND (:qe > i.start OR (i.flags & 1 <> 0 AND :qe >= i.start))))"
         )
         hits: set[int] = set()
-        for rid, s, e, flags in self.conn.execute(sql, args):
+        for rid, s, e, flags in self.conn.execute(sql, args).fetchall():  # psycopg: C loop, not a row at a time
             if rid in hits:
                 continue
             if not flags & FLOATING or ical.overlaps(Instance(s, e, flags), qs, qe, tz):
