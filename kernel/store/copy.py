@@ -10,7 +10,8 @@ server keeps writing meanwhile. Then generated keys continue where the source's
 stopped, the time-range structure is rebuilt (SQLite's R*Tree) or checked
 (PostgreSQL's GiST index), and every table's row count and checksum are compared
 on both sides before anything is committed: a copy that does not match leaves
-the target as it was.
+the target as it was. A PostgreSQL target is vacuumed and analysed at the end, so
+the planner knows the new tables from the first request.
 
 The checksum of a table is independent of row order and of the backend: each
 value is normalised by its declared type (an ``int`` is an integer, a ``float``
@@ -197,7 +198,8 @@ def copy_store(source: Any, target: Any, sets: list[Any], *, log: Callable[[str]
                 + ": nothing was committed"
             )
     if target.dialect == "postgresql":
-        target.execute("ANALYZE")  # statistics now, not when autovacuum gets to the new tables
+        # statistics and the visibility map now, not when autovacuum gets to the new tables
+        target.execute(f"VACUUM (ANALYZE) {', '.join(quote(name) for name in catalogue.tables)}")
     report.seconds = time.perf_counter() - started
     return report
 
