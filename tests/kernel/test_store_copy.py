@@ -20,8 +20,11 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
+from kernel import Column, Migrations, Migrator, Table, hookimpl
 from kernel.cli import main
 from kernel.host import Host
+from kernel.store import Store
+from kernel.store.copy import copy_store
 from kernel.testing import LiveServer, add_group, add_user, free_port, make_host
 from kernel.testing.postgres import PostgresCluster
 from plugins.caldav_subscription import manage
@@ -367,3 +370,38 @@ def test_copy_while_the_server_writes(tmp_path: Path, capsys: pytest.CaptureFixt
         assert len(names) == copied and {f"s{i}.ics" for i in range(150)} <= names
     finally:
         copy.close()
+
+
+def test_rows_a_migration_seeds_are_the_sources(tmp_path: Path) -> None:
+    """A plugin whose migration seeds a row: the copy holds the source's rows (changed and added), once,
+    and a plugin table is found through its declaration, not by name."""
+    migrations = Migrations("seeded")
+
+    @migrations()
+    def m001_settings(m: Migrator) -> None:
+        m.create_table(Table("seeded_settings", (Column("key", "text", primary_key=True), Column("value", "text"))))
+        m.execute("INSERT INTO seeded_settings (key, value) VALUES ('colour', 'blue')")
+
+    @migrations()
+    def m002_weight(m: Migrator) -> None:
+        m.add_column("seeded_settings", Column("weight", "float", default=0.5))
+
+    class Seeded:
+        @hookimpl
+        def register_migrations(self, host: Host) -> Migrations:
+            return migrations
+
+    host = make_host(folder(tmp_path / "src"), [], plugins=[("seeded", Seeded())])
+    target = Store(tmp_path / "copy.sqlite3")
+    try:
+        with host.store.transaction():
+            host.store.execute("UPDATE seeded_settings SET value = 'green', weight = 0.1")
+            host.store.execute("INSERT INTO seeded_settings (key, value, weight) VALUES ('size', 'large', 2.75)")
+        report = copy_store(host.store, target, host.migration_sets())
+        rows = target.execute("SELECT key, value, weight FROM seeded_settings ORDER BY key").fetchall()
+        assert [tuple(r) for r in rows] == [("colour", "green", 0.1), ("size", "large", 2.75)]
+        tally = next(t for t in report.tables if t.name == "seeded_settings")
+        assert tally.rows == 2 and tally.matches
+    finally:
+        target.close()
+        host.close()
