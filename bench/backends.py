@@ -7,8 +7,8 @@ and on a private PostgreSQL cluster, each filled with the shared benchmark's
 events through the write pipeline), and every operation is sent to one, then
 the other, many times over: both see the same load, and the ratio of their
 medians is the backends' difference. Each answer of the PostgreSQL server is
-compared with the SQLite server's (the same hrefs and ETags): a different
-answer counts as wrong.
+compared with the SQLite server's (the same body for a GET, the same hrefs and
+ETags for a week, the same hrefs for a sync): a different answer counts as wrong.
 
 Operations: GET of one event, a week's calendar-query with calendar-data (a
 different week each time), and sync-collection from a token 10 changes back.
