@@ -28,6 +28,9 @@ from typing import Any
 from bench import probes, report, shared
 from bench.servers import PEERS, Floor, Server, Teamcal, peers_missing
 
+#: teamcal's backends and the server name each is reported under.
+BACKENDS = {"sqlite": "teamcal", "postgresql": "teamcal-pg"}
+
 CALENDAR_C1 = "bench-c1"
 
 
@@ -36,6 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=1000, help="calendar size (default 1000)")
     p.add_argument("--sizes", help="several sizes, e.g. 1000,10000,100000 (overrides --events)")
+    p.add_argument("--backend", default="sqlite",
+                   help="teamcal's store, or several to run side by side: sqlite, postgresql or"
+                        " sqlite,postgresql (PostgreSQL: a private cluster started for the run; default sqlite)")
     p.add_argument("--peers", action=argparse.BooleanOptionalAction, default=False,
                    help="also run Radicale and Xandikos (pip install teamcal[bench])")
     p.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
@@ -60,6 +66,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.events]
     if any(n < 1 for n in args.sizes) or args.rounds < 1:
         p.error("sizes and rounds must be positive")
+    args.backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    unknown = set(args.backends) - set(BACKENDS)
+    if unknown or not args.backends:
+        p.error(f"--backend: one or more of {', '.join(BACKENDS)}, comma-separated")
     return args
 
 
@@ -71,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except shared.MissingBenchmark as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    names = ["teamcal"]
+    names = [BACKENDS[b] for b in args.backends]
     if args.peers:
         missing = peers_missing()
         if missing:
@@ -83,15 +93,21 @@ def main(argv: list[str] | None = None) -> int:
     Teamcal(workdir).compile()
     results: dict[str, Any] = {"meta": _meta(args), "sizes": {}}
     failed = False
+    cluster = _cluster() if "postgresql" in args.backends else None
+    args.new_database = cluster.new_schema if cluster is not None else None
     try:
         for size in args.sizes:
             servers, floor = run_size(args, script, workdir, size, names)
             results["sizes"][str(size)] = {"servers": servers, "floor": floor}
             print(report.table(size, servers, floor), flush=True)
-            mismatches, errors = report.correctness(servers["teamcal"]["runs"])
-            failed = failed or bool(mismatches or errors)
+            for name in names:
+                if name.startswith("teamcal"):
+                    mismatches, errors = report.correctness(servers[name]["runs"])
+                    failed = failed or bool(mismatches or errors)
         print(report.scaling(results["sizes"]), flush=True)
     finally:
+        if cluster is not None:
+            cluster.stop()
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1, default=str))
         if args.markdown:
@@ -113,7 +129,7 @@ def run_size(
     """Every round of one size: (per server {"runs": [...], "skipped": reason}, floor runs)."""
     servers: dict[str, dict[str, Any]] = {n: {"runs": []} for n in names}
     for name in names:
-        if name != "teamcal" and size > args.peer_max_events:
+        if not name.startswith("teamcal") and size > args.peer_max_events:
             servers[name]["skipped"] = (
                 f"not run at {size:,} events (--peer-max-events {args.peer_max_events:,}): at 10,000 one"
                 " week query already takes about a second and grows with the calendar"
@@ -139,9 +155,19 @@ def run_size(
 
 
 def _server(name: str, folder: Path, args: argparse.Namespace) -> Server:
-    if name == "teamcal":
+    if name == BACKENDS["sqlite"]:
         return Teamcal(folder, args.teamcal_kernel)
+    if name == BACKENDS["postgresql"]:
+        return Teamcal(folder, args.teamcal_kernel, database=args.new_database(), name=name)
     return PEERS[name](folder)
+
+
+def _cluster() -> Any:
+    """A private PostgreSQL cluster for the run (kernel.testing.postgres), started now."""
+    from kernel.testing.postgres import PostgresCluster
+
+    log("starting a private PostgreSQL cluster")
+    return PostgresCluster().start()
 
 
 def measure(args: argparse.Namespace, script: Path, server: Server, size: int, files: list[Path]) -> dict[str, Any]:
@@ -204,7 +230,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
     import platform
 
     return {
-        "sizes": args.sizes, "rounds": args.rounds, "repeat": args.repeat, "concurrency": args.concurrency,
+        "sizes": args.sizes, "backends": args.backends, "rounds": args.rounds, "repeat": args.repeat, "concurrency": args.concurrency,
         "mixed_seconds": args.mixed_seconds, "teamcal_kernel": args.teamcal_kernel,
         "python": platform.python_version(), "cpus": os.cpu_count(), "loadavg": os.getloadavg(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -3,8 +3,10 @@
 A ratio says how many times better teamcal did than the other server on that
 row (its time divided by teamcal's, or teamcal's throughput divided by its):
 above 1 teamcal is faster. Beside the floor it says how many times the
-floor's cost teamcal pays. When a size ran several rounds, each cell is the
-median of the rounds.
+floor's cost teamcal pays. With several backends (``--backend sqlite,postgresql``)
+the first column is teamcal on the first, and teamcal on the others is compared
+with it like a peer. When a size ran several rounds, each cell is the median of
+the rounds.
 """
 
 from __future__ import annotations
@@ -135,8 +137,9 @@ def _fmt_ratio(value: float | None) -> str:
 def table(size: int, servers: dict[str, dict[str, Any]], floor: list[dict[str, Any]], *, markdown: bool = False) -> str:
     """The comparison table of one calendar size as text (or Markdown)."""
     names = [n for n in servers if servers[n].get("runs")]
-    peers = [n for n in names if n != "teamcal"]
-    header = ["operation", *names, *(f"{p} / teamcal" for p in peers)]
+    base = names[0] if names else "teamcal"  # teamcal on the first backend asked for
+    peers = [n for n in names if n != base]
+    header = ["operation", *names, *(f"{p} / {base}" for p in peers)]
     if floor:
         header += ["floor", "teamcal / floor"]
     lines: list[list[str]] = []
@@ -144,7 +147,7 @@ def table(size: int, servers: dict[str, dict[str, Any]], floor: list[dict[str, A
         values = {n: cell(row, servers[n]["runs"]) for n in names}
         if all(v is None for v in values.values()):
             continue
-        ours = values.get("teamcal")
+        ours = values.get(base)
         line = [row.label, *(_fmt(values[n]) for n in names), *(_fmt_ratio(ratio(row, ours, values[p])) for p in peers)]
         if floor:
             low = floor_value(row, floor)
@@ -169,16 +172,18 @@ def table(size: int, servers: dict[str, dict[str, Any]], floor: list[dict[str, A
 
 
 def scaling(sizes: dict[str, dict[str, Any]]) -> str:
-    """How teamcal's costs grow with the calendar: each size against the smallest."""
+    """How teamcal's costs grow with the calendar, on each backend: each size against the smallest."""
     names = sorted(sizes, key=int)
     if len(names) < 2:
         return ""
     rows = [r for r in ROWS if r.key in ("fixed_week", "week", "propfind", "sync_10", "put_update", "rss")]
-    first = sizes[names[0]]["servers"]["teamcal"]["runs"]
-    lines = [f"== teamcal from {int(names[0]):,} events to " + ", ".join(f"{int(n):,}" for n in names[1:])]
-    for row in rows:
-        base = cell(row, first)
-        values = [cell(row, sizes[n]["servers"]["teamcal"]["runs"]) for n in names[1:]]
-        growth = ", ".join(f"{_fmt(v)} ({v / base:.2f}x)" if v and base else "-" for v in values)
-        lines.append(f"{row.label}: {_fmt(base)} -> {growth}")
+    lines: list[str] = []
+    for server in (s for s in sizes[names[0]]["servers"] if s.startswith("teamcal")):
+        first = sizes[names[0]]["servers"][server]["runs"]
+        lines.append(f"== {server} from {int(names[0]):,} events to " + ", ".join(f"{int(n):,}" for n in names[1:]))
+        for row in rows:
+            base = cell(row, first)
+            values = [cell(row, sizes[n]["servers"][server]["runs"]) for n in names[1:]]
+            growth = ", ".join(f"{_fmt(v)} ({v / base:.2f}x)" if v and base else "-" for v in values)
+            lines.append(f"{row.label}: {_fmt(base)} -> {growth}")
     return "\n".join(lines) + "\n"

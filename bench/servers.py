@@ -193,10 +193,16 @@ class Teamcal(Server):
     name = "teamcal"
     probe_path = "/dav/"
 
-    def __init__(self, folder: Path, kernel_lines: list[str] | None = None) -> None:
+    def __init__(
+        self, folder: Path, kernel_lines: list[str] | None = None, *, database: str = "teamcal.sqlite3",
+        name: str = "teamcal",
+    ) -> None:
         super().__init__(folder)
+        self.name = name
         self.config = folder / "plugins.toml"
         self.kernel_lines = list(kernel_lines or [])
+        #: ``[kernel] database``: the SQLite file, or a PostgreSQL URL.
+        self.database = database
 
     def prepare(self) -> None:
         """Write plugins.toml (limits raised for 100,000 events) and create the user."""
@@ -205,7 +211,7 @@ class Teamcal(Server):
 
         self.config.write_text(
             'enabled = ["caldav_server", "default_calendar", "limits"]\n\n'
-            f'[kernel]\nhost = "127.0.0.1"\nport = {self.port}\ndatabase = "teamcal.sqlite3"\n'
+            f'[kernel]\nhost = "127.0.0.1"\nport = {self.port}\ndatabase = "{self.database}"\n'
             'log_level = "warning"\n' + "".join(f"{line}\n" for line in self.kernel_lines) + "\n"
             "[limits]\nmax_events = 1000000\nmax_calendars = 1000\n",
             encoding="utf-8",

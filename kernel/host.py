@@ -119,9 +119,7 @@ class Host:
         plaintext (from before a key was set) are encrypted; without it, a
         warning says how many there are.
         """
-        sets: list[Any] = []
-        for result in self.hook.register_migrations(host=self):
-            sets.extend(result if isinstance(result, (list, tuple)) else [result])
+        sets = self.migration_sets()
         pending = self.store.pending_migrations(sets)
         if pending and self.store.dialect == "sqlite" and not self.store.is_new():
             saved = keep_automatic(self.store.path, "before-migration", self.kernel.migration_backups)
@@ -131,6 +129,13 @@ class Host:
                 )
         self.store.migrate(sets)
         self._seal_secrets()
+
+    def migration_sets(self) -> list[Any]:
+        """Every enabled plugin's migration sets (``register_migrations``), in plugin order."""
+        sets: list[Any] = []
+        for result in self.hook.register_migrations(host=self):
+            sets.extend(result if isinstance(result, (list, tuple)) else [result])
+        return sets
 
     def secret_columns(self) -> list[SecretColumn]:
         """Every column plugins declared (``register_secret_columns``) as holding encrypted secrets."""

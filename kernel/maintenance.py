@@ -1,15 +1,19 @@
-"""Operating commands: `teamcal backup`, `teamcal restore` and `teamcal secrets`."""
+"""Operating commands: `teamcal backup`, `teamcal restore`, `teamcal store copy` and `teamcal secrets`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from kernel.encryption import UnreadableSecret, generate_key
 from kernel.store.backup import BackupError
 from kernel.store.backup import backup as backup_database
 from kernel.store.backup import restore as restore_database
+from kernel.store.copy import CopyMismatch, CopyRefused, CopyReport, copy_store, describe_target, sqlite_target
 
 if TYPE_CHECKING:
     from kernel.cli import Commands
@@ -23,6 +27,7 @@ def register(cli: Commands) -> None:
         "restore", "replace the database with a backup FILE (stop the server first)", _file_arg, restore,
         migrate=False,
     )
+    cli.add("store", "copy this deployment into an empty database of either backend", _store_args, store)
     cli.add("secrets", "make a key for [kernel] secret_key, rotate keys, count stored secrets", _secrets_args, secrets)
 
 
@@ -69,6 +74,91 @@ def restore(host: Host, args: argparse.Namespace) -> int:
     if saved is not None:
         print(f"teamcal: the database it replaced is saved as {saved.path}")
     return 0
+
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    copy = sub.add_parser(
+        "copy",
+        help="copy every enabled plugin's tables and the kernel's into an empty database, verified",
+        description="Copy this deployment into an empty database: SQLite to PostgreSQL to move, PostgreSQL to"
+        " a SQLite file for a backup. Safe while the server runs; counts and checksums are compared.",
+    )
+    copy.add_argument("--to", required=True, metavar="postgresql://USER@HOST/DB|FILE.sqlite3",
+                      help="the empty target (password: in the URL, PGPASSWORD or ~/.pgpass)")
+
+
+def store(host: Host, args: argparse.Namespace) -> int:
+    """teamcal store copy --to TARGET: 2 when the copy cannot start, 1 when it did not match."""
+    from kernel.store import Store
+    from kernel.store.db import SQLiteBackend
+    from kernel.store.postgres import PostgresBackend, StoreUnavailable, is_postgres_url
+
+    target_name: str = args.to
+    shown = describe_target(target_name)
+    secret = urlsplit(target_name).password if "://" in target_name else None
+
+    def say(message: str) -> str:
+        return message.replace(secret, "***") if secret else message
+
+    final = temporary = None
+    try:
+        if is_postgres_url(target_name):
+            backend = PostgresBackend(target_name, max_connections=2)
+        elif "://" in target_name:
+            raise CopyRefused(f"{shown} is neither a postgresql:// URL nor a SQLite file path")
+        else:
+            final, temporary = sqlite_target(target_name)
+            if host.store.dialect == "sqlite" and final == Path(host.store.path).resolve():
+                raise CopyRefused(f"{final} is this deployment's own database")
+            backend = SQLiteBackend(temporary, host.kernel.synchronous)
+    except (CopyRefused, StoreUnavailable) as exc:
+        print(say(f"teamcal: store copy: {exc}"), file=sys.stderr)
+        return 2
+    target = Store(backend)
+    status = 0
+    try:
+        report = copy_store(host.store, target, host.migration_sets())
+    except CopyRefused as exc:
+        print(say(f"teamcal: store copy: {str(exc).replace(str(temporary), str(final))}"), file=sys.stderr)
+        status = 2
+    except CopyMismatch as exc:
+        print(say(f"teamcal: store copy failed: {exc}"), file=sys.stderr)
+        status = 1
+    finally:
+        target.close()
+        if temporary is not None and final is not None:
+            _settle(temporary, final, keep=status == 0)
+    if status:
+        return status
+    report.target = shown
+    _print_report(report)
+    return 0
+
+
+def _settle(temporary: Path, final: Path, *, keep: bool) -> None:
+    """Rename a finished SQLite copy into place (flushed to disk first), or remove an unfinished one."""
+    if keep:
+        with open(temporary, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(temporary, final)
+        return
+    for path in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm")):
+        path.unlink(missing_ok=True)
+
+
+def _print_report(report: CopyReport) -> None:
+    width = max([len("table"), *(len(t.name) for t in report.tables)])
+    print(f"{'table':<{width}}  {'rows':>10}  checksum (source = target)")
+    for t in report.tables:
+        print(f"{t.name:<{width}}  {t.rows:>10,}  {t.checksum:032x}")
+    print(f"time-range index: {report.index}, checked")
+    if report.left_out:
+        print(f"left out (their plugins are not enabled here): tables of {', '.join(report.left_out)}")
+    print(
+        f"teamcal: copied {report.rows:,} rows in {len(report.tables)} tables from {report.source} to {report.target} in"
+        f" {report.seconds:.1f} s: counts and checksums match"
+    )
 
 
 def _secrets_args(p: argparse.ArgumentParser) -> None:

@@ -31,7 +31,7 @@ from kernel.store.principals import PrincipalStore
 from kernel.store.properties import PropertyStore
 from kernel.store.resources import ResourceStore, make_etag
 from kernel.store.schema import kernel_migrations
-from kernel.store.tables import Migrations, SchemaError, applied
+from kernel.store.tables import Catalogue, Migrations, SchemaError, applied
 
 __all__ = ["Store", "EVERYONE", "StoreClosed", "StoreUnavailable", "make_etag", "kernel_migrations", "open_backend"]
 
@@ -112,6 +112,40 @@ class Store(
             return int(pages) * int(self.execute("PRAGMA page_size").fetchone()[0])
         return int(self.execute("SELECT pg_database_size(current_database())").fetchone()[0])
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read one consistent snapshot of the whole database during the block, without holding
+        the write lock (writers on SQLite's WAL and on PostgreSQL go on). Only reads inside;
+        call outside a transaction."""
+        slot = self.connections.slot()
+        if slot.depth:
+            raise RuntimeError("store.snapshot() inside a transaction")
+        self.backend.begin_read(slot.conn)
+        slot.depth += 1  # a transaction() inside nests as a savepoint instead of beginning anew
+        try:
+            yield
+        finally:
+            slot.depth -= 1
+            slot.conn.execute("ROLLBACK")
+
+    def stream(self, sql: str, params: Any = (), size: int = 1000) -> Iterator[list[Any]]:
+        """The rows of a query in lists of ``size`` (inside :meth:`snapshot` or a transaction),
+        never the whole result in memory at once."""
+        if self.dialect != "sqlite":
+            yield from self.conn.stream(sql, params, size)  # type: ignore[attr-defined]
+            return
+        cursor = self.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield rows
+
+    def table_names(self) -> list[str]:
+        """Every table in the database (PostgreSQL: in the connection's schema), sorted."""
+        if self.dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+        else:
+            sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        return sorted(r[0] for r in self.execute(sql))
+
     def table_exists(self, name: str) -> bool:
         """Is there a table of this name?"""
         if self.dialect == "sqlite":
@@ -120,8 +154,9 @@ class Store(
             sql = "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
         return self.execute(sql, (name,)).fetchone() is not None
 
-    def migrate(self, sets: list[Any]) -> None:
-        """Apply the kernel's migration set, then each plugin's, in order.
+    def migrate(self, sets: list[Any], catalogue: Catalogue | None = None) -> None:
+        """Apply the kernel's migration set, then each plugin's, in order (``catalogue``
+        notes the tables they declare).
 
         A plugin's ``sqlite_utils.Migrations`` set (the contract before
         :class:`~kernel.store.tables.Migrations`) still runs on SQLite, with a
@@ -129,7 +164,7 @@ class Store(
         """
         for migrations in [kernel_migrations, *sets]:
             if isinstance(migrations, Migrations):
-                migrations.apply(self)
+                migrations.apply(self, catalogue=catalogue)
                 continue
             name = getattr(migrations, "name", repr(migrations))
             if self.dialect != "sqlite":

@@ -76,6 +76,15 @@ class CollectionStore:
         row = self.conn.execute(f"{_SELECT} WHERE {key} = ? AND c.path = ?", (owner, canonical_name(path))).fetchone()
         return _collection(row) if row else None
 
+    def collections_at(self, owner_id: int, paths: list[str]) -> dict[str, Collection]:
+        """The collections at any of ``paths`` in ``owner_id``'s home, in one query, by their stored
+        (canonical) path: a resource URL's collection and its parent without two round trips."""
+        wanted = sorted({canonical_name(p) for p in paths})
+        rows = self.conn.execute(
+            f"{_SELECT} WHERE p.id = ? AND c.path IN ({', '.join('?' * len(wanted))})", (owner_id, *wanted)
+        )
+        return {c.path: c for c in map(_collection, rows.fetchall())}
+
     def collection_by_id(self, collection_id: int) -> Collection | None:
         """The collection with this id, or None."""
         row = self.conn.execute(f"{_SELECT} WHERE c.id = ?", (collection_id,)).fetchone()

@@ -57,6 +57,9 @@ class Backend(Protocol):
     def begin(self, conn: Connection) -> None:
         """Open a write transaction holding the database's write lock."""
 
+    def begin_read(self, conn: Connection) -> None:
+        """Open a read-only transaction that sees one consistent snapshot, without blocking writers."""
+
     def close(self) -> None:
         """Release everything the backend holds (a pool)."""
 

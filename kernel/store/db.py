@@ -88,6 +88,11 @@ class SQLiteBackend:
         """BEGIN IMMEDIATE: take the file's write lock now, not at the first write."""
         conn.execute("BEGIN IMMEDIATE")
 
+    def begin_read(self, conn: sqlite3.Connection) -> None:  # type: ignore[override]
+        """BEGIN and a first read: the snapshot is taken now (WAL: writers go on meanwhile)."""
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
     def close(self) -> None:
         """Nothing beyond the connections."""
 

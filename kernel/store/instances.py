@@ -8,7 +8,7 @@ from typing import Iterable
 
 from kernel.budget import Budget
 from kernel.icaltext import read_calendar
-from kernel.store.schema import pg_instance_box
+from kernel.store.schema import RTREE_REBUILD, pg_instance_box
 from kernel.types import FLOATING, NEG_INF, POS_INF, Instance
 from kernel.store.connections import Connection
 
@@ -55,6 +55,38 @@ class InstanceStore:
                 "INSERT INTO instances_rtree (id, cmin, cmax, smin, smax) VALUES (?, ?, ?, ?, ?)",
                 (cur.lastrowid, collection_id - BAND, collection_id + BAND, lo, hi),
             )
+
+    def rebuild_index(self) -> None:
+        """Rebuild the time-range structure from the instance rows (inside a write transaction):
+        SQLite's R*Tree; PostgreSQL keeps its GiST index itself."""
+        if self.dialect == "sqlite":
+            for statement in RTREE_REBUILD:
+                self.conn.execute(statement)
+
+    def check_index(self) -> tuple[str, list[str]]:
+        """(what the time-range structure is, its problems: empty when sound).
+
+        SQLite: one R*Tree box per instance row, and ``rtreecheck`` passes;
+        PostgreSQL: the GiST index exists and is valid and ready.
+        """
+        conn = self.conn
+        if self.dialect == "sqlite":
+            rows = conn.execute("SELECT count(*) FROM instances").fetchone()[0]
+            boxes = conn.execute("SELECT count(*) FROM instances_rtree").fetchone()[0]
+            unboxed = conn.execute(
+                "SELECT count(*) FROM instances i WHERE NOT EXISTS (SELECT 1 FROM instances_rtree t WHERE t.id = i.id)"
+            ).fetchone()[0]
+            problems = [] if rows == boxes and not unboxed else [f"{boxes} R*Tree boxes for {rows} instances"]
+            check = conn.execute("SELECT rtreecheck('instances_rtree')").fetchone()[0]
+            if check != "ok":
+                problems.append(f"rtreecheck: {check.splitlines()[0]}")
+            return f"R*Tree instances_rtree, {boxes:,} boxes", problems
+        found = conn.execute(
+            "SELECT indisvalid AND indisready FROM pg_index WHERE indexrelid = to_regclass('instances_box')"
+        ).fetchone()
+        if found is None:
+            return "GiST index instances_box", ["the GiST index instances_box is missing"]
+        return "GiST index instances_box", [] if found[0] else ["the GiST index instances_box is not valid"]
 
     def instances(self, resource_id: int) -> list[Instance]:
         """The index rows of one resource, by start."""
@@ -135,7 +167,7 @@ class InstanceStore:
             " AND (:qe > i.start OR (i.flags & 1 <> 0 AND :qe >= i.start))))"
         )
         hits: set[int] = set()
-        for rid, s, e, flags in self.conn.execute(sql, args):
+        for rid, s, e, flags in self.conn.execute(sql, args).fetchall():  # psycopg: C loop, not a row at a time
             if rid in hits:
                 continue
             if not flags & FLOATING or ical.overlaps(Instance(s, e, flags), qs, qe, tz):

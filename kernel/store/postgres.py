@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 class StoreUnavailable(RuntimeError):
@@ -89,6 +89,15 @@ class PgConnection:
             raise _refused(exc) from None
         return cursor
 
+    def stream(self, sql: str, params: Any = (), size: int = 1000) -> Iterator[list[Any]]:
+        """The rows of a query in lists of ``size``, through a server-side cursor (inside a
+        transaction), so a big table is never held in memory at once."""
+        with self.raw.cursor(name="teamcal_stream") as cursor:
+            cursor.itersize = size
+            cursor.execute(pg_sql(sql), _adapt(params))
+            while rows := cursor.fetchmany(size):
+                yield rows
+
     @property
     def _data_error(self) -> type[Exception]:
         import psycopg
@@ -161,6 +170,11 @@ class PostgresBackend:
         """BEGIN, then wait for the cluster-wide write lock (released at COMMIT or ROLLBACK)."""
         conn.execute("BEGIN")
         conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+
+    def begin_read(self, conn: PgConnection) -> None:  # type: ignore[override]
+        """A REPEATABLE READ, READ ONLY transaction: one snapshot, taken at its first statement."""
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        conn.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
         """Close the pool and its connections."""

@@ -49,6 +49,13 @@ class PrincipalStore:
         row = self.conn.execute(f"SELECT {_COLUMNS} FROM principals WHERE name = ?", (name,)).fetchone()
         return _principal(row) if row else None
 
+    def principal_with_hash(self, name: str) -> tuple[Principal | None, str | None]:
+        """The principal called ``name`` and its stored password hash, in one query ((None, None) when absent)."""
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS}, password_hash FROM principals WHERE name = ?", (name,)
+        ).fetchone()
+        return (_principal(row), row[6]) if row else (None, None)
+
     def principal_by_id(self, principal_id: int) -> Principal | None:
         """The principal with this id, or None."""
         row = self.conn.execute(f"SELECT {_COLUMNS} FROM principals WHERE id = ?", (principal_id,)).fetchone()

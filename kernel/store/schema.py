@@ -26,6 +26,17 @@ def pg_instance_box(alias: str = "") -> str:
         f' point({a}collection_id + 0.25, CASE WHEN {a}flags & 4 <> 0 THEN {a}"end" + 50400 ELSE {a}"end" END))'
     )
 
+#: Statements that rebuild the SQLite R*Tree from the ``instances`` rows (the boxes
+#: ``InstanceStore.index_instances`` writes: the collection's band, floating spans widened).
+RTREE_REBUILD = (
+    "DELETE FROM instances_rtree",
+    "INSERT INTO instances_rtree (id, cmin, cmax, smin, smax)"
+    " SELECT id, collection_id - 0.25, collection_id + 0.25,"
+    " CASE WHEN flags & 4 THEN max(start - 50400, -4611686018427387904) ELSE start END,"
+    ' CASE WHEN flags & 4 THEN min("end" + 50400, 4611686018427387904) ELSE "end" END'
+    " FROM instances",
+)
+
 _ID = Column("id", "int", primary_key=True, generated=True)
 
 
@@ -187,15 +198,7 @@ def m004_resource_component_index(m: Migrator) -> None:
 def m005_rtree_collection_bands(m: Migrator) -> None:
     """Rebuild index boxes with a half-unit band around the collection id (see
     kernel.store.instances.BAND): zero-width boxes made the R*Tree scan most of its nodes."""
-    m.only(
-        "sqlite",
-        "DELETE FROM instances_rtree",
-        "INSERT INTO instances_rtree (id, cmin, cmax, smin, smax)"
-        " SELECT id, collection_id - 0.25, collection_id + 0.25,"
-        " CASE WHEN flags & 4 THEN max(start - 50400, -4611686018427387904) ELSE start END,"
-        ' CASE WHEN flags & 4 THEN min("end" + 50400, 4611686018427387904) ELSE "end" END'
-        " FROM instances",
-    )
+    m.only("sqlite", *RTREE_REBUILD)
 
 
 @kernel_migrations()

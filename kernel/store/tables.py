@@ -14,7 +14,7 @@ primary key (``generated=True``) is assigned by the database and never reused.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -168,14 +168,47 @@ class Table:
         return statements
 
 
+class Catalogue:
+    """The tables migrations declared, as they stand after them, in the order they were created.
+
+    Filled while migrations run (``Migrations.apply(store, catalogue=...)``):
+    ``teamcal store copy`` migrates the new database and copies exactly these
+    tables and columns, whoever declared them.
+    """
+
+    def __init__(self) -> None:
+        #: Table name -> its declaration with every column added since.
+        self.tables: dict[str, Table] = {}
+
+    def created(self, table: Table) -> None:
+        """A migration created ``table``."""
+        self.tables[table.name] = table
+
+    def added(self, table: str, column: Column) -> None:
+        """A migration added ``column`` to ``table``."""
+        if table in self.tables:
+            self.tables[table] = replace(self.tables[table], columns=(*self.tables[table].columns, column))
+
+    def dropped(self, table: str) -> None:
+        """A migration dropped ``table``."""
+        self.tables.pop(table, None)
+
+    def dropped_column(self, table: str, column: str) -> None:
+        """A migration dropped ``column`` of ``table``."""
+        if table in self.tables:
+            kept = tuple(c for c in self.tables[table].columns if c.name != column)
+            self.tables[table] = replace(self.tables[table], columns=kept)
+
+
 class Migrator:
     """What a migration receives: DDL in the backend's dialect, and portable statements."""
 
-    def __init__(self, store: Store, prefix: str | None) -> None:
+    def __init__(self, store: Store, prefix: str | None, catalogue: Catalogue | None = None) -> None:
         self.store = store
         #: "sqlite" or "postgresql", for the rare step that differs.
         self.dialect: str = store.dialect
         self._prefix = prefix
+        self._catalogue = catalogue or Catalogue()
 
     def _check_name(self, name: str) -> None:
         if self._prefix and not name.startswith(self._prefix + "_"):
@@ -188,6 +221,7 @@ class Migrator:
             self._check_name(index.name)
         for statement in table.ddl(self.dialect):
             self.store.execute(statement)
+        self._catalogue.created(table)
 
     def add_column(self, table: str, column: Column) -> None:
         """Add a column (a NOT NULL one needs a default)."""
@@ -197,6 +231,7 @@ class Migrator:
         if column.primary_key or column.generated:
             raise SchemaError(f"column {column.name!r}: a primary key cannot be added later")
         self.store.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {column.ddl(self.dialect, sole_key=False)}")
+        self._catalogue.added(table, column)
 
     def drop_column(self, table: str, column: str) -> None:
         """Drop a column (drop the indexes that use it first; a key or referenced column cannot go).
@@ -210,6 +245,7 @@ class Migrator:
             if sqlite3.sqlite_version_info < (3, 35, 0):
                 raise SchemaError(f"dropping column {column!r} needs SQLite 3.35 or later, not {sqlite3.sqlite_version}")
         self.store.execute(f"ALTER TABLE {quote(table)} DROP COLUMN {quote(column)}")
+        self._catalogue.dropped_column(table, column)
 
     def create_index(self, table: str, index: Index) -> None:
         """Create an index."""
@@ -225,6 +261,7 @@ class Migrator:
         """Drop a table if it exists."""
         self._check_name(name)
         self.store.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+        self._catalogue.dropped(name)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run one statement of the portable subset (data changes in a migration)."""
@@ -276,10 +313,13 @@ class Migrations:
         done = applied(store, self.name)
         return [step for step, _ in self._steps if step not in done]
 
-    def apply(self, store: Store, *, stop_before: str | None = None) -> list[str]:
+    def apply(
+        self, store: Store, *, stop_before: str | None = None, catalogue: Catalogue | None = None
+    ) -> list[str]:
         """Apply the pending migrations in order (up to, not including, ``stop_before``);
         returns their names. Each runs holding the write lock and is skipped when it turns
-        out recorded meanwhile, so nodes starting at once apply each migration once."""
+        out recorded meanwhile, so nodes starting at once apply each migration once;
+        ``catalogue`` notes the tables they declare."""
         ensure_records(store)
         done = applied(store, self.name)
         prefix = None if self.name == "kernel" else self.name
@@ -292,7 +332,7 @@ class Migrations:
             with store.transaction():
                 if step in applied(store, self.name):  # another node, starting at once, was first
                     continue
-                func(Migrator(store, prefix))
+                func(Migrator(store, prefix, catalogue))
                 store.execute(
                     f"INSERT INTO {RECORDS} (migration_set, name, applied_at) VALUES (?, ?, ?)",
                     (self.name, step, time.time()),

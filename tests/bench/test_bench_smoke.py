@@ -48,3 +48,36 @@ def test_missing_shared_bench_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert str(missing) in done.stderr
+
+
+@pytest.mark.sqlite_only  # the run starts its own PostgreSQL cluster beside the SQLite server
+def test_smoke_run_on_both_backends(tmp_path: Path) -> None:
+    """--backend sqlite,postgresql: teamcal on a private PostgreSQL cluster is measured beside SQLite,
+    compared with it in the table, and every answer on both is right."""
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--events", "30", "--no-peers", "--no-floor", "--repeat", "3",
+         "--mixed-seconds", "1", "--backend", "sqlite,postgresql", "--json", str(out),
+         "--workdir", str(tmp_path / "work")],
+        cwd=PROJECT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "teamcal-pg / teamcal" in done.stdout
+    servers = json.loads(out.read_text())["sizes"]["30"]["servers"]
+    for name in ("teamcal", "teamcal-pg"):
+        bench = servers[name]["runs"][0]["bench"]
+        assert all(v == 0 for v in bench["correctness_mismatches"].values()), (name, bench["correctness_mismatches"])
+        assert all(op["errors"] == 0 for op in bench["ops"].values()), name
+        assert servers[name]["runs"][0]["seed_c1"]["ops"]["seed_put"]["seeded"] == 30
+    configs = {n: (tmp_path / "work" / "30" / "round0" / n / "plugins.toml").read_text() for n in servers}
+    assert 'database = "teamcal.sqlite3"' in configs["teamcal"]
+    assert 'database = "postgresql://' in configs["teamcal-pg"]
+
+
+def test_unknown_backend_is_a_usage_error() -> None:
+    """--backend names only sqlite and postgresql: anything else stops with status 2 before any server starts."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--events", "5", "--backend", "sqlite,mysql"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2 and "--backend" in done.stderr

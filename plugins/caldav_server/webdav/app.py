@@ -212,7 +212,7 @@ class DavApp:
             if raw.rstrip(b"/") == server_root:
                 target = Target("root", server_root.decode("utf-8") + "/")
             elif raw.startswith(root):
-                target = resolve(self.host.store, hrefs, split_path(raw[len(root) :]))
+                target = resolve(self.host.store, hrefs, split_path(raw[len(root) :]), principal)
             else:
                 raise DavError(404, "Not found.")
             method = self.methods.get(request.method)

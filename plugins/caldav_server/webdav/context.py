@@ -102,7 +102,7 @@ class DavContext:
         raw = relative_path(self.hrefs, href)
         if raw is None:
             return None
-        return resolve(self.store, self.hrefs, split_path(raw))
+        return resolve(self.store, self.hrefs, split_path(raw), self.principal)
 
     # -- bodies and properties ------------------------------------------------------------
 

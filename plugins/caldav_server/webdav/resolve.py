@@ -177,15 +177,20 @@ def relative_path(hrefs: Hrefs, href: str) -> bytes | None:
     return raw[len(root) + 1 :]
 
 
-def resolve(store: Store, hrefs: Hrefs, segments: list[str]) -> Target:
-    """Look up what a path names. Unknown principals are a 404."""
+def resolve(store: Store, hrefs: Hrefs, segments: list[str], known: Principal | None = None) -> Target:
+    """Look up what a path names. Unknown principals are a 404. ``known`` (the request's
+    principal, just read) is not looked up again when the path names it."""
+
+    def principal(name: str) -> Principal | None:
+        return known if known is not None and known.name == name else store.principal(name)
+
     if not segments:
         return Target("root", hrefs.base())
     top, rest = segments[0], segments[1:]
     if top == PRINCIPALS:
         if not rest:
             return Target("principals", hrefs.principals())
-        owner = store.principal(rest[0])
+        owner = principal(rest[0])
         if owner is None or len(rest) > 1:
             raise DavError(404, "No such principal.")
         return Target("principal", hrefs.principal(owner), owner=owner)
@@ -193,7 +198,7 @@ def resolve(store: Store, hrefs: Hrefs, segments: list[str]) -> Target:
         raise DavError(404, "Not found.")
     if not rest:
         return Target("homes", hrefs.homes())
-    owner = store.principal(rest[0])
+    owner = principal(rest[0])
     if owner is None:
         raise DavError(404, "No such calendar home.")
     path = rest[1:]
@@ -229,13 +234,15 @@ def _alias(store: Store, name: str) -> tuple[Principal, str] | None:
 
 def _in_home(store: Store, owner: Principal, path: list[str], href_of: Callable[[list[str]], str]) -> Target:
     """Resolve a path below ``owner``'s home; ``href_of`` spells the segments as an href."""
-    collection = store.collection(owner.id, "/".join(path))
+    full, up = "/".join(path), "/".join(path[:-1])
+    found = store.collections_at(owner.id, [full, up] if up else [full])  # the URL's and its parent's, at once
+    collection = found.get(canonical_name(full))
     if collection is not None:
         return Target("collection", href_of(path) + "/", owner=owner, collection=collection)
     name = path[-1]
     if len(path) == 1:
         return Target("unmapped", href_of(path), owner=owner, name=name)
-    parent = store.collection(owner.id, "/".join(path[:-1]))
+    parent = found.get(canonical_name(up))
     if parent is None:
         return Target("unmapped", href_of(path), owner=owner, name=name, parent_missing=True)
     resource = store.resource(parent.id, name)
