@@ -33,6 +33,14 @@ class ConfigError(Exception):
         super().__init__(": ".join([*parts, message]))
 
 
+class SecretUnavailable(ConfigError):
+    """A ``{env = ...}`` or ``{file = ...}`` secret that cannot be read (unset, missing file).
+
+    Commands other than ``serve`` and ``check`` meet it only when they use the
+    table holding it (:meth:`kernel.host.Host.settings`).
+    """
+
+
 class ByteSize(int):
     """A size in bytes, written in plugins.toml as an integer or "512kb", "10mb", "900b"."""
 
@@ -216,8 +224,46 @@ class Config:
                 self.path, "kernel", "database",
                 "':memory:' cannot be shared by the worker threads (each opens its own connection); name a file",
             )
-        db = Path(kernel.database)
-        return str(db if db.is_absolute() else self.path.parent / db)
+        return str(self.relative(kernel.database))
+
+    def relative(self, name: str) -> Path:
+        """A file named in plugins.toml: absolute, or relative to the config file's folder."""
+        found = Path(name).expanduser()
+        return found if found.is_absolute() else self.path.parent / found
+
+    def tls_files(self, kernel: KernelSettings) -> tuple[str, str] | None:
+        """``(certificate, key)`` to serve HTTPS with, or None for plain HTTP.
+
+        Both must be set, readable and a matching PEM pair; otherwise a
+        ConfigError names the key and what is wrong (``teamcal check`` and
+        ``serve`` stop on it).
+        """
+        if not kernel.tls_certificate and not kernel.tls_key:
+            return None
+        missing = "tls_key" if kernel.tls_certificate else "tls_certificate"
+        if not kernel.tls_certificate or not kernel.tls_key:
+            raise ConfigError(
+                self.path, "kernel", missing, "must be set too (tls_certificate and tls_key go together)"
+            )
+        files = {key: self.relative(getattr(kernel, key)) for key in ("tls_certificate", "tls_key")}
+        for key, file in files.items():
+            try:
+                file.read_bytes()
+            except OSError as exc:
+                raise ConfigError(self.path, "kernel", key, f"cannot read {file}: {exc.strerror}") from None
+        import ssl
+
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                files["tls_certificate"], files["tls_key"], password=lambda: b""  # never prompt
+            )
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                self.path, "kernel", "tls_certificate",
+                f"{files['tls_certificate']} and {files['tls_key']} are not a PEM certificate and its key"
+                f" ({exc.reason or exc})",
+            ) from None
+        return str(files["tls_certificate"]), str(files["tls_key"])
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -246,7 +292,7 @@ def resolve_secret(value: Any, path: Path, table: str, key: str) -> Any:
         return value
     if "env" in value:
         if value["env"] not in os.environ:
-            raise ConfigError(path, table, key, f"environment variable {value['env']} is not set")
+            raise SecretUnavailable(path, table, key, f"environment variable {value['env']} is not set")
         return os.environ[value["env"]]
     secret_path = Path(value["file"])
     if not secret_path.is_absolute():
@@ -254,7 +300,7 @@ def resolve_secret(value: Any, path: Path, table: str, key: str) -> Any:
     try:
         return secret_path.read_text().strip()
     except OSError as exc:
-        raise ConfigError(path, table, key, f"cannot read secret file: {exc.strerror}") from None
+        raise SecretUnavailable(path, table, key, f"cannot read secret file: {exc.strerror}") from None
 
 
 def validate(cls: type, data: Any, path: Path, table: str) -> Any:

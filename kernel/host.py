@@ -16,7 +16,7 @@ from kernel.budget import Budget, Limits
 from kernel.feed import FeedFollower
 from kernel.jobs import JobSchedule
 from kernel.leases import Leases
-from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
+from kernel.config import Config, ConfigError, KernelSettings, SecretUnavailable, config_path, read_config, validate
 from kernel.encryption import SecretBox, SecretColumn
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
 from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
@@ -87,20 +87,52 @@ class Host:
         *,
         extra_plugins: Iterable[tuple[str, Any]] = (),
         migrate: bool = True,
+        lazy_secrets: bool = False,
     ) -> "Host":
         """Read plugins.toml, load the enabled plugins, validate settings, open and migrate the store.
 
         ``extra_plugins`` are (name, object) pairs registered as well, for tests.
         Raises :class:`ConfigError` on any configuration problem.
         """
+        extra_plugins = list(extra_plugins)
+        config, pm = cls.load(path, extra_plugins)
+        return cls.from_plugins(config, pm, extra_plugins, migrate=migrate, lazy_secrets=lazy_secrets)
+
+    @staticmethod
+    def load(
+        path: str | Path | None = None, extra_plugins: Iterable[tuple[str, Any]] = ()
+    ) -> tuple[Config, pluggy.PluginManager]:
+        """Read plugins.toml and import, register and check the enabled plugins; nothing is opened.
+
+        The first half of :meth:`from_config`: the CLI asks the loaded plugins for
+        their commands before it parses arguments and opens a store.
+        """
         config = read_config(config_path(str(path) if path else None))
         pm = new_manager()
         register(pm, BasicAuth(), "kernel.basic_auth", config.path)
-        extra_plugins = list(extra_plugins)
         for name, plugin in extra_plugins:
             register(pm, plugin, name, config.path)
         load_plugins(pm, config.enabled, config.path)
-        settings = _validate_settings(config, pm)
+        return config, pm
+
+    @classmethod
+    def from_plugins(
+        cls,
+        config: Config,
+        pm: pluggy.PluginManager,
+        extra_plugins: Iterable[tuple[str, Any]] = (),
+        *,
+        migrate: bool = True,
+        lazy_secrets: bool = False,
+    ) -> "Host":
+        """The second half of :meth:`from_config`: validate settings, open (and migrate) the store.
+
+        With ``lazy_secrets``, a plugin's ``{env = ...}``/``{file = ...}`` secret that
+        cannot be read stops only what uses that plugin's table (:meth:`settings`
+        raises then), so one plugin's unset secret does not block unrelated CLI
+        commands; ``[kernel]`` secrets are always read (every command opens the store).
+        """
+        settings = _validate_settings(config, pm, lazy_secrets)
         host = cls(config, pm, settings, extra_plugins)
         if migrate:
             host.migrate()
@@ -153,8 +185,15 @@ class Host:
             )
 
     def settings(self, table: str) -> Any:
-        """The validated settings dataclass of a plugin (its defaults when the table is absent)."""
-        return self._settings[table]
+        """The validated settings dataclass of a plugin (its defaults when the table is absent).
+
+        Raises the table's :class:`kernel.config.SecretUnavailable` when the host was
+        built with ``lazy_secrets`` and a secret of the table cannot be read.
+        """
+        found = self._settings[table]
+        if isinstance(found, SecretUnavailable):
+            raise found
+        return found
 
     @property
     def base_url(self) -> str:
@@ -359,7 +398,7 @@ class Host:
         self.store.close()
 
 
-def _validate_settings(config: Config, pm: pluggy.PluginManager) -> dict[str, Any]:
+def _validate_settings(config: Config, pm: pluggy.PluginManager, lazy_secrets: bool = False) -> dict[str, Any]:
     declared: dict[str, type] = {"kernel": KernelSettings}
     for result in pm.hook.register_settings():
         for table, cls in (result or {}).items():
@@ -372,5 +411,10 @@ def _validate_settings(config: Config, pm: pluggy.PluginManager) -> dict[str, An
         if table not in declared and table not in installed:
             raise ConfigError(config.path, table, None, "unknown table (no enabled or installed plugin has it)")
     for table, cls in declared.items():
-        settings[table] = validate(cls, config.tables.get(table, {}), config.path, table)
+        try:
+            settings[table] = validate(cls, config.tables.get(table, {}), config.path, table)
+        except SecretUnavailable as exc:
+            if not lazy_secrets or table == "kernel":
+                raise
+            settings[table] = exc
     return settings

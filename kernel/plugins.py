@@ -6,6 +6,7 @@ Built-in and third-party plugins come through the same entry-point group,
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata as metadata
 import inspect
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ class PluginInfo:
     version: str
     description: str
     entry_point: metadata.EntryPoint
+    #: The sub-commands it adds (its ``COMMANDS``), known without importing it.
+    commands: tuple[str, ...] = ()
 
 
 def available_plugins() -> dict[str, PluginInfo]:
@@ -39,30 +42,53 @@ def available_plugins() -> dict[str, PluginInfo]:
         for ep in dist.entry_points:
             if ep.group != GROUP or ep.name in found:
                 continue
+            tree = _read_module(ep.value)
+            doc = ast.get_docstring(tree) if tree is not None else None
             found[ep.name] = PluginInfo(
                 name=ep.name,
                 module=ep.value,
                 distribution=dist.metadata["Name"] or "",
                 version=dist.version or "",
-                description=_describe(ep, dist),
+                description=doc.strip().splitlines()[0] if doc else dist.metadata["Summary"] or "",
                 entry_point=ep,
+                commands=_declared_commands(tree),
             )
     return dict(sorted(found.items()))
 
 
-def _describe(ep: metadata.EntryPoint, dist: metadata.Distribution) -> str:
-    """The plugin's one-line description: its module docstring's first line, read without importing."""
-    spec = _find_spec(ep.value)
-    if spec is not None:
-        try:
-            import ast
+def _read_module(module: str) -> ast.Module | None:
+    """The plugin module's syntax tree, read without importing it (None when it cannot be read)."""
+    spec = _find_spec(module)
+    if spec is None:
+        return None
+    try:
+        return ast.parse(Path(spec).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
 
-            doc = ast.get_docstring(ast.parse(Path(spec).read_text(encoding="utf-8")))
-        except (OSError, SyntaxError, ValueError):
-            doc = None
-        if doc:
-            return doc.strip().splitlines()[0]
-    return dist.metadata["Summary"] or ""
+
+def _declared_commands(tree: ast.Module | None) -> tuple[str, ...]:
+    """The names in a module-level ``COMMANDS = ("name", ...)``: the sub-commands the plugin adds."""
+    for node in tree.body if tree is not None else ():
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "COMMANDS" for t in targets):
+            try:
+                names = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError):
+                return ()
+            if isinstance(names, (tuple, list)) and all(isinstance(n, str) for n in names):
+                return tuple(names)
+    return ()
+
+
+def command_owners() -> dict[str, str]:
+    """{sub-command: plugin} for every installed plugin that declares its ``COMMANDS``."""
+    return {command: info.name for info in available_plugins().values() for command in info.commands}
 
 
 def _find_spec(module: str) -> str | None:
