@@ -72,8 +72,9 @@ def serve(host: Host, args: argparse.Namespace) -> int:
 
 
 def check(host: Host, args: argparse.Namespace) -> int:
-    """Config, plugins and every secret loaded: check the TLS files, then say so."""
+    """Config, plugins and every secret loaded: check the TLS files and the pending migrations, then say so."""
     host.config.tls_files(host.kernel)
+    host.try_migrations()
     print(f"{host.config.path}: ok; plugins: {', '.join(host.config.enabled) or 'none'}")
     return 0
 

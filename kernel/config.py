@@ -303,8 +303,12 @@ def resolve_secret(value: Any, path: Path, table: str, key: str) -> Any:
         raise SecretUnavailable(path, table, key, f"cannot read secret file: {exc.strerror}") from None
 
 
-def validate(cls: type, data: Any, path: Path, table: str) -> Any:
-    """Build an instance of the settings dataclass ``cls`` from a TOML table."""
+def validate(cls: type, data: Any, path: Path, table: str, plugin: str | None = None) -> Any:
+    """Build an instance of the settings dataclass ``cls`` (of ``plugin``) from a TOML table.
+
+    A ValueError from the dataclass's own checks (``__post_init__``) becomes a
+    ConfigError naming the plugin, and the setting when the message names one.
+    """
     if not isinstance(data, dict):
         raise ConfigError(path, table, None, "must be a table")
     hints = typing.get_type_hints(cls)
@@ -312,36 +316,45 @@ def validate(cls: type, data: Any, path: Path, table: str) -> Any:
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ConfigError(path, table, unknown[0], f"unknown key (known: {', '.join(names) or 'none'})")
+    for key, f in names.items():
+        if key not in data and f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(path, table, key, "missing: this setting has no default")
     values = {}
     for key, raw in data.items():
-        value = _convert(hints[key], resolve_secret(raw, path, table, key), path, table, key)
+        value = _convert(hints[key], resolve_secret(raw, path, table, key), path, table, key, plugin)
         choices = names[key].metadata.get("choices")
         if choices and value not in choices:
             raise ConfigError(path, table, key, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
         values[key] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        named = [key for key in names if re.search(rf"\b{re.escape(key)}\b", str(exc))]
+        owner = f"plugin {plugin!r}: " if plugin else ""
+        raise ConfigError(path, table, named[0] if len(named) == 1 else None, f"{owner}{exc}") from None
 
 
-def _convert(hint: Any, value: Any, path: Path, table: str, key: str) -> Any:
+def _convert(hint: Any, value: Any, path: Path, table: str, key: str, plugin: str | None = None) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, path, table, key)
+        return _convert(inner, value, path, table, key, plugin)
     if dataclasses.is_dataclass(hint):
-        return validate(hint, value, path, f"{table}.{key}")
+        return validate(hint, value, path, f"{table}.{key}", plugin)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(path, table, key, "must be a table")
         return {
-            str(k): _convert(args[1], v, path, f"{table}.{key}", str(k)) if args else v for k, v in value.items()
+            str(k): _convert(args[1], v, path, f"{table}.{key}", str(k), plugin) if args else v
+            for k, v in value.items()
         }
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(path, table, key, f"must be a list, got {value!r}")
-        return [_convert(args[0], v, path, table, key) for v in value] if args else value
+        return [_convert(args[0], v, path, table, key, plugin) for v in value] if args else value
     if hasattr(hint, "from_config"):
         try:
             return hint.from_config(value)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 import pluggy
 from anyio import to_thread
@@ -21,6 +22,7 @@ from kernel.encryption import SecretBox, SecretColumn
 from kernel.plugins import available_plugins, load_plugins, new_manager, register
 from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
 from kernel.store.backup import keep_automatic
+from kernel.store.tables import Migrations, SchemaError
 from kernel.types import PRIVILEGES, Change, Collection, Principal
 
 from kernel.writes import Writes
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("teamcal")
 READ_ONLY = frozenset({"read"})
 T = TypeVar("T")
+
+
+class _RolledBack(Exception):
+    """Ends :meth:`Host.try_migrations`'s transaction without committing it."""
 
 
 class Host:
@@ -148,9 +154,7 @@ class Host:
         plaintext (from before a key was set) are encrypted; without it, a
         warning says how many there are.
         """
-        sets: list[Any] = []
-        for result in self.hook.register_migrations(host=self):
-            sets.extend(result if isinstance(result, (list, tuple)) else [result])
+        sets = self._migration_sets()
         pending = self.store.pending_migrations(sets)
         if pending and self.store.dialect == "sqlite" and not self.store.is_new():
             saved = keep_automatic(self.store.path, "before-migration", self.kernel.migration_backups)
@@ -158,8 +162,35 @@ class Host:
                 log.warning(
                     "teamcal: backed up the database to %s before migrating (%s)", saved.path, ", ".join(pending)
                 )
-        self.store.migrate(sets)
+        with self._schema_errors():
+            self.store.migrate(sets)
         self._seal_secrets()
+
+    def try_migrations(self) -> None:
+        """Apply the pending migrations in one transaction and roll it all back (``teamcal check``).
+
+        A declaration start-up would refuse raises the same one-line ConfigError;
+        the database is left as it was. (Sets of the deprecated sqlite-utils kind
+        are skipped on SQLite: they commit on their own.)
+        """
+        sets = [s for s in self._migration_sets() if isinstance(s, Migrations) or self.store.dialect != "sqlite"]
+        with self._schema_errors(), contextlib.suppress(_RolledBack), self.store.transaction():
+            self.store.migrate(sets)
+            raise _RolledBack
+
+    def _migration_sets(self) -> list[Any]:
+        sets: list[Any] = []
+        for result in self.hook.register_migrations(host=self):
+            sets.extend(result if isinstance(result, (list, tuple)) else [result])
+        return sets
+
+    @contextlib.contextmanager
+    def _schema_errors(self) -> Iterator[None]:
+        """A SchemaError from migrating (a plugin's table declared wrongly) as a one-line ConfigError."""
+        try:
+            yield
+        except SchemaError as exc:
+            raise ConfigError(self.config.path, None, "enabled", f"cannot migrate: {exc}") from None
 
     def secret_columns(self) -> list[SecretColumn]:
         """Every column plugins declared (``register_secret_columns``) as holding encrypted secrets."""
@@ -400,11 +431,19 @@ class Host:
 
 def _validate_settings(config: Config, pm: pluggy.PluginManager, lazy_secrets: bool = False) -> dict[str, Any]:
     declared: dict[str, type] = {"kernel": KernelSettings}
-    for result in pm.hook.register_settings():
-        for table, cls in (result or {}).items():
+    owners = {"kernel": "kernel"}
+    # each implementation called on its own (in pluggy's order), so that errors name the table's plugin
+    for impl in reversed(pm.hook.register_settings.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        for table, cls in (impl.function() or {}).items():
             if table in declared:
-                raise ConfigError(config.path, table, None, "settings table declared by two plugins")
+                raise ConfigError(
+                    config.path, table, None,
+                    f"settings table declared by two plugins ({owners[table]}, {impl.plugin_name})",
+                )
             declared[table] = cls
+            owners[table] = impl.plugin_name
     installed = set(available_plugins())
     settings: dict[str, Any] = {}
     for table, data in config.tables.items():
@@ -412,7 +451,7 @@ def _validate_settings(config: Config, pm: pluggy.PluginManager, lazy_secrets: b
             raise ConfigError(config.path, table, None, "unknown table (no enabled or installed plugin has it)")
     for table, cls in declared.items():
         try:
-            settings[table] = validate(cls, config.tables.get(table, {}), config.path, table)
+            settings[table] = validate(cls, config.tables.get(table, {}), config.path, table, owners[table])
         except SecretUnavailable as exc:
             if not lazy_secrets or table == "kernel":
                 raise

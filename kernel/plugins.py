@@ -7,6 +7,7 @@ Built-in and third-party plugins come through the same entry-point group,
 from __future__ import annotations
 
 import ast
+import difflib
 import importlib.metadata as metadata
 import inspect
 from dataclasses import dataclass
@@ -109,7 +110,7 @@ def new_manager() -> pluggy.PluginManager:
 
 
 def load_plugins(pm: pluggy.PluginManager, enabled: list[str], config_file: Path) -> None:
-    """Import and register the enabled plugins, then their own hookspecs, then check_pending().
+    """Import and register the enabled plugins, then their own hookspecs, then check the contract.
 
     Every failure is a ConfigError naming the file and the plugin.
     """
@@ -128,12 +129,36 @@ def load_plugins(pm: pluggy.PluginManager, enabled: list[str], config_file: Path
         register(pm, module, name, config_file)
     for specs in pm.hook.register_hookspecs():
         for module in specs if isinstance(specs, (list, tuple)) else [specs]:
-            pm.add_hookspecs(module)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise ConfigError(config_file, None, "enabled", str(exc)) from None
+            try:
+                pm.add_hookspecs(module)
+            except pluggy.PluginValidationError as exc:  # an implementation registered before its spec
+                raise _contract_error(pm, exc, pm.get_name(exc.plugin) or "?", config_file) from None
+    check_pending(pm, config_file)
     check_coroutines(pm, config_file)
+
+
+def check_pending(pm: pluggy.PluginManager, config_file: Path | str = "") -> None:
+    """pluggy's ``check_pending()`` in one line: refuse an implementation of a hook nobody declares.
+
+    A misspelled hook would otherwise never run. Implementations of hooks another
+    plugin may declare are marked ``@hookimpl(optionalhook=True)`` and pass.
+    """
+    known = sorted(name for name, caller in vars(pm.hook).items() if getattr(caller, "spec", None))
+    for name, caller in vars(pm.hook).items():
+        if name.startswith("_") or getattr(caller, "spec", None) is not None:
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else "the kernel's hooks are in kernel/hookspecs.py"
+            raise ConfigError(
+                config_file,
+                None,
+                "enabled",
+                f"plugin {impl.plugin_name!r} implements {name}, which is not a hook: {hint} (implement a hook"
+                " another plugin declares with @hookimpl(optionalhook=True))",
+            )
 
 
 def check_coroutines(pm: pluggy.PluginManager, config_file: Path | str = "") -> None:
@@ -163,8 +188,36 @@ def check_coroutines(pm: pluggy.PluginManager, config_file: Path | str = "") -> 
 
 
 def register(pm: pluggy.PluginManager, plugin: Any, name: str, config_file: Path | str = "") -> None:
-    """Register one plugin object, turning a signature mismatch into a ConfigError."""
+    """Register one plugin object, turning a signature mismatch into a one-line ConfigError."""
     try:
         pm.register(plugin, name)
-    except (pluggy.PluginValidationError, ValueError) as exc:
+    except pluggy.PluginValidationError as exc:
+        raise _contract_error(pm, exc, name, config_file) from None
+    except ValueError as exc:
         raise ConfigError(config_file, None, "enabled", f"plugin {name!r}: {exc}") from None
+
+
+def _contract_error(
+    pm: pluggy.PluginManager, exc: pluggy.PluginValidationError, name: str, config_file: Path | str
+) -> ConfigError:
+    """pluggy's multi-line validation error as one line: the plugin, the hook, the arguments it takes."""
+    plugin = exc.plugin
+    for attr in dir(plugin):
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        if opts is None:
+            continue
+        hook = opts.get("specname") or attr
+        spec = getattr(getattr(pm.hook, hook, None), "spec", None)
+        if spec is None:
+            continue
+        wanted = pluggy.HookImpl(plugin, name, getattr(plugin, attr), opts).argnames
+        unknown = [arg for arg in wanted if arg not in spec.argnames]
+        if unknown:
+            return ConfigError(
+                config_file,
+                None,
+                "enabled",
+                f"plugin {name!r} implements {hook}({', '.join(wanted)}), but {hook} has no argument"
+                f" {', '.join(unknown)}: it takes ({', '.join(spec.argnames)}), any of them, by name",
+            )
+    return ConfigError(config_file, None, "enabled", f"plugin {name!r}: {' '.join(str(exc).split())}")

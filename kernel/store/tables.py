@@ -276,7 +276,10 @@ class Migrations:
             if step in done:
                 continue
             with store.transaction():
-                func(Migrator(store, prefix))
+                try:
+                    func(Migrator(store, prefix))
+                except SchemaError as exc:
+                    raise SchemaError(f"migration {self.name}.{step}: {exc}") from None
                 store.execute(
                     f"INSERT INTO {RECORDS} (migration_set, name, applied_at) VALUES (?, ?, ?)",
                     (self.name, step, time.time()),
