@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kernel import introspection
 from kernel.jobs import Job, run_job
 from kernel.types import Rejected
 
@@ -92,7 +93,7 @@ def _too_large(limit: int) -> Response:
 
 def build_app(host: Host) -> ASGIApp:
     """The ASGI app of a host: every plugin's routes, the kernel's lifespan, the body cap."""
-    routes: list[Any] = []
+    routes: list[Any] = introspection.routes(host)
     for result in host.hook.register_routes(host=host):
         routes.extend(result or [])
 

@@ -164,39 +164,18 @@ def _plugins_args(plugins: argparse.ArgumentParser) -> None:
 
 
 def _plugins(host: None, args: argparse.Namespace) -> int:
-    """teamcal plugins list|show|enable|disable (plugins.toml is read, no plugin is imported)."""
+    """teamcal plugins list|show|enable|disable."""
     path = config_path(args.config)
-    installed = available_plugins()
-    try:
-        enabled = read_config(path).enabled
-    except ConfigError:
-        if args.action in ("enable", "disable"):
-            raise
-        enabled = []
     if args.action == "list":
-        rows = [
-            {
-                "name": p.name,
-                "enabled": p.name in enabled,
-                "version": p.version,
-                "distribution": p.distribution,
-                "description": p.description,
-            }
-            for p in installed.values()
-        ]
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            for r in rows:
-                mark = "on " if r["enabled"] else "off"
-                print(f"{mark}  {r['name']:<22} {r['version']:<10} {r['description']}")
-        return 0
+        return _list_plugins(path, args.json)
+    installed = available_plugins()
     if args.name not in installed:
         raise ConfigError(path, None, "enabled", f"unknown plugin {args.name!r} (installed: {', '.join(installed)})")
     if args.action == "show":
         return _show_plugin(installed[args.name])
     import tomlkit
 
+    read_config(path)  # a missing or broken file is a one-line ConfigError
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     names = doc.get("enabled")
     if names is None:
@@ -209,6 +188,38 @@ def _plugins(host: None, args: argparse.Namespace) -> int:
         names.pop(present.index(args.name))
     path.write_text(tomlkit.dumps(doc), encoding="utf-8")
     print(f"{args.name}: {'enabled' if args.action == 'enable' else 'disabled'} in {path}")
+    return 0
+
+
+def _list_plugins(path: Path, as_json: bool) -> int:
+    """Every installed plugin; for the enabled ones their hooks and settings (secrets masked), as GET /api/plugins."""
+    from kernel.host import Host, validate_settings
+    from kernel.introspection import describe_plugins
+
+    config: Config | None = None
+    pm: Any = None
+    validated: dict[str, Any] = {}
+    try:
+        config = read_config(path)
+        config, pm = Host.load(path)
+        validated = validate_settings(config, pm, lazy_secrets=True)
+    except ConfigError as exc:
+        pm = None
+        print(f"teamcal: {exc} (so the plugins are listed without their hooks and settings)", file=sys.stderr)
+
+    def settings(table: str) -> Any:
+        found = validated[table]
+        if isinstance(found, ConfigError):
+            raise found
+        return found
+
+    rows = describe_plugins(config, pm, settings)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        mark = "on " if r["enabled"] else "off"
+        print(f"{mark}  {r['name']:<22} {r['version']:<10} {r['description']}")
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kernel import maintenance
+from kernel import maintenance, scaffold
 from kernel.passwords import hash_password
 from kernel.store import EVERYONE
 from kernel.types import Collection, Rejected
@@ -28,6 +28,7 @@ def register(cli: Commands) -> None:
     cli.add("calendar", "create, list and remove calendars", _calendar_args, calendar)
     cli.add("grant", "give, take back and list access to a calendar", _grant_args, grant)
     maintenance.register(cli)
+    scaffold.register(cli)
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:

@@ -111,7 +111,10 @@ class KernelSettings:
     )
     database_password: str = field(
         default="",
-        metadata={"doc": "PostgreSQL password ({env = ...} or {file = ...}; PGPASSWORD and ~/.pgpass work too)"},
+        metadata={
+            "doc": "PostgreSQL password ({env = ...} or {file = ...}; PGPASSWORD and ~/.pgpass work too)",
+            "secret": True,
+        },
     )
     feed_poll: Duration = field(
         default=Duration(1),
@@ -184,7 +187,8 @@ class KernelSettings:
         repr=False,
         metadata={
             "doc": "Fernet keys that encrypt secrets plugins store (remote passwords): the first encrypts,"
-            " all decrypt; give it as {env = \"NAME\"} or {file = \"path\"}"
+            " all decrypt; give it as {env = \"NAME\"} or {file = \"path\"}",
+            "secret": True,
         },
     )
     synchronous: str = field(

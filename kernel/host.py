@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 import pluggy
 from anyio import to_thread
 
+from kernel import tracing
 from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
 from kernel.budget import Budget, Limits
 from kernel.feed import FeedFollower
@@ -19,7 +20,7 @@ from kernel.jobs import JobSchedule
 from kernel.leases import Leases
 from kernel.config import Config, ConfigError, KernelSettings, SecretUnavailable, config_path, read_config, validate
 from kernel.encryption import SecretBox, SecretColumn
-from kernel.plugins import available_plugins, load_plugins, new_manager, register
+from kernel.plugins import available_plugins, declared_settings, load_plugins, new_manager, register
 from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
 from kernel.store.backup import keep_automatic
 from kernel.store.tables import Migrations, SchemaError
@@ -119,6 +120,8 @@ class Host:
         for name, plugin in extra_plugins:
             register(pm, plugin, name, config.path)
         load_plugins(pm, config.enabled, config.path)
+        if tracing.wanted():
+            tracing.trace_hooks(pm)
         return config, pm
 
     @classmethod
@@ -138,7 +141,7 @@ class Host:
         raises then), so one plugin's unset secret does not block unrelated CLI
         commands; ``[kernel]`` secrets are always read (every command opens the store).
         """
-        settings = _validate_settings(config, pm, lazy_secrets)
+        settings = validate_settings(config, pm, lazy_secrets)
         host = cls(config, pm, settings, extra_plugins)
         if migrate:
             host.migrate()
@@ -429,29 +432,21 @@ class Host:
         self.store.close()
 
 
-def _validate_settings(config: Config, pm: pluggy.PluginManager, lazy_secrets: bool = False) -> dict[str, Any]:
-    declared: dict[str, type] = {"kernel": KernelSettings}
-    owners = {"kernel": "kernel"}
-    # each implementation called on its own (in pluggy's order), so that errors name the table's plugin
-    for impl in reversed(pm.hook.register_settings.get_hookimpls()):
-        if impl.hookwrapper or impl.wrapper:
-            continue
-        for table, cls in (impl.function() or {}).items():
-            if table in declared:
-                raise ConfigError(
-                    config.path, table, None,
-                    f"settings table declared by two plugins ({owners[table]}, {impl.plugin_name})",
-                )
-            declared[table] = cls
-            owners[table] = impl.plugin_name
+def validate_settings(config: Config, pm: pluggy.PluginManager, lazy_secrets: bool = False) -> dict[str, Any]:
+    """Every declared settings table validated: {table: dataclass instance}.
+
+    With ``lazy_secrets``, a plugin table whose secret cannot be read maps to its
+    :class:`SecretUnavailable` instead (see :meth:`Host.from_plugins`).
+    """
+    declared = declared_settings(pm, config.path)
     installed = set(available_plugins())
     settings: dict[str, Any] = {}
     for table, data in config.tables.items():
         if table not in declared and table not in installed:
             raise ConfigError(config.path, table, None, "unknown table (no enabled or installed plugin has it)")
-    for table, cls in declared.items():
+    for table, (cls, plugin) in declared.items():
         try:
-            settings[table] = validate(cls, config.tables.get(table, {}), config.path, table, owners[table])
+            settings[table] = validate(cls, config.tables.get(table, {}), config.path, table, plugin)
         except SecretUnavailable as exc:
             if not lazy_secrets or table == "kernel":
                 raise

@@ -17,7 +17,7 @@ from typing import Any
 import pluggy
 
 from kernel import hookspecs
-from kernel.config import ConfigError
+from kernel.config import ConfigError, KernelSettings
 
 GROUP = "teamcal"
 
@@ -107,6 +107,26 @@ def new_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     return pm
+
+
+def declared_settings(pm: pluggy.PluginManager, config_file: Path | str = "") -> dict[str, tuple[type, str]]:
+    """{table: (settings dataclass, plugin name)}: the kernel's table, then each ``register_settings`` answer.
+
+    Each implementation is called on its own (in pluggy's order) so that every
+    table is known with its plugin; a table two plugins declare is a ConfigError.
+    """
+    declared: dict[str, tuple[type, str]] = {"kernel": (KernelSettings, "kernel")}
+    for impl in reversed(pm.hook.register_settings.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        for table, cls in (impl.function() or {}).items():
+            if table in declared:
+                raise ConfigError(
+                    config_file, table, None,
+                    f"settings table declared by two plugins ({declared[table][1]}, {impl.plugin_name})",
+                )
+            declared[table] = (cls, impl.plugin_name)
+    return declared
 
 
 def load_plugins(pm: pluggy.PluginManager, enabled: list[str], config_file: Path) -> None:
