@@ -169,7 +169,8 @@ def _plugins(host: None, args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list_plugins(path, args.json)
     installed = available_plugins()
-    if args.name not in installed:
+    leftover = args.action == "disable" and args.name in read_config(path).enabled  # listed, since uninstalled
+    if args.name not in installed and not leftover:
         raise ConfigError(path, None, "enabled", f"unknown plugin {args.name!r} (installed: {', '.join(installed)})")
     if args.action == "show":
         return _show_plugin(installed[args.name])

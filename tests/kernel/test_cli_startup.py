@@ -63,6 +63,16 @@ def test_a_disabled_plugins_command_says_which_plugin_to_enable(tmp_path: Path) 
     assert run_cli("subscription", "--help", cwd=tmp_path).returncode == 0
 
 
+def test_a_plugin_uninstalled_while_enabled_can_be_disabled(tmp_path: Path) -> None:
+    write_config(tmp_path, ["limits", "gone"])
+    refused = run_cli("user", "list", cwd=tmp_path)
+    assert refused.returncode == 2 and "unknown plugin 'gone'" in one_line(refused)
+    disabled = run_cli("plugins", "disable", "gone", cwd=tmp_path)
+    assert (disabled.returncode, disabled.stdout) == (0, "gone: disabled in plugins.toml\n"), disabled.stderr
+    assert run_cli("user", "list", cwd=tmp_path).returncode == 0
+    assert "unknown plugin 'gone'" in run_cli("plugins", "enable", "gone", cwd=tmp_path).stderr
+
+
 def test_builtin_plugins_declare_the_commands_they_add() -> None:
     """COMMANDS (read without importing) names exactly what register_commands adds."""
     builtins = [info for info in available_plugins().values() if info.module.startswith("plugins.")]
