@@ -154,6 +154,7 @@ def load_plugins(pm: pluggy.PluginManager, enabled: list[str], config_file: Path
             except pluggy.PluginValidationError as exc:  # an implementation registered before its spec
                 raise _contract_error(pm, exc, pm.get_name(exc.plugin) or "?", config_file) from None
     check_pending(pm, config_file)
+    check_unmarked(pm, config_file)
     check_coroutines(pm, config_file)
 
 
@@ -179,6 +180,32 @@ def check_pending(pm: pluggy.PluginManager, config_file: Path | str = "") -> Non
                 f"plugin {impl.plugin_name!r} implements {name}, which is not a hook: {hint} (implement a hook"
                 " another plugin declares with @hookimpl(optionalhook=True))",
             )
+
+
+def check_unmarked(pm: pluggy.PluginManager, config_file: Path | str = "") -> None:
+    """Refuse a plugin module's own function named like a hook but not marked ``@hookimpl``.
+
+    pluggy registers only marked functions, so such a function would never run
+    (a veto never applied) without a word.
+    """
+    hooks = {name for name, caller in vars(pm.hook).items() if getattr(caller, "spec", None)}
+    for name, plugin in pm.list_name_plugin():
+        if not inspect.ismodule(plugin):
+            continue
+        for attr, value in vars(plugin).items():
+            if (
+                attr in hooks
+                and inspect.isfunction(value)
+                and value.__module__ == plugin.__name__
+                and pm.parse_hookimpl_opts(plugin, attr) is None
+            ):
+                raise ConfigError(
+                    config_file,
+                    None,
+                    "enabled",
+                    f"plugin {name!r} defines {attr} without @hookimpl, so it would never run: mark it"
+                    " @hookimpl (from kernel import hookimpl)",
+                )
 
 
 def check_coroutines(pm: pluggy.PluginManager, config_file: Path | str = "") -> None:

@@ -45,6 +45,15 @@ def validate_objcet(host, write):
     """No such hook."""
 '''
 
+UNMARKED = '''"""Forgets @hookimpl: its veto would never run."""
+from kernel import Rejected
+
+
+def validate_object(host, write):
+    """Refuse everything."""
+    raise Rejected(403, None, "no")
+'''
+
 POST_INIT = '''"""Checks its settings in __post_init__."""
 from dataclasses import dataclass, field
 
@@ -100,6 +109,9 @@ def register_migrations(host):
         ("typo", UNKNOWN_HOOK, [], "",
          "enabled: plugin 'typo' implements validate_objcet, which is not a hook: did you mean validate_object?"
          " (implement a hook another plugin declares with @hookimpl(optionalhook=True))"),
+        ("unmarked", UNMARKED, [], "",
+         "enabled: plugin 'unmarked' defines validate_object without @hookimpl, so it would never run: mark it"
+         " @hookimpl (from kernel import hookimpl)"),
         ("picky", POST_INIT, [], '[picky]\ngreeting = "  "\n',
          "[picky] greeting: plugin 'picky': greeting must not be empty"),
         ("picky", REQUIRED, [], "[picky]\nshout = true\n", "[picky] greeting: missing: this setting has no default"),
@@ -107,7 +119,7 @@ def register_migrations(host):
          "enabled: cannot migrate: migration sloppy.m001_notes: table or index 'notes' must start with the"
          " plugin's prefix 'sloppy_'"),
     ],
-    ids=["signature", "plugin-hook-signature", "unknown-hook", "post-init", "required-setting", "schema"],
+    ids=["signature", "plugin-hook-signature", "unknown-hook", "unmarked", "post-init", "required-setting", "schema"],
 )
 @pytest.mark.parametrize("command", ["check", "serve"])
 def test_a_plugin_mistake_stops_start_up_with_one_line(
