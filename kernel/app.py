@@ -14,6 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import operations
+from kernel import introspection
 from kernel.jobs import Job, run_job
 from kernel.operations import Metrics, RequestMetrics
 from kernel.types import Rejected
@@ -84,6 +85,26 @@ class BodyCap:
                 await _too_large(self.limit)(scope, receive, send)
 
 
+class PathGuard:
+    """ASGI middleware: a request whose path holds a control character (a percent-encoded
+    newline, say) gets a 400 before routing.
+
+    Starlette matches routes with ``.``, which stops at a newline, so such a path would
+    otherwise fall past every mount and answer 404 instead of the 400 other control
+    characters get.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse the request, or pass it on."""
+        if scope["type"] == "http" and any(ord(ch) < 32 or ord(ch) == 127 for ch in scope["path"]):
+            await PlainTextResponse("Control characters are not allowed in paths.", 400)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def _over(limit: int) -> str:
     return f"The request body is over the server's limit of {limit} bytes."
 
@@ -93,13 +114,13 @@ def _too_large(limit: int) -> Response:
 
 
 def build_app(host: Host, *, owns_host: bool = False) -> ASGIApp:
-    """The ASGI app of a host: every plugin's routes and the operations endpoints, the
-    kernel's lifespan, the body cap, request metrics.
+    """The ASGI app of a host: every plugin's routes, the operations and introspection
+    endpoints, the kernel's lifespan, the body cap, the path guard, request metrics.
 
     With ``owns_host`` the lifespan closes the host when it ends (a worker process's app).
     """
     metrics = Metrics(host)
-    routes: list[Any] = operations.routes(host, metrics)
+    routes: list[Any] = operations.routes(host, metrics) + introspection.routes(host)
     for result in host.hook.register_routes(host=host):
         routes.extend(result or [])
 
@@ -130,7 +151,7 @@ def build_app(host: Host, *, owns_host: bool = False) -> ASGIApp:
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.host = host
-    return RequestMetrics(BodyCap(app, host.kernel.max_body_size), metrics)
+    return RequestMetrics(PathGuard(BodyCap(app, host.kernel.max_body_size)), metrics)
 
 
 async def _call_all(results: list[Any]) -> None:

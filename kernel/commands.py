@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kernel import maintenance
+from kernel import maintenance, scaffold
 from kernel.passwords import hash_password
 from kernel.config import ConfigError
 from kernel.store import EVERYONE
@@ -19,13 +19,17 @@ if TYPE_CHECKING:
 
 def register(cli: Commands) -> None:
     """Declare the kernel's sub-commands."""
-    cli.add("serve", "run the server", _serve_args, serve)
-    cli.add("check", "validate plugins.toml and the enabled plugins", lambda p: None, check, migrate=False)
+    cli.add("serve", "run the server", _serve_args, serve, resolve_secrets=True)
+    cli.add(
+        "check", "validate plugins.toml and the enabled plugins", lambda p: None, check, migrate=False,
+        resolve_secrets=True,
+    )
     cli.add("user", "add, remove, list users and set passwords", _user_args, user)
     cli.add("group", "manage groups (teams) and their members", _group_args, group)
     cli.add("calendar", "create, list and remove calendars", _calendar_args, calendar)
     cli.add("grant", "give, take back and list access to a calendar", _grant_args, grant)
     maintenance.register(cli)
+    scaffold.register(cli)
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -48,6 +52,7 @@ def serve(host: Host, args: argparse.Namespace) -> int:
         host.kernel.host = args.host
     if args.port:
         host.kernel.port = args.port
+    tls_files = host.config.tls_files(host.kernel)
     password = generate_password()
     with host.store.transaction():  # checked holding the write lock: nodes may start at once
         first_run = not host.store.principals("user")
@@ -67,8 +72,8 @@ def serve(host: Host, args: argparse.Namespace) -> int:
         )
     print(f"teamcal: serving {host.base_url}/ (CalDAV clients: {host.base_url}/.well-known/caldav)", file=sys.stderr)
     options: dict[str, Any] = {"host": host.kernel.host, "port": host.kernel.port, "log_level": host.kernel.log_level}
-    if host.kernel.tls_certificate and host.kernel.tls_key:
-        options.update(ssl_certfile=host.kernel.tls_certificate, ssl_keyfile=host.kernel.tls_key)
+    if tls_files:
+        options.update(ssl_certfile=tls_files[0], ssl_keyfile=tls_files[1])
     if host.kernel.workers > 1:
         serve_workers(host, host.kernel.workers, **options)
     else:
@@ -77,15 +82,27 @@ def serve(host: Host, args: argparse.Namespace) -> int:
 
 
 def check(host: Host, args: argparse.Namespace) -> int:
-    """Config and plugins loaded: say so."""
+    """Config, plugins and every secret loaded: check the TLS files and the pending migrations, then say so."""
+    host.config.tls_files(host.kernel)
+    host.try_migrations()
     print(f"{host.config.path}: ok; plugins: {', '.join(host.config.enabled) or 'none'}")
     return 0
 
 
 def _read_password(args: argparse.Namespace) -> str:
-    if not args.password_stdin:
-        raise Rejected(400, None, "Give the password on standard input with --password-stdin.")
-    password = sys.stdin.readline().rstrip("\r\n")
+    """The new password: from standard input with --password-stdin, else asked for twice on the terminal."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise Rejected(400, None, "The passwords differ.")
+    else:
+        raise Rejected(
+            400, None, "No terminal to ask for the password on: give it on standard input with --password-stdin."
+        )
     if len(password) < 8:
         raise Rejected(400, None, "The password needs at least 8 characters.")
     return password
@@ -95,13 +112,17 @@ def _user_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True)
     add = sub.add_parser("add", help="create a user")
     add.add_argument("name")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin (default: ask on the terminal)"
+    )
     add.add_argument("--admin", action="store_true", help="may reach every calendar")
     add.add_argument("--email")
     add.add_argument("--display-name")
     pw = sub.add_parser("passwd", help="set a user's password")
     pw.add_argument("name")
-    pw.add_argument("--password-stdin", action="store_true")
+    pw.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin (default: ask on the terminal)"
+    )
     sub.add_parser("remove", help="delete a user and their home").add_argument("name")
     sub.add_parser("list", help="list users")
 

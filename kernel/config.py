@@ -33,6 +33,14 @@ class ConfigError(Exception):
         super().__init__(": ".join([*parts, message]))
 
 
+class SecretUnavailable(ConfigError):
+    """A ``{env = ...}`` or ``{file = ...}`` secret that cannot be read (unset, missing file).
+
+    Commands other than ``serve`` and ``check`` meet it only when they use the
+    table holding it (:meth:`kernel.host.Host.settings`).
+    """
+
+
 class ByteSize(int):
     """A size in bytes, written in plugins.toml as an integer or "512kb", "10mb", "900b"."""
 
@@ -108,7 +116,10 @@ class KernelSettings:
     )
     database_password: str = field(
         default="",
-        metadata={"doc": "PostgreSQL password ({env = ...} or {file = ...}; PGPASSWORD and ~/.pgpass work too)"},
+        metadata={
+            "doc": "PostgreSQL password ({env = ...} or {file = ...}; PGPASSWORD and ~/.pgpass work too)",
+            "secret": True,
+        },
     )
     feed_poll: Duration = field(
         default=Duration(1),
@@ -181,7 +192,8 @@ class KernelSettings:
         repr=False,
         metadata={
             "doc": "Fernet keys that encrypt secrets plugins store (remote passwords): the first encrypts,"
-            " all decrypt; give it as {env = \"NAME\"} or {file = \"path\"}"
+            " all decrypt; give it as {env = \"NAME\"} or {file = \"path\"}",
+            "secret": True,
         },
     )
     metrics_token: str = field(
@@ -228,8 +240,46 @@ class Config:
                 self.path, "kernel", "database",
                 "':memory:' cannot be shared by the worker threads (each opens its own connection); name a file",
             )
-        db = Path(kernel.database)
-        return str(db if db.is_absolute() else self.path.parent / db)
+        return str(self.relative(kernel.database))
+
+    def relative(self, name: str) -> Path:
+        """A file named in plugins.toml: absolute, or relative to the config file's folder."""
+        found = Path(name).expanduser()
+        return found if found.is_absolute() else self.path.parent / found
+
+    def tls_files(self, kernel: KernelSettings) -> tuple[str, str] | None:
+        """``(certificate, key)`` to serve HTTPS with, or None for plain HTTP.
+
+        Both must be set, readable and a matching PEM pair; otherwise a
+        ConfigError names the key and what is wrong (``teamcal check`` and
+        ``serve`` stop on it).
+        """
+        if not kernel.tls_certificate and not kernel.tls_key:
+            return None
+        missing = "tls_key" if kernel.tls_certificate else "tls_certificate"
+        if not kernel.tls_certificate or not kernel.tls_key:
+            raise ConfigError(
+                self.path, "kernel", missing, "must be set too (tls_certificate and tls_key go together)"
+            )
+        files = {key: self.relative(getattr(kernel, key)) for key in ("tls_certificate", "tls_key")}
+        for key, file in files.items():
+            try:
+                file.read_bytes()
+            except OSError as exc:
+                raise ConfigError(self.path, "kernel", key, f"cannot read {file}: {exc.strerror}") from None
+        import ssl
+
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                files["tls_certificate"], files["tls_key"], password=lambda: b""  # never prompt
+            )
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                self.path, "kernel", "tls_certificate",
+                f"{files['tls_certificate']} and {files['tls_key']} are not a PEM certificate and its key"
+                f" ({exc.reason or exc})",
+            ) from None
+        return str(files["tls_certificate"]), str(files["tls_key"])
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -258,7 +308,7 @@ def resolve_secret(value: Any, path: Path, table: str, key: str) -> Any:
         return value
     if "env" in value:
         if value["env"] not in os.environ:
-            raise ConfigError(path, table, key, f"environment variable {value['env']} is not set")
+            raise SecretUnavailable(path, table, key, f"environment variable {value['env']} is not set")
         return os.environ[value["env"]]
     secret_path = Path(value["file"])
     if not secret_path.is_absolute():
@@ -266,11 +316,15 @@ def resolve_secret(value: Any, path: Path, table: str, key: str) -> Any:
     try:
         return secret_path.read_text().strip()
     except OSError as exc:
-        raise ConfigError(path, table, key, f"cannot read secret file: {exc.strerror}") from None
+        raise SecretUnavailable(path, table, key, f"cannot read secret file: {exc.strerror}") from None
 
 
-def validate(cls: type, data: Any, path: Path, table: str) -> Any:
-    """Build an instance of the settings dataclass ``cls`` from a TOML table."""
+def validate(cls: type, data: Any, path: Path, table: str, plugin: str | None = None) -> Any:
+    """Build an instance of the settings dataclass ``cls`` (of ``plugin``) from a TOML table.
+
+    A ValueError from the dataclass's own checks (``__post_init__``) becomes a
+    ConfigError naming the plugin, and the setting when the message names one.
+    """
     if not isinstance(data, dict):
         raise ConfigError(path, table, None, "must be a table")
     hints = typing.get_type_hints(cls)
@@ -278,36 +332,45 @@ def validate(cls: type, data: Any, path: Path, table: str) -> Any:
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ConfigError(path, table, unknown[0], f"unknown key (known: {', '.join(names) or 'none'})")
+    for key, f in names.items():
+        if key not in data and f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(path, table, key, "missing: this setting has no default")
     values = {}
     for key, raw in data.items():
-        value = _convert(hints[key], resolve_secret(raw, path, table, key), path, table, key)
+        value = _convert(hints[key], resolve_secret(raw, path, table, key), path, table, key, plugin)
         choices = names[key].metadata.get("choices")
         if choices and value not in choices:
             raise ConfigError(path, table, key, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
         values[key] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        named = [key for key in names if re.search(rf"\b{re.escape(key)}\b", str(exc))]
+        owner = f"plugin {plugin!r}: " if plugin else ""
+        raise ConfigError(path, table, named[0] if len(named) == 1 else None, f"{owner}{exc}") from None
 
 
-def _convert(hint: Any, value: Any, path: Path, table: str, key: str) -> Any:
+def _convert(hint: Any, value: Any, path: Path, table: str, key: str, plugin: str | None = None) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, path, table, key)
+        return _convert(inner, value, path, table, key, plugin)
     if dataclasses.is_dataclass(hint):
-        return validate(hint, value, path, f"{table}.{key}")
+        return validate(hint, value, path, f"{table}.{key}", plugin)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(path, table, key, "must be a table")
         return {
-            str(k): _convert(args[1], v, path, f"{table}.{key}", str(k)) if args else v for k, v in value.items()
+            str(k): _convert(args[1], v, path, f"{table}.{key}", str(k), plugin) if args else v
+            for k, v in value.items()
         }
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(path, table, key, f"must be a list, got {value!r}")
-        return [_convert(args[0], v, path, table, key) for v in value] if args else value
+        return [_convert(args[0], v, path, table, key, plugin) for v in value] if args else value
     if hasattr(hint, "from_config"):
         try:
             return hint.from_config(value)

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 import pluggy
 from anyio import to_thread
 
+from kernel import tracing
 from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
 from kernel.budget import Budget, Limits
 from kernel.feed import FeedFollower
 from kernel.jobs import JobSchedule
 from kernel.leases import Leases
-from kernel.config import Config, ConfigError, KernelSettings, config_path, read_config, validate
+from kernel.config import Config, ConfigError, KernelSettings, SecretUnavailable, config_path, read_config, validate
 from kernel.encryption import SecretBox, SecretColumn
-from kernel.plugins import available_plugins, load_plugins, new_manager, register
+from kernel.plugins import available_plugins, declared_settings, load_plugins, new_manager, register
 from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
 from kernel.store.backup import keep_automatic
+from kernel.store.tables import Migrations, SchemaError
 from kernel.types import PRIVILEGES, Change, Collection, Principal
 
 from kernel.writes import Writes
@@ -32,6 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("teamcal")
 READ_ONLY = frozenset({"read"})
 T = TypeVar("T")
+
+
+class _RolledBack(Exception):
+    """Ends :meth:`Host.try_migrations`'s transaction without committing it."""
 
 
 class Host:
@@ -90,20 +97,54 @@ class Host:
         *,
         extra_plugins: Iterable[tuple[str, Any]] = (),
         migrate: bool = True,
+        lazy_secrets: bool = False,
     ) -> "Host":
         """Read plugins.toml, load the enabled plugins, validate settings, open and migrate the store.
 
         ``extra_plugins`` are (name, object) pairs registered as well, for tests.
         Raises :class:`ConfigError` on any configuration problem.
         """
+        extra_plugins = list(extra_plugins)
+        config, pm = cls.load(path, extra_plugins)
+        return cls.from_plugins(config, pm, extra_plugins, migrate=migrate, lazy_secrets=lazy_secrets)
+
+    @staticmethod
+    def load(
+        path: str | Path | None = None, extra_plugins: Iterable[tuple[str, Any]] = ()
+    ) -> tuple[Config, pluggy.PluginManager]:
+        """Read plugins.toml and import, register and check the enabled plugins; nothing is opened.
+
+        The first half of :meth:`from_config`: the CLI asks the loaded plugins for
+        their commands before it parses arguments and opens a store.
+        """
         config = read_config(config_path(str(path) if path else None))
         pm = new_manager()
         register(pm, BasicAuth(), "kernel.basic_auth", config.path)
-        extra_plugins = list(extra_plugins)
         for name, plugin in extra_plugins:
             register(pm, plugin, name, config.path)
         load_plugins(pm, config.enabled, config.path)
-        settings = _validate_settings(config, pm)
+        if tracing.wanted():
+            tracing.trace_hooks(pm)
+        return config, pm
+
+    @classmethod
+    def from_plugins(
+        cls,
+        config: Config,
+        pm: pluggy.PluginManager,
+        extra_plugins: Iterable[tuple[str, Any]] = (),
+        *,
+        migrate: bool = True,
+        lazy_secrets: bool = False,
+    ) -> "Host":
+        """The second half of :meth:`from_config`: validate settings, open (and migrate) the store.
+
+        With ``lazy_secrets``, a plugin's ``{env = ...}``/``{file = ...}`` secret that
+        cannot be read stops only what uses that plugin's table (:meth:`settings`
+        raises then), so one plugin's unset secret does not block unrelated CLI
+        commands; ``[kernel]`` secrets are always read (every command opens the store).
+        """
+        settings = validate_settings(config, pm, lazy_secrets)
         host = cls(config, pm, settings, extra_plugins)
         if migrate:
             host.migrate()
@@ -127,8 +168,21 @@ class Host:
                 log.warning(
                     "teamcal: backed up the database to %s before migrating (%s)", saved.path, ", ".join(pending)
                 )
-        self.store.migrate(sets)
+        with self._schema_errors():
+            self.store.migrate(sets)
         self._seal_secrets()
+
+    def try_migrations(self) -> None:
+        """Apply the pending migrations in one transaction and roll it all back (``teamcal check``).
+
+        A declaration start-up would refuse raises the same one-line ConfigError;
+        the database is left as it was. (Sets of the deprecated sqlite-utils kind
+        are skipped on SQLite: they commit on their own.)
+        """
+        sets = [s for s in self.migration_sets() if isinstance(s, Migrations) or self.store.dialect != "sqlite"]
+        with self._schema_errors(), contextlib.suppress(_RolledBack), self.store.transaction():
+            self.store.migrate(sets)
+            raise _RolledBack
 
     def migration_sets(self) -> list[Any]:
         """Every enabled plugin's migration sets (``register_migrations``), in plugin order."""
@@ -136,6 +190,14 @@ class Host:
         for result in self.hook.register_migrations(host=self):
             sets.extend(result if isinstance(result, (list, tuple)) else [result])
         return sets
+
+    @contextlib.contextmanager
+    def _schema_errors(self) -> Iterator[None]:
+        """A SchemaError from migrating (a plugin's table declared wrongly) as a one-line ConfigError."""
+        try:
+            yield
+        except SchemaError as exc:
+            raise ConfigError(self.config.path, None, "enabled", f"cannot migrate: {exc}") from None
 
     def secret_columns(self) -> list[SecretColumn]:
         """Every column plugins declared (``register_secret_columns``) as holding encrypted secrets."""
@@ -161,8 +223,15 @@ class Host:
             )
 
     def settings(self, table: str) -> Any:
-        """The validated settings dataclass of a plugin (its defaults when the table is absent)."""
-        return self._settings[table]
+        """The validated settings dataclass of a plugin (its defaults when the table is absent).
+
+        Raises the table's :class:`kernel.config.SecretUnavailable` when the host was
+        built with ``lazy_secrets`` and a secret of the table cannot be read.
+        """
+        found = self._settings[table]
+        if isinstance(found, SecretUnavailable):
+            raise found
+        return found
 
     def state(self, key: str, factory: Callable[[], T]) -> T:
         """A plugin's in-memory state for this host: ``factory()``'s result, made on the first
@@ -376,18 +445,23 @@ class Host:
         self.store.close()
 
 
-def _validate_settings(config: Config, pm: pluggy.PluginManager) -> dict[str, Any]:
-    declared: dict[str, type] = {"kernel": KernelSettings}
-    for result in pm.hook.register_settings():
-        for table, cls in (result or {}).items():
-            if table in declared:
-                raise ConfigError(config.path, table, None, "settings table declared by two plugins")
-            declared[table] = cls
+def validate_settings(config: Config, pm: pluggy.PluginManager, lazy_secrets: bool = False) -> dict[str, Any]:
+    """Every declared settings table validated: {table: dataclass instance}.
+
+    With ``lazy_secrets``, a plugin table whose secret cannot be read maps to its
+    :class:`SecretUnavailable` instead (see :meth:`Host.from_plugins`).
+    """
+    declared = declared_settings(pm, config.path)
     installed = set(available_plugins())
     settings: dict[str, Any] = {}
     for table, data in config.tables.items():
         if table not in declared and table not in installed:
             raise ConfigError(config.path, table, None, "unknown table (no enabled or installed plugin has it)")
-    for table, cls in declared.items():
-        settings[table] = validate(cls, config.tables.get(table, {}), config.path, table)
+    for table, (cls, plugin) in declared.items():
+        try:
+            settings[table] = validate(cls, config.tables.get(table, {}), config.path, table, plugin)
+        except SecretUnavailable as exc:
+            if not lazy_secrets or table == "kernel":
+                raise
+            settings[table] = exc
     return settings

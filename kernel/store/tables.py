@@ -332,7 +332,10 @@ class Migrations:
             with store.transaction():
                 if step in applied(store, self.name):  # another node, starting at once, was first
                     continue
-                func(Migrator(store, prefix, catalogue))
+                try:
+                    func(Migrator(store, prefix, catalogue))
+                except SchemaError as exc:
+                    raise SchemaError(f"migration {self.name}.{step}: {exc}") from None
                 store.execute(
                     f"INSERT INTO {RECORDS} (migration_set, name, applied_at) VALUES (?, ?, ?)",
                     (self.name, step, time.time()),

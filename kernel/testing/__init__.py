@@ -148,6 +148,8 @@ class LiveServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.host = Host.from_config(host.config.path, extra_plugins=host.extra_plugins)
+        # as `teamcal serve --port` does: links (host.base_url) point where the server listens
+        self.host.kernel.host, self.host.kernel.port = "127.0.0.1", self.port
         config = uvicorn.Config(
             build_app(self.host), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
         )

@@ -39,6 +39,10 @@ log = logging.getLogger("teamcal.atlassian_export")
 REFRESH_CHECK = 3600.0
 
 
+#: The sub-commands it adds, read without importing it: while it is disabled they say how to enable it.
+COMMANDS = ("export",)
+
+
 @hookimpl
 def register_settings() -> dict[str, type]:
     """The ``[atlassian_export]`` table."""

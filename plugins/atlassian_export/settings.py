@@ -122,7 +122,9 @@ class Settings:
     endpoint: Endpoint = field(
         default=Endpoint(""), metadata={"doc": "push setObjects/deleteObjectsByExternalId here (https); empty: no push"}
     )
-    token: str = field(default="", metadata={"doc": "bearer token sent to the endpoint ({env = \"NAME\"})"})
+    token: str = field(
+        default="", metadata={"doc": "bearer token sent to the endpoint ({env = \"NAME\"})", "secret": True}
+    )
     allow_insecure_endpoint: bool = field(
         default=False, metadata={"doc": "allow an http:// endpoint on 127.0.0.1, and loopback addresses (tests only)"}
     )
@@ -131,7 +133,8 @@ class Settings:
         metadata={"doc": "non-public address ranges (CIDR) the endpoint may resolve to, e.g. a relay on 10.0.0.5/32"},
     )
     pull_token: str = field(
-        default="", metadata={"doc": "bearer token accepted by GET /api/atlassian/objects ({env = \"NAME\"})"}
+        default="",
+        metadata={"doc": "bearer token accepted by GET /api/atlassian/objects ({env = \"NAME\"})", "secret": True},
     )
     window_past_days: Days = field(default=Days(30), metadata={"doc": "occurrences exported this far back"})
     window_future_days: Days = field(default=Days(180), metadata={"doc": "occurrences exported this far ahead"})

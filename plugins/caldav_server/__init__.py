@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from kernel import Host
 
 
+#: The sub-commands it adds, read without importing it: while it is disabled they say how to enable it.
+COMMANDS = ("feed",)
+
+
 @hookimpl
 def register_settings() -> dict[str, type]:
     """Declare the ``[caldav_server]`` table (lock timeouts, request budgets)."""

@@ -26,6 +26,10 @@ __all__ = ["Settings"]
 _schedulers: weakref.WeakKeyDictionary[Any, Scheduler] = weakref.WeakKeyDictionary()
 
 
+#: The sub-commands it adds, read without importing it: while it is disabled they say how to enable it.
+COMMANDS = ("subscription",)
+
+
 @hookimpl
 def register_settings() -> dict[str, type]:
     """The ``[caldav_subscription]`` table."""

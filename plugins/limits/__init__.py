@@ -20,6 +20,10 @@ from plugins.limits.overrides import migrations
 from plugins.limits.settings import Settings
 
 
+#: The sub-commands it adds, read without importing it: while it is disabled they say how to enable it.
+COMMANDS = ("limits",)
+
+
 @hookimpl
 def register_settings() -> dict[str, type]:
     """Declare the ``[limits]`` table."""

@@ -151,9 +151,13 @@ def test_schema_is_strict(breakage):
 @pytest.mark.parametrize("path", INVITATIONS, ids=lambda p: p.name)
 def test_every_object_from_every_invitation_validates(path):
     objects = map_object(icalendar.Calendar.from_ical(path.read_bytes()), CTX, SETTINGS, NOW)
+    assert bool(objects) == (b"BEGIN:VEVENT" in path.read_bytes())  # events are exported, tasks are not
     validate(objects)
     limited = map_object(icalendar.Calendar.from_ical(path.read_bytes()), dataclasses.replace(CTX, max_attendees=2),
                          MappingSettings(category_event_types={"meetings": "meeting"}), NOW)
+    assert len(limited) == len(objects)
+    for obj in limited:
+        assert obj[EVENT]["exceedsMaxAttendees"] == (obj[EVENT].get("attendeeCount", 0) > 2)
     validate(limited)
 
 
@@ -173,6 +177,7 @@ def test_invitations_survive_random_damage(path):
     """Dropped, doubled and truncated lines: valid objects or MappingError, never another exception."""
     lines = path.read_text(encoding="utf-8").replace("\r\n", "\n").replace("\n ", "").splitlines()
     rng = random.Random(path.name)
+    mapped = 0
     for _ in range(60):
         damaged = list(lines)
         for _ in range(rng.randint(1, 3)):
@@ -191,7 +196,9 @@ def test_invitations_survive_random_damage(path):
         try:
             validate(map_object(calendar, CTX, SETTINGS, NOW))
         except MappingError:
-            pass
+            continue
+        mapped += 1
+    assert mapped, "some damaged invitations still parse and map"
 
 
 # ---------------------------------------------------------------- Google Calendar

@@ -12,12 +12,11 @@ import pytest
 
 from bench.shared import DEFAULT_SHARED_BENCH, PROJECT
 
-pytestmark = pytest.mark.skipif(
+
+@pytest.mark.skipif(
     not DEFAULT_SHARED_BENCH.is_file(),
     reason=f"the shared benchmark {DEFAULT_SHARED_BENCH} is absent (it lives in ../shared/bench beside the project)",
 )
-
-
 def test_smoke_run_reports_no_wrong_answers(tmp_path: Path) -> None:
     """50 events, teamcal only: exit status 0, zero mismatches and zero errors in every phase."""
     out = tmp_path / "result.json"

@@ -244,7 +244,6 @@ def test_path_tricks_on_the_token_segment(deployment: Deployment, alice: httpx.C
             f"/feeds/{token}A.ics",
             f"/feeds/{swapped}.ics",
             f"/feeds/{token.swapcase()}.ics",
-            f"/feeds/{token}%00.ics",
             f"/feeds/%20{token}.ics",
             f"/feeds/{token}.ics%2F..%2F..%2Fdav%2Fcal%2Falice%2F",
             f"/feeds//{token}.ics",
@@ -255,6 +254,8 @@ def test_path_tricks_on_the_token_segment(deployment: Deployment, alice: httpx.C
             r = client.get(path)
             assert r.status_code == 404, (path, r.status_code)
             assert b"BEGIN:VCALENDAR" not in r.content
+        control = client.get(f"/feeds/{token}%00.ics")  # the kernel refuses control characters in any path
+        assert control.status_code == 400 and b"BEGIN:VCALENDAR" not in control.content
         for target in (
             f"/feeds/..{cal}".encode(),
             f"/feeds/{token}.ics/../../dav/cal/alice/".encode(),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,14 +71,16 @@ def test_xml_bombs_and_entities_are_refused(alice: httpx.Client) -> None:
         assert "root:" not in r.text
 
 
-def test_deep_and_wide_xml_is_refused_quickly(alice: httpx.Client) -> None:
+def test_deep_and_wide_xml_is_refused_without_delaying_others(alice: httpx.Client, bob: httpx.Client) -> None:
     deep = b"<a>" * 100_000 + b"</a>" * 100_000
     wide = b'<D:propfind xmlns:D="DAV:"><D:prop>' + b"<D:displayname/>" * 60_000 + b"</D:prop></D:propfind>"
     for body in (deep, wide):
-        started = time.monotonic()
-        r = alice.request("PROPFIND", "/dav/cal/alice/", content=body, headers={"Depth": "0"})
+        r, took = latency_during(
+            lambda body=body: alice.request("PROPFIND", "/dav/cal/alice/", content=body, headers={"Depth": "0"}),
+            lambda: bob.request("PROPFIND", "/dav/cal/bob/", headers={"Depth": "0"}),
+        )
         assert r.status_code == 400
-        assert time.monotonic() - started < 5
+        assert took and max(took) < 1.0, took
 
 
 def test_path_tricks_are_refused(deployment: Deployment) -> None:
@@ -93,9 +94,10 @@ def test_path_tricks_are_refused(deployment: Deployment) -> None:
         "/dav/cal/alice/%ff%fe/",
         cal + "/./y",
         "/dav/cal/alice/a%01b/",
+        "/dav/cal/alice/a%0Ab/",  # a newline: refused by the kernel before routing
+        "/dav/cal/alice/a%0D%0Ab/",
     ):
         assert raw_request(deployment, "PROPFIND", path) == 400, path
-    assert raw_request(deployment, "PROPFIND", "/dav/cal/alice/a%0Ab/") in (400, 404)
 
 
 def test_body_over_the_kernel_cap_is_413(deployment: Deployment, alice: httpx.Client) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import random
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -540,13 +539,11 @@ def test_hostile_inputs_are_always_rejected_never_raised():
         mutated[i] = mutated[i][: rng.randrange(len(mutated[i]) + 1)] + bytes(
             rng.choice(b"0123456789:;=TZ-,") for _ in range(rng.randrange(6)))
         samples.append(b"\r\n".join(mutated))
-    for data in samples:
-        began = time.perf_counter()
+    for data in samples:  # a hang would stop the suite; time is asserted over HTTP with latency_during
         try:
             parse_object(data)
         except Rejected as exc:
             assert exc.precondition.startswith(CALDAV)
-        assert time.perf_counter() - began < 5
 
 
 # --- overlaps and floating_to_utc ------------------------------------------------------

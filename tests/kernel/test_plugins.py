@@ -213,8 +213,6 @@ def test_sqlite_utils_migrations_still_run_on_sqlite_with_a_warning(tmp_path: Pa
 
 
 def test_a_plugin_table_without_its_prefix_stops_start_up(tmp_path: Path) -> None:
-    from kernel.store.tables import SchemaError
-
     sloppy = Migrations("sloppy")
 
     @sloppy()
@@ -226,7 +224,7 @@ def test_a_plugin_table_without_its_prefix_stops_start_up(tmp_path: Path) -> Non
         def register_migrations(self, host):
             return sloppy
 
-    with pytest.raises(SchemaError, match="'notes' must start with the plugin's prefix 'sloppy_'"):
+    with pytest.raises(ConfigError, match="migration sloppy.m001: table or index 'notes' must start with the plugin"):
         make_host(tmp_path, plugins=[("sloppy", Sloppy())])
 
 

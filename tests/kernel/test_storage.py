@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel import Column, Index, Migrations, Table, hookimpl
+from kernel import Column, ConfigError, Index, Migrations, Table, hookimpl
 from kernel.host import Host
 from kernel.store.postgres import pg_sql, redact
 from kernel.store.tables import SchemaError
@@ -145,7 +145,7 @@ def test_a_failed_migration_leaves_nothing_and_stops_start_up(tmp_path: Path) ->
         def register_migrations(self, host):
             return broken
 
-    with pytest.raises(SchemaError, match="needs a default"):
+    with pytest.raises(ConfigError, match="cannot migrate: migration broken.m001: column 'b' added to 'broken_t'"):
         make_host(tmp_path, plugins=[("broken", Broken())])
     plain = Host.from_config(tmp_path / "plugins.toml")
     assert not plain.store.table_exists("broken_t")

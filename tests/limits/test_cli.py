@@ -112,6 +112,10 @@ def test_bad_input(
 
 
 def test_command_absent_when_plugin_disabled(tmp_path: Path) -> None:
+    """While the plugin is off, its command only says how to switch it on."""
     make_host(tmp_path, []).close()
     result = teamcal(tmp_path / "plugins.toml", "limits", "show", "alice")
-    assert result.returncode == 2 and "invalid choice: 'limits'" in result.stderr
+    assert result.returncode == 2 and result.stderr == (
+        f"teamcal: limits is a command of the plugin limits, which is not enabled in {tmp_path / 'plugins.toml'}:"
+        " enable it with `teamcal plugins enable limits`\n"
+    )

@@ -198,7 +198,11 @@ def test_copying_objects_counts_in_the_target_home(deploy: Callable[..., Deploym
 def test_limits_do_not_touch_plain_collections(deploy: Callable[..., Deployment]) -> None:
     d = deploy("[limits]\nmax_icalendar_size = 10\nmax_events = 0\n")
     files = d.host.writes.create_collection(d.alice, "files", "plain", principal=d.alice)
-    d.host.writes.put_object(files, "notes.txt", b"x" * 100, principal=d.alice, content_type="text/plain")
+    stored, created, _ = d.host.writes.put_object(
+        files, "notes.txt", b"x" * 100, principal=d.alice, content_type="text/plain"
+    )
+    assert created and stored.size == 100
+    assert [r.name for r in d.host.store.resources(files.id)] == ["notes.txt"]
 
 
 def test_plugin_disabled_means_no_limits(deploy: Callable[..., Deployment]) -> None:
