@@ -59,9 +59,17 @@ _YEAR_1000 = to_key(dt.date(1000, 1, 1))
 
 
 def parse_object(
-    data: bytes, *, max_index_instances: int = 5000, horizon: int | None = None, budget: Budget | None = None
+    data: bytes,
+    *,
+    max_index_instances: int = 5000,
+    horizon: int | None = None,
+    budget: Budget | None = None,
+    calendar: icalendar.Calendar | None = None,
 ) -> tuple[icalendar.Calendar, ObjectInfo]:
     """Parse and validate one calendar object resource, compute its index.
+
+    ``calendar``: ``data`` as ``kernel.icaltext.read_calendar`` already read it
+    (the ingest pipeline's), so it is not read again.
 
     Every failure on bad input is a ``Rejected`` (403 with a CalDAV
     precondition). Instances start before ``horizon`` (default: now + 10
@@ -72,7 +80,7 @@ def parse_object(
     CALDAV:valid-calendar-data.
     """
     try:
-        return _parse(data, max_index_instances, horizon, budget or Budget())
+        return _parse(data, max_index_instances, horizon, budget or Budget(), calendar)
     except OverBudget as exc:
         raise Rejected(403, MAX_INSTANCES, exc.message) from exc
     except Rejected:
@@ -164,16 +172,20 @@ def _matches(inst: Instance, start: int | None, end: int | None,
 # --- parsing and validation -------------------------------------------------
 
 
-def _parse(data: bytes, limit: int, horizon: int | None,
-           budget: Budget) -> tuple[icalendar.Calendar, ObjectInfo]:
-    calendar = read_calendar(data, budget)
+def _parse(data: bytes, limit: int, horizon: int | None, budget: Budget,
+           calendar: icalendar.Calendar | None) -> tuple[icalendar.Calendar, ObjectInfo]:
+    if calendar is None:
+        calendar = read_calendar(data, budget)
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
         raise Rejected(403, VALID_DATA, "The data is not a VCALENDAR object.")
     components = _components(calendar)
     name = _check_resource(calendar, components)
     recurring = _is_recurring(components)
     for component in components:
-        _check_component(name, component, recurring)
+        try:
+            _check_component(name, component, recurring)
+        except Rejected as exc:
+            raise _located(exc, component) from None
     _check_recurrence_ids(components)
     uid = str(components[0]["UID"])
     attendees = max(_count(c.get("ATTENDEE")) for c in components)
@@ -240,6 +252,15 @@ def _check_resource(calendar: icalendar.Calendar, components: list) -> str:
     if sum("RECURRENCE-ID" not in c for c in components) > 1:
         raise reject(f"The object has more than one master {name} (without RECURRENCE-ID).")
     return name
+
+
+def _located(exc: Rejected, component: icalendar.Component) -> Rejected:
+    """``exc`` with its message saying which component it is about (UID, RECURRENCE-ID)."""
+    where = f"the {component.name} with UID {str(component.get('UID', '')).strip()!r}"
+    rid = component.get("RECURRENCE-ID")
+    if rid is not None and not isinstance(rid, list):
+        where += f", RECURRENCE-ID {rid.to_ical().decode(errors='replace')}"
+    return Rejected(exc.status, exc.precondition, f"{exc.message.rstrip('.')} (in {where}).")
 
 
 def _check_recurrence_ids(components: list) -> None:

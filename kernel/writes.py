@@ -7,13 +7,14 @@ change row, or nothing: ``validate_*`` hooks run inside it and may raise
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
-from kernel import ical
-from kernel.icaltext import crlf_lines
+from kernel import ical, ingest
+from kernel.budget import OverBudget
 from kernel.names import canonical_name, check_segment
 from kernel.store.resources import make_etag
 from kernel.types import (
@@ -30,6 +31,8 @@ from kernel.types import (
 
 if TYPE_CHECKING:
     from kernel.host import Host
+
+log = logging.getLogger("teamcal.ingest")
 
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 CALENDAR_CONTENT_TYPE = "text/calendar; charset=utf-8"
@@ -49,7 +52,7 @@ _CONTAINER_REFUSAL = (
 
 class Stored(NamedTuple):
     """What ``put_object`` stored: the resource, whether it was created, and whether the
-    stored bytes differ from the data given (line breaks normalised to CRLF)."""
+    stored bytes differ from the data given (repaired by ``kernel.ingest``)."""
 
     resource: Resource
     created: bool
@@ -158,7 +161,7 @@ class Writes:
 
         Calendar collections take only valid calendar object resources (RFC
         4791 4.1) of a supported component with a UID unused by another
-        resource; their line breaks are normalised to CRLF before validation,
+        resource; they pass the repairs of ``kernel.ingest`` before validation,
         so what is validated is byte for byte what is stored (``rewritten``
         says the stored bytes differ from ``data``). ``if_match`` /
         ``if_none_match`` are the raw header values; a failed precondition is
@@ -174,12 +177,20 @@ class Writes:
             _check_conditions(old, if_match, if_none_match)
             calendar = info = None
             if collection.kind == "calendar":
-                data = crlf_lines(data)
+                budget = self.host.budget()
+                try:
+                    ingested = ingest.repair(data, budget)
+                except OverBudget as exc:
+                    raise Rejected(403, ical.MAX_INSTANCES, exc.message) from exc
+                data = ingested.data
+                if ingested.repairs:
+                    log.debug("repaired %s/%s: %s", collection.path, name, ", ".join(ingested.repairs))
                 calendar, info = ical.parse_object(
                     data,
                     max_index_instances=self.host.kernel.index_max_instances,
                     horizon=int(time.time()) + self.host.kernel.index_horizon_years * 366 * 86400,
-                    budget=self.host.budget(),
+                    budget=budget,
+                    calendar=ingested.calendar,
                 )
                 if collection.components and info.component not in collection.components:
                     raise Rejected(

@@ -4,9 +4,9 @@
 size limit), so an oversized body is refused after at most the limit;
 If-Match / If-None-Match are checked in the write transaction (412, nothing
 written). The answer carries the strong ETag of the stored bytes only when
-they are exactly the body: the kernel rewrites bare CR or LF line breaks as
-CRLF, and then the ETag is left out (RFC 4791 5.3.4), so the client fetches
-what was stored.
+they are exactly the body: when the kernel's ingest pipeline repaired the data
+(``kernel.ingest``: line breaks, value types, time zones ...) the ETag is left
+out (RFC 4791 5.3.4), so the client fetches what was stored.
 """
 
 from __future__ import annotations
