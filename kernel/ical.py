@@ -46,7 +46,12 @@ VALID_DATA = CALDAV + "valid-calendar-data"
 VALID_OBJECT = CALDAV + "valid-calendar-object-resource"
 MAX_INSTANCES = CALDAV + "max-instances"
 
-COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY")
+#: Every calendar component type the server stores (RFC 4791, RFC 7953 VAVAILABILITY): what a
+#: calendar created without CALDAV:supported-calendar-component-set accepts.
+COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY")
+#: Component types without instances in the time-range index (their time ranges are read from
+#: the data: RFC 4791 9.9 for VFREEBUSY, RFC 7953 3.1 for VAVAILABILITY).
+UNINDEXED = ("VFREEBUSY", "VAVAILABILITY")
 _TIME_PROPERTIES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "RDATE", "EXDATE")
 _SINGLE_PROPERTIES = ("UID", "DTSTART", "DTEND", "DUE", "DURATION", "RECURRENCE-ID",
                       "COMPLETED", "CREATED")
@@ -127,7 +132,7 @@ def occurs_in(
     that ``parse_object`` accepted.
     """
     components = _components(calendar)
-    if not components or components[0].name == "VFREEBUSY":
+    if not components or components[0].name in UNINDEXED:
         return False
     name = components[0].name
     if not _is_recurring(components):
@@ -193,10 +198,10 @@ def _parse(data: bytes, limit: int, horizon: int | None, budget: Budget,
     unbounded = any("COUNT" not in r and "UNTIL" not in r for r in rules)
     instances: tuple[Instance, ...] = ()
     indexed_until = None
-    if name != "VFREEBUSY" and not recurring:
+    if name not in UNINDEXED and not recurring:
         inst = _single_instance(name, components[0])
         instances = () if inst is None else (inst,)
-    elif name != "VFREEBUSY":
+    elif name not in UNINDEXED:
         if horizon is None:
             horizon = int(time.time()) + _DEFAULT_HORIZON
         instances, indexed_until = _expand(calendar, name, limit, min(horizon, MAX_KEY), budget)
@@ -300,6 +305,9 @@ def _check_component(name: str, component: icalendar.Component, recurring: bool)
     if name == "VFREEBUSY":
         return
     start = _dt(component, "DTSTART")
+    if name == "VAVAILABILITY":
+        _check_availability(component, start)
+        return
     if start is None and name == "VEVENT":
         raise _reject("A VEVENT needs a DTSTART.")
     if start is None and recurring:
@@ -318,6 +326,17 @@ def _check_component(name: str, component: icalendar.Component, recurring: bool)
         raise _reject("A VTODO with DURATION needs a DTSTART.")
     for rule in _as_list(component.get("RRULE")):
         _check_rule(rule)
+
+
+def _check_availability(component: icalendar.Component, start) -> None:
+    """RFC 7953 3.1: DTEND or DURATION (which needs DTSTART), not both, not before the start."""
+    if "DTEND" in component and "DURATION" in component:
+        raise _reject("A VAVAILABILITY must not have both DTEND and DURATION.")
+    if "DURATION" in component and start is None:
+        raise _reject("A VAVAILABILITY with DURATION needs a DTSTART.")
+    end = _dt(component, "DTEND")
+    if start is not None and end is not None:
+        _check_pair("VAVAILABILITY", start, "DTEND", end)
 
 
 def _check_pair(name: str, start, end_prop: str, end) -> None:

@@ -435,11 +435,13 @@ class Writes:
         properties: dict[str, str | None] | None = None,
         source: str = "api",
     ) -> Collection:
-        """Create a calendar or plain collection; 405 when the path is taken, 409 without a parent."""
+        """Create a calendar or plain collection; 405 when the path is taken, 409 without a parent.
+
+        A calendar created without ``components`` accepts every component type the server
+        supports (``kernel.ical.COMPONENTS``; RFC 4791 5.2.3), also those added later.
+        """
         path = canonical_name(path)
         attrs = dict(attrs or {})
-        if kind == "calendar" and "components" not in attrs:
-            attrs["components"] = ("VEVENT", "VTODO", "VJOURNAL")
         with self.transaction():
             self._require_container(principal, owner, path)
             op = CalendarOp("create", owner, path, kind, principal, source, changes=attrs)

@@ -79,6 +79,7 @@ REPAIRS: tuple[Repair, ...] = (
     text.folds_inside_characters,
     text.mis_folded_lines,
     properties.version_prodid,
+    properties.method_publish,
     timezones.windows_zone_names,
     timezones.x_wr_timezone_repair,
     times.value_types,

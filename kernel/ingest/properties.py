@@ -1,4 +1,4 @@
-"""Repairs of required properties a writer left out: VERSION, PRODID, DTSTAMP."""
+"""Repairs of the calendar's own properties: VERSION, PRODID and DTSTAMP left out, METHOD:PUBLISH."""
 
 from __future__ import annotations
 
@@ -27,6 +27,20 @@ def version_prodid(draft: Draft) -> bool:
         calendar.add("PRODID", PRODID)
         changed = True
     return changed
+
+
+@calendar_repair(
+    "method-publish",
+    "METHOD:PUBLISH (exports of Outlook and Google) is removed: a stored object is no iTIP message"
+    " (RFC 4791 4.1); other METHODs are still refused.",
+)
+def method_publish(draft: Draft) -> bool:
+    """Drop the METHOD of a published calendar."""
+    method = draft.calendar.get("METHOD")
+    if method is None or isinstance(method, list) or str(method).strip().upper() != "PUBLISH":
+        return False
+    del draft.calendar["METHOD"]
+    return True
 
 
 @calendar_repair("dtstamp", "A component without DTSTAMP gets one: the time it was stored, in UTC.")

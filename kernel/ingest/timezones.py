@@ -32,6 +32,10 @@ YEARS_AHEAD = 10
 #: Generated VTIMEZONEs kept, as text.
 CACHE_SIZE = 256
 
+#: The properties whose times X-WR-TIMEZONE applies to.
+_TIMES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "EXDATE", "RDATE")
+_ZERO = dt.timedelta(0)
+
 _cache: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -96,7 +100,8 @@ def windows_zone_names(draft: Draft) -> bool:
 @calendar_repair(
     "x-wr-timezone",
     "In a calendar with X-WR-TIMEZONE (Google's exports and feeds) floating and UTC times are read"
-    " in that zone and written with its TZID (the x-wr-timezone package); an unknown zone is left.",
+    " in that zone and written with its TZID (the x-wr-timezone package); an unknown zone is left,"
+    " and so is the property.",
 )
 def x_wr_timezone_repair(draft: Draft) -> bool:
     """Apply a calendar's X-WR-TIMEZONE to its floating and UTC times."""
@@ -104,10 +109,32 @@ def x_wr_timezone_repair(draft: Draft) -> bool:
     if value is None or isinstance(value, list):
         return False
     name = iana_name(str(value))
-    if name is None:
+    if name is None or not _has_unzoned_times(draft.calendar):
         return False
     draft.calendar = x_wr_timezone.to_standard(draft.calendar, timezone=zoneinfo.ZoneInfo(name))
     return True
+
+
+def _has_unzoned_times(calendar: icalendar.Calendar) -> bool:
+    """Whether a component has a floating or UTC date-time the zone would apply to."""
+    for component in calendar.subcomponents:
+        if component.name == "VTIMEZONE":
+            continue
+        for prop in _TIMES:
+            for value in _listed(component.get(prop)):
+                for moment in _moments(value):
+                    moment = moment[0] if isinstance(moment, tuple) else moment
+                    if not isinstance(moment, dt.datetime):
+                        continue
+                    if moment.tzinfo is None or (moment.utcoffset() == _ZERO and "TZID" not in value.params):
+                        return True
+    return False
+
+
+def _listed(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 @calendar_repair(

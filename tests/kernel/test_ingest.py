@@ -137,6 +137,14 @@ def test_version_prodid() -> None:
     assert kept.repairs == ["version-prodid"] and str(calendar["PRODID"]) == "-//Mine//EN"
 
 
+def test_method_publish() -> None:
+    out, calendar, _ = stored(wrap("DTSTART:20250303T090000Z", head="VERSION:2.0\nPRODID:-//t//EN\nMETHOD:PUBLISH\n"))
+    assert out.repairs == ["method-publish"] and "METHOD" not in calendar
+    with pytest.raises(Rejected) as refused:  # an invitation is not a calendar object resource
+        stored(wrap("DTSTART:20250303T090000Z", head="VERSION:2.0\nPRODID:-//t//EN\nMETHOD:REQUEST\n"))
+    assert "METHOD" in refused.value.message
+
+
 def test_dtstamp() -> None:
     before = dt.datetime.now(UTC).replace(microsecond=0)
     body = wrap("DTSTART:20250303T090000Z").replace(b"DTSTAMP:20250101T000000Z\r\n", b"")
@@ -260,6 +268,10 @@ def test_x_wr_timezone() -> None:
     assert stored(wrap("DTSTART:20250303T090000", extra=windows))[2].instances[0].start == utc(2025, 3, 3, 14)
     unknown = ingest.repair(wrap("DTSTART:20250303T090000", extra="X-WR-TIMEZONE:Mars/Olympus\n"))
     assert unknown.repairs == []  # left floating
+    again = ingest.repair(out.data)  # the repaired data keeps X-WR-TIMEZONE, and needs no repair
+    assert again.repairs == [] and again.data == out.data and b"X-WR-TIMEZONE:America/New_York" in out.data
+    dates = ingest.repair(wrap("DTSTART;VALUE=DATE:20250303", extra=google))
+    assert dates.repairs == []  # dates stay dates
 
 
 def test_missing_vtimezones() -> None:
