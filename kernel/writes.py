@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("teamcal.ingest")
 
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+#: The media type of every calendar object resource, whatever Content-Type the client sent;
+#: stored with the RFC 5545 8.1 ``component`` parameter (``; component=VEVENT``).
 CALENDAR_CONTENT_TYPE = "text/calendar; charset=utf-8"
 NEED_PRIVILEGES = "{DAV:}need-privileges"
 
@@ -154,6 +156,7 @@ class Writes:
         content_type: str | None = None,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        if_unmodified_since: float | None = None,
         source: str = "api",
         properties: dict[str, str | None] | None = None,
     ) -> Stored:
@@ -164,8 +167,9 @@ class Writes:
         resource; they pass the repairs of ``kernel.ingest`` before validation,
         so what is validated is byte for byte what is stored (``rewritten``
         says the stored bytes differ from ``data``). ``if_match`` /
-        ``if_none_match`` are the raw header values; a failed precondition is
-        a 412 and nothing is written. ``name`` is stored in its canonical form
+        ``if_none_match`` are the raw header values, ``if_unmodified_since``
+        the If-Unmodified-Since date in epoch seconds (RFC 9110 13.1.4: ignored
+        with ``if_match``); a failed precondition is a 412 and nothing is written. ``name`` is stored in its canonical form
         (:func:`kernel.names.canonical_name`).
         """
         name = canonical_name(name)
@@ -174,7 +178,7 @@ class Writes:
         with self.transaction():
             self._require(principal, "write", collection)
             old = self.store.resource(collection.id, name)
-            _check_conditions(old, if_match, if_none_match)
+            _check_conditions(old, if_match, if_none_match, if_unmodified_since)
             calendar = info = None
             if collection.kind == "calendar":
                 budget = self.host.budget()
@@ -206,7 +210,7 @@ class Writes:
                         f"Another object in this calendar already has the UID {info.uid!r}.",
                         conflict=other,
                     )
-                content_type = CALENDAR_CONTENT_TYPE
+                content_type = f"{CALENDAR_CONTENT_TYPE}; component={info.component}"
             write = ObjectWrite(
                 action="update" if old else "create",
                 collection=collection,
@@ -254,16 +258,17 @@ class Writes:
         *,
         principal: Principal | None,
         if_match: str | None = None,
+        if_unmodified_since: float | None = None,
         source: str = "api",
     ) -> Resource:
-        """Delete a resource; 404 when absent, 412 when ``if_match`` fails."""
+        """Delete a resource; 404 when absent, 412 when ``if_match`` or ``if_unmodified_since`` fails."""
         name = canonical_name(name)
         with self.transaction():
             self._require(principal, "write", collection)
             old = self.store.resource(collection.id, name)
             if old is None:
                 raise Rejected(404, None, "No such resource.")
-            _check_conditions(old, if_match, None)
+            _check_conditions(old, if_match, None, if_unmodified_since)
             write = ObjectWrite("delete", collection, name, principal, source, old=old)
             self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
             self.store.delete_resource_row(old.id)
@@ -610,10 +615,16 @@ def _join(path: str, name: str) -> str:
     return f"{path}/{name}" if path else name
 
 
-def _check_conditions(old: Resource | None, if_match: str | None, if_none_match: str | None) -> None:
+def _check_conditions(
+    old: Resource | None, if_match: str | None, if_none_match: str | None, unmodified_since: float | None = None
+) -> None:
+    """RFC 9110 13.2.2 for a write: If-Match, else If-Unmodified-Since (dates by the second), then
+    If-None-Match; a failure is a 412."""
     etag = old.etag if old else None
     if if_match is not None and not etag_matches(if_match, etag):
         raise Rejected(412, None, "The resource changed (If-Match failed).")
+    if if_match is None and unmodified_since is not None and old is not None and int(old.modified) > unmodified_since:
+        raise Rejected(412, None, "The resource changed after the If-Unmodified-Since date.")
     if if_none_match is not None and (
         etag_matches(if_none_match, etag) if if_none_match.strip() != "*" else old is not None
     ):
