@@ -52,15 +52,15 @@ def mis_folded_lines(data: bytes) -> bytes:
     """Join lines that are neither properties nor folds to the line before them."""
     if _STRAY.search(data) is None:
         return data
-    lines: list[bytes] = []
+    lines: list[list[bytes]] = []  # each line as its parts, joined once (linear in the data)
     head = b""  # the property the current logical line belongs to
     for line in data.split(b"\r\n"):
         if not lines or _CONTENT_LINE.match(line):
-            lines.append(line)
+            lines.append([line])
             head = line.split(b":", 1)[0].split(b";", 1)[0].upper()
         elif line[:1] in (b" ", b"\t"):
-            lines.append(line)
+            lines.append([line])
         elif line:
-            joint = b"\\n" if head.startswith(_TEXT) else b""
-            lines[-1] += joint + line
-    return b"\r\n".join(lines) + (b"\r\n" if data.endswith(b"\r\n") else b"")
+            lines[-1] += [b"\\n" if head.startswith(_TEXT) else b"", line]
+    joined = b"\r\n".join(b"".join(parts) for parts in lines)
+    return joined + (b"\r\n" if data.endswith(b"\r\n") else b"")

@@ -72,3 +72,28 @@ def test_an_object_naming_hundreds_of_zones_is_refused_within_the_budget(deploym
         assert "budget_instances" in answer.text
         assert max(took) < 1.0, took
         assert alice.get(cal + "zones.ics").status_code == 404
+
+
+def test_a_body_of_stray_lines_is_repaired_in_linear_time(deployment: Deployment) -> None:
+    """50,000 lines that continue a DESCRIPTION without folding (each would be a join): the
+    repair is linear in the data, and another user's request is answered meanwhile."""
+    strays = b"".join(b"line %d of the agenda\r\n" % i for i in range(50_000))
+    body = MISMATCHED.replace(b"SUMMARY:types differ\r\n", b"DESCRIPTION:Agenda\r\n" + strays)
+    body = body.replace(b"UID:mismatch", b"UID:strays")
+    with deployment.client("alice") as alice, deployment.client("bob") as bob:
+        cal = mkcalendar(alice)
+
+        def attack() -> httpx.Response:
+            with deployment.client("alice") as attacker:
+                return attacker.put(cal + "strays.ics", content=body)
+
+        def probe() -> None:
+            assert bob.request("PROPFIND", "/dav/cal/bob/", headers={"Depth": "0"}).status_code == 207
+
+        probe()
+        answer, took = latency_during(attack, probe)
+        assert answer.status_code == 201, answer.text[:300]
+        assert max(took) < 1.0, took
+        stored = icalendar.Calendar.from_ical(alice.get(cal + "strays.ics").content)
+        description = str(stored.walk("VEVENT")[0]["DESCRIPTION"])
+        assert description.count("\n") == 50_000 and description.endswith("line 49999 of the agenda")
