@@ -129,6 +129,7 @@ def repair(data: bytes, budget: Budget | None = None, repairs: tuple[Repair, ...
     if not isinstance(calendar, icalendar.Calendar):
         return Ingested(data, None, applied)
     draft = Draft(calendar, budget)
+    text_repairs = list(applied)
     for rule in repairs:
         if rule.stage != "calendar":
             continue
@@ -141,14 +142,10 @@ def repair(data: bytes, budget: Budget | None = None, repairs: tuple[Repair, ...
         except Exception as exc:  # noqa: BLE001 - data no rule foresaw: validation judges it as sent
             log.debug("repair %s failed (%s: %s); the data is validated unrepaired", rule.name,
                       type(exc).__name__, exc)
-            return Ingested(data, None, [a for a in applied if _stage(a, repairs) == "text"])
+            return Ingested(data, None, text_repairs)
     if not changed:
         return Ingested(data, calendar, applied)
     return Ingested(draft.calendar.to_ical(), None, applied)
-
-
-def _stage(name: str, repairs: tuple[Repair, ...]) -> str:
-    return next(r.stage for r in repairs if r.name == name)
 
 
 __all__ = ["REPAIRS", "Draft", "Ingested", "Repair", "calendar_repair", "repair", "text_repair"]
