@@ -46,7 +46,12 @@ VALID_DATA = CALDAV + "valid-calendar-data"
 VALID_OBJECT = CALDAV + "valid-calendar-object-resource"
 MAX_INSTANCES = CALDAV + "max-instances"
 
-COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY")
+#: Every calendar component type the server stores (RFC 4791, RFC 7953 VAVAILABILITY): what a
+#: calendar created without CALDAV:supported-calendar-component-set accepts.
+COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY")
+#: Component types without instances in the time-range index (their time ranges are read from
+#: the data: RFC 4791 9.9 for VFREEBUSY, RFC 7953 3.1 for VAVAILABILITY).
+UNINDEXED = ("VFREEBUSY", "VAVAILABILITY")
 _TIME_PROPERTIES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "RDATE", "EXDATE")
 _SINGLE_PROPERTIES = ("UID", "DTSTART", "DTEND", "DUE", "DURATION", "RECURRENCE-ID",
                       "COMPLETED", "CREATED")
@@ -59,9 +64,17 @@ _YEAR_1000 = to_key(dt.date(1000, 1, 1))
 
 
 def parse_object(
-    data: bytes, *, max_index_instances: int = 5000, horizon: int | None = None, budget: Budget | None = None
+    data: bytes,
+    *,
+    max_index_instances: int = 5000,
+    horizon: int | None = None,
+    budget: Budget | None = None,
+    calendar: icalendar.Calendar | None = None,
 ) -> tuple[icalendar.Calendar, ObjectInfo]:
     """Parse and validate one calendar object resource, compute its index.
+
+    ``calendar``: ``data`` as ``kernel.icaltext.read_calendar`` already read it
+    (the ingest pipeline's), so it is not read again.
 
     Every failure on bad input is a ``Rejected`` (403 with a CalDAV
     precondition). Instances start before ``horizon`` (default: now + 10
@@ -72,7 +85,7 @@ def parse_object(
     CALDAV:valid-calendar-data.
     """
     try:
-        return _parse(data, max_index_instances, horizon, budget or Budget())
+        return _parse(data, max_index_instances, horizon, budget or Budget(), calendar)
     except OverBudget as exc:
         raise Rejected(403, MAX_INSTANCES, exc.message) from exc
     except Rejected:
@@ -119,7 +132,7 @@ def occurs_in(
     that ``parse_object`` accepted.
     """
     components = _components(calendar)
-    if not components or components[0].name == "VFREEBUSY":
+    if not components or components[0].name in UNINDEXED:
         return False
     name = components[0].name
     if not _is_recurring(components):
@@ -164,16 +177,20 @@ def _matches(inst: Instance, start: int | None, end: int | None,
 # --- parsing and validation -------------------------------------------------
 
 
-def _parse(data: bytes, limit: int, horizon: int | None,
-           budget: Budget) -> tuple[icalendar.Calendar, ObjectInfo]:
-    calendar = read_calendar(data, budget)
+def _parse(data: bytes, limit: int, horizon: int | None, budget: Budget,
+           calendar: icalendar.Calendar | None) -> tuple[icalendar.Calendar, ObjectInfo]:
+    if calendar is None:
+        calendar = read_calendar(data, budget)
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
         raise Rejected(403, VALID_DATA, "The data is not a VCALENDAR object.")
     components = _components(calendar)
     name = _check_resource(calendar, components)
     recurring = _is_recurring(components)
     for component in components:
-        _check_component(name, component, recurring)
+        try:
+            _check_component(name, component, recurring)
+        except Rejected as exc:
+            raise _located(exc, component) from None
     _check_recurrence_ids(components)
     uid = str(components[0]["UID"])
     attendees = max(_count(c.get("ATTENDEE")) for c in components)
@@ -181,10 +198,10 @@ def _parse(data: bytes, limit: int, horizon: int | None,
     unbounded = any("COUNT" not in r and "UNTIL" not in r for r in rules)
     instances: tuple[Instance, ...] = ()
     indexed_until = None
-    if name != "VFREEBUSY" and not recurring:
+    if name not in UNINDEXED and not recurring:
         inst = _single_instance(name, components[0])
         instances = () if inst is None else (inst,)
-    elif name != "VFREEBUSY":
+    elif name not in UNINDEXED:
         if horizon is None:
             horizon = int(time.time()) + _DEFAULT_HORIZON
         instances, indexed_until = _expand(calendar, name, limit, min(horizon, MAX_KEY), budget)
@@ -242,6 +259,15 @@ def _check_resource(calendar: icalendar.Calendar, components: list) -> str:
     return name
 
 
+def _located(exc: Rejected, component: icalendar.Component) -> Rejected:
+    """``exc`` with its message saying which component it is about (UID, RECURRENCE-ID)."""
+    where = f"the {component.name} with UID {str(component.get('UID', '')).strip()!r}"
+    rid = component.get("RECURRENCE-ID")
+    if rid is not None and not isinstance(rid, list):
+        where += f", RECURRENCE-ID {rid.to_ical().decode(errors='replace')}"
+    return Rejected(exc.status, exc.precondition, f"{exc.message.rstrip('.')} (in {where}).")
+
+
 def _check_recurrence_ids(components: list) -> None:
     keys = [to_key(c["RECURRENCE-ID"].dt) for c in components if "RECURRENCE-ID" in c]
     if len(set(keys)) < len(keys):
@@ -279,6 +305,9 @@ def _check_component(name: str, component: icalendar.Component, recurring: bool)
     if name == "VFREEBUSY":
         return
     start = _dt(component, "DTSTART")
+    if name == "VAVAILABILITY":
+        _check_availability(component, start)
+        return
     if start is None and name == "VEVENT":
         raise _reject("A VEVENT needs a DTSTART.")
     if start is None and recurring:
@@ -297,6 +326,17 @@ def _check_component(name: str, component: icalendar.Component, recurring: bool)
         raise _reject("A VTODO with DURATION needs a DTSTART.")
     for rule in _as_list(component.get("RRULE")):
         _check_rule(rule)
+
+
+def _check_availability(component: icalendar.Component, start) -> None:
+    """RFC 7953 3.1: DTEND or DURATION (which needs DTSTART), not both, not before the start."""
+    if "DTEND" in component and "DURATION" in component:
+        raise _reject("A VAVAILABILITY must not have both DTEND and DURATION.")
+    if "DURATION" in component and start is None:
+        raise _reject("A VAVAILABILITY with DURATION needs a DTSTART.")
+    end = _dt(component, "DTEND")
+    if start is not None and end is not None:
+        _check_pair("VAVAILABILITY", start, "DTEND", end)
 
 
 def _check_pair(name: str, start, end_prop: str, end) -> None:

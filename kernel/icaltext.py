@@ -47,7 +47,7 @@ def crlf_lines(data: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=1024)
-def _is_iana(name: str) -> bool:
+def is_iana(name: str) -> bool:
     """Whether a TZID is a time zone name the IANA database (zoneinfo) knows."""
     try:
         zoneinfo.ZoneInfo(name)
@@ -84,7 +84,7 @@ def timezone_of(component: icalendar.Timezone, budget: Budget | None = None) -> 
     tzid = _tzid(component)
     if not tzid:
         return None
-    return zoneinfo.ZoneInfo(tzid) if _is_iana(tzid) else zones.resolve(tzid, component, budget)
+    return zoneinfo.ZoneInfo(tzid) if is_iana(tzid) else zones.resolve(tzid, component, budget)
 
 
 def _tzid(component: icalendar.Component) -> str:
@@ -101,7 +101,7 @@ def _bind_zones(calendar: icalendar.Calendar, budget: Budget | None) -> None:
         if _HIDDEN in component:
             component["TZID"] = component.pop(_HIDDEN)
             tzid = _tzid(component)
-            if component.name == "VTIMEZONE" and tzid and not _is_iana(tzid) and tzid not in custom:
+            if component.name == "VTIMEZONE" and tzid and not is_iana(tzid) and tzid not in custom:
                 custom[tzid] = zones.resolve(tzid, component, budget)
     if custom:
         _bind(calendar, custom)
@@ -119,7 +119,7 @@ def _bind(calendar: icalendar.Calendar, custom: dict[str, dt.tzinfo]) -> None:
                 zone = custom.get(str(value.params.get("TZID", "")))
                 if zone is not None:
                     for item in getattr(value, "dts", [value]):
-                        item.dt = _in_zone(item.dt, zone)
+                        item.dt = in_zone(item.dt, zone)
 
 
 def _values(value) -> list:
@@ -128,11 +128,11 @@ def _values(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _in_zone(value, zone: dt.tzinfo):
+def in_zone(value, zone: dt.tzinfo):
     """A parsed date, date-time or period read in ``zone`` (dates as their midnight, as
     icalendar reads a date with a TZID it knows)."""
     if isinstance(value, tuple):
-        return tuple(_in_zone(v, zone) if isinstance(v, dt.date) else v for v in value)
+        return tuple(in_zone(v, zone) if isinstance(v, dt.date) else v for v in value)
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=zone)
     if isinstance(value, dt.date):

@@ -82,6 +82,7 @@ class Collection:
     color: str | None
     sort_order: int | None
     timezone: str | None
+    #: The component types a calendar accepts; empty: every one the server supports.
     components: tuple[str, ...]
     transparent: bool
     created: float

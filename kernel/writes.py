@@ -7,13 +7,14 @@ change row, or nothing: ``validate_*`` hooks run inside it and may raise
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
-from kernel import ical
-from kernel.icaltext import crlf_lines
+from kernel import ical, ingest
+from kernel.budget import OverBudget
 from kernel.names import canonical_name, check_segment
 from kernel.store.collections import inside_calendar
 from kernel.store.resources import make_etag
@@ -32,7 +33,11 @@ from kernel.types import (
 if TYPE_CHECKING:
     from kernel.host import Host
 
+log = logging.getLogger("teamcal.ingest")
+
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
+#: The media type of every calendar object resource, whatever Content-Type the client sent;
+#: stored with the RFC 5545 8.1 ``component`` parameter (``; component=VEVENT``).
 CALENDAR_CONTENT_TYPE = "text/calendar; charset=utf-8"
 NEED_PRIVILEGES = "{DAV:}need-privileges"
 
@@ -50,7 +55,7 @@ _CONTAINER_REFUSAL = (
 
 class Stored(NamedTuple):
     """What ``put_object`` stored: the resource, whether it was created, and whether the
-    stored bytes differ from the data given (line breaks normalised to CRLF)."""
+    stored bytes differ from the data given (repaired by ``kernel.ingest``)."""
 
     resource: Resource
     created: bool
@@ -152,6 +157,7 @@ class Writes:
         content_type: str | None = None,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        if_unmodified_since: float | None = None,
         source: str = "api",
         properties: dict[str, str | None] | None = None,
     ) -> Stored:
@@ -159,11 +165,12 @@ class Writes:
 
         Calendar collections take only valid calendar object resources (RFC
         4791 4.1) of a supported component with a UID unused by another
-        resource; their line breaks are normalised to CRLF before validation,
+        resource; they pass the repairs of ``kernel.ingest`` before validation,
         so what is validated is byte for byte what is stored (``rewritten``
         says the stored bytes differ from ``data``). ``if_match`` /
-        ``if_none_match`` are the raw header values; a failed precondition is
-        a 412 and nothing is written. ``name`` is stored in its canonical form
+        ``if_none_match`` are the raw header values, ``if_unmodified_since``
+        the If-Unmodified-Since date in epoch seconds (RFC 9110 13.1.4: ignored
+        with ``if_match``); a failed precondition is a 412 and nothing is written. ``name`` is stored in its canonical form
         (:func:`kernel.names.canonical_name`).
         """
         name = canonical_name(name)
@@ -172,15 +179,23 @@ class Writes:
         with self.transaction():
             self._require(principal, "write", collection)
             old = self.store.resource(collection.id, name)
-            _check_conditions(old, if_match, if_none_match)
+            _check_conditions(old, if_match, if_none_match, if_unmodified_since)
             calendar = info = None
             if collection.kind == "calendar":
-                data = crlf_lines(data)
+                budget = self.host.budget()
+                try:
+                    ingested = ingest.repair(data, budget)
+                except OverBudget as exc:
+                    raise Rejected(403, ical.MAX_INSTANCES, exc.message) from exc
+                data = ingested.data
+                if ingested.repairs:
+                    log.debug("repaired %s/%s: %s", collection.path, name, ", ".join(ingested.repairs))
                 calendar, info = ical.parse_object(
                     data,
                     max_index_instances=self.host.kernel.index_max_instances,
                     horizon=int(time.time()) + self.host.kernel.index_horizon_years * 366 * 86400,
-                    budget=self.host.budget(),
+                    budget=budget,
+                    calendar=ingested.calendar,
                 )
                 if collection.components and info.component not in collection.components:
                     raise Rejected(
@@ -196,7 +211,7 @@ class Writes:
                         f"Another object in this calendar already has the UID {info.uid!r}.",
                         conflict=other,
                     )
-                content_type = CALENDAR_CONTENT_TYPE
+                content_type = f"{CALENDAR_CONTENT_TYPE}; component={info.component}"
             write = ObjectWrite(
                 action="update" if old else "create",
                 collection=collection,
@@ -244,16 +259,17 @@ class Writes:
         *,
         principal: Principal | None,
         if_match: str | None = None,
+        if_unmodified_since: float | None = None,
         source: str = "api",
     ) -> Resource:
-        """Delete a resource; 404 when absent, 412 when ``if_match`` fails."""
+        """Delete a resource; 404 when absent, 412 when ``if_match`` or ``if_unmodified_since`` fails."""
         name = canonical_name(name)
         with self.transaction():
             self._require(principal, "write", collection)
             old = self.store.resource(collection.id, name)
             if old is None:
                 raise Rejected(404, None, "No such resource.")
-            _check_conditions(old, if_match, None)
+            _check_conditions(old, if_match, None, if_unmodified_since)
             write = ObjectWrite("delete", collection, name, principal, source, old=old)
             self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
             self.store.delete_resource_row(old.id)
@@ -425,11 +441,13 @@ class Writes:
         properties: dict[str, str | None] | None = None,
         source: str = "api",
     ) -> Collection:
-        """Create a calendar or plain collection; 405 when the path is taken, 409 without a parent."""
+        """Create a calendar or plain collection; 405 when the path is taken, 409 without a parent.
+
+        A calendar created without ``components`` accepts every component type the server
+        supports (``kernel.ical.COMPONENTS``; RFC 4791 5.2.3), also those added later.
+        """
         path = canonical_name(path)
         attrs = dict(attrs or {})
-        if kind == "calendar" and "components" not in attrs:
-            attrs["components"] = ("VEVENT", "VTODO", "VJOURNAL")
         with self.transaction():
             self._require_container(principal, owner, path)
             op = CalendarOp("create", owner, path, kind, principal, source, changes=attrs)
@@ -598,10 +616,16 @@ def _join(path: str, name: str) -> str:
     return f"{path}/{name}" if path else name
 
 
-def _check_conditions(old: Resource | None, if_match: str | None, if_none_match: str | None) -> None:
+def _check_conditions(
+    old: Resource | None, if_match: str | None, if_none_match: str | None, unmodified_since: float | None = None
+) -> None:
+    """RFC 9110 13.2.2 for a write: If-Match, else If-Unmodified-Since (dates by the second), then
+    If-None-Match; a failure is a 412."""
     etag = old.etag if old else None
     if if_match is not None and not etag_matches(if_match, etag):
         raise Rejected(412, None, "The resource changed (If-Match failed).")
+    if if_match is None and unmodified_since is not None and old is not None and int(old.modified) > unmodified_since:
+        raise Rejected(412, None, "The resource changed after the If-Unmodified-Since date.")
     if if_none_match is not None and (
         etag_matches(if_none_match, etag) if if_none_match.strip() != "*" else old is not None
     ):

@@ -116,7 +116,7 @@ def test_calendar_properties(alice: httpx.Client) -> None:
     )
     r = parse_multistatus(propfind(alice, cal, props))[cal]
     comps = [c.get("name") for c in r.value(C + "supported-calendar-component-set")]
-    assert comps == ["VEVENT", "VTODO", "VJOURNAL"]
+    assert comps == ["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY"]  # none given: all
     assert r.text(D + "sync-token").startswith("http://teamcal.invalid/sync/")
     assert r.text("{http://calendarserver.org/ns/}getctag") == r.text(D + "sync-token")
     reports = {rep[0][0].tag for rep in r.value(D + "supported-report-set")}

@@ -66,8 +66,9 @@ def test_invalid_remote_objects_are_skipped_not_fatal(tmp_path: Path, radicale: 
     host = build_host(tmp_path)
     cal = radicale.new_calendar()
     cal.put("good.ics", event("good", "fine"))
-    # A VEVENT whose DTEND is before its DTSTART: Radicale stores it, teamcal's kernel refuses it.
-    bad = event("bad", "broken").replace(b"DTEND:20240301T110000Z", b"DTEND:20240201T110000Z")
+    # A VEVENT with a negative DURATION: Radicale stores it, teamcal's kernel refuses it (no
+    # repair interprets it; a DTEND before DTSTART would be repaired, kernel/ingest).
+    bad = event("bad", "broken").replace(b"DTEND:20240301T110000Z", b"DURATION:-PT1H")
     cal.put("bad.ics", bad)
     sub = subscribe(host, cal.url, auth=radicale.auth)
     out = sync(host, sub)

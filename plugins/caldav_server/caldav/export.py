@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
+from plugins.caldav_server.webdav.core_properties import http_date
 from plugins.caldav_server.webdav.get import body_response, conditional
 
 if TYPE_CHECKING:
@@ -65,8 +66,9 @@ def render_calendar(ctx: DavContext, target: Target) -> Response | None:
     if target.kind != "collection" or collection is None or collection.kind != "calendar":
         return None
     etag = f'"{collection.id}-{collection.sync_seq}"'
-    early = conditional(ctx, etag)
+    early = conditional(ctx, etag, collection.modified)
     if early is not None:
         return early
     data = merge((d for _, d in ctx.store.resources_with_data(collection.id)), collection.display_name)
-    return body_response(ctx, data, "text/calendar; charset=utf-8", {"ETag": etag})
+    headers = {"ETag": etag, "Last-Modified": http_date(collection.modified)}
+    return body_response(ctx, data, "text/calendar; charset=utf-8", headers)

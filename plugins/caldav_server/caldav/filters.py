@@ -57,8 +57,9 @@ MAX_DEPTH = 32
 #: Most comp-filter, prop-filter, param-filter, text-match and time-range elements in one filter.
 MAX_NODES = 1000
 
-#: Components the kernel's index knows (``Resource.component``) and, but VFREEBUSY, has instances for.
-INDEXED = ("VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY")
+#: Components the kernel's index knows (``Resource.component``) and, but VFREEBUSY and
+#: VAVAILABILITY, has instances for.
+INDEXED = ("VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY")
 _WITH_INSTANCES = ("VEVENT", "VTODO", "VJOURNAL")
 
 _KNOWN = {"VCALENDAR", "VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VTIMEZONE", "VALARM",

@@ -129,6 +129,8 @@ def single_hits(name: str, component: icalendar.Component, tz: dt.tzinfo | None)
     """The instances of a component read on its own (no recurrence)."""
     if name == "VFREEBUSY":
         return [Hit(span, component, None, None, None) for span in freebusy_spans(component, tz)]
+    if name == "VAVAILABILITY":
+        return [Hit(availability_span(component, tz), component, None, None, None)]
     start = date_value(component, "DTSTART")
     if start is None:
         if name != "VTODO":
@@ -158,6 +160,17 @@ def freebusy_spans(component: icalendar.Component, tz: dt.tzinfo | None) -> list
     if start is not None and end is not None:
         return [(utc_seconds(start, tz), utc_seconds(end, tz), INCLUSIVE_END)]
     return [(utc_seconds(s, tz), utc_seconds(e, tz), 0) for s, e, _ in freebusy_periods(component)]
+
+
+def availability_span(component: icalendar.Component, tz: dt.tzinfo | None) -> Span:
+    """RFC 7953 3.1: a VAVAILABILITY spans DTSTART (without one, all time before) to DTEND or
+    DTSTART + DURATION (without either, all time after)."""
+    start = date_value(component, "DTSTART")
+    end = date_value(component, "DTEND")
+    if start is not None and end is None and "DURATION" in component:
+        end = effective_end("VAVAILABILITY", component, start)
+    return (NEG_INF if start is None else utc_seconds(start, tz),
+            POS_INF if end is None else utc_seconds(end, tz), 0)
 
 
 def triggers_hit(first_trigger: int, step: int, repeat: int, window: TimeRange) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kernel.ical import COMPONENTS
 from plugins.caldav_server.caldav import timezones
 from plugins.caldav_server.webdav import xml
 from plugins.caldav_server.webdav.errors import DavError
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 APPLE = "{" + xml.APPLE + "}"
 CALSERVER = "{" + xml.CALSERVER + "}"
-COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 COLLATIONS = ("i;ascii-casemap", "i;octet", "i;unicode-casemap")
 VALID_DATA = c("valid-calendar-data")
 
@@ -154,7 +154,7 @@ def _set_components(value: Element | None, kind: str | None) -> dict[str, Any] |
         return None
     names = tuple(dict.fromkeys((comp.get("name") or "").upper() for comp in (value if value is not None else ())))
     if not names or any(n not in COMPONENTS for n in names):
-        raise DavError(403, "Supported components are VEVENT, VTODO and VJOURNAL.", c("supported-calendar-component"))
+        raise DavError(403, f"Supported components are {', '.join(COMPONENTS)}.", c("supported-calendar-component"))
     return {"components": names}
 
 

@@ -11,8 +11,6 @@ subscription services poll often, and a 304 costs them no body.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from starlette.responses import PlainTextResponse, Response
@@ -20,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from plugins.caldav_server.caldav.export import merge
 from plugins.caldav_server.feeds import tokens
+from plugins.caldav_server.webdav.conditions import evaluate
 from plugins.caldav_server.webdav.core_properties import http_date
 
 if TYPE_CHECKING:
@@ -75,31 +74,8 @@ def answer(request: Request, data: bytes, modified: float) -> Response:
         "Cache-Control": "private",
         "X-Robots-Tag": "noindex, nofollow",
     }
-    if not_modified(request, headers["ETag"], modified):
+    if evaluate(request.headers, headers["ETag"], modified, read=True) == 304:
         return Response(status_code=304, headers=headers)
     if request.method == "HEAD":
         return Response(b"", headers={**headers, "Content-Length": str(len(data))}, media_type=_MEDIA_TYPE)
     return Response(data, headers=headers, media_type=_MEDIA_TYPE)
-
-
-def not_modified(request: Request, etag: str, modified: float) -> bool:
-    """RFC 9110 13.2.2: If-None-Match (weak comparison) when present, else If-Modified-Since."""
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        if if_none_match.strip() == "*":
-            return True
-        return any(_opaque(tag) == _opaque(etag) for tag in if_none_match.split(","))
-    since = request.headers.get("if-modified-since")
-    if since is None:
-        return False
-    try:
-        when = parsedate_to_datetime(since)
-    except (TypeError, ValueError):
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(modified) <= when.timestamp()
-
-
-def _opaque(tag: str) -> str:
-    return tag.strip().removeprefix("W/")

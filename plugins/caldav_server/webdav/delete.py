@@ -1,4 +1,4 @@
-"""DELETE of a resource (with If-Match) or of a whole collection tree.
+"""DELETE of a resource (with If-Match, If-Unmodified-Since) or of a whole collection tree.
 
 A resource needs write on its collection; a collection needs admin where it lives
 (its owner's home or parent collection), so a team calendar is deleted only by a group
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
+from plugins.caldav_server.webdav.conditions import http_time
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.resolve import collection_target
 
@@ -32,6 +33,7 @@ def delete(ctx: DavContext) -> Response:
             target.name,
             principal=ctx.principal,
             if_match=ctx.request.headers.get("if-match"),
+            if_unmodified_since=http_time(ctx.request.headers.get("if-unmodified-since")),
             source="caldav",
         )
         ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, target))

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from starlette.responses import Response
 
-from kernel.writes import etag_matches
+from plugins.caldav_server.webdav.conditions import evaluate
 from plugins.caldav_server.webdav.core_properties import http_date
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.propfind import members
@@ -22,14 +22,16 @@ if TYPE_CHECKING:
     from plugins.caldav_server.webdav.context import DavContext
 
 
-def conditional(ctx: DavContext, etag: str | None) -> Response | None:
-    """304 or 412 for If-None-Match / If-Match on a GET, or None to go on."""
-    if_match = ctx.request.headers.get("if-match")
-    if if_match is not None and not etag_matches(if_match, etag):
-        raise DavError(412, "The resource changed (If-Match failed).")
-    if_none_match = ctx.request.headers.get("if-none-match")
-    if if_none_match is not None and etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers={"ETag": etag} if etag else None)
+def conditional(ctx: DavContext, etag: str | None, modified: float | None) -> Response | None:
+    """304 or 412 for the conditions of a GET or HEAD (``conditions``), or None to go on."""
+    status = evaluate(ctx.request.headers, etag, modified, read=True)
+    if status == 412:
+        raise DavError(412, "The resource changed (If-Match or If-Unmodified-Since failed).")
+    if status == 304:
+        headers = {"ETag": etag} if etag else {}
+        if modified is not None:
+            headers["Last-Modified"] = http_date(modified)
+        return Response(status_code=304, headers=headers)
     return None
 
 
@@ -49,7 +51,7 @@ def get(ctx: DavContext) -> Response:
     ctx.require("read")
     resource = target.resource
     if resource is not None:
-        early = conditional(ctx, resource.etag)
+        early = conditional(ctx, resource.etag, resource.modified)
         if early is not None:
             return early
         headers = {"ETag": resource.etag, "Last-Modified": http_date(resource.modified)}

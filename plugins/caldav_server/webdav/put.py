@@ -2,11 +2,11 @@
 
 :func:`prepare_put` runs before the body is read (privileges, locks, the
 size limit), so an oversized body is refused after at most the limit;
-If-Match / If-None-Match are checked in the write transaction (412, nothing
-written). The answer carries the strong ETag of the stored bytes only when
-they are exactly the body: the kernel rewrites bare CR or LF line breaks as
-CRLF, and then the ETag is left out (RFC 4791 5.3.4), so the client fetches
-what was stored.
+If-Match / If-None-Match / If-Unmodified-Since are checked in the write
+transaction (412, nothing written). The answer carries the strong ETag of the stored bytes only when
+they are exactly the body: when the kernel's ingest pipeline repaired the data
+(``kernel.ingest``: line breaks, value types, time zones ...) the ETag is left
+out (RFC 4791 5.3.4), so the client fetches what was stored.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
+from plugins.caldav_server.webdav.conditions import http_time
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.resolve import Target, collection_target
 
@@ -58,6 +59,7 @@ def put(ctx: DavContext) -> Response:
         content_type=headers.get("content-type"),
         if_match=headers.get("if-match"),
         if_none_match=headers.get("if-none-match"),
+        if_unmodified_since=http_time(headers.get("if-unmodified-since")),
         source="caldav",
     )
     answer = {} if stored.rewritten else {"ETag": stored.resource.etag}
