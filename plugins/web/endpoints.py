@@ -148,7 +148,7 @@ class WebApp:
             if not isinstance(body, dict):
                 raise ValueError("The request body must be a JSON object.")
             return body, request.headers.get(CSRF_HEADER)
-        if media != "application/x-www-form-urlencoded":
+        if raw and media != "application/x-www-form-urlencoded":
             raise ValueError("Send the form as application/x-www-form-urlencoded.")
         form = parse_form(raw)
         return form, form.get("csrf")
