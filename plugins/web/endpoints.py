@@ -139,7 +139,7 @@ class WebApp:
         """The body and the CSRF token it came with; ValueError for a body of the wrong kind."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if as_json:
-            if media != "application/json":
+            if raw and media != "application/json":
                 raise ValueError("Send the request as application/json.")
             try:
                 body = json.loads(raw) if raw else {}

@@ -189,7 +189,7 @@ def test_caldav_clients_behave_as_before(deployment: Deployment) -> None:
     with deployment.signed_in("alice") as signed:
         browser = signed.client
         assert browser.request("PROPFIND", "/dav/", headers={"Depth": "0"}).status_code == 401
-        assert browser.get("/dav/calendars/alice/").status_code == 401
+        assert browser.get("/dav/cal/alice/").status_code == 401
 
 
 def test_the_signing_key_is_encrypted_with_the_kernels_secret_key(tmp_path: Path) -> None:

@@ -1,0 +1,115 @@
+"""A few checks in a real headless Chromium (Debian's chromium and chromium-driver, via selenium).
+
+Bounded: each wait ends after WAIT seconds; one browser serves the module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import uuid
+import zoneinfo
+from collections.abc import Iterator
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from kernel import Collection
+from tests.web.conftest import PASSWORD, Deployment
+
+pytestmark = pytest.mark.browser
+
+#: Longest wait for anything in the page, in seconds.
+WAIT = 15
+ZONE = "Europe/Berlin"
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[webdriver.Chrome]:
+    """One headless Chromium for the module, its clock in Europe/Berlin."""
+    chromedriver = shutil.which("chromedriver")
+    assert chromedriver, "chromium-driver is not installed (apt-get install chromium chromium-driver)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    service = Service(executable_path=chromedriver, env={"TZ": ZONE})
+    browser = webdriver.Chrome(service=service, options=options)
+    browser.set_page_load_timeout(WAIT)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def wait(driver: webdriver.Chrome) -> WebDriverWait:
+    return WebDriverWait(driver, WAIT)
+
+
+def sign_in(driver: webdriver.Chrome, dep: Deployment, user: str, then: str = "") -> None:
+    driver.delete_all_cookies()
+    driver.get(dep.url + then)
+    wait(driver).until(EC.presence_of_element_located((By.ID, "login")))
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+    wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, "form.signout")))
+
+
+def texts(driver: webdriver.Chrome, selector: str) -> list[str]:
+    """The text of every element matching ``selector``, read at once (FullCalendar re-renders)."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)", selector
+    )
+
+
+def weekly_calendar(dep: Deployment) -> Collection:
+    """A calendar of alice's with a standup every week at 10:00 Berlin time, from two weeks ago."""
+    alice = dep.host.store.principal("alice")
+    assert alice is not None
+    cal = dep.host.writes.create_collection(
+        alice, f"b-{uuid.uuid4().hex[:8]}", "calendar", principal=None, attrs={"display_name": "Browser"}
+    )
+    start = dt.datetime.now(zoneinfo.ZoneInfo(ZONE)).replace(hour=10, minute=0, second=0, microsecond=0)
+    start -= dt.timedelta(days=14)
+    text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:{uuid.uuid4().hex}\r\nDTSTAMP:20260101T000000Z\r\n"
+        f"DTSTART;TZID={ZONE}:{start:%Y%m%dT%H%M%S}\r\nDURATION:PT30M\r\nRRULE:FREQ=WEEKLY\r\n"
+        "SUMMARY:standup\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    dep.host.writes.put_object(cal, "standup.ics", text.encode(), principal=None)
+    return cal
+
+
+def test_sign_in_and_see_a_recurring_event_in_month_view(driver: webdriver.Chrome, deployment: Deployment) -> None:
+    cal = weekly_calendar(deployment)
+    sign_in(driver, deployment, "alice")
+    assert driver.current_url.endswith("/web/calendars")
+    assert "Browser" in driver.find_element(By.TAG_NAME, "main").text
+    driver.get(f"{deployment.url}/web/view?calendars={cal.id}")
+    wait(driver).until(lambda d: len(texts(d, ".fc-daygrid-event .fc-event-title")) >= 3)
+    titles = texts(driver, ".fc-daygrid-event .fc-event-title")
+    assert titles and set(titles) == {"standup"}
+    times = set(texts(driver, ".fc-daygrid-event .fc-event-time"))
+    assert times == {"10a"}, times  # 10:00 in the browser's zone, as written
+
+
+def test_create_an_event_in_the_dialog(driver: webdriver.Chrome, deployment: Deployment) -> None:
+    cal = weekly_calendar(deployment)
+    sign_in(driver, deployment, "alice", f"/web/view?calendars={cal.id}")
+    wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".fc-daygrid-event")))
+    driver.find_element(By.ID, "new-event").click()
+    wait(driver).until(EC.visibility_of_element_located((By.ID, "ev-title")))
+    driver.find_element(By.ID, "ev-title").send_keys("Made in Chromium")
+    driver.find_element(By.ID, "ev-location").send_keys("Room 7")
+    driver.find_element(By.ID, "ev-save").click()
+    wait(driver).until(lambda d: "Made in Chromium" in texts(d, ".fc-event-title"))
+    stored = [deployment.host.store.data(r.id) for r in deployment.host.store.resources(cal.id)]
+    made = [d for d in stored if b"Made in Chromium" in d]
+    assert len(made) == 1 and b"LOCATION:Room 7" in made[0] and f"TZID={ZONE}".encode() in made[0]
+    assert not driver.find_element(By.ID, "view-error").is_displayed()
