@@ -20,7 +20,8 @@ from starlette.routing import BaseRoute, Route
 from kernel.icaltext import read_calendar
 from kernel.types import Rejected
 from plugins.web import eventdata
-from plugins.web.calendars import DEFAULT_COLOUR, Entry, listing, readable_calendar
+from plugins.web.access import readable_calendar
+from plugins.web.calendars import DEFAULT_COLOUR, Entry, listing
 from plugins.web.endpoints import WEB, WebApp
 from plugins.web.occurrences import occurrences
 

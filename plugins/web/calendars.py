@@ -17,7 +17,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from kernel.types import PRIVILEGES, Rejected
+from plugins.web.access import readable_calendar
 from plugins.web.endpoints import WEB, WebApp
+from plugins.web.subscribe import APPS
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -64,7 +66,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         return app.render(
             request, "calendars.html", session=session, sections=sections,
             owners=creatable_homes(host, session.principal), notice=DONE.get(request.query_params.get("done", "")),
-            base_url=host.base_url,
+            apps=list(APPS.items()),
         )
 
     def create(request: Request, session: Session, form: dict[str, str]) -> Response:
@@ -101,14 +103,6 @@ def routes(app: WebApp) -> list[BaseRoute]:
 
 def _done(app: WebApp, request: Request, what: str) -> Response:
     return RedirectResponse(app.url(request, f"{WEB}/calendars?done={what}"), 303)
-
-
-def readable_calendar(host: Host, principal: Principal, collection_id: int) -> Collection:
-    """The calendar with this id when ``principal`` may read it; 404 otherwise (nothing revealed)."""
-    collection = host.store.collection_by_id(collection_id)
-    if collection is None or collection.kind != "calendar" or "read" not in host.privileges(principal, collection):
-        raise Rejected(404, None, "No such calendar.")
-    return collection
 
 
 def visible_calendars(host: Host, principal: Principal) -> list[tuple[str, list[Collection]]]:

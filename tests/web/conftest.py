@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from kernel.host import Host
-from kernel.testing import LiveServer, add_group, add_user, make_host
+from kernel.testing import LiveServer, add_group, add_user, free_port, make_host
 
 PASSWORD = "password"
 ENABLED = ["caldav_server", "web"]
@@ -69,7 +69,10 @@ class Browser:
 
 def make_deployment(directory: Path, extra: str = "", *, kernel: str = "", enabled: list[str] = ENABLED) -> Deployment:
     """A host with users alice, bob and carol, and a group ``team`` of alice (its admin) and bob
-    (a plain member), served by a real uvicorn."""
+    (a plain member), served by a real uvicorn whose address is the public ``base_url``."""
+    port = free_port()
+    if "base_url" not in kernel:
+        kernel += f'\nbase_url = "http://127.0.0.1:{port}"'
     host = make_host(directory, enabled, extra, kernel=kernel)
     add_user(host, "alice", PASSWORD, email="alice@example.com", display_name="Alice Liddell")
     add_user(host, "bob", PASSWORD, display_name="Bob Builder")
@@ -77,7 +80,7 @@ def make_deployment(directory: Path, extra: str = "", *, kernel: str = "", enabl
     alice, bob = host.store.principal("alice"), host.store.principal("bob")
     assert alice is not None and bob is not None
     add_group(host, "team", [bob], admins=[alice])
-    return Deployment(host, LiveServer(host))
+    return Deployment(host, LiveServer(host, port=port))
 
 
 @pytest.fixture(scope="module")

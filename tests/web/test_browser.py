@@ -113,3 +113,23 @@ def test_create_an_event_in_the_dialog(driver: webdriver.Chrome, deployment: Dep
     made = [d for d in stored if b"Made in Chromium" in d]
     assert len(made) == 1 and b"LOCATION:Room 7" in made[0] and f"TZID={ZONE}".encode() in made[0]
     assert not driver.find_element(By.ID, "view-error").is_displayed()
+
+
+def test_the_subscribe_dialog_shows_the_address_to_paste(driver: webdriver.Chrome, deployment: Deployment) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    cal = weekly_calendar(deployment)
+    sign_in(driver, deployment, "alice")
+    driver.find_element(By.CSS_SELECTOR, f'button.subscribe[data-calendar="{cal.id}"]').click()
+    wait(driver).until(EC.visibility_of_element_located((By.ID, "sub-app")))
+    Select(driver.find_element(By.ID, "sub-app")).select_by_value("thunderbird")
+    expected = f"{deployment.host.base_url}/dav/cal/alice/{cal.path}/"
+    wait(driver).until(lambda d: d.find_element(By.ID, "sub-url").get_attribute("value") == expected)
+    assert driver.find_element(By.ID, "sub-user").text == "alice"
+    steps = texts(driver, "#sub-steps li")
+    assert len(steps) == 3 and any(expected in step for step in steps)
+    driver.find_element(By.ID, "sub-copy").click()
+    wait(driver).until(lambda d: d.find_element(By.ID, "sub-copied").text == "Copied.")
+    Select(driver.find_element(By.ID, "sub-app")).select_by_value("google")
+    wait(driver).until(lambda d: d.find_element(By.ID, "sub-readonly").is_displayed())
+    assert not driver.find_element(By.ID, "sub-url-row").is_displayed()
