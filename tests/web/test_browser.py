@@ -67,8 +67,8 @@ def texts(driver: webdriver.Chrome, selector: str) -> list[str]:
     )
 
 
-def weekly_calendar(dep: Deployment) -> Collection:
-    """A calendar of alice's with a standup every week at 10:00 Berlin time, from two weeks ago."""
+def weekly_calendar(dep: Deployment, summary: str = "standup") -> Collection:
+    """A calendar of alice's with a ``summary`` event every week at 10:00 Berlin time, from two weeks ago."""
     alice = dep.host.store.principal("alice")
     assert alice is not None
     cal = dep.host.writes.create_collection(
@@ -80,7 +80,7 @@ def weekly_calendar(dep: Deployment) -> Collection:
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
         f"UID:{uuid.uuid4().hex}\r\nDTSTAMP:20260101T000000Z\r\n"
         f"DTSTART;TZID={ZONE}:{start:%Y%m%dT%H%M%S}\r\nDURATION:PT30M\r\nRRULE:FREQ=WEEKLY\r\n"
-        "SUMMARY:standup\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        f"SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     )
     dep.host.writes.put_object(cal, "standup.ics", text.encode(), principal=None)
     return cal
@@ -99,7 +99,21 @@ def test_sign_in_and_see_a_recurring_event_in_month_view(driver: webdriver.Chrom
     assert times == {"10a"}, times  # 10:00 in the browser's zone, as written
 
 
-def test_create_an_event_in_the_dialog(driver: webdriver.Chrome, deployment: Deployment) -> None:
+def test_an_event_title_is_shown_as_text(driver: webdriver.Chrome, deployment: Deployment) -> None:
+    payload = "<img src=x onerror=window.pwned=1>"
+    cal = weekly_calendar(deployment, payload)
+    sign_in(driver, deployment, "alice", f"/web/view?calendars={cal.id}")
+    wait(driver).until(lambda d: payload in texts(d, ".fc-daygrid-event .fc-event-title"))
+    assert driver.execute_script("return window.pwned === undefined")
+    assert not driver.find_elements(By.CSS_SELECTOR, ".fc-event-title img")
+
+
+def test_create_a_weekly_event_in_the_dialog_and_find_it_with_caldav(
+    driver: webdriver.Chrome, deployment: Deployment
+) -> None:
+    import caldav
+    from selenium.webdriver.support.ui import Select
+
     cal = weekly_calendar(deployment)
     sign_in(driver, deployment, "alice", f"/web/view?calendars={cal.id}")
     wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".fc-daygrid-event")))
@@ -107,12 +121,16 @@ def test_create_an_event_in_the_dialog(driver: webdriver.Chrome, deployment: Dep
     wait(driver).until(EC.visibility_of_element_located((By.ID, "ev-title")))
     driver.find_element(By.ID, "ev-title").send_keys("Made in Chromium")
     driver.find_element(By.ID, "ev-location").send_keys("Room 7")
+    Select(driver.find_element(By.ID, "ev-repeat")).select_by_value("WEEKLY")
     driver.find_element(By.ID, "ev-save").click()
     wait(driver).until(lambda d: "Made in Chromium" in texts(d, ".fc-event-title"))
-    stored = [deployment.host.store.data(r.id) for r in deployment.host.store.resources(cal.id)]
-    made = [d for d in stored if b"Made in Chromium" in d]
-    assert len(made) == 1 and b"LOCATION:Room 7" in made[0] and f"TZID={ZONE}".encode() in made[0]
     assert not driver.find_element(By.ID, "view-error").is_displayed()
+    url = f"{deployment.url}/dav/cal/alice/{cal.path}/"
+    with caldav.DAVClient(url, username="alice", password=PASSWORD) as client:
+        found = [e.icalendar_component for e in client.calendar(url=url).events()]
+    made = [c for c in found if str(c["SUMMARY"]) == "Made in Chromium"]
+    assert len(made) == 1 and str(made[0]["LOCATION"]) == "Room 7" and made[0]["RRULE"]["FREQ"] == ["WEEKLY"]
+    assert made[0]["DTSTART"].params["TZID"] == ZONE
 
 
 def test_the_subscribe_dialog_shows_the_address_to_paste(driver: webdriver.Chrome, deployment: Deployment) -> None:

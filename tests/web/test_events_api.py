@@ -336,3 +336,23 @@ def test_the_view_page_embeds_calendars_as_inert_data(deployment: Deployment, al
     assert script.status_code == 200 and "FullCalendar" in script.text
     assert alice.client.get("/web/static/view.js").status_code == 200
     assert alice.client.get("/web/view?calendars=x").status_code == 400
+
+
+def test_a_change_made_in_a_caldav_client_shows_in_the_view(deployment: Deployment, alice: Browser) -> None:
+    import caldav
+
+    cal = calendar(deployment, "alice")
+    made = alice.api("POST", f"/web/api/calendars/{cal.id}/events", {
+        "title": "Review", "start": "2026-03-18T14:00", "end": "2026-03-18T15:00", "timeZone": "Europe/Berlin",
+        "rrule": "WEEKLY",
+    })
+    assert made.status_code == 201
+    url = f"{deployment.url}{dav_url(cal, '')}"
+    with caldav.DAVClient(url, username="alice", password=PASSWORD) as client:
+        [event] = client.calendar(url=url).events()
+        component = event.icalendar_component
+        component["SUMMARY"] = icalendar.vText("Review (from Thunderbird)")
+        event.save()
+    titles = {e["title"] for e in alice.client.get(MARCH + f"&calendars={cal.id}").json()["events"]}
+    assert titles == {"Review (from Thunderbird)"}
+    assert len(alice.client.get(MARCH + f"&calendars={cal.id}").json()["events"]) == 4  # 18, 25 Mar, 1, 8 Apr
