@@ -356,3 +356,4 @@ def test_a_change_made_in_a_caldav_client_shows_in_the_view(deployment: Deployme
     titles = {e["title"] for e in alice.client.get(MARCH + f"&calendars={cal.id}").json()["events"]}
     assert titles == {"Review (from Thunderbird)"}
     assert len(alice.client.get(MARCH + f"&calendars={cal.id}").json()["events"]) == 4  # 18, 25 Mar, 1, 8 Apr
+
