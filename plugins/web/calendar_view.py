@@ -21,7 +21,7 @@ from kernel.icaltext import read_calendar
 from kernel.types import Rejected
 from plugins.web import eventdata
 from plugins.web.access import readable_calendar
-from plugins.web.calendars import DEFAULT_COLOUR, Entry, listing, visible_calendars
+from plugins.web.calendars import Entry, listing, visible_calendars
 from plugins.web.endpoints import WEB, WebApp
 from plugins.web.occurrences import occurrences
 
@@ -104,11 +104,9 @@ def routes(app: WebApp) -> list[BaseRoute]:
 
     def move(request: Request, session: Session, body: dict[str, Any]) -> Response:
         collection, resource = _event(host, session.principal, request)
-        all_day = body.get("allDay", False)
-        if not isinstance(all_day, bool):
-            raise eventdata.bad("allDay must be true or false.")
         tz = eventdata.zone(body.get("timeZone", "UTC"))
-        times = eventdata.fields({"title": "-", **body, "rrule": None}, tz)
+        when = {"title": "moved", **{k: body[k] for k in ("start", "end", "allDay") if k in body}}
+        times = eventdata.fields(when, tz)
         rid = body.get("recurrenceId")
         if rid is not None and not isinstance(rid, str):
             raise eventdata.bad("recurrenceId must name an occurrence.")
@@ -170,7 +168,7 @@ def _calendar_json(entry: Entry, shown: bool) -> dict[str, Any]:
     return {
         "id": entry.collection.id,
         "title": entry.title,
-        "color": entry.colour or DEFAULT_COLOUR,
+        "color": entry.colour,
         "writable": entry.privilege in ("write", "admin"),
         "shown": shown,
     }

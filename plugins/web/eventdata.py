@@ -254,11 +254,6 @@ def json_time(value: dt.date) -> str:
     return value.astimezone(_UTC).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
-def recurrence_key(value: dt.date) -> str:
-    """How an occurrence is named to the browser: its RECURRENCE-ID value as :func:`json_time` writes it."""
-    return json_time(value)
-
-
 # -- inside ------------------------------------------------------------------------------
 
 

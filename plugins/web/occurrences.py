@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernel import ical, recurrence
 from kernel.icaltext import read_calendar
-from plugins.web.eventdata import json_time, recurrence_key
+from plugins.web.eventdata import json_time
 
 if TYPE_CHECKING:
     from kernel import Collection, Host
@@ -46,8 +46,8 @@ def occurrences(
         for component, s, e, rid in spans:
             if not _overlaps(s, e, start, end, tz):
                 continue
-            found.append({
-                "id": f"{collection.id}/{resource.name}" + (f"/{recurrence_key(rid)}" if rid is not None else ""),
+            found.append({  # an occurrence is named by its RECURRENCE-ID, written as json_time writes it
+                "id": f"{collection.id}/{resource.name}" + (f"/{json_time(rid)}" if rid is not None else ""),
                 "calendar": collection.id,
                 "name": resource.name,
                 "title": str(component.get("SUMMARY", "")) or "(no title)",
@@ -55,7 +55,7 @@ def occurrences(
                 "end": json_time(e),
                 "allDay": not isinstance(s, dt.datetime),
                 "recurring": recurring,
-                "recurrenceId": recurrence_key(rid) if rid is not None else None,
+                "recurrenceId": json_time(rid) if rid is not None else None,
                 "location": str(component.get("LOCATION", "")),
                 "editable": writable,
             })

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from kernel.passwords import hash_password
 from kernel.testing import LiveServer, add_user, make_host
