@@ -151,3 +151,25 @@ def test_the_subscribe_dialog_shows_the_address_to_paste(driver: webdriver.Chrom
     Select(driver.find_element(By.ID, "sub-app")).select_by_value("google")
     wait(driver).until(lambda d: d.find_element(By.ID, "sub-readonly").is_displayed())
     assert not driver.find_element(By.ID, "sub-url-row").is_displayed()
+
+
+def test_at_phone_width_the_view_starts_as_a_list_and_nothing_scrolls_sideways(driver: webdriver.Chrome, deployment: Deployment) -> None:
+    cal = weekly_calendar(deployment)
+    sign_in(driver, deployment, "alice")
+    driver.set_window_size(390, 844)
+    try:
+        driver.get(f"{deployment.url}/web/view?calendars={cal.id}")
+        wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".fc-list")))
+        wait(driver).until(lambda d: "standup" in texts(d, ".fc-list-event-title"))
+        scroll, client = driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert scroll <= client, f"the view scrolls sideways at phone width ({scroll}px in {client}px)"
+        driver.get(f"{deployment.url}/web/calendars")
+        wait(driver).until(EC.presence_of_element_located((By.ID, "create-calendar")))
+        scroll, client = driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert scroll <= client, f"the calendars page scrolls sideways at phone width ({scroll}px in {client}px)"
+    finally:
+        driver.set_window_size(1280, 900)

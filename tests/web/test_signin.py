@@ -210,3 +210,13 @@ def test_pages_need_a_session(deployment: Deployment) -> None:
             answer = browser.get(path)
             assert answer.status_code == 303 and answer.headers["location"].startswith("/web/login?next=")
         assert csrf_of(browser.get("/web/login").text)
+
+
+def test_a_session_made_on_one_server_works_on_another_of_the_deployment(deployment: Deployment) -> None:
+    # a second process on the same database (as a second node would be): same key, same sessions
+    with deployment.signed_in("alice") as signed, LiveServer(deployment.host) as other:
+        cookie = signed.client.cookies["teamcal_session"]
+        with httpx.Client(base_url=other.url, cookies={"teamcal_session": cookie}) as elsewhere:
+            assert elsewhere.get("/web/calendars").status_code == 200
+            assert elsewhere.post("/web/logout", data={"csrf": signed.csrf}).status_code == 303
+        assert signed.client.get("/web/calendars").status_code == 303  # signed out everywhere
