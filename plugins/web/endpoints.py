@@ -38,10 +38,12 @@ BODY_LIMIT = 256 * 1024
 CSRF_HEADER = "x-csrf-token"
 
 #: Sent with every page: scripts and styles only from this server (FullCalendar inserts
-#: its own style elements), no framing, forms only to this server.
+#: its own style elements, with its icon font as a data: URL), no framing, forms only to
+#: this server.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
+        " font-src 'self' data:;"
         " object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",

@@ -6,6 +6,7 @@ Bounded: each wait ends after WAIT seconds; one browser serves the module.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import uuid
 import zoneinfo
@@ -37,6 +38,7 @@ def driver() -> Iterator[webdriver.Chrome]:
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path=chromedriver, env={"TZ": ZONE})
     browser = webdriver.Chrome(service=service, options=options)
     browser.set_page_load_timeout(WAIT)
@@ -58,6 +60,15 @@ def sign_in(driver: webdriver.Chrome, dep: Deployment, user: str, then: str = ""
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
     wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, "form.signout")))
+
+
+def screenshot(driver: webdriver.Chrome, name: str) -> None:
+    """Save the page as ``name``.png in $TEAMCAL_SCREENSHOTS when it is set (docs/web.md's pictures:
+    ``TEAMCAL_SCREENSHOTS=docs/img python3 -m pytest tests/web -m browser -o teamcal_backends=sqlite``)."""
+    folder = os.environ.get("TEAMCAL_SCREENSHOTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        assert driver.save_screenshot(os.path.join(folder, f"{name}.png"))
 
 
 def texts(driver: webdriver.Chrome, selector: str) -> list[str]:
@@ -97,6 +108,9 @@ def test_sign_in_and_see_a_recurring_event_in_month_view(driver: webdriver.Chrom
     assert titles and set(titles) == {"standup"}
     times = set(texts(driver, ".fc-daygrid-event .fc-event-time"))
     assert times == {"10a"}, times  # 10:00 in the browser's zone, as written
+    screenshot(driver, "web-month-view")
+    refused = [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert not refused, refused  # the page's own scripts, styles and fonts all load
 
 
 def test_an_event_title_is_shown_as_text(driver: webdriver.Chrome, deployment: Deployment) -> None:
@@ -146,6 +160,7 @@ def test_the_subscribe_dialog_shows_the_address_to_paste(driver: webdriver.Chrom
     assert driver.find_element(By.ID, "sub-user").text == "alice"
     steps = texts(driver, "#sub-steps li")
     assert len(steps) == 3 and any(expected in step for step in steps)
+    screenshot(driver, "web-subscribe-dialog")
     driver.find_element(By.ID, "sub-copy").click()
     wait(driver).until(lambda d: d.find_element(By.ID, "sub-copied").text == "Copied.")
     Select(driver.find_element(By.ID, "sub-app")).select_by_value("google")
