@@ -43,6 +43,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
     host = app.host
 
     def page(request: Request, session: Session, body: Any) -> Response:
+        """GET: the calendar view of the calendars asked for (all visible ones by default)."""
         entries = [e for _, section in listing(host, session.principal) for e in section]
         wanted = _ids(request.query_params.get("calendars")) or [e.collection.id for e in entries]
         data = {
@@ -53,6 +54,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         return app.render(request, "view.html", session=session, data=data, entries=entries, wanted=wanted)
 
     def events(request: Request, session: Session, body: Any) -> Response:
+        """GET: occurrences in a range, from the instance index."""
         params = request.query_params
         tz = eventdata.zone(params.get("tz", "UTC"))
         start = eventdata.parse_instant(params.get("start"), tz, "start")
@@ -75,6 +77,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         return _json({"events": found})
 
     def create(request: Request, session: Session, body: dict[str, Any]) -> Response:
+        """POST: a new event from the dialog's fields."""
         collection = readable_calendar(host, session.principal, request.path_params["id"])
         data = eventdata.fields(body, eventdata.zone(body.get("timeZone", "UTC")))
         name, ical = eventdata.new_object(data)
@@ -84,6 +87,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         return _json({"name": stored.resource.name, "etag": stored.resource.etag}, 201)
 
     def show(request: Request, session: Session, body: Any) -> Response:
+        """GET: the series' fields for the dialog, with its etag."""
         collection, resource = _event(host, session.principal, request)
         try:
             parsed = read_calendar(host.store.data(resource.id), host.budget())
@@ -93,6 +97,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         return _json({**fields, "name": resource.name, "etag": resource.etag, "calendar": collection.id})
 
     def update(request: Request, session: Session, body: dict[str, Any]) -> Response:
+        """PUT: the series with the dialog's fields (If-Match: the etag sent)."""
         collection, resource = _event(host, session.principal, request)
         data = eventdata.fields(body, eventdata.zone(body.get("timeZone", "UTC")))
         etag = body.get("etag") if isinstance(body.get("etag"), str) else resource.etag
@@ -103,6 +108,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         return _json({"name": stored.resource.name, "etag": stored.resource.etag})
 
     def move(request: Request, session: Session, body: dict[str, Any]) -> Response:
+        """POST: new times for the event, or for one occurrence of it."""
         collection, resource = _event(host, session.principal, request)
         tz = eventdata.zone(body.get("timeZone", "UTC"))
         when = {"title": "moved", **{k: body[k] for k in ("start", "end", "allDay") if k in body}}
@@ -117,6 +123,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         return _json({"name": stored.resource.name, "etag": stored.resource.etag})
 
     def delete(request: Request, session: Session, body: dict[str, Any]) -> Response:
+        """DELETE: the event, or one occurrence of it."""
         collection, resource = _event(host, session.principal, request)
         rid = body.get("recurrenceId")
         if rid is None:

@@ -62,6 +62,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
     host = app.host
 
     def page(request: Request, session: Session, body: Any) -> Response:
+        """GET: the calendars page."""
         sections = listing(host, session.principal)
         return app.render(
             request, "calendars.html", session=session, sections=sections,
@@ -70,6 +71,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         )
 
     def create(request: Request, session: Session, form: dict[str, str]) -> Response:
+        """POST: a new calendar in the user's home or a team's he administers."""
         principal = session.principal
         owner = next((o for o in creatable_homes(host, principal) if o.name == form.get("owner", principal.name)), None)
         if owner is None:
@@ -82,6 +84,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         return _done(app, request, "created")
 
     def edit(request: Request, session: Session, form: dict[str, str]) -> Response:
+        """POST: rename, recolour, describe."""
         collection = readable_calendar(host, session.principal, request.path_params["id"])
         host.writes.update_collection(
             collection, principal=session.principal, attrs=attributes(form, require_name=True), source="web"
@@ -89,6 +92,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         return _done(app, request, "saved")
 
     def delete(request: Request, session: Session, form: dict[str, str]) -> Response:
+        """POST: delete the calendar and its events."""
         collection = readable_calendar(host, session.principal, request.path_params["id"])
         host.writes.delete_collection(collection, principal=session.principal, source="web")
         return _done(app, request, "deleted")

@@ -103,6 +103,7 @@ class WebApp:
         """
 
         async def run(request: Request) -> Response:
+            """Read a write's body on the loop, then do the rest in one worker hop."""
             body: Any = None
             if write:
                 try:

@@ -33,15 +33,18 @@ def routes(app: WebApp) -> list[BaseRoute]:
     host = app.host
 
     async def root(request: Request) -> Response:
+        """GET /: to the calendars when signed in, else to the sign-in page."""
         session = await host.run(app.signed_in, request)
         return RedirectResponse(app.url(request, HOME if session else f"{WEB}/login"), 303)
 
     async def login_form(request: Request) -> Response:
+        """GET: the sign-in form (a signed-in browser goes on where it was going)."""
         if await host.run(app.signed_in, request) is not None:
             return RedirectResponse(app.url(request, _next(request.query_params.get("next"))), 303)
         return _form(app, request, 200, "")
 
     async def login(request: Request) -> Response:
+        """POST: check the credentials as HTTP Basic would be, then start a session."""
         try:
             form = parse_form(await read_body(request, app.settings.login_attempt_size))
         except Rejected as exc:
@@ -71,6 +74,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
         return response
 
     async def logout(request: Request) -> Response:
+        """POST: end the session (with its CSRF token) and forget the cookie."""
         try:
             form = parse_form(await read_body(request, app.settings.login_attempt_size))
         except (Rejected, ValueError):

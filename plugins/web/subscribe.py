@@ -96,6 +96,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
     host = app.host
 
     def answer(request: Request, session: Session, body: Any) -> Response:
+        """GET: the dialog's answer for one calendar and one app."""
         collection = readable_calendar(host, session.principal, request.path_params["id"])
         key = request.query_params.get("app", "")
         chosen = APPS.get(key)
