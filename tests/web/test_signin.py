@@ -220,3 +220,29 @@ def test_a_session_made_on_one_server_works_on_another_of_the_deployment(deploym
             assert elsewhere.get("/web/calendars").status_code == 200
             assert elsewhere.post("/web/logout", data={"csrf": signed.csrf}).status_code == 303
         assert signed.client.get("/web/calendars").status_code == 303  # signed out everywhere
+
+
+def test_guessing_passwords_through_the_form_slows_no_one_else(tmp_path: Path) -> None:
+    from kernel.testing import latency_during
+
+    dep = make_deployment(tmp_path, kernel="auth_user_failures = 5\nauth_address_failures = 0")
+    with dep.server, dep.signed_in("carol") as carol, dep.browser() as attacker:
+
+        def attack() -> list[int]:
+            return [sign_in(attacker, "alice", f"guess {n}").status_code for n in range(25)]
+
+        statuses, took = latency_during(attack, lambda: carol.client.get("/web/calendars"), probes=5)
+        assert set(statuses) <= {401, 429} and statuses.count(401) == 5 and statuses[-1] == 429
+        assert "teamcal_session" not in attacker.cookies
+        assert max(took) < 1.0, took
+    dep.host.close()
+
+
+def test_the_next_field_is_inert(deployment: Deployment) -> None:
+    with deployment.browser() as browser:
+        target = '/web/calendars?x="><script>alert(1)</script>'
+        page = browser.get("/web/login", params={"next": target})
+        assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
+        answer = sign_in(browser, "alice", PASSWORD, next=target + "\r\nSet-Cookie: evil=1")
+        assert answer.status_code == 303 and "\n" not in answer.headers["location"]
+        assert "evil" not in browser.cookies
