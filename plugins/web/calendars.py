@@ -1,0 +1,194 @@
+"""The calendars page: a user's own, team and shared calendars; create, rename, recolour, delete.
+
+Everything is decided by the kernel: what a user sees is what ``host.privileges``
+lets him read, and every change goes through ``host.writes`` with him as the
+principal, so the same privilege rules, ``validate_calendar`` hooks (limits) and
+change feed apply as for a CalDAV client. A calendar the user cannot read
+answers 404, like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from kernel.types import PRIVILEGES, Rejected
+from plugins.web.access import readable_calendar
+from plugins.web.endpoints import WEB, WebApp
+from plugins.web.subscribe import APPS
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from kernel import Collection, Host, Principal
+    from plugins.web.sessions import Session
+
+_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}(?:[0-9A-Fa-f]{2})?")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Fixed messages a redirect after a change may show (never text from the request).
+DONE = {"created": "Calendar created.", "saved": "Calendar saved.", "deleted": "Calendar deleted."}
+#: Colour of calendars that have none.
+DEFAULT_COLOUR = "#2457c5"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One calendar as the page lists it, with what the user may do to it."""
+
+    collection: Collection
+    privilege: str
+    events: int
+    can_edit: bool
+    can_delete: bool
+
+    @property
+    def title(self) -> str:
+        """The calendar's display name, or its path."""
+        return self.collection.display_name or self.collection.path
+
+    @property
+    def colour(self) -> str:
+        """The calendar's colour as CSS (#RRGGBB)."""
+        colour = self.collection.color or ""
+        return colour[:7] if _COLOUR.fullmatch(colour) else DEFAULT_COLOUR
+
+
+def routes(app: WebApp) -> list[BaseRoute]:
+    """The page and its three forms."""
+    host = app.host
+
+    def page(request: Request, session: Session, body: Any) -> Response:
+        """GET: the calendars page."""
+        sections = listing(host, session.principal)
+        return app.render(
+            request, "calendars.html", session=session, sections=sections,
+            owners=creatable_homes(host, session.principal), notice=DONE.get(request.query_params.get("done", "")),
+            apps=list(APPS.items()),
+        )
+
+    def create(request: Request, session: Session, form: dict[str, str]) -> Response:
+        """POST: a new calendar in the user's home or a team's he administers."""
+        principal = session.principal
+        owner = next((o for o in creatable_homes(host, principal) if o.name == form.get("owner", principal.name)), None)
+        if owner is None:
+            raise Rejected(403, None, "You may not create calendars there.")
+        attrs = attributes(form, require_name=True)
+        host.writes.create_collection(
+            owner, free_path(host, owner, attrs["display_name"]), "calendar", principal=principal, attrs=attrs,
+            source="web",
+        )
+        return _done(app, request, "created")
+
+    def edit(request: Request, session: Session, form: dict[str, str]) -> Response:
+        """POST: rename, recolour, describe."""
+        collection = readable_calendar(host, session.principal, request.path_params["id"])
+        host.writes.update_collection(
+            collection, principal=session.principal, attrs=attributes(form, require_name=True), source="web"
+        )
+        return _done(app, request, "saved")
+
+    def delete(request: Request, session: Session, form: dict[str, str]) -> Response:
+        """POST: delete the calendar and its events."""
+        collection = readable_calendar(host, session.principal, request.path_params["id"])
+        host.writes.delete_collection(collection, principal=session.principal, source="web")
+        return _done(app, request, "deleted")
+
+    return [
+        Route(f"{WEB}/calendars", app.endpoint(page), methods=["GET"]),
+        Route(f"{WEB}/calendars/new", app.endpoint(create, write=True), methods=["POST"]),
+        Route(f"{WEB}/calendars/{{id:int}}/edit", app.endpoint(edit, write=True), methods=["POST"]),
+        Route(f"{WEB}/calendars/{{id:int}}/delete", app.endpoint(delete, write=True), methods=["POST"]),
+    ]
+
+
+def _done(app: WebApp, request: Request, what: str) -> Response:
+    return RedirectResponse(app.url(request, f"{WEB}/calendars?done={what}"), 303)
+
+
+def visible_calendars(host: Host, principal: Principal) -> list[tuple[str, list[Collection]]]:
+    """The calendars ``principal`` can read, in sections: his own, each team's, shared with him."""
+    store = host.store
+    sections: list[tuple[str, list[Collection]]] = [
+        ("My calendars", store.collections(principal.id, parent=None, kind="calendar"))
+    ]
+    groups = store.groups_of(principal.id)
+    for group in groups:
+        team = [
+            c for c in store.collections(group.id, parent=None, kind="calendar")
+            if "read" in host.privileges(principal, c)
+        ]
+        sections.append((f"Team: {group.display_name or group.name}", team))
+    in_teams = {g.id for g in groups}
+    shared = [
+        c for c in host.reachable_collections(principal) if c.kind == "calendar" and c.owner.id not in in_teams
+    ]
+    sections.append(("Shared with me", sorted(shared, key=lambda c: (c.owner.name, c.path))))
+    return sections
+
+
+def listing(host: Host, principal: Principal) -> list[tuple[str, list[Entry]]]:
+    """:func:`visible_calendars` with each calendar's event count and what the user may do."""
+    sections = visible_calendars(host, principal)
+    ids = [c.id for _, cs in sections for c in cs]
+    counts = event_counts(host, ids)
+    result = []
+    for title, collections in sections:
+        entries = []
+        for c in collections:
+            held = host.privileges(principal, c)
+            top = max(held, key=PRIVILEGES.index)
+            deletable = "admin" in host.container_privileges(principal, c.owner, c.path)
+            entries.append(Entry(c, top, counts.get(c.id, 0), "admin" in held, deletable))
+        if entries or title == "My calendars":
+            result.append((title, entries))
+    return result
+
+
+def event_counts(host: Host, collection_ids: list[int]) -> dict[int, int]:
+    """How many events (VEVENT objects, a recurring one counted once) each calendar holds."""
+    if not collection_ids:
+        return {}
+    marks = ", ".join("?" for _ in collection_ids)
+    rows = host.store.execute(
+        f"SELECT collection_id, count(*) FROM resources WHERE component = 'VEVENT' AND collection_id IN ({marks})"
+        " GROUP BY collection_id",
+        collection_ids,
+    )
+    return {int(cid): int(n) for cid, n in rows}
+
+
+def creatable_homes(host: Host, principal: Principal) -> list[Principal]:
+    """Where ``principal`` may create calendars: his own home and those of teams he administers."""
+    homes = [principal]
+    homes += [g for g in host.store.groups_of(principal.id) if "admin" in host.home_privileges(principal, g)]
+    return homes
+
+
+def attributes(form: dict[str, str], *, require_name: bool) -> dict[str, Any]:
+    """A calendar's name, colour and description from a form; 400 when one is unusable."""
+    name = form.get("display_name", "").strip()
+    if require_name and not name:
+        raise Rejected(400, None, "Give the calendar a name.")
+    if len(name) > 200 or _CONTROL.search(name):
+        raise Rejected(400, None, "A calendar name has at most 200 characters and no control characters.")
+    colour = form.get("color", "").strip() or DEFAULT_COLOUR
+    if not _COLOUR.fullmatch(colour):
+        raise Rejected(400, None, "A colour is written #RRGGBB, such as #2457c5.")
+    description = form.get("description", "").strip()
+    if len(description) > 2000 or _CONTROL.search(description):
+        raise Rejected(400, None, "A description has at most 2000 characters and no control characters.")
+    return {"display_name": name, "color": colour, "description": description or None}
+
+
+def free_path(host: Host, owner: Principal, name: str) -> str:
+    """A new calendar's path in ``owner``'s home: its name made URL-friendly, numbered if taken."""
+    stem = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "calendar"
+    for n in range(1, 100):
+        path = stem if n == 1 else f"{stem}-{n}"
+        if host.store.collection(owner.id, path) is None:
+            return path
+    raise Rejected(409, None, "Too many calendars with this name: choose another.")
