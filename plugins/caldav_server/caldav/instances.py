@@ -168,7 +168,7 @@ def availability_span(component: icalendar.Component, tz: dt.tzinfo | None) -> S
     start = date_value(component, "DTSTART")
     end = date_value(component, "DTEND")
     if start is not None and end is None and "DURATION" in component:
-        end = effective_end("VAVAILABILITY", component, start)
+        end = end_of("VAVAILABILITY", component, start)
     return (NEG_INF if start is None else utc_seconds(start, tz),
             POS_INF if end is None else utc_seconds(end, tz), 0)
 
