@@ -76,7 +76,7 @@ def test_a_plugin_uninstalled_while_enabled_can_be_disabled(tmp_path: Path) -> N
 def test_builtin_plugins_declare_the_commands_they_add() -> None:
     """COMMANDS (read without importing) names exactly what register_commands adds."""
     builtins = [info for info in available_plugins().values() if info.module.startswith("plugins.")]
-    assert len(builtins) == 5
+    assert len(builtins) == 6  # the five of the seed and web
     for info in builtins:
         pm = new_manager()
         pm.register(info.entry_point.load(), info.name)
