@@ -13,10 +13,14 @@ import pytest
 from bench.shared import DEFAULT_SHARED_BENCH, PROJECT
 
 
-@pytest.mark.skipif(
+#: The runs need the shared benchmark, which lives beside the checkout (../shared in CI).
+needs_shared_bench = pytest.mark.skipif(
     not DEFAULT_SHARED_BENCH.is_file(),
     reason=f"the shared benchmark {DEFAULT_SHARED_BENCH} is absent (it lives in ../shared/bench beside the project)",
 )
+
+
+@needs_shared_bench
 def test_smoke_run_reports_no_wrong_answers(tmp_path: Path) -> None:
     """50 events, teamcal only: exit status 0, zero mismatches and zero errors in every phase."""
     out = tmp_path / "result.json"
@@ -49,6 +53,7 @@ def test_missing_shared_bench_is_a_clear_error(tmp_path: Path) -> None:
     assert str(missing) in done.stderr
 
 
+@needs_shared_bench
 @pytest.mark.sqlite_only  # the run starts its own PostgreSQL cluster beside the SQLite server
 def test_smoke_run_on_both_backends(tmp_path: Path) -> None:
     """--backend sqlite,postgresql: teamcal on a private PostgreSQL cluster is measured beside SQLite,
@@ -82,6 +87,7 @@ def test_unknown_backend_is_a_usage_error() -> None:
     assert done.returncode == 2 and "--backend" in done.stderr
 
 
+@needs_shared_bench
 @pytest.mark.sqlite_only  # the run starts its own servers; one backend is enough to prove the tool works
 def test_workers_run_measures_each_worker_count(tmp_path: Path) -> None:
     """`python -m bench.workers`: teamcal served by 1 and 2 worker processes takes the mixed load
