@@ -71,18 +71,23 @@ def mixed_once(
 
 
 def table(size: int, runs: dict[tuple[str, int], list[dict[str, Any]]], markdown: bool = False) -> str:
-    """One size's results: median ops/s, p50/p95 of the week query, errors, wrong answers, ratio to 1 worker."""
-    head = ["backend", "workers", "ops/s", "vs 1 worker", "week p50 ms", "week p95 ms", "errors", "wrong"]
+    """One size's results: median ops/s (all, reads: GET and week query, writes: If-Match PUT), the ratio to
+    one worker, p50/p95 of the week query, p50 of the PUT, errors and wrong answers."""
+    head = ["backend", "workers", "ops/s", "vs 1 worker", "reads/s", "writes/s", "week p50 ms", "week p95 ms",
+            "PUT p50 ms", "errors", "wrong"]
     rows = []
     for (backend, workers), results in runs.items():
         ops = statistics.median(r["ops_per_s"] for r in results)
         one = runs.get((backend, 1))
         base = statistics.median(r["ops_per_s"] for r in one) if one else None
         week = [r["week_query"] for r in results]
+        reads = statistics.median(r["week_query"].get("ops_per_s", 0) + r["get"].get("ops_per_s", 0) for r in results)
+        writes = statistics.median(r["put_update"].get("ops_per_s", 0) for r in results)
         rows.append([
-            backend, str(workers), f"{ops:,.0f}", f"{ops / base:.2f}x" if base else "",
+            backend, str(workers), f"{ops:,.0f}", f"{ops / base:.2f}x" if base else "", f"{reads:,.0f}", f"{writes:,.0f}",
             f"{statistics.median(w.get('median_ms') or 0 for w in week):.1f}",
             f"{statistics.median(w.get('p95_ms') or 0 for w in week):.1f}",
+            f"{statistics.median(r['put_update'].get('median_ms') or 0 for r in results):.1f}",
             str(sum(r["errors"] for r in results)), str(sum(r["mismatches"] for r in results)),
         ])
     title = f"{size:,} events, {args_note(runs)}"

@@ -103,4 +103,5 @@ def test_workers_run_measures_each_worker_count(tmp_path: Path) -> None:
     cells = [[c.strip() for c in r] for r in rows]
     assert [c[:2] for c in cells] == [["sqlite", "1"], ["sqlite", "2"]]
     assert cells[0][3] == "1.00x" and cells[1][3].endswith("x") and float(cells[1][3][:-1]) > 0
-    assert all(float(c[2].replace(",", "")) > 0 and c[6] == "0" and c[7] == "0" for c in cells)
+    assert all(float(c[2].replace(",", "")) > 0 and c[-2] == "0" and c[-1] == "0" for c in cells)
+    assert all(float(c[4].replace(",", "")) > 0 and float(c[5].replace(",", "")) > 0 for c in cells)  # reads and writes
