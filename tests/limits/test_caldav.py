@@ -109,16 +109,16 @@ def test_size_at_limit_accepted_one_over_refused(live: Live) -> None:
         assert put(client, alice, "ok.ics", sized_object("e1", 4096)).status_code == 201
         before = footprint(live.host)
         response = put(client, alice, "over.ics", sized_object("e2", 4097))
-        refused(response, 413, CALDAV + "max-resource-size")
+        refused(response, 403, CALDAV + "max-resource-size")
         assert client.get(f"/dav/cal/{alice.name}/cal/over.ics").status_code == 404
     assert footprint(live.host) == before
 
 
 def test_declared_oversize_body_refused_before_it_is_sent(live: Live) -> None:
-    """Content-Length over the account's limit: 413 without the server waiting for the body."""
+    """Content-Length over the account's limit: 403 max-resource-size without the server waiting for the body."""
     alice = live.user()
     answer = raw_put(live, alice, headers=["Content-Length: 5000000"], chunks=[])
-    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
     assert b"max-resource-size" in answer
 
 
@@ -126,7 +126,7 @@ def test_streamed_oversize_body_refused_after_the_limit(live: Live) -> None:
     """A chunked body is refused once it passes the limit; the rest is never waited for."""
     alice = live.user()
     answer = raw_put(live, alice, headers=["Transfer-Encoding: chunked"], chunks=[b"x" * 1024] * 6)
-    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
     assert b"max-resource-size" in answer
 
 
@@ -316,7 +316,8 @@ def test_without_the_plugin_only_the_kernel_cap_holds(tmp_path: Path) -> None:
                 assert client.request("MKCALENDAR", f"/dav/cal/{alice.name}/c{i}/").status_code == 201
             response = client.request("PROPFIND", f"/dav/cal/{alice.name}/cal/", headers={"Depth": "0"},
                                       content=propfind_limits())
-            assert advertised(response)[f"/dav/cal/{alice.name}/cal/"] == {}
+            # the CalDAV server advertises the kernel's cap, the only size limit left
+            assert advertised(response)[f"/dav/cal/{alice.name}/cal/"] == {"max-resource-size": str(64 * 1024)}
             huge = calendar_object("huge", summary="x" * (64 * 1024))
             assert put(client, alice, "huge.ics", huge).status_code == 413
             assert client.get(f"/dav/cal/{alice.name}/cal/huge.ics").status_code == 404

@@ -117,6 +117,7 @@ def transfer(ctx: DavContext, *, move: bool) -> Response:
             overwrite=replace,
             move=move,
             source="caldav",
+            keep_uid=True,
         )
         if move:
             ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, src))

@@ -94,7 +94,7 @@ def mkcol(ctx: DavContext) -> Response:
         kind, refused = _kind(ctx, root)
         if refused:
             result = planned(ctx, root, kind)
-            result.failed[d("resourcetype")] = (403, d("valid-resourcetype"))
+            result.failed[d("resourcetype")] = (403, (d("valid-resourcetype"),))
             return create(ctx, kind, result, "D:mkcol-response")
     return create(ctx, kind, planned(ctx, root, kind), "D:mkcol-response")
 
