@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from starlette.responses import Response
 
+from plugins.caldav_server.webdav import conditions
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.resolve import Target, collection_target, header_href
 
@@ -94,6 +95,7 @@ def transfer(ctx: DavContext, *, move: bool) -> Response:
     dest_parent = _parent_target(ctx, dest)
     binding_collection = src.kind == "collection" or dest.kind == "collection"
     ctx.require("admin" if binding_collection else "write", dest_parent, dav=("bind",))
+    conditions.require(ctx)  # on the source, the Request-URI (RFC 9110 13.2)
     protected = [(dest, True), (dest_parent, False)]
     if move:
         protected += [(src, True), (parent, False)]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from plugins.caldav_server.webdav import deadprops, multistatus, xml
+from plugins.caldav_server.webdav import conditions, deadprops, multistatus, xml
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.xml import Element, d
 
@@ -116,6 +116,7 @@ def proppatch(ctx: DavContext) -> Response:
         ctx.require("read")
         raise DavError(403, "This collection has no writable properties.", PROTECTED)
     ctx.require("admin" if target.kind in ("collection", "home") else "write", dav=("write-properties",))
+    conditions.require(ctx)
     ctx.app.locks.check(ctx, [(target, False)])
     body = ctx.read_xml()
     ctx.app.locks.check(ctx, [(target, False)])  # a LOCK may have landed while the body arrived
