@@ -56,7 +56,7 @@ class UtcDateTime(str):
                 when = dt.datetime.strptime(text, "%Y%m%dT%H%M%SZ")
             except ValueError:
                 try:
-                    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+                    when = dt.datetime.fromisoformat(text)
                 except ValueError:
                     raise ValueError(f'expected a UTC date-time such as "19000101T000000Z", got {value!r}') from None
         if isinstance(when, dt.date) and not isinstance(when, dt.datetime):
@@ -64,14 +64,14 @@ class UtcDateTime(str):
         if not isinstance(when, dt.datetime):
             raise ValueError(f'expected a UTC date-time such as "19000101T000000Z", got {value!r}')
         if when.tzinfo is not None:
-            when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            when = when.astimezone(dt.UTC).replace(tzinfo=None)
         return cls(when.strftime("%Y%m%dT%H%M%SZ"))
 
     @property
     def epoch(self) -> int:
         """Seconds since the epoch (the unit of the kernel's instance index)."""
-        moment = dt.datetime.strptime(self, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
-        return int((moment - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).total_seconds())
+        moment = dt.datetime.strptime(self, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        return int((moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).total_seconds())
 
 
 @dataclass

@@ -14,7 +14,15 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.caldav_server.conftest import CALDAV, Deployment, event, mkcalendar, parse_multistatus, propfind, unique
+from tests.caldav_server.conftest import (
+    CALDAV,
+    Deployment,
+    event,
+    mkcalendar,
+    parse_multistatus,
+    propfind,
+    unique,
+)
 
 XMLNS = f'xmlns:D="DAV:" xmlns:C="{CALDAV}"'
 RENAME = (
