@@ -152,8 +152,7 @@ def _check_calendars(tx: Store, owner: Principal, adding: int, calendars: int) -
 
 
 def advertised(settings: Settings, store: Store, collection: Collection) -> dict[str, str]:
-    """The RFC 4791 limit properties of a calendar collection, for its owner (the CalDAV
-    server answers max-resource-size itself, from every size limit that applies)."""
+    """The RFC 4791 limit properties of a calendar collection, for its owner."""
     limits = effective_limits(settings, store, collection.owner)
     found = {
         CALDAV + "max-resource-size": str(limits["max_icalendar_size"].value),

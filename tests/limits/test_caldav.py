@@ -316,8 +316,7 @@ def test_without_the_plugin_only_the_kernel_cap_holds(tmp_path: Path) -> None:
                 assert client.request("MKCALENDAR", f"/dav/cal/{alice.name}/c{i}/").status_code == 201
             response = client.request("PROPFIND", f"/dav/cal/{alice.name}/cal/", headers={"Depth": "0"},
                                       content=propfind_limits())
-            # the CalDAV server advertises the kernel's cap, the only size limit left
-            assert advertised(response)[f"/dav/cal/{alice.name}/cal/"] == {"max-resource-size": str(64 * 1024)}
+            assert advertised(response)[f"/dav/cal/{alice.name}/cal/"] == {}
             huge = calendar_object("huge", summary="x" * (64 * 1024))
             assert put(client, alice, "huge.ics", huge).status_code == 413
             assert client.get(f"/dav/cal/{alice.name}/cal/huge.ics").status_code == 404

@@ -94,13 +94,6 @@ def _collations(ctx: DavContext, t: Target) -> str | None:
     return "".join(f"<C:supported-collation>{name}</C:supported-collation>" for name in COLLATIONS)
 
 
-def _max_size(ctx: DavContext, t: Target) -> str | None:
-    """CALDAV:max-resource-size: the size a PUT by this principal is refused over (every
-    plugin's ``object_size_limit`` and the kernel's body cap, whichever is smallest)."""
-    cal = _calendar(t)
-    return str(ctx.host.object_size_limit(ctx.principal, cal)) if cal is not None else None
-
-
 def _color(ctx: DavContext, t: Target) -> str | None:
     cal = _calendar(t)
     return escape(cal.color) if cal and cal.color else None
@@ -209,7 +202,6 @@ def register(app: DavApp) -> None:
         ),
         LiveProperty(c("supported-calendar-data"), _calendar_data, allprop=False),
         LiveProperty(c("supported-collation-set"), _collations, allprop=False),
-        LiveProperty(c("max-resource-size"), _max_size, allprop=False),
         LiveProperty(APPLE + "calendar-color", _color, setter=_set_color),
         LiveProperty(APPLE + "calendar-order", _order, setter=_set_order),
         LiveProperty(c("schedule-calendar-transp"), _transp, setter=_set_transp),
