@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from .conftest import CALDAV, Deployment, event, make_deployment, mkcalendar, parse_multistatus, unique
+from .conftest import (
+    CALDAV,
+    Deployment,
+    event,
+    make_deployment,
+    mkcalendar,
+    parse_multistatus,
+    unique,
+)
 
 C = "{" + CALDAV + "}"
 D = "{DAV:}"
@@ -132,10 +140,10 @@ def plain_collection(client: httpx.Client) -> str:
     return path
 
 
-def staged(client: httpx.Client, body: bytes) -> str:
+def staged(client: httpx.Client, body: bytes, content_type: str = "text/calendar") -> str:
     """A file in a plain collection holding ``body`` (no calendar rule checked it)."""
     path = plain_collection(client) + "staged.ics"
-    assert put(client, path, body).status_code == 201
+    assert put(client, path, body, **{"Content-Type": content_type}).status_code == 201
     return path
 
 
@@ -251,9 +259,14 @@ def _into_event_only(method: str) -> Callable[[httpx.Client], httpx.Response]:
     return request
 
 
-def _staged_into_calendar(method: str, body: bytes) -> Callable[[httpx.Client], httpx.Response]:
+def _staged_into_calendar(
+    method: str, body: bytes, content_type: str = "text/calendar"
+) -> Callable[[httpx.Client], httpx.Response]:
     def request(client: httpx.Client) -> httpx.Response:
-        return transfer(client, method, staged(client, body), mkcalendar(client) + "copied.ics")
+        source = staged(client, body, content_type)
+        answer = transfer(client, method, source, mkcalendar(client) + "copied.ics")
+        assert client.get(source).status_code == 200  # a refused MOVE leaves the source
+        return answer
 
     return request
 
@@ -347,6 +360,7 @@ ROWS: dict[str, Row] = {
         for method in ("COPY", "MOVE")
         for name, request, status, check in (
             ("supported-calendar-component", _into_event_only, 403, None),
+            ("supported-calendar-data", lambda m: _staged_into_calendar(m, event("txt"), "text/plain"), 403, None),
             ("calendar-collection-location-ok", _calendar_in_calendar, 403, None),
             ("max-resource-size", lambda m: _staged_into_calendar(m, sized("big-copy", 5000)), 403, None),
             ("valid-calendar-data", lambda m: _staged_into_calendar(m, b"BEGIN:VCALENDAR\r\nno\r\n"), 403, None),
