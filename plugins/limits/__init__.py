@@ -72,7 +72,11 @@ def validate_properties(host: Host, tx: Store, write: PropertyWrite) -> None:
 def dav_properties(
     host: Host, principal: Principal, collection: Collection | None, resource: Resource | None
 ) -> dict[str, str] | None:
-    """CALDAV:max-resource-size, max-instances and max-attendees-per-instance on calendar collections."""
+    """CALDAV:max-resource-size (the size a PUT is refused over: this plugin's limit or the
+    kernel's body cap, whichever is smaller), max-instances, max-attendees-per-instance and,
+    when set, min-date-time and max-date-time on calendar collections."""
     if collection is None or resource is not None or collection.kind != "calendar":
         return None
-    return enforcement.advertised(host.settings("limits"), host.store, collection)
+    found = enforcement.advertised(host.settings("limits"), host.store, collection)
+    found[enforcement.CALDAV + "max-resource-size"] = str(host.object_size_limit(principal, collection))
+    return found
