@@ -142,7 +142,8 @@ class WebExtensions:
         parameters only); ``admin`` limits it to server admins (403 for others) and lists
         it in the admin console instead. ValueError for an unusable or taken path.
         """
-        if not _PATH.fullmatch(path) or path.split("/")[1] in RESERVED:
+        segments = path.split("/")
+        if not _PATH.fullmatch(path) or segments[1] in RESERVED or {".", ".."} & set(segments):
             raise ValueError(
                 f"web page path {path!r}: give a path such as /my-plugin/things below /web, "
                 f"not under /{{{', '.join(sorted(RESERVED - {''}))}}}"
