@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 FLASH_COOKIE = "teamcal_flash"
 #: Kinds of flash messages (CSS classes of the web layout).
 FLASH_KINDS = ("notice", "error")
-_FLASH_MAX = 1500
+#: Characters of flash text a redirect carries (a cookie holds about 4 KB, UTF-8 in base64).
+_FLASH_MAX = 800
 
 
 class PageContext:
@@ -127,12 +128,12 @@ def encode_flashes(flashes: list[tuple[str, str]]) -> str:
     """Flash messages as a cookie-safe value (cut to fit a cookie)."""
     kept, size = [], 0
     for kind, text in flashes:
-        text = text[:500]
+        text = text[:_FLASH_MAX]
         size += len(text)
         if size > _FLASH_MAX:
             break
         kept.append([kind, text])
-    return base64.urlsafe_b64encode(json.dumps(kept).encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(json.dumps(kept, ensure_ascii=False).encode()).decode().rstrip("=")
 
 
 def decode_flashes(value: str | None) -> list[tuple[str, str]]:

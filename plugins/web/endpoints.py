@@ -106,7 +106,7 @@ class WebApp:
         user, and the flash messages: ``pending`` ones and those a redirect left in a cookie
         (which this page consumes)."""
         session: Session | None = context.get("session")
-        carried = decode_flashes(self.sessions.unsign(request.cookies.get(FLASH_COOKIE)))
+        carried = decode_flashes(self.sessions.unsign(request.cookies.get(FLASH_COOKIE), 4096))
         web = self.url(request, WEB)
         menu = [(item.title, web + item.url) for item in self.extensions.menu(session.principal if session else None)]
         text = env.get_template(template).render(

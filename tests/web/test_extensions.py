@@ -169,3 +169,15 @@ def test_registration_refuses_unusable_paths() -> None:
         web.add_page("/x", "again", handler)
     web.add_page("/x", "x", handler, methods=("POST",))
     assert [p.path for p in web.pages] == ["/x", "/x"]
+
+
+def test_flash_messages_fit_a_cookie() -> None:
+    from plugins.web.context import decode_flashes, encode_flashes
+
+    long = [("notice", "“é€" * 2000), ("error", "second")]
+    value = encode_flashes(long)
+    assert len(value) < 3500
+    [(kind, text)] = decode_flashes(value)
+    assert kind == "notice" and text == ("“é€" * 2000)[:800]
+    assert decode_flashes(encode_flashes([("error", "a"), ("notice", "b")])) == [("error", "a"), ("notice", "b")]
+    assert decode_flashes("not base64 json!") == [] and decode_flashes(None) == []
