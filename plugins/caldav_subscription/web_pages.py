@@ -133,7 +133,7 @@ async def page(ctx: Any) -> Any:
             ctx.flash(exc.public, "error")
             status = 400
     variables = await host.run(_page_vars, host, ctx.user, form)
-    return ctx.render(TEMPLATES, "subscriptions.html", status, **variables)
+    return ctx.render(TEMPLATES, "subscriptions.html", status_code=status, **variables)
 
 
 async def _test(host: Host, form: dict[str, str]) -> str:

@@ -82,21 +82,21 @@ class PageContext:
 
     # -- answers ---------------------------------------------------------------------
 
-    def render(self, template_dir: str | Path, name: str, status: int = 200, **variables: Any) -> HTMLResponse:
+    def render(self, template_dir: str | Path, name: str, *, status_code: int = 200, **variables: Any) -> HTMLResponse:
         """A whole page from ``template_dir/name``, autoescaped, in the web layout (it may
         ``{% extends "base.html" %}``), with the security headers. Besides ``variables`` the
         template sees ``session``, ``csrf``, ``web`` (the web app's address), ``menu`` and
-        ``flashes``."""
+        ``flashes``. ``status_code`` is the HTTP status (a form shown again with an error: 400)."""
         return self._app.page(
-            self.request, self._app.plugin_templates(template_dir), name, status,
-            session=self.session, csrf=self.csrf, pending=self._flashes, **variables,
+            self.request, self._app.plugin_templates(template_dir), name, status_code,
+            {**variables, "session": self.session, "csrf": self.csrf}, self._flashes,
         )
 
     def fragment(self, template_dir: str | Path, name: str, **variables: Any) -> Markup:
         """HTML for a panel or admin section from ``template_dir/name``, autoescaped (with
         ``csrf`` and ``web`` available)."""
         template = self._app.plugin_templates(template_dir).get_template(name)
-        return Markup(template.render(csrf=self.csrf, web=self.url(), session=self.session, **variables))
+        return Markup(template.render({**variables, "csrf": self.csrf, "web": self.url(), "session": self.session}))
 
     def redirect(self, path: str = "") -> RedirectResponse:
         """303 to a web app path (``/subscriptions``), carrying the flashed messages."""

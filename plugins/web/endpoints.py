@@ -96,23 +96,24 @@ class WebApp:
 
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         """A page from ``templates/``, escaped, with the security headers."""
-        return self.page(request, self.templates, template, status, **context)
+        return self.page(request, self.templates, template, status, context)
 
     def page(
-        self, request: Request, env: jinja2.Environment, template: str, status: int = 200,
-        *, pending: list[tuple[str, str]] | None = None, **context: Any,
+        self, request: Request, env: jinja2.Environment, template: str, status_code: int,
+        variables: dict[str, Any], pending: list[tuple[str, str]] | None = None,
     ) -> HTMLResponse:
-        """A page of ``env``, escaped, with the security headers, the menu for the signed-in
-        user, and the flash messages: ``pending`` ones and those a redirect left in a cookie
-        (which this page consumes)."""
-        session: Session | None = context.get("session")
+        """A page of ``env`` with ``variables``, escaped, with the security headers, the menu for
+        the signed-in user, and the flash messages: ``pending`` ones and those a redirect left in
+        a cookie (which this page consumes)."""
+        session: Session | None = variables.get("session")
         carried = decode_flashes(self.sessions.unsign(request.cookies.get(FLASH_COOKIE), 4096))
         web = self.url(request, WEB)
         menu = [(item.title, web + item.url) for item in self.extensions.menu(session.principal if session else None)]
         text = env.get_template(template).render(
-            root=self.url(request, ""), web=web, menu=menu, flashes=carried + list(pending or []), **context
+            {**variables, "root": self.url(request, ""), "web": web, "menu": menu,
+             "flashes": carried + list(pending or [])}
         )
-        response = HTMLResponse(text, status, headers=SECURITY_HEADERS)
+        response = HTMLResponse(text, status_code, headers=SECURITY_HEADERS)
         if FLASH_COOKIE in request.cookies:
             response.delete_cookie(FLASH_COOKIE, path=web or "/")
         return response
