@@ -50,6 +50,15 @@ class Row:
         """The status part of :func:`.manage.describe`."""
         return self.info["status"]
 
+    @property
+    def every(self) -> str:
+        """The interval as text: ``15 min``, ``2 h``, ``90 s``."""
+        seconds = float(self.info["interval"])
+        for size, unit in ((3600, "h"), (60, "min")):
+            if seconds >= size and seconds % size == 0:
+                return f"{seconds / size:g} {unit}"
+        return f"{seconds:g} s"
+
     def when(self, key: str) -> str:
         """A status time (``last_success`` and such) as text."""
         return when(self.status.get(key))

@@ -93,6 +93,7 @@ def test_add_test_sync_and_remove_a_caldav_subscription(site: Deployment, radica
         sub = records.for_collection(site.host.store, local.id)
         assert sub is not None and sub.mode == "one-way" and sub.interval == 3600 and sub.created_by is not None
         assert "last-attempt\">never" in listed and EVIL not in listed and "Team &lt;script&gt;" in listed
+        assert "CalDAV calendar, one-way, every 1 h" in listed
 
         synced = alice.form(f"/web/subscriptions/{sub.id}/sync")
         assert synced.status_code == 303
