@@ -215,7 +215,5 @@ def panel(ctx: Any, collection: Collection) -> Any:
     sub = records.for_collection(ctx.host.store, collection.id)
     if sub is None:
         return None
-    [row] = rows(ctx.host, ctx.user, [sub]) or [None]
-    if row is None:
-        return None
-    return ctx.fragment(TEMPLATES, "subscription_panel.html", row=row)
+    shown = rows(ctx.host, ctx.user, [sub])
+    return ctx.fragment(TEMPLATES, "subscription_panel.html", row=shown[0]) if shown else None

@@ -18,7 +18,15 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from kernel import Job, SecretColumn, hookimpl
-from plugins.web import calendar_view, calendars, hookspecs, plugin_pages, sessions, signin, subscribe
+from plugins.web import (
+    calendar_view,
+    calendars,
+    hookspecs,
+    plugin_pages,
+    sessions,
+    signin,
+    subscribe,
+)
 from plugins.web.endpoints import WEB, WebApp
 from plugins.web.extensions import WebExtensions
 from plugins.web.schema import migrations

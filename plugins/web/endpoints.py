@@ -69,7 +69,8 @@ class WebApp:
         self.settings = host.settings("web")
         self.sessions = Sessions(host, float(self.settings.session_lifetime))
         self.extensions = extensions or WebExtensions()
-        self.templates = _environment(jinja2.FileSystemLoader(TEMPLATES))
+        self._own_loader = jinja2.FileSystemLoader(TEMPLATES)
+        self.templates = _environment(self._own_loader)
         self._plugin_templates: dict[Path, jinja2.Environment] = {}
         self._lock = threading.Lock()
 
@@ -80,7 +81,7 @@ class WebApp:
         with self._lock:
             env = self._plugin_templates.get(key)
             if env is None:
-                loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(key), self.templates.loader])
+                loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(key), self._own_loader])
                 env = self._plugin_templates[key] = _environment(loader)
             return env
 

@@ -201,7 +201,7 @@ def _fragment(title: str, plugin: str, render: Render, *args: Any) -> Fragment |
     """One renderer's output as safe HTML; a renderer that fails shows a line saying so."""
     try:
         html = render(*args)
-    except Exception:  # noqa: BLE001 - one plugin's broken panel must not take the page down
+    except Exception:  # one plugin's broken panel must not take the page down
         log.exception("web: the %r panel of plugin %s failed", title, plugin)
         return Fragment(title, Markup('<p class="error">This part could not be shown (see the server log).</p>'))
     if html is None:

@@ -16,11 +16,10 @@ the command an administrator runs instead.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import datetime as dt
 
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route

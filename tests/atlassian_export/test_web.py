@@ -48,7 +48,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, teamcal_backend: str) -> Iter
 
 def cell(html: str, consumer: str, name: str) -> str:
     row = html.split(f'data-consumer="{consumer}"')[1].split("</tr>")[0]
-    found = re.search(rf'class="{name}">(.*?)</td>', row, re.S)
+    found = re.search(rf'class="{name}">(.*?)</td>', row, re.DOTALL)
     assert found, row
     return found.group(1)
 
