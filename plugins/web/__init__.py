@@ -86,8 +86,11 @@ def register_jobs(host: Host) -> list[Job]:
 def extend(host: Host) -> WebExtensions:
     """Ask every ``web_extend`` implementation for its pages, panels and sections (oldest plugin first)."""
     extensions = WebExtensions()
+    given = {"host": host, "web": extensions}
+    # one implementation at a time, as pluggy calls them (positionally, so hook tracing sees
+    # each), to name each registration after its plugin
     for impl in reversed(host.hook.web_extend.get_hookimpls()):
         extensions.current_plugin = impl.plugin_name
-        impl.function(host=host, web=extensions)
+        impl.function(*(given[name] for name in impl.argnames))
     extensions.current_plugin = "?"
     return extensions

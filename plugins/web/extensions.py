@@ -7,6 +7,11 @@ registrations back through the same object: :meth:`WebExtensions.menu`,
 :meth:`WebExtensions.calendar_panels`, :meth:`WebExtensions.admin_sections`,
 :attr:`WebExtensions.pages` and :attr:`WebExtensions.feeds`.
 
+The admin console (plugins/web/admin*.py) shows the sections with
+``app.extensions.admin_sections(PageContext(app, request, session, None))``
+and links ``app.extensions.admin_pages()``; the calendar page does the same
+with :meth:`WebExtensions.calendar_panels`. Both run in a worker thread.
+
 Renderers return HTML for a fragment: a ``markupsafe.Markup`` (what
 ``ctx.fragment`` gives, autoescaped) is used as it is; a plain ``str`` is
 escaped, so a renderer that forgets to escape shows text, never markup.

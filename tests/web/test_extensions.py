@@ -181,3 +181,21 @@ def test_flash_messages_fit_a_cookie() -> None:
     assert kind == "notice" and text == ("“é€" * 2000)[:800]
     assert decode_flashes(encode_flashes([("error", "a"), ("notice", "b")])) == [("error", "a"), ("notice", "b")]
     assert decode_flashes("not base64 json!") == [] and decode_flashes(None) == []
+
+
+def test_extensions_build_with_hook_tracing_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from plugins.web import extend
+
+    monkeypatch.setenv("TEAMCAL_TRACE_HOOKS", "1")
+    plugin = NotesPlugin()
+    dep = make_deployment(tmp_path, plugins=[("notes", plugin)])
+    try:
+        with caplog.at_level("INFO", logger="teamcal.hooks"):
+            web = extend(dep.host)
+        assert [p.path for p in web.pages] == ["/notes", "/notes/admin", "/notes/echo/{word}"]
+        assert {p.plugin for p in web.pages} == {"notes"} and web.feeds is not None
+        assert any("hook web_extend plugin=notes" in r.getMessage() for r in caplog.records)
+    finally:
+        dep.host.close()
