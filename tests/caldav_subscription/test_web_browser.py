@@ -53,5 +53,9 @@ def test_add_a_subscription_in_the_browser(driver, site: Deployment, radicale: P
     wait(driver).until(lambda d: any("pulled 1" in t for t in texts(d, ".flash")))
     assert texts(driver, f"{section} .state") == ["ok"]
     screenshot(driver, "web-subscriptions")
+    driver.find_element(By.CSS_SELECTOR, f"{section} h2 a").click()
+    wait(driver).until(lambda d: texts(d, "section.panel h2") == ["Subscription"])
+    assert texts(driver, "section.panel .state") == ["ok"] and texts(driver, "#calendar-title")[0].strip().endswith(EVIL)
+    screenshot(driver, "web-calendar-page")
     with pytest.raises(NoAlertPresentException):
         driver.switch_to.alert.text

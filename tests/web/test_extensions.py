@@ -152,6 +152,7 @@ def test_calendar_panels(deployment: Deployment) -> None:
         assert ">Broken</h2>" in text and "could not be shown" in text and "this panel is broken" not in text
         assert "<script>" not in text.replace('<script type="application/json"', "").replace("<script src=", "")
         assert f'href="/web/calendars/{cal.id}"' in bob.client.get("/web/calendars").text
+        assert 'id="subscribe-dialog"' in text and f'<option value="{cal.id}">&lt;i&gt;Mine&lt;/i&gt; (bob)' in text
     with deployment.signed_in("carol") as carol:
         assert carol.client.get(f"/web/calendars/{cal.id}").status_code == 404
 

@@ -114,6 +114,8 @@ def test_a_user_makes_and_revokes_his_own_feed_url(deployment: Deployment, bob: 
     deployment.host.writes.put_object(planning, "e.ics", event_object(uuid.uuid4().hex, summary="standup"), principal=None)
     base = f"/web/api/calendars/{planning.id}/feeds"
     assert bob.client.get(base).json() == {"feeds": []}
+    assert bob.api("POST", base, csrf=False).status_code == 403
+    assert bob.client.get(base).json() == {"feeds": []}
     made = bob.api("POST", base)
     assert made.status_code == 201, made.text
     url = made.json()["url"]
