@@ -7,6 +7,7 @@ import uuid
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
 
 from plugins.caldav_subscription import records
@@ -59,3 +60,15 @@ def test_add_a_subscription_in_the_browser(driver, site: Deployment, radicale: P
     screenshot(driver, "web-calendar-page")
     with pytest.raises(NoAlertPresentException):
         driver.switch_to.alert.text
+    # Remove asks first: dismissed, nothing happens; accepted, the subscription ends
+    remove = 'section.panel form.remove button'
+    driver.find_element(By.CSS_SELECTOR, remove).click()
+    wait(driver).until(EC.alert_is_present())
+    assert "stay" in driver.switch_to.alert.text
+    driver.switch_to.alert.dismiss()
+    assert records.get(site.host.store, sub.id) is not None
+    driver.find_element(By.CSS_SELECTOR, remove).click()
+    wait(driver).until(EC.alert_is_present())
+    driver.switch_to.alert.accept()
+    wait(driver).until(lambda d: any("ordinary calendar" in t for t in texts(d, ".flash")))
+    assert records.get(site.host.store, sub.id) is None
