@@ -80,7 +80,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, teamcal_backend: str, n
     dep.host.close()
 
 
-def test_the_page_is_in_the_menu_and_works(deployment: Deployment, notes: NotesPlugin) -> None:
+def test_hook_web_extend_page_in_the_menu_works(deployment: Deployment, notes: NotesPlugin) -> None:
     with deployment.signed_in("bob") as bob:
         page = bob.client.get("/web/calendars").text
         assert '<a href="/web/notes">Notes</a>' in page
