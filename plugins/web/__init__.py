@@ -4,7 +4,8 @@ The hook implementations only: ``sessions`` keeps sign-ins, ``endpoints`` the
 plumbing every page shares (session, CSRF, answers), ``signin`` the sign-in
 form and the server root, ``calendars`` the calendars page, ``calendar_view``
 the calendar view and its JSON API (``eventdata``, ``occurrences``), ``subscribe``
-the Subscribe dialog's answers; templates and
+the Subscribe dialog's answers, ``admin`` and ``admin_*`` the admin console (with
+``extensions``, the sections other plugins add to it); templates and
 static files (FullCalendar vendored under ``static/vendor/``) sit beside them.
 """
 
@@ -17,7 +18,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from kernel import Job, SecretColumn, hookimpl
-from plugins.web import calendar_view, calendars, sessions, signin, subscribe
+from plugins.web import admin, calendar_view, calendars, sessions, signin, subscribe
 from plugins.web.endpoints import WEB, WebApp
 from plugins.web.schema import migrations
 from plugins.web.settings import Settings
@@ -55,6 +56,7 @@ def register_routes(host: Host) -> list[BaseRoute]:
         *calendars.routes(app),
         *calendar_view.routes(app),
         *subscribe.routes(app),
+        *admin.routes(app),
         Mount(f"{WEB}/static", app=StaticFiles(directory=STATIC), name="web-static"),
     ]
 
