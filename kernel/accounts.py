@@ -132,7 +132,7 @@ def set_grant(
 
 def grants(host: Host, collection: Collection) -> list[tuple[str, str]]:
     """(grantee name, privilege) of a calendar's grants; ``everyone`` for the grant to all."""
-    found = []
+    found: list[tuple[str, str]] = []
     for grantee, privilege in host.store.grants(collection.id):
         p = host.store.principal_by_id(grantee) if grantee != EVERYONE else None
         found.append((p.name if p else EVERYONE_NAME, privilege))
@@ -141,7 +141,8 @@ def grants(host: Host, collection: Collection) -> list[tuple[str, str]]:
 
 def all_grants(host: Host) -> list[tuple[Collection, str, str]]:
     """Every grant of the server as (calendar, grantee name, privilege), by owner and path."""
-    store, found = host.store, []
+    store = host.store
+    found: list[tuple[Collection, str, str]] = []
     names = {p.id: p.name for p in store.principals()}
     for collection_id, grantee, privilege in store.all_grants():
         collection = store.collection_by_id(collection_id)

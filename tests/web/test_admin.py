@@ -37,13 +37,13 @@ def unique(prefix: str) -> str:
 
 def message(page: str) -> str:
     """The text of the page's alert (the refusal), unescaped."""
-    found = re.search(r'role="alert" id="message">(.*?)</p>', page, re.S)
+    found = re.search(r'role="alert" id="message">(.*?)</p>', page, re.DOTALL)
     assert found, page[:2000]
     return html.unescape(found.group(1))
 
 
 def notice(page: str) -> str:
-    found = re.search(r'role="status" id="notice">(.*?)</p>', page, re.S)
+    found = re.search(r'role="status" id="notice">(.*?)</p>', page, re.DOTALL)
     assert found, page[:2000]
     return html.unescape(found.group(1))
 
@@ -212,14 +212,14 @@ def test_create_a_group_add_members_and_group_admins(deployment: Deployment, roo
 
     assert root.form(f"/web/admin/groups/{group.id}/members", {"member": "carol"}).status_code == 303
     assert root.form(f"/web/admin/groups/{group.id}/members", {"member": "bob", "admin": "on"}).status_code == 303
-    assert dict((m.name, admin) for m, admin in host.store.memberships(group.id)) == {"bob": True, "carol": False}
+    assert {m.name: admin for m, admin in host.store.memberships(group.id)} == {"bob": True, "carol": False}
     unknown = root.form(f"/web/admin/groups/{group.id}/members", {"member": "nobody"})
     assert unknown.status_code == 404 and "No user or group named 'nobody'" in message(unknown.text)
 
     carol, bob = host.store.principal("carol"), host.store.principal("bob")
     assert root.form(f"/web/admin/groups/{group.id}/member", {"member": str(carol.id), "change": "admin"}).status_code == 303
     assert root.form(f"/web/admin/groups/{group.id}/member", {"member": str(bob.id), "change": "unadmin"}).status_code == 303
-    assert dict((m.name, admin) for m, admin in host.store.memberships(group.id)) == {"bob": False, "carol": True}
+    assert {m.name: admin for m, admin in host.store.memberships(group.id)} == {"bob": False, "carol": True}
     # the kernel now lets carol create the team's calendars, and not bob
     assert "admin" in host.home_privileges(carol, group) and "admin" not in host.home_privileges(bob, group)
 
@@ -259,7 +259,7 @@ def test_give_list_and_take_back_grants(deployment: Deployment, root: Browser) -
     assert host.privileges(carol, cal) == {"read", "write"}
     assert root.form("/web/admin/grants/new", {"calendar": f"alice/{path}", "grantee": "everyone", "privilege": "read"}).status_code == 303
     page = root.client.get("/web/admin/grants").text
-    rows = re.findall(r"<tr>\s*<td>alice/" + path + r".*?</td>\s*<td>(\w+)</td>\s*<td>(\w+)</td>", page, re.S)
+    rows = re.findall(r"<tr>\s*<td>alice/" + path + r".*?</td>\s*<td>(\w+)</td>\s*<td>(\w+)</td>", page, re.DOTALL)
     assert sorted(rows) == [("carol", "write"), ("everyone", "read")]
     taken = root.form("/web/admin/grants/remove", {"calendar": f"alice/{path}", "grantee": "carol"})
     assert taken.status_code == 303 and taken.headers["location"].endswith("done=revoked")
@@ -314,7 +314,7 @@ def test_plugins_show_version_settings_and_docs_with_secrets_masked(secret_deplo
     assert "[atlassian_export] token" in export and "[atlassian_export] pull_token" in export
     assert export.count('class="secret"') == 2 and "********" in export
     assert "occurrences exported this far back" in export  # the setting's doc
-    assert re.search(r"window_past_days</code>.*?<code>12</code>", export, re.S)  # its current value
+    assert re.search(r"window_past_days</code>.*?<code>12</code>", export, re.DOTALL)  # its current value
     limits = page[page.index('data-plugin="limits"'):]
     assert ">off<" in limits[:limits.index("</h2>")] and "Enable limits" in limits
 
@@ -356,7 +356,7 @@ def test_server_health_shows_size_store_uptime_and_job_outcomes(deployment: Depl
     assert human_size(host.store.database_bytes()).split()[-1] == size.split()[-1]
     assert ("PostgreSQL" if host.store.dialect == "postgresql" else "SQLite") in page
     assert re.search(r'id="uptime">\d+ (s|min|h)', page)
-    rows = dict(re.findall(r"<tr>\s*<td>(test: .*?)</td>(.*?)</tr>", page, re.S))
+    rows = dict(re.findall(r"<tr>\s*<td>(test: .*?)</td>(.*?)</tr>", page, re.DOTALL))
     fine, failed = rows[html.escape(ok.name, quote=False)], rows[html.escape(bad.name, quote=False)]
     assert ">ok<" in fine and "failed:" not in fine
     assert "failed:" in failed and "RuntimeError: &lt;script&gt;alert(1)&lt;/script&gt;" in failed
