@@ -76,3 +76,4 @@ def dav_properties(
     if collection is None or resource is not None or collection.kind != "calendar":
         return None
     return enforcement.advertised(host.settings("limits"), host.store, collection)
+
