@@ -5,7 +5,8 @@ user who is not a server admin gets 403 with a page saying so. Every form needs 
 session's CSRF token (checked by :class:`plugins.web.endpoints.WebApp` before
 anything runs). A refused change (a taken name, a short password) shows the section
 again with the reason above the forms and the typed values kept; a change that worked
-redirects to the section with a fixed notice (never text from the request).
+redirects to the section with a fixed notice (never text from the request) and is
+logged (logger ``teamcal.web.admin``: who, which form, what happened).
 
 The sections live in ``admin_accounts`` (users, groups), ``admin_grants``,
 ``admin_plugins`` and ``admin_server`` (health, jobs, and the sections other plugins
@@ -16,6 +17,7 @@ add); each changes things only through the kernel's functions (``kernel.accounts
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from plugins.web.sessions import Session
+
+log = logging.getLogger("teamcal.web.admin")
 
 #: Where the console lives.
 ADMIN = f"{WEB}/admin"
@@ -90,6 +94,7 @@ class Console:
                 done = action(request, session, form)
             except Rejected as exc:
                 return view(request, session, status=exc.status, error=exc.message, form=form)
+            log.info("admin console: %s: POST %s: %s", session.principal.name, request.url.path, done)
             return RedirectResponse(self.app.url(request, f"{ADMIN}{back}?done={done}"), 303)
 
         return self.app.endpoint(handler, write=True)

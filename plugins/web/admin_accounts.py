@@ -42,10 +42,14 @@ def routes(console: Console) -> list[BaseRoute]:
     host = console.host
 
     def principal(request: Request, kind: str) -> Principal:
-        found = host.store.principal_by_id(request.path_params["id"])
+        found = by_id(request.path_params["id"])
         if found is None or found.kind != kind:
             raise Rejected(404, None, f"That {kind} no longer exists: reload the list.")
         return found
+
+    def by_id(principal_id: int) -> Principal | None:
+        """The principal with this id; None also for ids no database column holds."""
+        return host.store.principal_by_id(principal_id) if 0 < principal_id < 2**63 else None
 
     # -- users -------------------------------------------------------------------
 
@@ -127,7 +131,7 @@ def routes(console: Console) -> list[BaseRoute]:
 
     def change_member(request: Request, session: Session, form: dict[str, str]) -> str:
         group = principal(request, "group")
-        member = host.store.principal_by_id(_int(form.get("member", "")))
+        member = by_id(_int(form.get("member", "")))
         if member is None:
             raise Rejected(404, None, "That member no longer exists: reload the list.")
         change = form.get("change", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import re
 import uuid
 from collections.abc import Iterator
@@ -103,10 +104,22 @@ def test_admins_see_the_console_in_the_menu(root: Browser) -> None:
     assert console.headers["content-security-policy"].startswith("default-src 'self'")
 
 
+def test_ids_no_database_holds_are_404_not_500(deployment: Deployment, root: Browser) -> None:
+    huge = "9" * 25
+    team = deployment.host.store.principal("team").id
+    assert root.client.get(f"/web/admin/users/{huge}/remove").status_code == 404
+    assert root.form(f"/web/admin/users/{huge}/password", {"password": "long-enough"}).status_code == 404
+    assert root.form(f"/web/admin/groups/{team}/member", {"member": huge, "change": "admin"}).status_code == 404
+    assert root.form(f"/web/admin/groups/{team}/member", {"member": "x", "change": "admin"}).status_code == 400
+    assert root.form(f"/web/calendars/{huge}/edit", {"display_name": "x"}).status_code == 404
+    assert root.client.get(f"/web/api/calendars/{huge}/subscribe?app=davx5").status_code == 404
+
+
 # -- users ----------------------------------------------------------------------------
 
 
-def test_an_added_user_can_sign_in(deployment: Deployment, root: Browser) -> None:
+def test_an_added_user_can_sign_in(deployment: Deployment, root: Browser, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="teamcal.web.admin")
     name = unique("new")
     answer = root.form("/web/admin/users/new", {
         "name": name, "display_name": "New Person", "email": "new@example.com",
@@ -117,6 +130,7 @@ def test_an_added_user_can_sign_in(deployment: Deployment, root: Browser) -> Non
     assert notice(page) == "User added: they can sign in now." and f'data-user="{name}"' in page
     created = deployment.host.store.principal(name)
     assert created is not None and created.display_name == "New Person" and not created.is_admin
+    assert "admin console: root: POST /web/admin/users/new: added" in caplog.text
     with deployment.browser() as browser:
         assert sign_in(browser, name, "first-password").headers["location"] == "/web/calendars"
 
