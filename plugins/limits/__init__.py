@@ -14,7 +14,7 @@ from typing import Any
 
 from kernel import CalendarOp, Collection, Host, ObjectWrite, Principal, PropertyWrite, Resource, hookimpl
 from kernel.store import Store
-from plugins.limits import commands, enforcement
+from plugins.limits import admin_section, commands, enforcement
 from plugins.limits.effective import effective_limits
 from plugins.limits.overrides import migrations
 from plugins.limits.settings import Settings
@@ -80,3 +80,10 @@ def dav_properties(
     found = enforcement.advertised(host.settings("limits"), host.store, collection)
     found[enforcement.CALDAV + "max-resource-size"] = str(host.object_size_limit(principal, collection))
     return found
+
+
+@hookimpl(optionalhook=True)
+def web_extend(host: Host, web: Any) -> None:
+    """The limits section of the web app's admin console: each account's effective limits,
+    their source and the stored overrides."""
+    web.add_admin_section("Limits", admin_section.render)

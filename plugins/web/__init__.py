@@ -4,8 +4,9 @@ The hook implementations only: ``sessions`` keeps sign-ins, ``endpoints`` the
 plumbing every page shares (session, CSRF, answers), ``signin`` the sign-in
 form and the server root, ``calendars`` the calendars page, ``calendar_view``
 the calendar view and its JSON API (``eventdata``, ``occurrences``), ``subscribe``
-the Subscribe dialog's answers; ``extensions``, ``context`` and ``plugin_pages``
-what other plugins add through the ``web_extend`` hook (``hookspecs``); templates and
+the Subscribe dialog's answers, ``admin`` and ``admin_*`` the admin console;
+``extensions``, ``context`` and ``plugin_pages`` what other plugins add through the
+``web_extend`` hook (``hookspecs``: pages, calendar panels, admin sections); templates and
 static files (FullCalendar vendored under ``static/vendor/``) sit beside them.
 """
 
@@ -19,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from kernel import Job, SecretColumn, hookimpl
 from plugins.web import (
+    admin,
     calendar_view,
     calendars,
     hookspecs,
@@ -72,6 +74,7 @@ def register_routes(host: Host) -> list[BaseRoute]:
         *calendars.routes(app),
         *calendar_view.routes(app),
         *subscribe.routes(app),
+        *admin.routes(app),
         *plugin_pages.routes(app),
         Mount(f"{WEB}/static", app=StaticFiles(directory=STATIC), name="web-static"),
     ]
