@@ -137,6 +137,13 @@ class Extender:
         dav.add_compliance_class("urn:ext:journals")
         dav.add_collection_renderer(summary)
         dav.add_property("{urn:ext}kind", lambda ctx, t: t.kind if t.collection is not None else None)
+
+        def size_class(ctx: Any, target: Any) -> str | None:
+            return None if target.resource is None else ("big" if target.resource.size > 400 else "small")
+
+        # from the row alone for small objects; big ones go through size_class (the same value)
+        dav.add_property("{urn:ext}size-class", size_class, row=lambda r: "small" if r.size <= 400 else None,
+                         row_fields=("size",))
         dav.add_privilege("write", '<X:annotate xmlns:X="urn:ext"/>')
 
 
@@ -174,5 +181,14 @@ def test_hook_dav_extend(extender: Deployment) -> None:
         assert found[journal].text("{urn:ext}kind") == "collection"
         privileges = propfind(alice, journal, "<D:prop><D:current-user-privilege-set/></D:prop>").text
         assert "annotate" in privileges
+        # a property a plugin computes from the row: the same values in a listing as one by one
+        assert alice.put(journal + "big.ics", content=event("x" * 600)).status_code == 201
+        asked = '<D:prop><D:getetag/><X:size-class xmlns:X="urn:ext"/></D:prop>'
+        listed = parse_multistatus(propfind(alice, journal, asked, depth="1"))
+        assert {href: r.text("{urn:ext}size-class") for href, r in listed.items() if href != journal} == {
+            journal + "e.ics": "small", journal + "big.ics": "big"}
+        for href in (journal + "e.ics", journal + "big.ics"):
+            alone = parse_multistatus(propfind(alice, href, asked, depth="0"))[href]
+            assert alone.text("{DAV:}getetag") == listed[href].text("{DAV:}getetag") == alice.get(href).headers["etag"]
     with extender.client("carol") as carol:  # carol may not read alice's calendar: no summary for her
         assert carol.get(journal, headers={"Accept": "text/x-summary"}).status_code in (403, 404)

@@ -231,3 +231,20 @@ def test_deleting_a_principal_tells_the_change_feed(host: Host, recorder: Record
     assert host.store.conn.execute("SELECT count(*) FROM instances").fetchone()[0] == 0
     if host.store.dialect == "sqlite":
         assert host.store.conn.execute("SELECT count(*) FROM instances_rtree").fetchone()[0] == 0
+
+
+def test_listing_reads_only_the_fields_asked_for_in_pages(host: Host, cal) -> None:
+    """``iter_listing`` gives, page by page and by name, the same ids, names and asked fields as the
+    whole resources; asking for a column that is not a resource field is refused."""
+    owner, work = cal
+    for i in range(23):
+        host.writes.put_object(work, f"e{i:02d}.ics", event(uid=f"u{i}"), principal=owner)
+    whole = list(host.store.iter_resources(work.id))
+    for batch in (5, 23, 500):
+        listed = list(host.store.iter_listing(work.id, ("etag", "size"), batch=batch))
+        assert [(r.id, r.name, r.etag, r.size) for r in listed] == [(r.id, r.name, r.etag, r.size) for r in whole]
+        assert listed[0]._fields == ("id", "name", "etag", "size")
+    assert len(whole) == 23 and [r.name for r in host.store.iter_listing(work.id, ())] == [r.name for r in whole]
+    for bad in (("data",), ("etag; DROP TABLE resources",)):
+        with pytest.raises(ValueError):
+            list(host.store.iter_listing(work.id, bad))

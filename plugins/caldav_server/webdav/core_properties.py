@@ -246,13 +246,13 @@ def _sync_token(ctx: DavContext, t: Target) -> str | None:
 def register(app: DavApp) -> None:
     """Add the WebDAV live properties to the registry."""
     for prop in (
-        LiveProperty(d("resourcetype"), _resourcetype, row=_row_resourcetype),
+        LiveProperty(d("resourcetype"), _resourcetype, row=_row_resourcetype, row_fields=()),
         LiveProperty(d("displayname"), _displayname, setter=_set_displayname),
-        LiveProperty(d("getetag"), _getetag, row=_row_etag),
-        LiveProperty(d("getcontenttype"), _getcontenttype, row=_row_contenttype),
-        LiveProperty(d("getcontentlength"), _getcontentlength, row=_row_contentlength),
-        LiveProperty(d("getlastmodified"), _getlastmodified, row=_row_lastmodified),
-        LiveProperty(d("creationdate"), _creationdate, row=_row_creationdate),
+        LiveProperty(d("getetag"), _getetag, row=_row_etag, row_fields=("etag",)),
+        LiveProperty(d("getcontenttype"), _getcontenttype, row=_row_contenttype, row_fields=("content_type",)),
+        LiveProperty(d("getcontentlength"), _getcontentlength, row=_row_contentlength, row_fields=("size",)),
+        LiveProperty(d("getlastmodified"), _getlastmodified, row=_row_lastmodified, row_fields=("modified",)),
+        LiveProperty(d("creationdate"), _creationdate, row=_row_creationdate, row_fields=("created",)),
         href_property(d("current-user-principal"), _current_user_principal),
         href_property(d("principal-URL"), _principal_url, allprop=True),
         href_property(d("principal-collection-set"), _principal_collection_set),

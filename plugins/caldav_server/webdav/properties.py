@@ -12,16 +12,16 @@ Dead properties are stored XML elements in any namespace.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kernel import Resource
 from plugins.caldav_server.webdav import multistatus, xml
 from plugins.caldav_server.webdav.resolve import member_target, quote_segment
 from plugins.caldav_server.webdav.xml import Element
 
 if TYPE_CHECKING:
-    from kernel import Resource
     from plugins.caldav_server.webdav.context import DavContext
     from plugins.caldav_server.webdav.deadprops import ResourceProperties
     from plugins.caldav_server.webdav.resolve import Target
@@ -53,6 +53,9 @@ class LiveProperty:
     #: For a resource: the value from its stored row alone (the same as ``get`` gives), so
     #: listings of many resources skip building a target for each.
     row: RowGetter | None = None
+    #: The :class:`Resource` fields ``row`` reads (None: any of them), so a listing reads
+    #: only the columns its properties need (``Store.iter_listing``).
+    row_fields: tuple[str, ...] | None = None
 
 
 def href_property(name: str, hrefs: HrefGetter, *, allprop: bool = False) -> LiveProperty:
@@ -106,6 +109,7 @@ class Evaluator:
         self.registry = ctx.app.properties
         self.wanted = [(name, self.registry.get(name), *xml.tags(name)) for name in request.names]
         self.rows = self._row_plan()
+        self.row_fields = self._row_fields()
 
     def _row_plan(self) -> list[tuple[str, str, RowGetter]] | None:
         """(open tag, close tag, row getter) per property asked for, when each one is
@@ -118,6 +122,25 @@ class Evaluator:
                 return None
             plan.append((open_tag, close_tag, live.row))
         return plan
+
+    def _row_fields(self) -> tuple[str, ...] | None:
+        """The resource fields every row getter of the plan reads, when each says; else None."""
+        if self.rows is None:
+            return None
+        fields: dict[str, None] = {}
+        for _, live, _, _ in self.wanted:
+            assert live is not None  # a row plan has a live property for every name
+            if live.row_fields is None:
+                return None
+            fields.update(dict.fromkeys(live.row_fields))
+        return tuple(fields)
+
+    def listing(self, collection_id: int) -> Iterator[Any]:
+        """A collection's resources by name for :meth:`resource_response`: only the columns the
+        properties asked for need when the row plan says which, else whole resources."""
+        if self.row_fields is not None:
+            return self.ctx.store.iter_listing(collection_id, self.row_fields)
+        return self.ctx.store.iter_resources(collection_id)
 
     def resource_response(self, parent: Target, resource: Resource, dead: ResourceProperties) -> str:
         """The DAV:response of one resource of the collection ``parent``: straight from its row
@@ -132,6 +155,11 @@ class Evaluator:
                 found.append(f"{open_tag}>{value}{close_tag}" if value else open_tag + "/>")
             else:
                 return multistatus.response(parent.href + quote_segment(resource.name), found, minimal=self.ctx.minimal)
+        if not isinstance(resource, Resource):  # a listing record (``listing``): the whole row
+            assert parent.collection is not None
+            whole = self.ctx.store.resource(parent.collection.id, resource.name)
+            assert whole is not None, resource.name
+            resource = whole
         child = member_target(parent, resource)
         found, missing = self.evaluate(child, dead.getter(resource.id))
         return multistatus.response(child.href, found, missing, minimal=self.ctx.minimal)

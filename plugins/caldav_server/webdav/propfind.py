@@ -61,7 +61,7 @@ def propfind(ctx: DavContext) -> Response:
         if target.kind == "collection":
             assert target.collection is not None
             dead_props = ResourceProperties(ctx.store, target.collection.id)
-            for resource in ctx.store.iter_resources(target.collection.id):
+            for resource in evaluator.listing(target.collection.id):
                 yield evaluator.resource_response(target, resource, dead_props)
 
     return multistatus.multistatus(parts(), minimal=ctx.minimal)

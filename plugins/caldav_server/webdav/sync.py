@@ -77,12 +77,12 @@ def _changed(ctx: DavContext, collection: Collection, since: int, limit: int | N
 
 
 def _initial(
-    ctx: DavContext, collection: Collection, limit: int | None
+    ctx: DavContext, collection: Collection, limit: int | None, evaluator: Evaluator
 ) -> tuple[Iterable[tuple[str, Resource | None]], int, bool]:
-    """Every member (streamed a page at a time when there is no limit), the position the
-    answer reaches, and whether ``limit`` cut it."""
+    """Every member (streamed a page at a time, with the columns ``evaluator``'s properties
+    need, when there is no limit), the position the answer reaches, and whether ``limit`` cut it."""
     if limit is None or ctx.store.count_resources(collection.id) <= limit:
-        return ((r.name, r) for r in ctx.store.iter_resources(collection.id)), collection.sync_seq, False
+        return ((r.name, r) for r in evaluator.listing(collection.id)), collection.sync_seq, False
     resources = ctx.store.resources(collection.id)
     last: dict[str, int] = {}
     for change in ctx.store.changes_since(0, collection_id=collection.id):
@@ -105,6 +105,8 @@ def sync_collection(ctx: DavContext, body: Element) -> Response:
         raise DavError(400, "DAV:sync-level must be 1 or infinity.")
     limit = _limit(body)
     text = xml.child_text(body.find(d("sync-token"))).strip()
+    prop = body.find(d("prop"))
+    evaluator = Evaluator(ctx, PropRequest.from_element(prop if prop is not None else Element(d("prop"))))
     members: Iterable[tuple[str, Resource | None]]
     if text:
         since = parse_token(text, collection)
@@ -112,9 +114,7 @@ def sync_collection(ctx: DavContext, body: Element) -> Response:
         present = {r.name: r for r in ctx.store.resources(collection.id, names)} if names else {}
         members = [(name, present.get(name)) for name in names]
     else:
-        members, reached, truncated = _initial(ctx, collection, limit)
-    prop = body.find(d("prop"))
-    evaluator = Evaluator(ctx, PropRequest.from_element(prop if prop is not None else Element(d("prop"))))
+        members, reached, truncated = _initial(ctx, collection, limit, evaluator)
     dead = ResourceProperties(ctx.store, collection.id)
 
     def parts() -> Iterator[str]:
