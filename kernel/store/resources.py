@@ -114,11 +114,11 @@ class ResourceStore:
             after = rows[-1][2]
 
     def iter_listing(self, collection_id: int, fields: Iterable[str], *, batch: int = 500) -> Iterator[Any]:
-        """Like :meth:`iter_resources`, but only ``fields`` of each resource (``id`` and ``name``
-        always) as light records with those attributes, read from the listing index: a
+        """Like :meth:`iter_resources`, but only ``fields`` of each resource (``name`` always)
+        as light records with those attributes, read from the listing index: a
         PROPFIND that asks for ETags reads two columns of 10,000 rows, not twelve, and
         builds no :class:`Resource`. ValueError for a name that is not a Resource field."""
-        wanted = tuple(dict.fromkeys(("id", "name", *fields)))
+        wanted = tuple(dict.fromkeys(("name", *fields)))
         unknown = set(wanted) - set(_FIELDS)
         if unknown:
             raise ValueError(f"not resource fields: {sorted(unknown)}")
@@ -130,7 +130,7 @@ class ResourceStore:
             yield from map(make, rows)
             if len(rows) < batch:
                 return
-            after = rows[-1][1]
+            after = rows[-1][0]
 
     def resources_with_data(self, collection_id: int, names: Iterable[str] | None = None) -> list[tuple[Resource, bytes]]:
         """Resources with their content (all, or those named), in one query per 500 names."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import time
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
@@ -79,8 +81,13 @@ def _row_etag(r: Resource) -> str:
     return escape(r.etag)
 
 
+@functools.lru_cache(maxsize=64)
+def _row_contenttype_text(content_type: str) -> str:
+    return escape(content_type)
+
+
 def _row_contenttype(r: Resource) -> str:
-    return escape(r.content_type)
+    return _row_contenttype_text(r.content_type)  # a calendar's objects share one or two
 
 
 def _row_contentlength(r: Resource) -> str:
