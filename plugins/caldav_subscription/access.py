@@ -6,10 +6,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Iterator
 
-from kernel.types import Collection, Principal
+from kernel import Collection, Principal
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 #: Set while asking what grants alone give, so our own narrowing stays out of the answer.
 _unnarrowed: ContextVar[bool] = ContextVar("caldav_subscription_unnarrowed", default=False)

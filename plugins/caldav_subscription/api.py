@@ -21,14 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kernel.app import read_body
-from kernel.encryption import MissingKey
-from kernel.types import Principal, Rejected
+from kernel import MissingKey, Principal, Rejected, read_body
 from plugins.caldav_subscription import manage, records
 from plugins.caldav_subscription.runs import Busy, sync_now
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 MAX_JSON = 64 * 1024
 Handler = Callable[[Request], Awaitable[Response]]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from kernel.types import Collection
+from kernel import Collection
 from plugins.caldav_subscription.caldav_remote import (
     MULTIGET_BATCH,
     CalDAVRemote,
@@ -39,7 +39,7 @@ from plugins.caldav_subscription.records import Item, Subscription
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 Progress = Callable[[str, int, int], None]
 

@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING
 import icalendar
 import x_wr_timezone
 
-from kernel.budget import Budget, OverBudget
+from kernel import Budget, OverBudget, ZoneRefused
 from kernel.icaltext import read_calendar
-from kernel.zones import ZoneRefused
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,190}$")

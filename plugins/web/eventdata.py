@@ -23,7 +23,7 @@ from typing import Any
 
 import icalendar
 
-from kernel.types import Rejected
+from kernel import Rejected
 
 _UTC = dt.timezone.utc
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -28,10 +28,8 @@ from xml.etree.ElementTree import Element
 
 import icalendar
 
-from kernel.budget import Budget
+from kernel import Budget, Instance
 from kernel.icaltext import read_calendar
-from kernel.types import Instance
-
 from plugins.caldav_server.caldav import expansion, icaltext
 from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, value_start
 from plugins.caldav_server.caldav.query_error import CALDAV, QueryError

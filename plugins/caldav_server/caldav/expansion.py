@@ -37,10 +37,7 @@ from typing import Any, Callable
 
 import icalendar
 
-from kernel import recurrence
-from kernel.budget import Budget
-from kernel.ical import end_of, floating_to_utc
-from kernel.types import FLOATING, INCLUSIVE_END, INCLUSIVE_START, Instance
+from kernel import FLOATING, INCLUSIVE_END, INCLUSIVE_START, Budget, Instance, end_of, floating_to_utc, recurrence
 from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, params_of, parse, value_start
 from plugins.caldav_server.caldav.instances import (
     Hit,

@@ -39,7 +39,7 @@ from xml.etree.ElementTree import Element
 
 import icalendar
 
-from kernel.budget import Budget
+from kernel import Budget
 from plugins.caldav_server.caldav.collations import TextMatch
 from plugins.caldav_server.caldav.instances import (
     ObjectTimes,

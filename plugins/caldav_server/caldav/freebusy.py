@@ -20,7 +20,7 @@ from typing import Iterable
 
 import icalendar
 
-from kernel.budget import Budget
+from kernel import Budget
 from plugins.caldav_server.caldav.instances import ObjectTimes, first, freebusy_periods, utc_seconds
 from plugins.caldav_server.caldav.timerange import TimeRange
 

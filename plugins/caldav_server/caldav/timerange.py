@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
-from kernel.types import INCLUSIVE_END, INCLUSIVE_START
+from kernel import INCLUSIVE_END, INCLUSIVE_START
 from plugins.caldav_server.caldav.query_error import CALDAV, QueryError
 
 Span = tuple[int, int, int]

@@ -15,8 +15,8 @@ from functools import lru_cache
 
 import icalendar
 
+from kernel import ZoneRefused
 from kernel.icaltext import read_calendar, timezone_of
-from kernel.zones import ZoneRefused
 
 
 def _vtimezones(text: str) -> list[icalendar.Timezone]:

@@ -13,7 +13,7 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Mapping
 
-from kernel.writes import etag_matches
+from kernel import etag_matches
 
 
 def http_time(value: str | None) -> float | None:
