@@ -13,18 +13,18 @@ docs/plugins.md, "Public API", says what each name is for.
 from kernel.app import read_body
 from kernel.auth import CHALLENGE, PasswordCheck
 from kernel.budget import Budget, OverBudget
-from kernel.cli import Commands
 from kernel.commands import find_collection
 from kernel.config import ByteSize, ConfigError, Duration
-from kernel.encryption import MissingKey, SecretColumn, UnreadableSecret
+from kernel.encryption import MissingKey, SecretColumn, UnreadableSecret, generate_key
 from kernel.hookspecs import hookimpl
 from kernel.host import Host
-from kernel.ical import COMPONENTS, end_of, floating_to_utc
+from kernel.ical import COMPONENTS, end_of, floating_to_utc, occurs_in
 from kernel.jobs import Job
 from kernel.leases import Leases
 from kernel.names import canonical_name, check_segment
 from kernel.store import EVERYONE, Store
 from kernel.store.tables import Column, Index, Migrations, Migrator, Table
+from kernel.subcommands import Commands
 from kernel.types import (
     FLOATING,
     INCLUSIVE_END,
@@ -104,6 +104,8 @@ __all__ = [
     "etag_matches",
     "find_collection",
     "floating_to_utc",
+    "generate_key",
     "hookimpl",
+    "occurs_in",
     "read_body",
 ]
