@@ -22,6 +22,7 @@ from kernel.ical import COMPONENTS, end_of, floating_to_utc, occurs_in
 from kernel.jobs import Job
 from kernel.leases import Leases
 from kernel.names import canonical_name, check_segment
+from kernel.protocols import HostAPI
 from kernel.store import EVERYONE, Store
 from kernel.store.tables import Column, Index, Migrations, Migrator, Table
 from kernel.subcommands import Commands
@@ -78,6 +79,7 @@ __all__ = [
     "ConfigError",
     "Duration",
     "Host",
+    "HostAPI",
     "Index",
     "Instance",
     "Job",

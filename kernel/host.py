@@ -32,6 +32,8 @@ from kernel.writes import Writes
 if TYPE_CHECKING:
     from starlette.requests import Request
 
+    from kernel.protocols import HostAPI
+
 log = logging.getLogger("teamcal")
 READ_ONLY = frozenset({"read"})
 T = TypeVar("T")
@@ -465,3 +467,10 @@ def validate_settings(config: Config, pm: pluggy.PluginManager, lazy_secrets: bo
                 raise
             settings[table] = exc
     return settings
+
+
+if TYPE_CHECKING:
+
+    def _implements_host_api(host: Host) -> HostAPI:
+        """Never called: mypy checks here that Host has every member of :class:`kernel.HostAPI`."""
+        return host

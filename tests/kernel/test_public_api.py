@@ -121,3 +121,28 @@ def test_public_names_exist_and_are_documented() -> None:
         assert hasattr(plugins.caldav_server, name), name
     wanted = {*kernel.__all__, *kernel.PUBLIC_MODULES, *(f"plugins.caldav_server.{n}" for n in DAV_NAMES)}
     assert not wanted - documented, f"missing from docs/plugins.md Public API: {sorted(wanted - documented)}"
+
+
+def test_a_host_has_every_member_of_the_host_api(teamcal_host: kernel.Host) -> None:
+    """kernel.HostAPI promises only what a real Host has (mypy checks the types too)."""
+    members = [name for name in vars(kernel.HostAPI) if not name.startswith("_")]
+    assert {"store", "writes", "settings", "state", "run", "leases"} <= set(members)
+    missing = [name for name in members if not hasattr(teamcal_host, name)]
+    assert not missing, missing
+    assert isinstance(teamcal_host.store, kernel.Store) and isinstance(teamcal_host.leases, kernel.Leases)
+
+
+def test_hooks_are_typed_against_the_host_api() -> None:
+    """Every hookspec's ``host`` parameter is annotated with the Protocol, not the concrete Host."""
+    from kernel import hookspecs
+
+    from plugins.caldav_server import hookspecs as dav_hookspecs
+
+    annotated = [
+        (module.__name__, name, fn.__annotations__["host"])
+        for module in (hookspecs, dav_hookspecs)
+        for name, fn in vars(module).items()
+        if callable(fn) and getattr(fn, "teamcal_spec", None) is not None and "host" in fn.__annotations__
+    ]
+    assert len(annotated) > 15
+    assert {a for _, _, a in annotated} == {"HostAPI"}, [x for x in annotated if x[2] != "HostAPI"]
