@@ -146,3 +146,12 @@ def test_hooks_are_typed_against_the_host_api() -> None:
     ]
     assert len(annotated) > 15
     assert {a for _, _, a in annotated} == {"HostAPI"}, [x for x in annotated if x[2] != "HostAPI"]
+
+
+def test_kernel_and_plugins_are_marked_typed() -> None:
+    """PEP 561 markers exist and pyproject.toml ships them as package data."""
+    import tomllib
+
+    assert (ROOT / "kernel" / "py.typed").is_file() and (ROOT / "plugins" / "py.typed").is_file()
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "py.typed" in data["tool"]["setuptools"]["package-data"]["*"]
