@@ -7,8 +7,9 @@ import importlib.metadata as metadata
 import json
 import secrets
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from kernel.config import Config, ConfigError, config_path, describe, read_config
 from kernel.plugins import available_plugins, command_owners, new_manager

@@ -7,8 +7,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from kernel import maintenance, scaffold
-from kernel.passwords import hash_password
 from kernel.config import ConfigError
+from kernel.passwords import hash_password
 from kernel.store import EVERYONE
 from kernel.types import Collection, Rejected
 

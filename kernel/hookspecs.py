@@ -14,7 +14,8 @@ gain arguments without breaking plugins.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from kernel.encryption import SecretColumn
-    from kernel.protocols import HostAPI
     from kernel.jobs import Job
+    from kernel.protocols import HostAPI
     from kernel.store import Store
     from kernel.types import CalendarOp, Change, Collection, ObjectWrite, Principal, PropertyWrite
 

@@ -7,8 +7,9 @@ import contextlib
 import inspect
 import logging
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 from anyio import to_thread
@@ -16,17 +17,16 @@ from anyio import to_thread
 from kernel import tracing
 from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
 from kernel.budget import Budget, Limits
+from kernel.config import Config, ConfigError, KernelSettings, SecretUnavailable, config_path, read_config, validate
+from kernel.encryption import SecretBox, SecretColumn
 from kernel.feed import FeedFollower
 from kernel.jobs import JobSchedule
 from kernel.leases import Leases
-from kernel.config import Config, ConfigError, KernelSettings, SecretUnavailable, config_path, read_config, validate
-from kernel.encryption import SecretBox, SecretColumn
 from kernel.plugins import available_plugins, declared_settings, load_plugins, new_manager, register
 from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
 from kernel.store.backup import keep_automatic
 from kernel.store.tables import Migrations, SchemaError
 from kernel.types import PRIVILEGES, Change, Collection, Principal
-
 from kernel.writes import Writes
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Host:
         extra_plugins: Iterable[tuple[str, Any]] = (),
         migrate: bool = True,
         lazy_secrets: bool = False,
-    ) -> "Host":
+    ) -> Host:
         """Read plugins.toml, load the enabled plugins, validate settings, open and migrate the store.
 
         ``extra_plugins`` are (name, object) pairs registered as well, for tests.
@@ -138,7 +138,7 @@ class Host:
         *,
         migrate: bool = True,
         lazy_secrets: bool = False,
-    ) -> "Host":
+    ) -> Host:
         """The second half of :meth:`from_config`: validate settings, open (and migrate) the store.
 
         With ``lazy_secrets``, a plugin's ``{env = ...}``/``{file = ...}`` secret that
@@ -406,7 +406,7 @@ class Host:
             return
         try:
             results = self.hook.changes_committed(host=self, changes=changes)
-        except Exception:  # noqa: BLE001 - a consumer's bug must not fail the write
+        except Exception:
             log.exception("changes_committed hook failed")
             return
         for result in results:
@@ -417,7 +417,7 @@ class Host:
         async def guarded() -> None:
             try:
                 await awaitable
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("changes_committed hook failed")
 
         try:
@@ -456,7 +456,7 @@ def validate_settings(config: Config, pm: pluggy.PluginManager, lazy_secrets: bo
     declared = declared_settings(pm, config.path)
     installed = set(available_plugins())
     settings: dict[str, Any] = {}
-    for table, data in config.tables.items():
+    for table, _data in config.tables.items():
         if table not in declared and table not in installed:
             raise ConfigError(config.path, table, None, "unknown table (no enabled or installed plugin has it)")
     for table, (cls, plugin) in declared.items():

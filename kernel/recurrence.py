@@ -27,8 +27,9 @@ import datetime as dt
 import heapq
 import itertools
 import math
+from collections.abc import Iterator
 from math import gcd, prod
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import icalendar
 from dateutil import rrule as du
@@ -37,7 +38,7 @@ from recurring_ical_events.series import Series
 
 from kernel.budget import Budget
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _EPOCH = dt.datetime(1970, 1, 1)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _DAY = 86400

@@ -7,7 +7,8 @@ Its own module so that ``kernel`` can export it without importing the command li
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Commands:

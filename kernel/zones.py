@@ -71,7 +71,7 @@ _AFTER_LAST_DAY = dt.date.max.toordinal() + 1
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _DAY = dt.timedelta(days=1)
 _ZERO = dt.timedelta(0)
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 _cache: OrderedDict[tuple, ZoneTable] = OrderedDict()
 _cache_lock = threading.Lock()

@@ -20,8 +20,9 @@ from the request's budget (``kernel.timezones`` in this package).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import icalendar
 

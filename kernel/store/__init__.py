@@ -16,9 +16,10 @@ reach them through :meth:`Store.execute` in the portable SQL subset
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from kernel.store.changes import ChangeStore
 from kernel.store.collections import CollectionStore
@@ -33,7 +34,7 @@ from kernel.store.resources import ResourceStore, make_etag
 from kernel.store.schema import kernel_migrations
 from kernel.store.tables import Catalogue, Migrations, SchemaError, applied
 
-__all__ = ["Store", "EVERYONE", "StoreClosed", "StoreUnavailable", "make_etag", "kernel_migrations", "open_backend"]
+__all__ = ["EVERYONE", "Store", "StoreClosed", "StoreUnavailable", "kernel_migrations", "make_etag", "open_backend"]
 
 
 def open_backend(

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 
 class Connection(Protocol):
@@ -70,7 +71,7 @@ class Backend(Protocol):
 class _Slot:
     """One thread's connection and how deep its transactions are nested."""
 
-    __slots__ = ("conn", "depth", "__weakref__")
+    __slots__ = ("__weakref__", "conn", "depth")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn

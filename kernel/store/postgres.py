@@ -11,9 +11,11 @@ advisory lock, so writers on every node queue as they do on one SQLite file.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
 
 class StoreUnavailable(RuntimeError):
     """The database cannot be reached (one line naming it and why)."""

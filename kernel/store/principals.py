@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from kernel.types import Principal, PrincipalKind, Rejected
 from kernel.names import check_principal_name
 from kernel.store.connections import Connection
+from kernel.types import Principal, PrincipalKind, Rejected
 
 _COLUMNS = "id, name, kind, display_name, email, is_admin"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from kernel.names import canonical_name, check_segment
-from kernel.types import Resource
 from kernel.store.connections import Connection
 from kernel.store.properties import byte_size
+from kernel.types import Resource
 
 _COLUMNS = (
     "id, collection_id, name, etag, content_type, size, uid, component, created, modified,"

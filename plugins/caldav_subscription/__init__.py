@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from kernel import Collection, Job, ObjectWrite, Principal, Rejected, SecretColumn, hookimpl
 from plugins.caldav_subscription import api, commands, records

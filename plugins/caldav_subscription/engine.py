@@ -16,7 +16,8 @@ the event loop only waits for the remote.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from kernel import Collection
 from plugins.caldav_subscription.caldav_remote import (

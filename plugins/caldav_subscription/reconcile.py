@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from kernel import Collection, Rejected, Resource, canonical_name, check_segment
 from plugins.caldav_subscription import records

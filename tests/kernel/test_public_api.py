@@ -135,7 +135,6 @@ def test_a_host_has_every_member_of_the_host_api(teamcal_host: kernel.Host) -> N
 def test_hooks_are_typed_against_the_host_api() -> None:
     """Every hookspec's ``host`` parameter is annotated with the Protocol, not the concrete Host."""
     from kernel import hookspecs
-
     from plugins.caldav_server import hookspecs as dav_hookspecs
 
     annotated = [

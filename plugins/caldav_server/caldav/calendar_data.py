@@ -78,7 +78,7 @@ class CompSpec:
     all_props: bool
     props: tuple[tuple[str, bool], ...]
     all_comps: bool
-    comps: tuple["CompSpec", ...]
+    comps: tuple[CompSpec, ...]
 
     def apply(self, component: RawComponent) -> RawComponent:
         """The component cut down to what this element asks for."""

@@ -32,8 +32,9 @@ import datetime as dt
 import threading
 import zoneinfo
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import icalendar
 
@@ -57,7 +58,7 @@ MAX_INSTANCES = 5_000
 #: Expansion plans kept for objects expanded again (a few KB each).
 PLAN_CACHE_SIZE = 2048
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 _DROPPED = {"RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID"}
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import icalendar
 

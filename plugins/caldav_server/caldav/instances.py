@@ -25,7 +25,8 @@ import datetime as dt
 import math
 import threading
 from collections import OrderedDict
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import icalendar
 

@@ -21,7 +21,7 @@ from kernel.icaltext import read_calendar, timezone_of
 
 def _vtimezones(text: str) -> list[icalendar.Timezone]:
     cal = read_calendar(text)
-    return [c for c in cal.walk("VTIMEZONE")]
+    return list(cal.walk("VTIMEZONE"))
 
 
 def refusal(text: str) -> str | None:

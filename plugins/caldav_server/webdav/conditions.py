@@ -9,9 +9,9 @@ Dates have whole seconds, so a modification time counts by its second.
 
 from __future__ import annotations
 
-from datetime import timezone
+from collections.abc import Mapping
+from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Mapping
 
 from kernel import etag_matches
 
@@ -25,7 +25,7 @@ def http_time(value: str | None) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp()
 
 
