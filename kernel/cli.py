@@ -83,7 +83,8 @@ def _config_option(argv: list[str]) -> str | None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
     known, _ = pre.parse_known_args(argv)
-    return known.config
+    config: str | None = known.config
+    return config
 
 
 def _command_word(argv: list[str]) -> str | None:

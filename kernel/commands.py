@@ -13,8 +13,8 @@ from kernel.store import EVERYONE
 from kernel.types import Collection, Rejected
 
 if TYPE_CHECKING:
-    from kernel.cli import Commands
     from kernel.host import Host
+    from kernel.subcommands import Commands
 
 
 def register(cli: Commands) -> None:
@@ -260,9 +260,9 @@ def grant(host: Host, args: argparse.Namespace) -> int:
     collection = find_collection(host, args.calendar)
     store = host.store
     if args.action == "list":
-        for grantee, privilege in store.grants(collection.id):
+        for grantee, held in store.grants(collection.id):
             p = store.principal_by_id(grantee)
-            print(f"{p.name if p else 'everyone'}\t{privilege}")
+            print(f"{p.name if p else 'everyone'}\t{held}")
         return 0
     grantee_id = EVERYONE if args.grantee == "everyone" else _principal(host, args.grantee, None).id
     privilege = args.privilege if args.action == "add" else None

@@ -358,7 +358,7 @@ def _convert(hint: Any, value: Any, path: Path, table: str, key: str, plugin: st
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _convert(inner, value, path, table, key, plugin)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return validate(hint, value, path, f"{table}.{key}", plugin)
     if origin is dict:
         if not isinstance(value, dict):

@@ -242,7 +242,8 @@ class Host:
         with self._state_lock:
             if key not in self._state:
                 self._state[key] = factory()
-            return self._state[key]
+            state: T = self._state[key]
+            return state
 
     @property
     def base_url(self) -> str:
@@ -296,7 +297,7 @@ class Host:
         when it is a principal; a :class:`kernel.auth.PasswordCheck` when a password must
         first be verified (``await host.passwords.complete(check, host)``, then
         :meth:`accessed`). :meth:`authenticate` does all of this for an async endpoint."""
-        answer = self.hook.authenticate(host=self, request=request)
+        answer: Principal | PasswordCheck | None = self.hook.authenticate(host=self, request=request)
         if isinstance(answer, Principal):
             self.accessed(answer)
         return answer
@@ -375,7 +376,7 @@ class Host:
         """How many of PRIVILEGES membership in a group gives on the group's collections."""
         if group_admin:
             return len(PRIVILEGES)
-        return PRIVILEGES.index(self.kernel.team_member_privilege) + 1  # type: ignore[arg-type]
+        return PRIVILEGES.index(self.kernel.team_member_privilege) + 1
 
     def object_size_limit(self, principal: Principal | None, collection: Collection) -> int:
         """The largest object ``principal`` may store in ``collection``: the smallest of the
@@ -391,9 +392,9 @@ class Host:
             for c in self.store.collections(group_id):
                 found[c.id] = c
         for cid in self.store.granted_collection_ids(ids):
-            c = self.store.collection_by_id(cid)
-            if c is not None and c.owner.id != principal.id:
-                found[c.id] = c
+            granted = self.store.collection_by_id(cid)
+            if granted is not None and granted.owner.id != principal.id:
+                found[granted.id] = granted
         return [c for c in found.values() if "read" in self.privileges(principal, c)]
 
     # -- notifications ---------------------------------------------------------------

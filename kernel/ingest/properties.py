@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kernel.ingest import Draft, calendar_repair
+from kernel.ingest.rules import Draft, calendar_repair
 
 #: What PRODID says when the writer gave none (RFC 5545 3.7.3: the product that made the data).
 PRODID = "-//teamcal//repaired calendar data//EN"

@@ -15,6 +15,8 @@ reach them through :meth:`Store.execute` in the portable SQL subset
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -39,7 +41,7 @@ __all__ = ["EVERYONE", "Store", "StoreClosed", "StoreUnavailable", "kernel_migra
 
 def open_backend(
     database: str | Path, *, password: str = "", max_connections: int = 32, synchronous: str = "full"
-) -> Backend:
+) -> Backend[Any]:
     """The backend a ``[kernel] database`` value names: a PostgreSQL URL, or a SQLite file path.
 
     ``synchronous`` is SQLite's (PostgreSQL commits durably by its own settings).
@@ -54,9 +56,10 @@ class Store(
 ):
     """The database of one host, safe to use from any thread (each has its own connection)."""
 
-    def __init__(self, database: str | Path | Backend) -> None:
-        backend = database if hasattr(database, "dialect") else open_backend(database)  # type: ignore[arg-type]
-        self.backend: Backend = backend  # type: ignore[assignment]
+    def __init__(self, database: str | Path | Backend[Any]) -> None:
+        self.backend: Backend[Any] = (
+            open_backend(database) if isinstance(database, (str, os.PathLike)) else database
+        )
         #: "sqlite" or "postgresql".
         self.dialect: str = self.backend.dialect
         #: Where the data is (a file path, or the URL without its password), for messages.
@@ -77,7 +80,9 @@ class Store(
             raise SchemaError("store.db (sqlite-utils) exists on SQLite only; use store.execute")
         from sqlite_utils import Database
 
-        return Database(self.conn)
+        conn = self.conn
+        assert isinstance(conn, sqlite3.Connection)  # the SQLite backend's connections
+        return Database(conn)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run one statement of the portable SQL subset; returns a cursor.

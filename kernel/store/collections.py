@@ -30,7 +30,7 @@ _SELECT = (
 ATTRIBUTES = ("display_name", "description", "color", "sort_order", "timezone", "components", "transparent")
 
 
-def _collection(row: tuple) -> Collection:
+def _collection(row: tuple[Any, ...]) -> Collection:
     owner = Principal(row[13], row[14], row[15], row[16], row[17], bool(row[18]))
     return Collection(
         id=row[0],

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from kernel.names import canonical_name, check_segment
 from kernel.store.connections import Connection
@@ -22,7 +23,7 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Resource))
 _new = object.__new__
 
 
-def _resource(row: tuple) -> Resource:
+def _resource(row: tuple[Any, ...]) -> Resource:
     """A Resource from a row in a third of the time ``Resource(*row)`` takes.
 
     The frozen dataclass's ``__init__`` sets each of the 12 fields through
