@@ -12,8 +12,10 @@ the rounds.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+
 
 @dataclass(frozen=True)
 class Row:

@@ -114,13 +114,12 @@ class Server:
 
     def start(self) -> None:
         """Start the server and wait (bounded) for its first answer, timing exec to answer."""
-        log = open(self.folder / f"{self.name}.log", "ab")
         started = time.monotonic()
-        self.process = subprocess.Popen(
-            self.command(), cwd=self.folder, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        with open(self.folder / f"{self.name}.log", "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                self.command(), cwd=self.folder, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.ready_status = first_answer(self.port, self.probe_path, started + START_TIMEOUT)
         if not self.ready_status:
             self.stop()
@@ -206,8 +205,8 @@ class Teamcal(Server):
 
     def prepare(self) -> None:
         """Write plugins.toml (limits raised for 100,000 events) and create the user."""
-        from kernel.passwords import hash_password
         from kernel.host import Host
+        from kernel.passwords import hash_password
 
         self.config.write_text(
             'enabled = ["caldav_server", "default_calendar", "limits"]\n\n'

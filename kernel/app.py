@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kernel import operations
-from kernel import introspection
+from kernel import introspection, operations
 from kernel.jobs import Job, run_job
 from kernel.operations import Metrics, RequestMetrics
 from kernel.types import Rejected
@@ -140,9 +140,9 @@ def build_app(host: Host, *, owns_host: bool = False) -> ASGIApp:
             for task in tasks:
                 try:
                     await asyncio.wait_for(task, timeout=10)
-                except (asyncio.TimeoutError, asyncio.CancelledError):
+                except (TimeoutError, asyncio.CancelledError):
                     task.cancel()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("job %s failed while stopping", task.get_name())
             await host.drain()
             await _call_all(host.hook.shutdown(host=host))

@@ -33,9 +33,10 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.exceptions import HTTPException
 
@@ -59,7 +60,7 @@ CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
     """(user, password) from an ``Authorization: Basic`` header, or None when absent or malformed."""
-    if not header or not header[:6].lower() == "basic ":
+    if not header or header[:6].lower() != "basic ":
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")

@@ -99,4 +99,5 @@ class Budget:
 
     def left(self, counter: str) -> int:
         """How many units of ``counter`` the request may still spend."""
-        return getattr(self.limits, counter) - self.used[counter]
+        limit: int = getattr(self.limits, counter)
+        return limit - self.used[counter]

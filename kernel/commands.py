@@ -13,8 +13,8 @@ from kernel.passwords import hash_password
 from kernel.types import Rejected
 
 if TYPE_CHECKING:
-    from kernel.cli import Commands
     from kernel.host import Host
+    from kernel.subcommands import Commands
 
 
 def register(cli: Commands) -> None:
@@ -256,8 +256,8 @@ def grant(host: Host, args: argparse.Namespace) -> int:
     """teamcal grant add|remove|list."""
     collection = find_collection(host, args.calendar)
     if args.action == "list":
-        for name, privilege in accounts.grants(host, collection):
-            print(f"{name}\t{privilege}")
+        for name, held in accounts.grants(host, collection):
+            print(f"{name}\t{held}")
         return 0
     privilege = args.privilege if args.action == "add" else None
     accounts.set_grant(host, collection, args.grantee, privilege)

@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography.fernet import Fernet
 
@@ -44,10 +44,10 @@ class SecretUnavailable(ConfigError):
 class ByteSize(int):
     """A size in bytes, written in plugins.toml as an integer or "512kb", "10mb", "900b"."""
 
-    _UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+    _UNITS: ClassVar[dict[str, int]] = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 
     @classmethod
-    def from_config(cls, value: Any) -> "ByteSize":
+    def from_config(cls, value: Any) -> ByteSize:
         """Parse an int or a string with a b/kb/mb/gb unit."""
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return cls(value)
@@ -61,10 +61,10 @@ class ByteSize(int):
 class Duration(float):
     """Seconds, written as a number or "90s", "15m", "2h", "1d"."""
 
-    _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    _UNITS: ClassVar[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
     @classmethod
-    def from_config(cls, value: Any) -> "Duration":
+    def from_config(cls, value: Any) -> Duration:
         """Parse a number of seconds or a string with an s/m/h/d unit."""
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
             return cls(value)
@@ -79,7 +79,7 @@ class SecretKeys(str):
     """Fernet keys separated by spaces, commas or new lines ("" for none); see kernel.encryption."""
 
     @classmethod
-    def from_config(cls, value: Any) -> "SecretKeys":
+    def from_config(cls, value: Any) -> SecretKeys:
         """Accept a string of zero or more valid Fernet keys."""
         if not isinstance(value, str):
             raise ValueError(f"must be a string of Fernet keys, got {type(value).__name__}")
@@ -358,7 +358,7 @@ def _convert(hint: Any, value: Any, path: Path, table: str, key: str, plugin: st
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _convert(inner, value, path, table, key, plugin)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return validate(hint, value, path, f"{table}.{key}", plugin)
     if origin is dict:
         if not isinstance(value, dict):

@@ -16,9 +16,10 @@ anything else is a plaintext value from before a key was set.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, overload
+from typing import TYPE_CHECKING, overload
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kernel.host import Host
@@ -77,9 +78,9 @@ class FeedFollower:
                 if changes:
                     self.host.notify(changes, local=False)
                     continue  # there may be more
-            except Exception:  # noqa: BLE001 - the store may be away for a moment
+            except Exception:
                 log.exception("reading the change feed failed")
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

@@ -14,7 +14,8 @@ gain arguments without breaking plugins.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from kernel.encryption import SecretColumn
-    from kernel.host import Host
     from kernel.jobs import Job
+    from kernel.protocols import HostAPI
     from kernel.store import Store
     from kernel.types import CalendarOp, Change, Collection, ObjectWrite, Principal, PropertyWrite
 
@@ -76,7 +77,7 @@ def register_hookspecs() -> Any:
 
 
 @hookspec
-def register_migrations(host: Host) -> Any:
+def register_migrations(host: HostAPI) -> Any:
     """Return the plugin's :class:`kernel.Migrations` set (or a list of them).
 
     Called once at start-up, after the kernel's own set. The tables are declared
@@ -99,7 +100,7 @@ def register_secret_columns() -> Iterable[SecretColumn]:
 
 
 @hookspec
-def register_routes(host: Host) -> Iterable[BaseRoute]:
+def register_routes(host: HostAPI) -> Iterable[BaseRoute]:
     """Return Starlette routes or mounts to add to the app.
 
     Called once when the app is built. Routes are mounted in plugin order;
@@ -108,7 +109,7 @@ def register_routes(host: Host) -> Iterable[BaseRoute]:
 
 
 @hookspec
-def register_metrics(host: Host, registry: Any) -> None:
+def register_metrics(host: HostAPI, registry: Any) -> None:
     """Add the plugin's metrics to ``/metrics``: create prometheus-client metrics (or register
     a collector) in ``registry``, a ``prometheus_client.CollectorRegistry`` of this host.
 
@@ -118,7 +119,7 @@ def register_metrics(host: Host, registry: Any) -> None:
 
 
 @hookspec
-def register_jobs(host: Host) -> Iterable[Job]:
+def register_jobs(host: HostAPI) -> Iterable[Job]:
     """Return periodic background jobs (``kernel.Job(name, interval, func)``).
 
     Called in the app's lifespan; each job's ``func(host)`` (plain or async)
@@ -139,13 +140,13 @@ def register_commands(cli: Any) -> None:
 
 @hookspec
 @may_return_awaitable
-def startup(host: Host) -> Any:
+def startup(host: HostAPI) -> Any:
     """Run once when the server starts, after migrations; may return an awaitable."""
 
 
 @hookspec
 @may_return_awaitable
-def shutdown(host: Host) -> Any:
+def shutdown(host: HostAPI) -> Any:
     """Run once when the server stops; may return an awaitable."""
 
 
@@ -153,7 +154,7 @@ def shutdown(host: Host) -> Any:
 
 
 @hookspec(firstresult=True)
-def authenticate(host: Host, request: Request) -> Principal | None:
+def authenticate(host: HostAPI, request: Request) -> Principal | None:
     """Return the principal a request authenticates as, or None.
 
     First result wins; the kernel's HTTP Basic implementation runs last. A
@@ -166,7 +167,7 @@ def authenticate(host: Host, request: Request) -> Principal | None:
 
 
 @hookspec
-def principal_accessed(host: Host, principal: Principal) -> None:
+def principal_accessed(host: HostAPI, principal: Principal) -> None:
     """An authenticated principal is about to be used (each authenticated request).
 
     Runs outside any transaction and must be cheap in the common case; write
@@ -175,7 +176,7 @@ def principal_accessed(host: Host, principal: Principal) -> None:
 
 
 @hookspec
-def object_size_limit(host: Host, principal: Principal | None, collection: Collection) -> int | None:
+def object_size_limit(host: HostAPI, principal: Principal | None, collection: Collection) -> int | None:
     """Return the largest object (bytes) ``principal`` may store in ``collection``, or None.
 
     Asked before a body is read, so an oversized body is refused without
@@ -188,7 +189,7 @@ def object_size_limit(host: Host, principal: Principal | None, collection: Colle
 
 
 @hookspec
-def validate_calendar(host: Host, tx: Store, op: CalendarOp) -> None:
+def validate_calendar(host: HostAPI, tx: Store, op: CalendarOp) -> None:
     """Inspect a collection create, change or delete inside its transaction.
 
     Raise :class:`kernel.Rejected` to refuse it: the transaction rolls back
@@ -197,7 +198,7 @@ def validate_calendar(host: Host, tx: Store, op: CalendarOp) -> None:
 
 
 @hookspec
-def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
+def validate_object(host: HostAPI, tx: Store, write: ObjectWrite) -> None:
     """Inspect an object write (create, update, delete) inside its transaction.
 
     Every way data gets in passes here: CalDAV, subscriptions, imports.
@@ -207,7 +208,7 @@ def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
 
 
 @hookspec
-def validate_properties(host: Host, tx: Store, write: PropertyWrite) -> None:
+def validate_properties(host: HostAPI, tx: Store, write: PropertyWrite) -> None:
     """Inspect dead-property changes of a collection, a resource (or a plugin's own target)
     inside their transaction.
 
@@ -220,7 +221,7 @@ def validate_properties(host: Host, tx: Store, write: PropertyWrite) -> None:
 
 @hookspec
 @may_return_awaitable
-def changes_committed(host: Host, changes: list[Change]) -> Any:
+def changes_committed(host: HostAPI, changes: list[Change]) -> Any:
     """The given change-feed rows were committed (by this process, or by another one of
     the deployment: see :mod:`kernel.feed`); may return an awaitable.
 
@@ -235,7 +236,7 @@ def changes_committed(host: Host, changes: list[Change]) -> Any:
 
 @hookspec
 def calendar_privileges(
-    host: Host, principal: Principal, calendar: Collection, privileges: frozenset[str]
+    host: HostAPI, principal: Principal, calendar: Collection, privileges: frozenset[str]
 ) -> Iterable[str] | None:
     """Narrow what ``principal`` may do on ``calendar``.
 

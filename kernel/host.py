@@ -7,8 +7,9 @@ import contextlib
 import inspect
 import logging
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 from anyio import to_thread
@@ -16,21 +17,22 @@ from anyio import to_thread
 from kernel import tracing
 from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
 from kernel.budget import Budget, Limits
+from kernel.config import Config, ConfigError, KernelSettings, SecretUnavailable, config_path, read_config, validate
+from kernel.encryption import SecretBox, SecretColumn
 from kernel.feed import FeedFollower
 from kernel.jobs import JobSchedule
 from kernel.leases import Leases
-from kernel.config import Config, ConfigError, KernelSettings, SecretUnavailable, config_path, read_config, validate
-from kernel.encryption import SecretBox, SecretColumn
 from kernel.plugins import available_plugins, declared_settings, load_plugins, new_manager, register
 from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
 from kernel.store.backup import keep_automatic
 from kernel.store.tables import Migrations, SchemaError
 from kernel.types import PRIVILEGES, Change, Collection, Principal
-
 from kernel.writes import Writes
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+
+    from kernel.protocols import HostAPI
 
 log = logging.getLogger("teamcal")
 READ_ONLY = frozenset({"read"})
@@ -98,7 +100,7 @@ class Host:
         extra_plugins: Iterable[tuple[str, Any]] = (),
         migrate: bool = True,
         lazy_secrets: bool = False,
-    ) -> "Host":
+    ) -> Host:
         """Read plugins.toml, load the enabled plugins, validate settings, open and migrate the store.
 
         ``extra_plugins`` are (name, object) pairs registered as well, for tests.
@@ -136,7 +138,7 @@ class Host:
         *,
         migrate: bool = True,
         lazy_secrets: bool = False,
-    ) -> "Host":
+    ) -> Host:
         """The second half of :meth:`from_config`: validate settings, open (and migrate) the store.
 
         With ``lazy_secrets``, a plugin's ``{env = ...}``/``{file = ...}`` secret that
@@ -240,7 +242,8 @@ class Host:
         with self._state_lock:
             if key not in self._state:
                 self._state[key] = factory()
-            return self._state[key]
+            state: T = self._state[key]
+            return state
 
     @property
     def base_url(self) -> str:
@@ -294,7 +297,7 @@ class Host:
         when it is a principal; a :class:`kernel.auth.PasswordCheck` when a password must
         first be verified (``await host.passwords.complete(check, host)``, then
         :meth:`accessed`). :meth:`authenticate` does all of this for an async endpoint."""
-        answer = self.hook.authenticate(host=self, request=request)
+        answer: Principal | PasswordCheck | None = self.hook.authenticate(host=self, request=request)
         if isinstance(answer, Principal):
             self.accessed(answer)
         return answer
@@ -373,7 +376,7 @@ class Host:
         """How many of PRIVILEGES membership in a group gives on the group's collections."""
         if group_admin:
             return len(PRIVILEGES)
-        return PRIVILEGES.index(self.kernel.team_member_privilege) + 1  # type: ignore[arg-type]
+        return PRIVILEGES.index(self.kernel.team_member_privilege) + 1
 
     def object_size_limit(self, principal: Principal | None, collection: Collection) -> int:
         """The largest object ``principal`` may store in ``collection``: the smallest of the
@@ -389,9 +392,9 @@ class Host:
             for c in self.store.collections(group_id):
                 found[c.id] = c
         for cid in self.store.granted_collection_ids(ids):
-            c = self.store.collection_by_id(cid)
-            if c is not None and c.owner.id != principal.id:
-                found[c.id] = c
+            granted = self.store.collection_by_id(cid)
+            if granted is not None and granted.owner.id != principal.id:
+                found[granted.id] = granted
         return [c for c in found.values() if "read" in self.privileges(principal, c)]
 
     # -- notifications ---------------------------------------------------------------
@@ -404,7 +407,7 @@ class Host:
             return
         try:
             results = self.hook.changes_committed(host=self, changes=changes)
-        except Exception:  # noqa: BLE001 - a consumer's bug must not fail the write
+        except Exception:
             log.exception("changes_committed hook failed")
             return
         for result in results:
@@ -415,7 +418,7 @@ class Host:
         async def guarded() -> None:
             try:
                 await awaitable
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("changes_committed hook failed")
 
         try:
@@ -454,7 +457,7 @@ def validate_settings(config: Config, pm: pluggy.PluginManager, lazy_secrets: bo
     declared = declared_settings(pm, config.path)
     installed = set(available_plugins())
     settings: dict[str, Any] = {}
-    for table, data in config.tables.items():
+    for table, _data in config.tables.items():
         if table not in declared and table not in installed:
             raise ConfigError(config.path, table, None, "unknown table (no enabled or installed plugin has it)")
     for table, (cls, plugin) in declared.items():
@@ -465,3 +468,10 @@ def validate_settings(config: Config, pm: pluggy.PluginManager, lazy_secrets: bo
                 raise
             settings[table] = exc
     return settings
+
+
+if TYPE_CHECKING:
+
+    def _implements_host_api(host: Host) -> HostAPI:
+        """Never called: mypy checks here that Host has every member of :class:`kernel.HostAPI`."""
+        return host

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
 import icalendar
 
@@ -134,7 +135,7 @@ def occurs_in(
     components = _components(calendar)
     if not components or components[0].name in UNINDEXED:
         return False
-    name = components[0].name
+    name = components[0].name or ""
     if not _is_recurring(components):
         inst = _single_instance(name, components[0])
         return inst is not None and _matches(inst, start, end, tz, after)
@@ -215,13 +216,13 @@ def _components(calendar: icalendar.Calendar) -> list[icalendar.Component]:
     return [c for c in calendar.subcomponents if c.name != "VTIMEZONE"]
 
 
-def _as_list(value) -> list:
+def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def _count(value) -> int:
+def _count(value: Any) -> int:
     return len(_as_list(value))
 
 
@@ -231,7 +232,7 @@ def _is_recurring(components: list[icalendar.Component]) -> bool:
     )
 
 
-def _check_resource(calendar: icalendar.Calendar, components: list) -> str:
+def _check_resource(calendar: icalendar.Calendar, components: list[icalendar.Component]) -> str:
     """RFC 4791 4.1: one component type, one UID, one master, no METHOD."""
     def reject(message: str) -> Rejected:
         return Rejected(403, VALID_OBJECT, message)
@@ -242,8 +243,8 @@ def _check_resource(calendar: icalendar.Calendar, components: list) -> str:
         raise reject("The calendar object contains no calendar component.")
     names = {c.name for c in components}
     if len(names) > 1:
-        raise reject(f"A calendar object resource must hold one component type, not {sorted(names)}.")
-    name = names.pop()
+        raise reject(f"A calendar object resource must hold one component type, not {sorted(map(str, names))}.")
+    name = names.pop() or ""
     if name not in COMPONENTS:
         raise reject(f"Component {name} is not supported in a calendar collection.")
     _check_nesting(calendar)
@@ -268,7 +269,7 @@ def _located(exc: Rejected, component: icalendar.Component) -> Rejected:
     return Rejected(exc.status, exc.precondition, f"{exc.message.rstrip('.')} (in {where}).")
 
 
-def _check_recurrence_ids(components: list) -> None:
+def _check_recurrence_ids(components: list[Any]) -> None:
     keys = [to_key(c["RECURRENCE-ID"].dt) for c in components if "RECURRENCE-ID" in c]
     if len(set(keys)) < len(keys):
         raise Rejected(403, VALID_OBJECT, "Two components have the same RECURRENCE-ID.")
@@ -284,7 +285,7 @@ def _check_nesting(calendar: icalendar.Calendar) -> None:
         stack.extend(component.subcomponents)
 
 
-def _dt(component: icalendar.Component, prop: str):
+def _dt(component: icalendar.Component, prop: str) -> Any:
     value = component.get(prop)
     return None if value is None else value.dt
 
@@ -328,7 +329,7 @@ def _check_component(name: str, component: icalendar.Component, recurring: bool)
         _check_rule(rule)
 
 
-def _check_availability(component: icalendar.Component, start) -> None:
+def _check_availability(component: icalendar.Component, start: dt.date | None) -> None:
     """RFC 7953 3.1: DTEND or DURATION (which needs DTSTART), not both, not before the start."""
     if "DTEND" in component and "DURATION" in component:
         raise _reject("A VAVAILABILITY must not have both DTEND and DURATION.")
@@ -339,7 +340,7 @@ def _check_availability(component: icalendar.Component, start) -> None:
         _check_pair("VAVAILABILITY", start, "DTEND", end)
 
 
-def _check_pair(name: str, start, end_prop: str, end) -> None:
+def _check_pair(name: str, start: dt.date, end_prop: str, end: dt.date) -> None:
     if isinstance(start, dt.datetime) != isinstance(end, dt.datetime):
         raise _reject(f"DTSTART and {end_prop} of a {name} must both be dates or both date-times.")
     if is_floating(start) != is_floating(end):
@@ -348,7 +349,7 @@ def _check_pair(name: str, start, end_prop: str, end) -> None:
         raise _reject(f"{end_prop} of a {name} is before its DTSTART.")
 
 
-def _check_rule(rule) -> None:
+def _check_rule(rule: icalendar.vRecur) -> None:
     def number(part: str) -> int | None:
         values = rule.get(part)
         if values is None:
@@ -359,7 +360,8 @@ def _check_rule(rule) -> None:
     freq = rule.get("FREQ")
     freq = freq[0] if isinstance(freq, list) and freq else freq
     if str(freq).upper() not in _FREQS:
-        raise _reject(f"RRULE has no valid FREQ: {rule.to_ical().decode(errors='replace')}.")
+        text: bytes = rule.to_ical()  # type: ignore[no-untyped-call]  # icalendar's vRecur.to_ical is unannotated
+        raise _reject(f"RRULE has no valid FREQ: {text.decode(errors='replace')}.")
     for part in ("COUNT", "INTERVAL"):
         value = number(part)
         if value is not None and value < 1:

@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import re
 import zoneinfo
+from typing import Any
 
 import icalendar
 
@@ -101,7 +102,7 @@ def _bind_zones(calendar: icalendar.Calendar, budget: Budget | None) -> None:
         if _HIDDEN in component:
             component["TZID"] = component.pop(_HIDDEN)
             tzid = _tzid(component)
-            if component.name == "VTIMEZONE" and tzid and not is_iana(tzid) and tzid not in custom:
+            if isinstance(component, icalendar.Timezone) and tzid and not is_iana(tzid) and tzid not in custom:
                 custom[tzid] = zones.resolve(tzid, component, budget)
     if custom:
         _bind(calendar, custom)
@@ -122,13 +123,13 @@ def _bind(calendar: icalendar.Calendar, custom: dict[str, dt.tzinfo]) -> None:
                         item.dt = in_zone(item.dt, zone)
 
 
-def _values(value) -> list:
+def _values(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def in_zone(value, zone: dt.tzinfo):
+def in_zone(value: Any, zone: dt.tzinfo) -> Any:
     """A parsed date, date-time or period read in ``zone`` (dates as their midnight, as
     icalendar reads a date with a TZID it knows)."""
     if isinstance(value, tuple):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from starlette.requests import Request
@@ -29,7 +30,7 @@ MASK = "********"
 
 def describe_plugins(
     config: Config | None, pm: pluggy.PluginManager | None, settings: Callable[[str], Any]
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """One row per installed or registered plugin, by name.
 
     ``settings(table)`` gives a table's validated settings (or raises the ConfigError
@@ -80,7 +81,7 @@ def _hooks_by_plugin(pm: pluggy.PluginManager | None) -> dict[str, list[str]]:
     return {name: sorted(names) for name, names in found.items()}
 
 
-def _describe_table(table: str, cls: type, raw: Any, current: Any) -> list[dict]:
+def _describe_table(table: str, cls: type, raw: Any, current: Any) -> list[dict[str, Any]]:
     """The rows of one settings table: key, type, default, doc and current value (None when unreadable)."""
     rows = []
     for f, (key, type_name, default, doc) in zip(dataclasses.fields(cls), describe(cls)):

@@ -15,8 +15,9 @@ import asyncio
 import inspect
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kernel.host import Host
@@ -122,12 +123,12 @@ async def run_job(host: Host, job: Job, stop: asyncio.Event) -> None:
             wait = await host.run(schedule.wait, job)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the store may be away for a moment; try again later
+        except Exception:
             log.exception("job %s could not be scheduled", job.name)
             wait = max(job.interval, 1.0)
         try:
             await asyncio.wait_for(stop.wait(), timeout=wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -151,7 +152,7 @@ async def _run_once(host: Host, job: Job, schedule: JobSchedule) -> str | None:
         return None
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # noqa: BLE001 - one failing run must not end the job
+    except Exception as exc:
         log.exception("job %s failed", job.name)
         return f"{type(exc).__name__}: {exc}"[:2000]
     finally:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from kernel.encryption import UnreadableSecret, generate_key
@@ -16,8 +16,9 @@ from kernel.store.backup import restore as restore_database
 from kernel.store.copy import CopyMismatch, CopyRefused, CopyReport, copy_store, describe_target, sqlite_target
 
 if TYPE_CHECKING:
-    from kernel.cli import Commands
     from kernel.host import Host
+    from kernel.store.connections import Backend
+    from kernel.subcommands import Commands
 
 
 def register(cli: Commands) -> None:
@@ -102,6 +103,7 @@ def store(host: Host, args: argparse.Namespace) -> int:
         return message.replace(secret, "***") if secret else message
 
     final = temporary = None
+    backend: Backend[Any]
     try:
         if is_postgres_url(target_name):
             backend = PostgresBackend(target_name, max_connections=2)

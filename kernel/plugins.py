@@ -119,7 +119,13 @@ def declared_settings(pm: pluggy.PluginManager, config_file: Path | str = "") ->
     for impl in reversed(pm.hook.register_settings.get_hookimpls()):
         if impl.hookwrapper or impl.wrapper:
             continue
-        for table, cls in (impl.function() or {}).items():
+        answer = impl.function() or {}
+        if not isinstance(answer, dict):
+            raise ConfigError(
+                config_file, None, "enabled",
+                f"plugin {impl.plugin_name!r}: register_settings must return {{table name: settings dataclass}}",
+            )
+        for table, cls in answer.items():
             if table in declared:
                 raise ConfigError(
                     config_file, table, None,

@@ -27,8 +27,9 @@ import datetime as dt
 import heapq
 import itertools
 import math
+from collections.abc import Iterator
 from math import gcd, prod
-from typing import Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import icalendar
 from dateutil import rrule as du
@@ -37,7 +38,7 @@ from recurring_ical_events.series import Series
 
 from kernel.budget import Budget
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _EPOCH = dt.datetime(1970, 1, 1)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _DAY = 86400
@@ -184,7 +185,7 @@ def check_rule(rule: du.rrule) -> None:
         raise ValueError("RRULE BYSETPOS selects no instance")
 
 
-def _explicit(rule: du.rrule) -> dict:
+def _explicit(rule: du.rrule) -> dict[str, Any]:
     """The BYxxx parts dateutil derived from DTSTART, spelled out so a new DTSTART keeps them."""
     weekdays = [du.weekday(d) for d in rule._byweekday or ()]
     weekdays += [du.weekday(d, n) for d, n in rule._bynweekday or ()]
@@ -243,7 +244,7 @@ def _steps_per_instance(rule: du.rrule) -> float:
     hours, minutes, seconds = (sorted(p or range(n)) for p, n in
                                ((rule._byhour, 24), (rule._byminute, 60), (rule._bysecond, 60)))
     kept = len(hours) * len(minutes) * len(seconds)
-    walk = {du.HOURLY: hours[0], du.MINUTELY: hours[0] * 60 + minutes[0]}.get(
+    walk: int = {du.HOURLY: hours[0], du.MINUTELY: hours[0] * 60 + minutes[0]}.get(
         rule._freq, hours[0] * 3600 + minutes[0] * 60 + seconds[0])
     steps = _UNITS_PER_DAY[rule._freq] / kept
     parts = _explicit(rule)
@@ -262,7 +263,7 @@ def _steps_per_instance(rule: du.rrule) -> float:
 def cycle_years(rule: du.rrule) -> int:
     """Years after which the rule's starts repeat: the 400-year Gregorian cycle, times
     whatever factor of the interval does not divide that cycle's count of periods."""
-    interval = rule._interval
+    interval: int = rule._interval
     return 400 * (interval // gcd(interval, _CYCLE[rule._freq]))
 
 
@@ -355,7 +356,7 @@ def _occurrences(series: Series, lo: int, hi: int) -> Iterator[Occurrence]:
     The RECURRENCE-ID of an occurrence generated from the master is its start
     (the very object, when nothing moved it).
     """
-    adapters: dict[int, tuple] = {}
+    adapters: dict[int, tuple[Any, ...]] = {}
     for occ in series.between(_utc(lo), _utc(hi)):
         adapter = occ._adapter
         known = adapters.get(id(adapter))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from kernel.plugins import available_plugins
 
 if TYPE_CHECKING:
-    from kernel.cli import Commands
+    from kernel.subcommands import Commands
 
 PYPROJECT = Template('''[build-system]
 requires = ["setuptools>=68"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kernel.store import Store
@@ -59,7 +59,8 @@ class StoreLedger:
         ).fetchall()
         if len(rows) < self.limit:
             return 0.0
-        return max(0.0, rows[-1][0] + self.window - now)
+        oldest: float = rows[-1][0]
+        return max(0.0, oldest + self.window - now)
 
     def clear(self, key: str) -> None:
         """Forget ``key``'s failures (a write only when there are some)."""
@@ -97,7 +98,7 @@ class LoginThrottle:
         self.by_user.clear(user[:_NAME_KEY])
 
 
-def client_address(client: tuple[str, int] | list | None) -> str:
+def client_address(client: tuple[str, int] | list[Any] | None) -> str:
     """The throttling key of an ASGI ``scope["client"]``.
 
     IPv4 addresses as they are (IPv4-mapped IPv6 ones too); IPv6 addresses by

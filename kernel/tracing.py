@@ -17,7 +17,8 @@ import logging
 import os
 import reprlib
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pluggy
 

@@ -6,8 +6,8 @@ dataclasses: plugins never see database rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 PrincipalKind = Literal["user", "group"]
@@ -44,7 +44,7 @@ class Rejected(Exception):
         precondition: str | None,
         message: str,
         *,
-        conflict: "Resource | None" = None,
+        conflict: Resource | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status

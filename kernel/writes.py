@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kernel import ical, ingest
 from kernel.budget import OverBudget
@@ -332,7 +333,7 @@ class Writes:
                 self.delete_object(source_collection, name, principal=principal, source=source)
             if existing is not None:
                 self.store.set_properties(
-                    {k: None for k in self.store.properties(resource_id=existing.id)}, resource_id=existing.id
+                    dict.fromkeys(self.store.properties(resource_id=existing.id)), resource_id=existing.id
                 )
             stored = self.put_object(
                 target,
@@ -645,4 +646,4 @@ def _check_conditions(
         raise Rejected(412, None, "The resource already exists (If-None-Match failed).")
 
 
-__all__ = ["Writes", "Stored", "etag_matches", "make_etag", "CALENDAR_CONTENT_TYPE"]
+__all__ = ["CALENDAR_CONTENT_TYPE", "Stored", "Writes", "etag_matches", "make_etag"]

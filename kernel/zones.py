@@ -49,7 +49,7 @@ import math
 import threading
 from array import array
 from collections import OrderedDict
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import icalendar
 from dateutil import rrule as du
@@ -71,9 +71,9 @@ _AFTER_LAST_DAY = dt.date.max.toordinal() + 1
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _DAY = dt.timedelta(days=1)
 _ZERO = dt.timedelta(0)
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
-_cache: OrderedDict[tuple, ZoneTable] = OrderedDict()
+_cache: OrderedDict[tuple[Any, ...], ZoneTable] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -129,7 +129,7 @@ class ZoneTable(dt.tzinfo):
         self._which = array("I", which)
         self._states = states
         self._initial = initial
-        walls: tuple[array, array] = (array("q"), array("q"))
+        walls: tuple[array[int], array[int]] = (array("q"), array("q"))
         before = initial
         for instant, index in zip(instants, which):
             state = states[index]
@@ -177,11 +177,11 @@ class ZoneTable(dt.tzinfo):
     def __repr__(self) -> str:
         return f"ZoneTable({self.key!r}, {len(self)} transitions)"
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         which = list(self._which)
         return ZoneTable, (self.key, list(self._utc), which, self._states, self._initial, self.cost)
 
-    def __deepcopy__(self, memo: dict) -> ZoneTable:
+    def __deepcopy__(self, memo: dict[int, Any]) -> ZoneTable:
         return self  # immutable
 
 
@@ -223,7 +223,7 @@ def _too_many(tzid: str, count: int, limits: Limits, observance: Observance | No
     )
 
 
-def _as_list(value) -> list:
+def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
@@ -254,18 +254,20 @@ def _observance(tzid: str, number: int, sub: icalendar.Component) -> Observance:
     if sub.errors:
         prop, message = sub.errors[0]
         raise _refused(tzid, f"{where} has an invalid {prop}: {message}")
-    values = {}
+    values: dict[str, Any] = {}
     for prop in ("DTSTART", "TZOFFSETFROM", "TZOFFSETTO"):
         value = sub.get(prop)
         if value is None or isinstance(value, list):
             raise _refused(tzid, f"{where} needs exactly one {prop}")
         values[prop] = getattr(value, "dt", None) if prop == "DTSTART" else getattr(value, "td", None)
-    offset_from, offset_to = values["TZOFFSETFROM"], values["TZOFFSETTO"]
-    if not isinstance(values["DTSTART"], dt.date) or not all(
-        isinstance(o, dt.timedelta) and abs(o) < _DAY for o in (offset_from, offset_to)
+    first, offset_from, offset_to = values["DTSTART"], values["TZOFFSETFROM"], values["TZOFFSETTO"]
+    if not (
+        isinstance(first, dt.date)
+        and isinstance(offset_from, dt.timedelta) and abs(offset_from) < _DAY
+        and isinstance(offset_to, dt.timedelta) and abs(offset_to) < _DAY
     ):
         raise _refused(tzid, f"{where} has an unusable DTSTART or UTC offset")
-    start = _wall(values["DTSTART"], offset_from)
+    start = _wall(first, offset_from)
     rules = tuple(_rule_text(tzid, where, rule, offset_from) for rule in _as_list(sub.get("RRULE")))
     dates = []
     for value in _as_list(sub.get("RDATE")):
@@ -275,7 +277,7 @@ def _observance(tzid: str, number: int, sub: icalendar.Component) -> Observance:
                 dates.append(recurrence.to_key(_wall(moment, offset_from)) - int(offset_from.total_seconds()))
     names = _as_list(sub.get("TZNAME"))
     name = str(names[0]) if names else tzid
-    return Observance(number, sub.name, start, offset_from, offset_to, name, rules, tuple(dates))
+    return Observance(number, str(sub.name), start, offset_from, offset_to, name, rules, tuple(dates))
 
 
 def _rule_text(tzid: str, where: str, rule: icalendar.vRecur, offset: dt.timedelta) -> str:
@@ -293,7 +295,8 @@ def _rule_text(tzid: str, where: str, rule: icalendar.vRecur, offset: dt.timedel
             until = dt.datetime.combine(until, dt.time(23, 59, 59))
         rule = icalendar.vRecur(rule)
         rule["UNTIL"] = [(_wall(until, offset) - offset).replace(tzinfo=_UTC)]
-    return rule.to_ical().decode("ascii", "replace")
+    text: bytes = rule.to_ical()  # type: ignore[no-untyped-call]  # icalendar's vRecur.to_ical is unannotated
+    return text.decode("ascii", "replace")
 
 
 def _tabulate(tzid: str, observances: tuple[Observance, ...], limits: Limits, budget: Budget) -> ZoneTable:

@@ -21,57 +21,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
 
 import icalendar
 
 from kernel.budget import Budget
 from kernel.icaltext import read_calendar
+from kernel.ingest import properties, text, times, timezones
+from kernel.ingest.rules import Draft, Repair, calendar_repair, text_repair
 from kernel.types import Rejected
 
+__all__ = ["REPAIRS", "Draft", "Ingested", "Repair", "calendar_repair", "repair", "text_repair"]
+
 log = logging.getLogger("teamcal.ingest")
-
-
-@dataclass
-class Draft:
-    """The calendar being repaired, and what the request may still spend on it."""
-
-    calendar: icalendar.Calendar
-    budget: Budget
-
-
-class Repair(NamedTuple):
-    """One documented repair: a name, a one-line description, and the function applying it.
-
-    ``stage`` "text": ``apply(bytes) -> bytes``; "calendar": ``apply(Draft) -> bool`` (changed?).
-    ``keeps_form``: the repaired text is stored as it is (else as icalendar writes the calendar).
-    """
-
-    name: str
-    description: str
-    stage: str
-    apply: Callable
-    keeps_form: bool = False
-
-
-def text_repair(
-    name: str, description: str, *, keeps_form: bool = False
-) -> Callable[[Callable[[bytes], bytes]], Repair]:
-    """Declare a repair of the raw bytes (before parsing): it returns the bytes, changed or not.
-
-    ``keeps_form``: its result may be stored as it is; the other text repairs leave lines
-    that are stored as icalendar writes them.
-    """
-    return lambda func: Repair(name, description, "text", func, keeps_form)
-
-
-def calendar_repair(name: str, description: str) -> Callable[[Callable[[Draft], bool]], Repair]:
-    """Declare a repair of the parsed calendar: it changes ``draft.calendar`` and returns whether it did."""
-    return lambda func: Repair(name, description, "calendar", func)
-
-
-# imported after the decorators, which the rule modules use
-from kernel.ingest import properties, text, times, timezones  # noqa: E402
 
 #: The repairs in the order they run.
 REPAIRS: tuple[Repair, ...] = (
@@ -123,7 +84,8 @@ def repair(data: bytes, budget: Budget | None = None, repairs: tuple[Repair, ...
                 changed |= not rule.keeps_form
                 data = fixed
     try:
-        calendar = read_calendar(data, budget)
+        # object: from_ical returns whatever component the text holds (a bare VEVENT too)
+        calendar: object = read_calendar(data, budget)
     except Exception:  # noqa: BLE001 - validation reads it again and says why
         return Ingested(data, None, applied)
     if not isinstance(calendar, icalendar.Calendar):
@@ -152,7 +114,8 @@ def line_breaks(data: bytes) -> bytes:
     """``data`` with the line-endings repair alone: what the pipeline stores for a body whose
     only fault is its line breaks. For comparing bytes from elsewhere (a remote server whose
     XML answer turned CRLF into LF) with stored ones, without parsing them."""
-    return text.line_endings.apply(data)
+    fixed: bytes = text.line_endings.apply(data)
+    return fixed
 
 
 __all__ = ["REPAIRS", "Draft", "Ingested", "Repair", "calendar_repair", "line_breaks", "repair", "text_repair"]

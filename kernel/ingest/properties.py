@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kernel.ingest import Draft, calendar_repair
+from kernel.ingest.rules import Draft, calendar_repair
 
 #: What PRODID says when the writer gave none (RFC 5545 3.7.3: the product that made the data).
 PRODID = "-//teamcal//repaired calendar data//EN"
@@ -46,7 +46,7 @@ def method_publish(draft: Draft) -> bool:
 @calendar_repair("dtstamp", "A component without DTSTAMP gets one: the time it was stored, in UTC.")
 def dtstamp(draft: Draft) -> bool:
     """Stamp components that need a DTSTAMP and have none."""
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     changed = False
     for component in draft.calendar.walk():
         if component.name in _STAMPED and "DTSTAMP" not in component:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from kernel.icaltext import crlf_lines
-from kernel.ingest import text_repair
+from kernel.ingest.rules import text_repair
 
 #: A line starting a property (or BEGIN/END): a name, then parameters or the value.
 _CONTENT_LINE = re.compile(rb"[A-Za-z0-9-]+[;:]")

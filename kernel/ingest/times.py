@@ -8,10 +8,11 @@ the master's DTSTART.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import icalendar
 
-from kernel.ingest import Draft, calendar_repair
+from kernel.ingest.rules import Draft, calendar_repair
 from kernel.recurrence import to_key
 
 _TIMED = ("VEVENT", "VTODO", "VJOURNAL")
@@ -23,14 +24,10 @@ def _components(draft: Draft) -> list[icalendar.Component]:
     return [c for c in draft.calendar.subcomponents if c.name in _TIMED]
 
 
-def _single(component: icalendar.Component, prop: str):
+def _single(component: icalendar.Component, prop: str) -> Any:
     """The value of a property that appears once (None when absent or repeated)."""
     value = component.get(prop)
     return None if value is None or isinstance(value, list) else value
-
-
-def _is_datetime(value: object) -> bool:
-    return isinstance(value, dt.datetime)
 
 
 def in_terms_of(value: dt.date, model: dt.date, *, end: bool = False) -> dt.date:
@@ -38,13 +35,13 @@ def in_terms_of(value: dt.date, model: dt.date, *, end: bool = False) -> dt.date
     time of day (at midnight when it is an ``end``) in ``model``'s zone; a date-time becomes
     its date (an ``end`` during a day: the next date, so the day is covered); a floating
     date-time is read in ``model``'s zone, a zoned one as its wall clock when ``model`` floats."""
-    if _is_datetime(model) and not _is_datetime(value):
+    if isinstance(model, dt.datetime) and not isinstance(value, dt.datetime):
         moment = dt.time(0) if end else model.timetz()
         return dt.datetime.combine(value, moment.replace(tzinfo=model.tzinfo))
-    if not _is_datetime(model) and _is_datetime(value):
+    if not isinstance(model, dt.datetime) and isinstance(value, dt.datetime):
         day = value.date()
         return day + _DAY if end and value.time() != dt.time(0) else day
-    if _is_datetime(model) and _is_datetime(value):
+    if isinstance(model, dt.datetime) and isinstance(value, dt.datetime):
         if model.tzinfo is None and value.tzinfo is not None:
             return value.replace(tzinfo=None)
         if model.tzinfo is not None and value.tzinfo is None:
@@ -52,7 +49,7 @@ def in_terms_of(value: dt.date, model: dt.date, *, end: bool = False) -> dt.date
     return value
 
 
-def _set(component: icalendar.Component, prop: str, groups: list) -> None:
+def _set(component: icalendar.Component, prop: str, groups: list[Any]) -> None:
     """Replace every ``prop`` of ``component`` by one property per group of values."""
     component.pop(prop, None)
     for values in groups:
@@ -87,8 +84,10 @@ def value_types(draft: Draft) -> bool:
 
 
 def _align_end(component: icalendar.Component, start: dt.date) -> bool:
-    prop = _END.get(component.name)
-    end = _single(component, prop) if prop else None
+    prop = _END.get(component.name or "")
+    if prop is None:
+        return False
+    end = _single(component, prop)
     if end is None or not isinstance(end.dt, dt.date):
         return False
     fixed = in_terms_of(end.dt, start, end=True)
@@ -133,7 +132,7 @@ def end_before_start(draft: Draft) -> bool:
     """Drop the property that contradicts the other of a start and end in the wrong order."""
     changed = False
     for component in _components(draft):
-        prop = _END.get(component.name)
+        prop = _END.get(component.name or "")
         start = _single(component, "DTSTART")
         end = _single(component, prop) if prop else None
         if start is None or end is None or "DURATION" in component:

@@ -17,13 +17,15 @@ import datetime as dt
 import threading
 import zoneinfo
 from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
 
 import icalendar
 import x_wr_timezone
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from kernel.icaltext import in_zone, is_iana
-from kernel.ingest import Draft, calendar_repair
+from kernel.ingest.rules import Draft, calendar_repair
 
 #: Generated VTIMEZONEs start no earlier than this year.
 FIRST_YEAR = 1900
@@ -49,13 +51,13 @@ def iana_name(tzid: str) -> str | None:
     return mapped if mapped is not None and is_iana(mapped) else None
 
 
-def _values(component: icalendar.Component):
+def _values(component: icalendar.Component) -> Iterator[Any]:
     """Every property value of ``component`` (a property that appears twice gives two)."""
     for value in component.values():
         yield from value if isinstance(value, list) else [value]
 
 
-def _zoned(calendar: icalendar.Calendar):
+def _zoned(calendar: icalendar.Calendar) -> Iterator[tuple[Any, str]]:
     """(value, TZID) of every property value with a TZID outside VTIMEZONEs."""
     stack = [c for c in calendar.subcomponents if c.name != "VTIMEZONE"]
     while stack:
@@ -67,7 +69,7 @@ def _zoned(calendar: icalendar.Calendar):
                 yield value, str(tzid)
 
 
-def _moments(value) -> list:
+def _moments(value: Any) -> list[Any]:
     return [item.dt for item in getattr(value, "dts", [value]) if hasattr(item, "dt")]
 
 
@@ -131,7 +133,7 @@ def _has_unzoned_times(calendar: icalendar.Calendar) -> bool:
     return False
 
 
-def _listed(value) -> list:
+def _listed(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
@@ -161,12 +163,12 @@ def missing_vtimezones(draft: Draft) -> bool:
 def _vtimezone(tzid: str, first: int, last: int, draft: Draft) -> bytes:
     key = (tzid, first, last)
     with _cache_lock:
-        text = _cache.get(key)
-        if text is not None:
+        cached = _cache.get(key)
+        if cached is not None:
             _cache.move_to_end(key)
-            return text
+            return cached
     draft.budget.spend("instances", 2 * (last - first))
-    text = icalendar.Timezone.from_tzinfo(
+    text: bytes = icalendar.Timezone.from_tzinfo(
         zoneinfo.ZoneInfo(tzid), tzid, dt.date(first, 1, 1), dt.date(last, 1, 1)
     ).to_ical()
     with _cache_lock:

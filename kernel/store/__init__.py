@@ -15,10 +15,13 @@ reach them through :meth:`Store.execute` in the portable SQL subset
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from kernel.store.changes import ChangeStore
 from kernel.store.collections import CollectionStore
@@ -33,12 +36,12 @@ from kernel.store.resources import ResourceStore, make_etag
 from kernel.store.schema import kernel_migrations
 from kernel.store.tables import Catalogue, Migrations, SchemaError, applied
 
-__all__ = ["Store", "EVERYONE", "StoreClosed", "StoreUnavailable", "make_etag", "kernel_migrations", "open_backend"]
+__all__ = ["EVERYONE", "Store", "StoreClosed", "StoreUnavailable", "kernel_migrations", "make_etag", "open_backend"]
 
 
 def open_backend(
     database: str | Path, *, password: str = "", max_connections: int = 32, synchronous: str = "full"
-) -> Backend:
+) -> Backend[Any]:
     """The backend a ``[kernel] database`` value names: a PostgreSQL URL, or a SQLite file path.
 
     ``synchronous`` is SQLite's (PostgreSQL commits durably by its own settings).
@@ -53,9 +56,10 @@ class Store(
 ):
     """The database of one host, safe to use from any thread (each has its own connection)."""
 
-    def __init__(self, database: str | Path | Backend) -> None:
-        backend = database if hasattr(database, "dialect") else open_backend(database)  # type: ignore[arg-type]
-        self.backend: Backend = backend  # type: ignore[assignment]
+    def __init__(self, database: str | Path | Backend[Any]) -> None:
+        self.backend: Backend[Any] = (
+            open_backend(database) if isinstance(database, (str, os.PathLike)) else database
+        )
         #: "sqlite" or "postgresql".
         self.dialect: str = self.backend.dialect
         #: Where the data is (a file path, or the URL without its password), for messages.
@@ -76,7 +80,9 @@ class Store(
             raise SchemaError("store.db (sqlite-utils) exists on SQLite only; use store.execute")
         from sqlite_utils import Database
 
-        return Database(self.conn)
+        conn = self.conn
+        assert isinstance(conn, sqlite3.Connection)  # the SQLite backend's connections
+        return Database(conn)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run one statement of the portable SQL subset; returns a cursor.

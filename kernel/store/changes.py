@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from kernel.types import Change, ChangeKind
 from kernel.store.connections import Connection
+from kernel.types import Change, ChangeKind
 
 _COLUMNS = "seq, collection_id, name, kind, etag, uid, principal_id, at"
 

@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 from kernel.names import canonical_name, check_path
-from kernel.types import Collection, CollectionKind, Principal, Rejected
 from kernel.store.connections import Connection
+from kernel.types import Collection, CollectionKind, Principal, Rejected
 
 #: RFC 4791 5.3.1 / 5.3.2: where a calendar collection may be made, copied or moved to.
 LOCATION_OK = "{urn:ietf:params:xml:ns:caldav}calendar-collection-location-ok"
@@ -30,7 +30,7 @@ _SELECT = (
 ATTRIBUTES = ("display_name", "description", "color", "sort_order", "timezone", "components", "transparent")
 
 
-def _collection(row: tuple) -> Collection:
+def _collection(row: tuple[Any, ...]) -> Collection:
     owner = Principal(row[13], row[14], row[15], row[16], row[17], bool(row[18]))
     return Collection(
         id=row[0],

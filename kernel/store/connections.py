@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class Connection(Protocol):
     """What the store needs of a connection: DB-API style ``execute`` returning a cursor."""
 
-    def execute(self, sql: str, params: Any = ...) -> Any:
+    def execute(self, sql: str, params: Any = ..., /) -> Any:
         """Run one statement; returns a cursor (fetchone, fetchall, iteration, rowcount)."""
 
-    def executemany(self, sql: str, seq: Any) -> Any:
+    def executemany(self, sql: str, seq: Any, /) -> Any:
         """Run one statement for each parameter set."""
 
     @property
@@ -40,24 +41,30 @@ class Connection(Protocol):
         """Call ``callback(sql)`` for every statement run (None: stop), as sqlite3 does."""
 
 
-class Backend(Protocol):
-    """One kind of database: how to connect, begin a write transaction, and close."""
+C = TypeVar("C", bound=Connection)
+
+
+class Backend(Protocol, Generic[C]):
+    """One kind of database: how to connect, begin a write transaction, and close.
+
+    ``C`` is its kind of connection (``sqlite3.Connection``, or PostgreSQL's wrapper).
+    """
 
     #: "sqlite" or "postgresql": the dialect DDL and the few backend-specific queries follow.
     dialect: str
     #: Exceptions a constraint violation raises.
     integrity_errors: tuple[type[BaseException], ...]
 
-    def connect(self) -> Connection:
+    def connect(self) -> C:
         """A new connection (in autocommit mode: one statement, one transaction)."""
 
-    def release(self, conn: Connection) -> None:
+    def release(self, conn: C) -> None:
         """Give back a connection the thread no longer needs (close it, or return it to a pool)."""
 
-    def begin(self, conn: Connection) -> None:
+    def begin(self, conn: C) -> None:
         """Open a write transaction holding the database's write lock."""
 
-    def begin_read(self, conn: Connection) -> None:
+    def begin_read(self, conn: C) -> None:
         """Open a read-only transaction that sees one consistent snapshot, without blocking writers."""
 
     def close(self) -> None:
@@ -70,7 +77,7 @@ class Backend(Protocol):
 class _Slot:
     """One thread's connection and how deep its transactions are nested."""
 
-    __slots__ = ("conn", "depth", "__weakref__")
+    __slots__ = ("__weakref__", "conn", "depth")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -91,11 +98,11 @@ class Connections:
     of spinning in SQLite's busy handler or piling up on PostgreSQL's.
     """
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend[Any]) -> None:
         self.backend = backend
         self.write_lock = threading.Lock()
         self._local = threading.local()
-        self._finalizers: set[weakref.finalize] = set()
+        self._finalizers: set[weakref.finalize[Any, Any]] = set()
         self._slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
         self._tracer: Callable[[str], Any] | None = None
         self._guard = threading.Lock()

@@ -24,9 +24,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from kernel.store.postgres import is_postgres_url, redact
 from kernel.store.schema import kernel_migrations

@@ -88,15 +88,15 @@ class SQLiteBackend:
         """Open the file (creating it owner-only) with the server's pragmas."""
         return open_database(self.path, self.synchronous).conn
 
-    def release(self, conn: sqlite3.Connection) -> None:  # type: ignore[override]
+    def release(self, conn: sqlite3.Connection) -> None:
         """Close a thread's connection (the last one to close checkpoints the WAL)."""
         conn.close()
 
-    def begin(self, conn: sqlite3.Connection) -> None:  # type: ignore[override]
+    def begin(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE: take the file's write lock now, not at the first write."""
         conn.execute("BEGIN IMMEDIATE")
 
-    def begin_read(self, conn: sqlite3.Connection) -> None:  # type: ignore[override]
+    def begin_read(self, conn: sqlite3.Connection) -> None:
         """BEGIN and a first read: the snapshot is taken now (WAL: writers go on meanwhile)."""
         conn.execute("BEGIN")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-
-from kernel.types import PRIVILEGES, Privilege, Rejected
 from kernel.store.connections import Connection
+from kernel.types import PRIVILEGES, Privilege, Rejected
 
 #: The grantee id that stands for every authenticated principal.
 EVERYONE = 0

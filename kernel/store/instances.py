@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime
-
-from typing import Iterable
+from collections.abc import Iterable
 
 from kernel.budget import Budget
 from kernel.icaltext import read_calendar
+from kernel.store.connections import Connection
 from kernel.store.schema import RTREE_REBUILD, pg_instance_box
 from kernel.types import FLOATING, NEG_INF, POS_INF, Instance
-from kernel.store.connections import Connection
 
 #: Floating times may sit up to 14 hours either side of UTC.
 _FLOAT_SLACK = 14 * 3600

@@ -11,9 +11,11 @@ advisory lock, so writers on every node queue as they do on one SQLite file.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
 
 class StoreUnavailable(RuntimeError):
     """The database cannot be reached (one line naming it and why)."""
@@ -133,7 +135,7 @@ class PostgresBackend:
 
         self.url = url
         self.integrity_errors: tuple[type[BaseException], ...] = (psycopg.errors.IntegrityError,)
-        extra = {"password": password} if password else {}
+        extra: dict[str, Any] = {"password": password} if password else {}
         try:
             psycopg.connect(url, connect_timeout=10, **extra).close()
         except psycopg.Error as exc:
@@ -153,7 +155,7 @@ class PostgresBackend:
         """A connection from the pool, held by the calling thread until it ends."""
         return PgConnection(self.pool.getconn())
 
-    def release(self, conn: PgConnection) -> None:  # type: ignore[override]
+    def release(self, conn: PgConnection) -> None:
         """Return a thread's connection to the pool (rolled back if a transaction was left open)."""
         if self.pool.closed:
             return
@@ -166,12 +168,12 @@ class PostgresBackend:
                 pass
         self.pool.putconn(conn.raw)
 
-    def begin(self, conn: PgConnection) -> None:  # type: ignore[override]
+    def begin(self, conn: PgConnection) -> None:
         """BEGIN, then wait for the cluster-wide write lock (released at COMMIT or ROLLBACK)."""
         conn.execute("BEGIN")
         conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
 
-    def begin_read(self, conn: PgConnection) -> None:  # type: ignore[override]
+    def begin_read(self, conn: PgConnection) -> None:
         """A REPEATABLE READ, READ ONLY transaction: one snapshot, taken at its first statement."""
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         conn.execute("SELECT 1").fetchone()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from kernel.types import Principal, PrincipalKind, Rejected
 from kernel.names import check_principal_name
 from kernel.store.connections import Connection
+from kernel.types import Principal, PrincipalKind, Rejected
 
 _COLUMNS = "id, name, kind, display_name, email, is_admin"
 
 
-def _principal(row: tuple) -> Principal:
+def _principal(row: tuple[Any, ...]) -> Principal:
     return Principal(
         id=row[0], name=row[1], kind=row[2], display_name=row[3], email=row[4], is_admin=bool(row[5])
     )
@@ -82,7 +83,7 @@ class PrincipalStore:
         cur = self.conn.execute(
             "UPDATE principals SET password_hash = ? WHERE id = ? AND password_hash = ?", (new, principal_id, old)
         )
-        return cur.rowcount == 1
+        return bool(cur.rowcount == 1)
 
     def update_principal(self, principal_id: int, **fields: object) -> None:
         """Change display_name, email, password_hash or is_admin."""

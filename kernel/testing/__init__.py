@@ -19,15 +19,16 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from kernel.passwords import hash_password
 from kernel.host import Host
+from kernel.passwords import hash_password
 from kernel.testing.postgres import PostgresCluster
 from kernel.types import Principal
 
@@ -159,7 +160,7 @@ class LiveServer:
     def _run(self) -> None:
         asyncio.run(self.server.serve())
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:

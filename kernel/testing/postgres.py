@@ -60,7 +60,7 @@ class PostgresCluster:
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(args[:2])} failed: {done.stderr.strip() or done.stdout.strip()}")
 
-    def start(self) -> "PostgresCluster":
+    def start(self) -> PostgresCluster:
         """initdb, then start the server and wait until it accepts connections."""
         if self._as_postgres:
             shutil.chown(self.directory, "postgres")
@@ -86,7 +86,7 @@ class PostgresCluster:
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> "PostgresCluster":
+    def __enter__(self) -> PostgresCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

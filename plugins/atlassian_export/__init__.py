@@ -29,7 +29,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from kernel.host import Host
+    from kernel import Host
 
 __all__ = ["Settings"]
 

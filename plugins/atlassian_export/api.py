@@ -16,13 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kernel.auth import CHALLENGE
+from kernel import CHALLENGE
 
 from .context import Deployment
 from .pull import UnknownCursor, page
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 PATH = "/api/atlassian/objects"
 BEARER_CHALLENGE = 'Bearer realm="teamcal"'

@@ -15,16 +15,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kernel import Collection, Resource
+from kernel import Collection, Resource, Store
 from kernel.icaltext import read_calendar
-from kernel.store import Store
 
 from .mapping import EventContext, MappingError, MappingSettings, map_object
 from .permissions import calendar_permissions
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 _PCHAR = "@:!$&'()*+,;="
 

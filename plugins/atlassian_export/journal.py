@@ -24,8 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from kernel import Change, Collection
-from kernel.store import Store
+from kernel import Change, Collection, Store
 
 from . import state
 from .context import Deployment

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from kernel import Collection, Principal
-from kernel.store import EVERYONE, Store
+from kernel import EVERYONE, Collection, Principal, Store
 
 log = logging.getLogger("teamcal.atlassian_export")
 

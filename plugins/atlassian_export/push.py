@@ -285,7 +285,7 @@ def rejections(answer: Any, ids: list[str]) -> dict[str, str]:
     if listed is None:
         if answer.get("success") is False:
             reason = _reason(answer) or "the endpoint answered success: false"
-            return {oid: reason for oid in ids}
+            return dict.fromkeys(ids, reason)
         return {}
     wanted = set(ids)
     found: dict[str, str] = {}

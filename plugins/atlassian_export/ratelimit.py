@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from kernel.store import Store
+from kernel import Store
 
 WINDOW = 60.0
 #: Waits one acquire may take before giving up (each wait frees at least one ledger entry).

@@ -107,7 +107,7 @@ class UrlTemplate(str):
         if not isinstance(value, str):
             raise ValueError(f"must be a string, got {value!r}")
         try:
-            sample = value.format(**{key: "x" for key in URL_FIELDS})
+            sample = value.format(**dict.fromkeys(URL_FIELDS, "x"))
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"may only use {{{'}, {'.join(URL_FIELDS)}}}: {exc}") from None
         if urlsplit(sample).scheme not in ("http", "https") and not value.startswith("{base_url}"):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from kernel.store import Store
+from kernel import Store
 
 PUSH = "push"
 PULL = "pull"

@@ -17,7 +17,7 @@ from .context import Deployment
 if TYPE_CHECKING:
     from markupsafe import Markup
 
-    from kernel.host import Host
+    from kernel import Host
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE = "/atlassian-export"

@@ -18,12 +18,19 @@ from plugins.caldav_server.feeds import route as feed_route
 from plugins.caldav_server.feeds.self_service import SelfServiceFeeds
 from plugins.caldav_server.settings import Settings
 from plugins.caldav_server.webdav.app import DAV_ROOT, DavApp
+from plugins.caldav_server.webdav.context import DavContext
 from plugins.caldav_server.webdav.extensions import DavExtensions
+from plugins.caldav_server.webdav.resolve import Target
 from plugins.caldav_server.webdav.schema import migrations
 
 if TYPE_CHECKING:
     from kernel import Host
 
+
+#: What other plugins may import for DAV extensions (``dav_extend`` and the ``dav_*`` hooks):
+#: the extension registry, the request context and target handlers receive, the DAV URL
+#: prefix, and the hook specifications. Everything else in this package is internal.
+__all__ = ["DAV_ROOT", "DavContext", "DavExtensions", "Target", "hookspecs"]
 
 #: The sub-commands it adds, read without importing it: while it is disabled they say how to enable it.
 COMMANDS = ("feed",)

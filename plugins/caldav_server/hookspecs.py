@@ -34,7 +34,7 @@ from xml.etree.ElementTree import Element
 import pluggy
 
 if TYPE_CHECKING:
-    from kernel import Collection, Host, Principal, Resource
+    from kernel import Collection, HostAPI, Principal, Resource
     from plugins.caldav_server.webdav.extensions import DavExtensions
 
 hookspec = pluggy.HookspecMarker("teamcal")
@@ -42,7 +42,7 @@ hookspec = pluggy.HookspecMarker("teamcal")
 
 @hookspec
 def dav_properties(
-    host: Host, principal: Principal, collection: Collection | None, resource: Resource | None
+    host: HostAPI, principal: Principal, collection: Collection | None, resource: Resource | None
 ) -> dict[str, str | Element] | None:
     """Extra live properties for a PROPFIND target: ``{Clark name: text or Element}``.
 
@@ -58,7 +58,7 @@ def dav_properties(
 
 
 @hookspec
-def dav_reports(host: Host) -> dict[str, Callable[..., Any]]:
+def dav_reports(host: HostAPI) -> dict[str, Callable[..., Any]]:
     """Extra REPORTs: ``{Clark name of the report's root element: handler}``.
 
     ``def handler(ctx, body: Element) -> Response`` receives the request
@@ -68,7 +68,7 @@ def dav_reports(host: Host) -> dict[str, Callable[..., Any]]:
 
 
 @hookspec
-def dav_methods(host: Host) -> dict[str, Callable[..., Any]]:
+def dav_methods(host: HostAPI) -> dict[str, Callable[..., Any]]:
     """Extra HTTP methods on /dav URLs: ``{METHOD: handler}``.
 
     ``def handler(ctx) -> Response`` receives the request context (see
@@ -78,7 +78,7 @@ def dav_methods(host: Host) -> dict[str, Callable[..., Any]]:
 
 
 @hookspec
-def dav_extend(host: Host, dav: DavExtensions) -> None:
+def dav_extend(host: HostAPI, dav: DavExtensions) -> None:
     """Extend the DAV server once, when it is built: ``dav`` adds live properties, reports,
     methods, resource types, PUT checks, collection renderers for GET, DAV compliance
     classes and privileges (see :class:`plugins.caldav_server.webdav.extensions.DavExtensions`).

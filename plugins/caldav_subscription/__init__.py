@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from kernel import Job, SecretColumn, hookimpl
-from kernel.types import Collection, ObjectWrite, Principal, Rejected
+from kernel import Collection, Job, ObjectWrite, Principal, Rejected, SecretColumn, hookimpl
 from plugins.caldav_subscription import api, commands, records, web_pages
 from plugins.caldav_subscription.access import NEED_PRIVILEGES, narrowing_suspended
 from plugins.caldav_subscription.reconcile import SOURCE
@@ -17,8 +17,7 @@ from plugins.caldav_subscription.settings import Settings
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from kernel.host import Host
-    from kernel.store import Store
+    from kernel import Host, Store
 
 __all__ = ["Settings"]
 

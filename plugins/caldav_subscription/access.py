@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
-from kernel.types import Collection, Principal
+from kernel import Collection, Principal
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 #: Set while asking what grants alone give, so our own narrowing stays out of the answer.
 _unnarrowed: ContextVar[bool] = ContextVar("caldav_subscription_unnarrowed", default=False)

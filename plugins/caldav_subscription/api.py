@@ -15,20 +15,19 @@ a request that would store them gets 400). A subscription that is not yours is a
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kernel.app import read_body
-from kernel.encryption import MissingKey
-from kernel.types import Principal, Rejected
+from kernel import MissingKey, Principal, Rejected, read_body
 from plugins.caldav_subscription import manage, records
 from plugins.caldav_subscription.runs import Busy, sync_now
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 MAX_JSON = 64 * 1024
 Handler = Callable[[Request], Awaitable[Response]]

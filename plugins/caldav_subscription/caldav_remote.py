@@ -6,8 +6,8 @@ requests percent-encode it again.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 from urllib.parse import quote
 
 import httpx

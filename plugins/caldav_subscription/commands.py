@@ -8,13 +8,12 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from kernel.types import Rejected
+from kernel import Rejected
 from plugins.caldav_subscription import manage, records
 from plugins.caldav_subscription.runs import Busy, sync_now
 
 if TYPE_CHECKING:
-    from kernel.cli import Commands
-    from kernel.host import Host
+    from kernel import Commands, Host
 
 
 def register(cli: Commands) -> None:

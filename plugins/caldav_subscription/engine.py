@@ -16,10 +16,10 @@ the event loop only waits for the remote.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from kernel.ingest import line_breaks
-from kernel.types import Collection
+from kernel import Collection, line_breaks
 from plugins.caldav_subscription.caldav_remote import (
     MULTIGET_BATCH,
     CalDAVRemote,
@@ -39,7 +39,7 @@ from plugins.caldav_subscription.records import Item, Subscription
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 Progress = Callable[[str, int, int], None]
 

@@ -16,14 +16,12 @@ from typing import TYPE_CHECKING
 
 import icalendar
 
-from kernel import ingest
-from kernel.budget import Budget, OverBudget
+from kernel import Budget, OverBudget, ZoneRefused, repair
 from kernel.icaltext import read_calendar
-from kernel.zones import ZoneRefused
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,190}$")
@@ -92,7 +90,7 @@ def split_feed(body: bytes, budget: Budget) -> tuple[list[FeedObject], list[tupl
     (``kernel.zones``) or costs more than ``budget`` allows to resolve.
     """
     try:
-        repaired = ingest.repair(body, budget)
+        repaired = repair(body, budget)
         calendar = repaired.calendar or read_calendar(repaired.data, budget)
     except (ZoneRefused, OverBudget) as exc:
         raise FeedError(f"the feed is refused: {exc}"[:500]) from None

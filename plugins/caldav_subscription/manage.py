@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from kernel import Duration
+from kernel import Collection, Duration, Principal, Rejected
 from kernel.netguard import Refused, check_url
-from kernel.types import Collection, Principal, Rejected
 from plugins.caldav_subscription import davxml, records
 from plugins.caldav_subscription.access import may_create_in, may_manage
 from plugins.caldav_subscription.caldav_remote import PROBE_PROPS, collection_info
@@ -32,7 +31,7 @@ from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
 from plugins.caldav_subscription.settings import Settings
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 MODES = ("one-way", "two-way")
 

@@ -9,20 +9,19 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
 
-from kernel.names import canonical_name, check_segment
-from kernel.types import Collection, Rejected, Resource
+from kernel import Collection, Rejected, Resource, canonical_name, check_segment
 from plugins.caldav_subscription import records
 from plugins.caldav_subscription.caldav_remote import CalDAVRemote
 from plugins.caldav_subscription.conflicts import winner
 from plugins.caldav_subscription.records import Item, Subscription
 
 if TYPE_CHECKING:
-    from kernel.host import Host
-    from kernel.store import Store
+    from kernel import Host, Store
 
 SOURCE = "subscription"
 #: Local writes per transaction: small enough not to hold the write lock for long.

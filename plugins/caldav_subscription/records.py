@@ -7,8 +7,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from kernel.leases import Leases
-from kernel.store import Store
+from kernel import Leases, Store
 
 SUBSCRIPTIONS = "caldav_subscription_subscriptions"
 ITEMS = "caldav_subscription_items"

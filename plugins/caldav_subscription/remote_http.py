@@ -8,8 +8,9 @@ authenticated remote itself pointed to), never downgraded from https to http.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, Generator, Self
+from typing import Any, Self
 
 import httpx
 

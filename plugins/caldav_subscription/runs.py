@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from kernel.encryption import UnreadableSecret
+from kernel import UnreadableSecret
 from kernel.netguard import Refused
 from plugins.caldav_subscription import records
 from plugins.caldav_subscription.davxml import XMLError
@@ -29,7 +29,7 @@ from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
 from plugins.caldav_subscription.settings import Settings
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 log = logging.getLogger("teamcal.caldav_subscription")
 

@@ -20,7 +20,7 @@ from plugins.caldav_subscription import records
 from plugins.caldav_subscription.runs import Busy, sync_now
 
 if TYPE_CHECKING:
-    from kernel.host import Host
+    from kernel import Host
 
 log = logging.getLogger("teamcal.caldav_subscription")
 

@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from kernel.encryption import MissingKey
-from kernel.types import Rejected
+from kernel import MissingKey, Rejected
 from plugins.caldav_subscription import manage, records
 from plugins.caldav_subscription.access import may_create_in
 from plugins.caldav_subscription.runs import Busy, sync_now
 
 if TYPE_CHECKING:
-    from kernel.host import Host
-    from kernel.types import Collection, Principal
+    from kernel import Collection, Host, Principal
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE = "/subscriptions"

@@ -8,8 +8,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.names import check_segment
-from kernel.types import Rejected
+from kernel import Rejected, check_segment
 
 #: Calendar components a calendar may be limited to (RFC 4791 supported-calendar-component-set).
 COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")

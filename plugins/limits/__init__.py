@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel import CalendarOp, Collection, Host, ObjectWrite, Principal, PropertyWrite, Resource, hookimpl
-from kernel.store import Store
+from kernel import CalendarOp, Collection, Host, ObjectWrite, Principal, PropertyWrite, Resource, Store, hookimpl
 from plugins.limits import admin_section, commands, enforcement
 from plugins.limits.effective import effective_limits
 from plugins.limits.overrides import migrations
 from plugins.limits.settings import Settings
-
 
 #: The sub-commands it adds, read without importing it: while it is disabled they say how to enable it.
 COMMANDS = ("limits",)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernel import Principal
-from kernel.store import Store
+from kernel import Principal, Store
 from plugins.limits import overrides
 from plugins.limits.settings import KEYS, TYPES, Settings, Size
 

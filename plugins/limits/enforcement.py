@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from kernel import CalendarOp, Collection, ObjectWrite, Principal, PropertyWrite, Rejected
-from kernel.store import Store
+from kernel import CalendarOp, Collection, ObjectWrite, Principal, PropertyWrite, Rejected, Store
 from plugins.limits.counting import instance_count
 from plugins.limits.dates import check_dates
 from plugins.limits.effective import effective_limits

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from kernel import Column, Migrations, Migrator, Table
-from kernel.store import Store
+from kernel import Column, Migrations, Migrator, Store, Table
 
 migrations = Migrations("limits")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.types import Rejected
+from kernel import Rejected
 
 if TYPE_CHECKING:
     from kernel import Collection, Host, Principal

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute
 
-from kernel.types import Rejected
+from kernel import Rejected
 from plugins.web.endpoints import WEB, WebApp
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def when(seconds: float | None) -> str:
     """A time stamp as the console shows it (UTC, to the minute), or a dash."""
     if not seconds:
         return "–"
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def human_size(size: int | None) -> str:

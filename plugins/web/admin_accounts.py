@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute, Route
 
-from kernel import accounts
-from kernel.types import Principal, Rejected
+from kernel import Principal, Rejected, accounts
 from plugins.web.admin import ADMIN, Console, field, optional
 
 if TYPE_CHECKING:

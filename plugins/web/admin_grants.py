@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute, Route
 
-from kernel import accounts
-from kernel.types import PRIVILEGES, Rejected
+from kernel import PRIVILEGES, Rejected, accounts
 from plugins.web.admin import ADMIN, Console, field
 
 if TYPE_CHECKING:

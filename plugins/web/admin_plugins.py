@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute, Route
 
-from kernel.config import ConfigError
+from kernel import ConfigError, Rejected
 from kernel.enabling import enabled_in_file, set_plugin_enabled
 from kernel.introspection import describe_plugins
-from kernel.types import Rejected
 from plugins.web.admin import ADMIN, Console
 
 if TYPE_CHECKING:

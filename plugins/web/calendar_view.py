@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from kernel import Rejected
 from kernel.icaltext import read_calendar
-from kernel.types import Rejected
 from plugins.web import eventdata
 from plugins.web.access import readable_calendar
 from plugins.web.calendars import Entry, listing, visible_calendars

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from kernel.types import PRIVILEGES, Rejected
+from kernel import PRIVILEGES, Rejected
 from plugins.web.access import readable_calendar
 from plugins.web.context import PageContext
 from plugins.web.endpoints import WEB, WebApp

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from kernel.types import Rejected
+from kernel import Rejected
 from plugins.web.access import readable_calendar
 
 if TYPE_CHECKING:

@@ -22,8 +22,7 @@ from urllib.parse import parse_qsl, quote
 import jinja2
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from kernel.app import read_body
-from kernel.types import Rejected
+from kernel import Rejected, read_body
 from plugins.web.context import FLASH_COOKIE, decode_flashes
 from plugins.web.extensions import WebExtensions
 from plugins.web.sessions import Session, Sessions

@@ -23,9 +23,9 @@ from typing import Any
 
 import icalendar
 
-from kernel.types import Rejected
+from kernel import Rejected
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: Frequencies the dialog offers; any other rule of a stored event is kept as it is.
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
@@ -346,9 +346,8 @@ def _recurrence_value(master: icalendar.Event, key: str) -> dt.date:
 
 
 def _same(a: dt.date, b: dt.date) -> bool:
-    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
-        if (a.tzinfo is None) != (b.tzinfo is None):
-            return False
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime) and (a.tzinfo is None) != (b.tzinfo is None):
+        return False
     return a == b
 
 

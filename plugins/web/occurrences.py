@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from kernel import ical, recurrence
+from kernel import floating_to_utc, recurrence
 from kernel.icaltext import read_calendar
 from plugins.web.eventdata import json_time
 
 if TYPE_CHECKING:
-    from kernel import Collection, Host
-    from kernel.budget import Budget
+    from kernel import Budget, Collection, Host
 
 _DAY = 86400
 
@@ -74,7 +73,7 @@ def _end(event: Any) -> dt.date:
 def _seconds(value: dt.date, tz: dt.tzinfo) -> int:
     """UTC seconds of a date or date-time; dates and floating times are read in ``tz``."""
     key = recurrence.to_key(value)
-    return ical.floating_to_utc(key, tz) if recurrence.is_floating(value) else key
+    return floating_to_utc(key, tz) if recurrence.is_floating(value) else key
 
 
 def _overlaps(s: dt.date, e: dt.date, start: int, end: int, tz: dt.tzinfo) -> bool:

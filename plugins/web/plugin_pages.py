@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute, Route
 
-from kernel.app import read_body
-from kernel.types import Rejected
+from kernel import Rejected, read_body
 from plugins.web.context import PageContext
 from plugins.web.endpoints import BODY_LIMIT, WEB, WebApp
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kernel.encryption import UnreadableSecret
+from kernel import UnreadableSecret
 
 if TYPE_CHECKING:
     from starlette.requests import Request

@@ -19,8 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from kernel.app import read_body
-from kernel.types import Rejected
+from kernel import Rejected, read_body
 from plugins.web.endpoints import WEB, WebApp, parse_form
 from plugins.web.sessions import COOKIE, LOGIN_COOKIE
 

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from kernel.types import Rejected
+from kernel import Rejected
 from plugins.web.access import readable_calendar
 from plugins.web.endpoints import WEB, WebApp
 

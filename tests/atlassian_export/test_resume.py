@@ -59,7 +59,7 @@ def test_a_killed_push_resumes_from_its_cursor(tmp_path: Path) -> None:
             "SELECT cursor FROM atlassian_export_consumers WHERE name = 'push'",
             "SELECT count(*) FROM atlassian_export_objects",
         )
-        assert 0 < cursor and 0 < held < EVENTS and held <= len(before)
+        assert cursor > 0 and 0 < held < EVENTS and held <= len(before)
         sent_before = len(receiver.received)
 
         second = teamcal(config, "export", "atlassian", "push")

@@ -12,7 +12,6 @@ import pytest
 
 from bench.shared import DEFAULT_SHARED_BENCH, PROJECT
 
-
 #: The runs need the shared benchmark, which lives beside the checkout (../shared in CI).
 needs_shared_bench = pytest.mark.skipif(
     not DEFAULT_SHARED_BENCH.is_file(),

@@ -13,7 +13,7 @@ from kernel.ical import parse_object
 
 DATA = Path(__file__).parent / "data"
 C_NS = 'xmlns:C="urn:ietf:params:xml:ns:caldav"'
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 BERLIN_VTIMEZONE = """BEGIN:VTIMEZONE
 TZID:Europe/Berlin

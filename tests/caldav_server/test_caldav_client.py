@@ -11,7 +11,7 @@ from caldav.lib import error
 
 from tests.caldav_server.conftest import PASSWORD, Deployment, unique
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture

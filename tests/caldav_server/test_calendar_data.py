@@ -26,7 +26,7 @@ from tests.caldav_server.ical_samples import (
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def request(inner: str = "", **attrs: str) -> CalendarDataRequest:

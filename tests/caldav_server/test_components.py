@@ -119,7 +119,7 @@ def test_a_calendar_restricted_to_events_refuses_availability(alice: httpx.Clien
 
 
 def test_availability_is_validated() -> None:
-    calendar, info = parse_object(AVAILABILITY)
+    _calendar, info = parse_object(AVAILABILITY)
     assert info.component == "VAVAILABILITY" and info.instances == () and info.uid == "office-hours"
     both = AVAILABILITY.replace(b"DTEND:20250401T000000Z", b"DTEND:20250401T000000Z\r\nDURATION:P1D")
     with pytest.raises(Exception, match="both DTEND and DURATION"):

@@ -20,7 +20,7 @@ from tests.caldav_server.test_calendar_data import expand, request
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SLACK = 14 * 3600
 
 

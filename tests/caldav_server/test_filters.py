@@ -46,7 +46,7 @@ from tests.caldav_server.ical_samples import (
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 VALID_FILTER = CALDAV + "valid-filter"
 
 

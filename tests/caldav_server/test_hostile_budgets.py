@@ -59,9 +59,9 @@ def test_expand_property_expands_each_principal_once(deployment: Deployment, ali
     assert sorted(expanded) == ["/dav/principals/alice/", "/dav/principals/bob/", "/dav/principals/team/"]
     members = root.find(f"{D}response/{D}propstat/{D}prop/{D}group-member-set")
     assert members is not None and len(members) == 2
-    alice_memberships = [
+    alice_memberships = next(
         r for r in root.iter(f"{D}response") if r.findtext(f"{D}href") == "/dav/principals/alice/"
-    ][0].find(f".//{D}group-membership")
+    ).find(f".//{D}group-membership")
     assert alice_memberships is not None
     assert [e.tag for e in alice_memberships] == [f"{D}href"], "the team, already expanded, is not expanded again"
     assert len(answer.content) < 5000

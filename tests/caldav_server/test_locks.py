@@ -9,9 +9,9 @@ import httpx
 
 from tests.caldav_server.conftest import (
     Deployment,
-    make_deployment,
     error_elements,
     event,
+    make_deployment,
     mkcalendar,
     parse_multistatus,
     propfind,

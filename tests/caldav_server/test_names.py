@@ -7,13 +7,12 @@ way. Clients: raw HTTP, the ``caldav`` library, vdirsyncer.
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import unicodedata
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import quote
-
-import datetime as dt
 
 import caldav
 import httpx

@@ -63,7 +63,7 @@ def test_wild_object(alice: httpx.Client, caplog: pytest.LogCaptureFixture, name
         assert piece not in text, piece
     stored = icalendar.Calendar.from_ical(got.content)  # icalendar alone, as another client reads it
     first = next(c for c in stored.subcomponents if c.name == spec["component"] and "RECURRENCE-ID" not in c)
-    start = first["DTSTART"].dt.astimezone(dt.timezone.utc)
+    start = first["DTSTART"].dt.astimezone(dt.UTC)
     assert start.strftime("%Y-%m-%dT%H:%M:%SZ") == spec["start"]
     for prop, value in spec.get("values", {}).items():
         assert str(first[prop]) == value, prop

@@ -130,7 +130,8 @@ class MiniDav:
             return False
         fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header[7:]))
         user, password = self.digest
-        md5 = lambda text: hashlib.md5(text.encode()).hexdigest()
+        def md5(text):
+            return hashlib.md5(text.encode()).hexdigest()
         ha1 = md5(f"{user}:mini:{password}")
         ha2 = md5(f"{request.method}:{fields.get('uri', '')}")
         expected = md5(f"{ha1}:n0nce:{fields.get('nc')}:{fields.get('cnonce')}:auth:{ha2}")

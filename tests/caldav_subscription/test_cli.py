@@ -81,7 +81,8 @@ def test_other_actions_and_errors(
 ) -> None:
     cal = radicale.new_calendar("cli")
     cal.put("a.ics", event("a", "A"))
-    cli = lambda *a, stdin="": run(config, capsys, monkeypatch, *a, stdin=stdin)
+    def cli(*a, stdin=""):
+        return run(config, capsys, monkeypatch, *a, stdin=stdin)
     code, out, _ = cli("subscription", "add", "--calendar", "alice/mirror", "--url", cal.url,
                        "--username", "alice", "--password-stdin", stdin=SECRET + "\n")
     assert code == 0 and out.strip() == "1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -142,7 +142,7 @@ def test_no_store_work_on_the_event_loop(fast_host: Host, feeds: FeedServer) -> 
             assert two_way.status_code == 201, two_way.text
             sub_id = two_way.json()["id"]
             for new in (made.json()["id"], sub_id):  # the scheduler syncs both at once, then in an hour
-                wait_for(lambda: records.get(fast_host.store, new).last_success is not None)
+                wait_for(lambda new=new: records.get(fast_host.store, new).last_success is not None)
             wait_for(lambda: not held(fast_host, records.get(fast_host.store, sub_id)))
             assert alice.post(f"/api/subscriptions/{sub_id}/sync").status_code == 200
             calendar = fast_host.store.collection(fast_host.store.principal("alice").id, "dav")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from kernel import Rejected, hookimpl
 from kernel.host import Host
-from kernel.testing import make_host
 from kernel.testing import event_object as event  # noqa: F401  (tests import it from here)
+from kernel.testing import make_host
 
 
 class Recorder:

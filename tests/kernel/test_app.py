@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import httpx
-import pytest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route

@@ -119,8 +119,8 @@ def test_serve_first_run_creates_admin_and_answers(tmp_path: Path) -> None:
         proc.wait(timeout=20)
     check = run_cli("user", "list", cwd=tmp_path)
     assert check.stdout.startswith("admin\tadmin") and "admin" in check.stdout
-    from kernel.passwords import verify_password
     from kernel.host import Host
+    from kernel.passwords import verify_password
 
     host = Host.from_config(tmp_path / "plugins.toml")
     assert verify_password(password, host.store.password_hash(host.store.principal("admin").id))

@@ -8,9 +8,9 @@ import datetime
 import importlib.metadata as metadata
 import ipaddress
 import os
-import ssl
 import select
 import signal
+import ssl
 import subprocess
 import sys
 import time

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlite_utils import Database, Migrations
@@ -187,7 +187,7 @@ class running_server:
         self.config = config
         self.port = free_port()
 
-    def __enter__(self) -> "running_server":
+    def __enter__(self) -> running_server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kernel.cli", "--config", str(self.config), "serve", "--port", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

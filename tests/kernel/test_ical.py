@@ -28,7 +28,7 @@ BOTH = INCLUSIVE_START | INCLUSIVE_END
 
 
 def utc(*args: int) -> int:
-    return int(dt.datetime(*args, tzinfo=dt.timezone.utc).timestamp())
+    return int(dt.datetime(*args, tzinfo=dt.UTC).timestamp())
 
 
 def wall(*args: int) -> int:
@@ -387,7 +387,7 @@ def test_horizon_leaves_later_instances_to_occurs_in():
 
 def test_floating_indexed_until_is_conservative_by_14_hours():
     data = event("DTSTART:20240105T100000", "RRULE:FREQ=DAILY")
-    cal, info = parse_object(data, max_index_instances=3)
+    _cal, info = parse_object(data, max_index_instances=3)
     assert info.indexed_until == wall(2024, 1, 8, 10) - 14 * HOUR
     kiribati = ZoneInfo("Pacific/Kiritimati")  # UTC+14: the 8th at 10:00 is the 7th 20:00Z
     assert matches(data, utc(2024, 1, 7, 20), utc(2024, 1, 7, 20, 1), kiribati, max_index_instances=3)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from kernel.ical import occurs_in, overlaps, parse_object
 from kernel.types import Rejected
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ZONES = ["floating", "date", "UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]
 QUERY_ZONES = [None, ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")]
 BASE = dt.datetime(2024, 1, 1)

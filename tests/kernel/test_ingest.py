@@ -18,7 +18,7 @@ from kernel.recurrence import to_key
 from kernel.types import Rejected
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "caldav.md"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
@@ -83,7 +83,7 @@ def timezone_text(tzid: str) -> str:
 
 def test_line_endings() -> None:
     lf = wrap("DTSTART:20250303T090000Z", "SUMMARY:lf").replace(b"\r\n", b"\n")
-    out, calendar, _ = stored(lf)
+    out, _calendar, _ = stored(lf)
     assert out.repairs == ["line-endings"]
     assert out.data == lf.replace(b"\n", b"\r\n") and out.calendar is not None
     cr, _, _ = stored(lf.replace(b"\n", b"\r"))
@@ -189,7 +189,7 @@ def test_value_types() -> None:
                 "DTSTART;TZID=Europe/Berlin:20250304T150000\nSUMMARY:moved\nEND:VEVENT\nEND:VCALENDAR\n")
     out, calendar, info = stored(body)
     assert out.repairs == ["value-types"]
-    moved = [c for c in calendar.walk("VEVENT") if "RECURRENCE-ID" in c][0]
+    moved = next(c for c in calendar.walk("VEVENT") if "RECURRENCE-ID" in c)
     assert moved["RECURRENCE-ID"].dt == dt.datetime(2025, 3, 4, 9, tzinfo=BERLIN)
     assert [i.start for i in info.instances] == [utc(2025, 3, 3, 8), utc(2025, 3, 4, 14)]
 

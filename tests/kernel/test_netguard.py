@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 import httpx
 import pytest

@@ -11,6 +11,7 @@ names the process that answers and runs a slow periodic job that records where i
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import signal
 import subprocess
@@ -18,8 +19,9 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import caldav
 import httpx
@@ -28,7 +30,7 @@ import pytest
 from kernel.host import Host
 from kernel.testing import add_user, event_object, free_port, make_host
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 WORKTREE = Path(__file__).resolve().parents[2]
 #: The job lease of the nodes (seconds): a dead node's job moves on within 4/3 of it.
 JOB_LEASE = 3.0
@@ -270,7 +272,7 @@ def test_a_periodic_job_runs_on_one_node_at_a_time_and_moves_when_its_node_dies(
     host, a, b = nodes
     assert wait_until(lambda: len(runs(host)) >= 3, timeout=30), "the job did not run"
     done = runs(host)
-    for (_, _, finished), (_, next_start, _) in zip(done, done[1:]):
+    for (_, _, finished), (_, next_start, _) in itertools.pairwise(done):
         assert finished is not None and next_start >= finished  # never two runs at once, on any node
     by_pid = {a.pid: a, b.pid: b}
     running = wait_until(lambda: [r for r in runs(host) if r[2] is None], timeout=10)
@@ -298,7 +300,7 @@ def test_racing_writers_on_two_nodes_get_the_answers_one_node_gives(nodes) -> No
             return client.put(f"/dav/cal/alice/race/{name}.ics", content=body, headers=headers).status_code
 
         for i in range(4):  # If-None-Match: * creates once
-            codes = at_once(*(lambda c=c: put(c, f"new{i}", {"If-None-Match": "*"}, "x") for c in (on_a, on_b)))
+            codes = at_once(*(lambda c=c, i=i: put(c, f"new{i}", {"If-None-Match": "*"}, "x") for c in (on_a, on_b)))
             assert sorted(codes) == [201, 412], codes
         etag = on_a.get("/dav/cal/alice/race/new0.ics").headers["etag"]
         codes = at_once(*(lambda c=c, s=s: put(c, "new0", {"If-Match": etag}, s) for c, s in ((on_a, "A"), (on_b, "B"))))
@@ -421,7 +423,7 @@ def test_workers_serve_from_several_processes_sharing_one_store(
         assert wait_until(lambda: len(runs(host)) >= 2, timeout=30)
         done = [r for r in runs(host) if r[2] is not None]
         assert {pid for pid, _, _ in runs(host)} <= workers
-        for (_, _, finished), (_, next_start, _) in zip(done, done[1:]):
+        for (_, _, finished), (_, next_start, _) in itertools.pairwise(done):
             assert next_start >= finished  # the job once at a time over the workers
     finally:
         node.stop()

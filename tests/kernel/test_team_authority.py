@@ -3,8 +3,8 @@ admins the collection's, whichever front end writes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -54,7 +54,7 @@ def test_privileges_of_members_group_admins_and_server_admins(host: Host, team: 
 
 
 def test_a_member_keeps_object_rights(host: Host, team: tuple[Principal, ...]) -> None:
-    group, lead, member, outsider, root = team
+    group, _lead, member, outsider, _root = team
     planning = host.store.collection(group.id, "planning")
     resource, created, _ = host.writes.put_object(planning, "e.ics", event(), principal=member)
     assert created
@@ -68,7 +68,7 @@ def test_a_member_keeps_object_rights(host: Host, team: tuple[Principal, ...]) -
 
 
 def test_a_member_cannot_change_the_collection(host: Host, team: tuple[Principal, ...]) -> None:
-    group, lead, member, outsider, root = team
+    group, _lead, member, outsider, _root = team
     planning = host.store.collection(group.id, "planning")
     assert planning is not None
     w = host.writes
@@ -92,7 +92,7 @@ def test_a_member_cannot_change_the_collection(host: Host, team: tuple[Principal
 
 
 def test_group_admins_and_server_admins_change_the_collection(host: Host, team: tuple[Principal, ...]) -> None:
-    group, lead, member, outsider, root = team
+    group, lead, _member, outsider, root = team
     w = host.writes
     planning = host.store.collection(group.id, "planning")
     renamed = w.update_collection(planning, principal=lead, attrs={"display_name": "Roadmap", "color": "#00ff00"})

@@ -9,7 +9,6 @@ recurrence library, and applies RFC 4791 section 9.9.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from dateutil import rrule
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 
 from kernel.testing import add_user, make_host
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]
 BASE = dt.datetime(2024, 1, 1)
 

@@ -129,7 +129,7 @@ def test_bad_resource_names(host: Host, cal, name: str) -> None:
 def test_copy_and_move_objects_carry_properties(host: Host, cal) -> None:
     alice, work = cal
     home = host.writes.create_collection(alice, "home", "calendar", principal=alice)
-    r, _, _ = host.writes.put_object(work, "e.ics", event(), principal=alice, properties={"{x:}p": "<p xmlns='x:'>1</p>"})
+    _r, _, _ = host.writes.put_object(work, "e.ics", event(), principal=alice, properties={"{x:}p": "<p xmlns='x:'>1</p>"})
     copied, created, _ = host.writes.copy_object(work, "e.ics", home, "c.ics", principal=alice)
     assert created and host.store.properties(resource_id=copied.id) == {"{x:}p": "<p xmlns='x:'>1</p>"}
     with pytest.raises(Rejected) as err:
@@ -156,7 +156,7 @@ def test_collections_nest_move_copy_delete(host: Host, recorder: Recorder) -> No
     with pytest.raises(Rejected) as err:
         w.create_collection(alice, "a", "plain", principal=alice)
     assert err.value.status == 405
-    copy, created = w.copy_collection(a, alice, "a2", principal=alice)
+    _copy, created = w.copy_collection(a, alice, "a2", principal=alice)
     assert created and host.store.resource(host.store.collection(alice.id, "a2/b").id, "f.txt") is not None
     assert host.store.properties(collection_id=host.store.collection(alice.id, "a2/b").id) == {"{x:}p": "<p xmlns='x:'/>"}
     with pytest.raises(Rejected):
@@ -172,7 +172,7 @@ def test_collections_nest_move_copy_delete(host: Host, recorder: Recorder) -> No
 
 
 def test_calendar_cannot_contain_collections(host: Host, cal) -> None:
-    alice, work = cal
+    alice, _work = cal
     with pytest.raises(Rejected) as err:
         host.writes.create_collection(alice, "work/sub", "plain", principal=alice)
     assert err.value.status == 403

@@ -18,7 +18,7 @@ from kernel.types import Rejected
 from kernel.zones import ZoneRefused, ZoneTable
 
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def observance(kind: str, start: str, offset_from: str, offset_to: str, *lines: str) -> str:
@@ -70,7 +70,7 @@ def test_outlook_zone_gives_the_iana_offsets_from_1997_to_2399():
     checked = 0
     for year in range(1997, 2400, 3):
         for month, day in ((3, 24), (3, 31), (6, 1), (10, 24), (10, 31), (12, 1)):
-            for hour in range(0, 4):
+            for hour in range(4):
                 moment = dt.datetime(year, month, day, hour, 30, tzinfo=UTC)
                 ours, iana = moment.astimezone(zone), moment.astimezone(BERLIN)
                 assert (ours.replace(tzinfo=None), ours.fold) == (iana.replace(tzinfo=None), iana.fold)

@@ -15,7 +15,7 @@ from kernel.ical import CALDAV, parse_object
 from kernel.icaltext import read_calendar
 from kernel.types import Rejected
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FREQS = ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 REFUSALS = {CALDAV + "valid-calendar-data", CALDAV + "max-instances", CALDAV + "valid-calendar-object-resource"}

@@ -3,7 +3,7 @@ with the right status and precondition, and nothing stored."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 

@@ -34,7 +34,7 @@ class Deployment:
         """A cookie-keeping client with no credentials, as a browser starts."""
         return httpx.Client(base_url=self.url, timeout=30)
 
-    def signed_in(self, user: str, password: str = PASSWORD) -> "Browser":
+    def signed_in(self, user: str, password: str = PASSWORD) -> Browser:
         """A browser signed in as ``user`` through the sign-in form."""
         client = self.browser()
         answer = sign_in(client, user, password)
@@ -49,7 +49,7 @@ class Browser:
     client: httpx.Client
     csrf: str
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:

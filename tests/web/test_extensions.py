@@ -159,7 +159,10 @@ def test_calendar_panels(deployment: Deployment) -> None:
 
 def test_registration_refuses_unusable_paths() -> None:
     web = WebExtensions()
-    handler = lambda ctx: None
+
+    def handler(ctx: Any) -> None:
+        return None
+
     for path in ("notes", "/calendars/x", "/api/x", "/admin", "/", "/a b", "/x/../y", "//x"):
         with pytest.raises(ValueError):
             web.add_page(path, "x", handler)

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from kernel import Column, Host, Migrations, Migrator, ObjectWrite, Rejected, Table, hookimpl
+from kernel import Column, HostAPI, Migrations, Migrator, ObjectWrite, Rejected, Table, hookimpl
 
 
 @dataclass
@@ -36,7 +36,7 @@ def m001_visits(m: Migrator) -> None:
 
 
 @hookimpl
-def register_migrations(host: Host) -> Migrations:
+def register_migrations(host: HostAPI) -> Migrations:
     """The plugin's one table, on SQLite or PostgreSQL alike."""
     return migrations
 
@@ -48,7 +48,7 @@ def register_settings() -> dict[str, type]:
 
 
 @hookimpl
-def register_routes(host: Host) -> list[Route]:
+def register_routes(host: HostAPI) -> list[Route]:
     """GET /hello and GET /hello/stats."""
 
     def greet(principal_id: int) -> tuple[int, int]:
@@ -78,7 +78,7 @@ def register_routes(host: Host) -> list[Route]:
 
 
 @hookimpl
-def validate_object(host: Host, tx: Any, write: ObjectWrite) -> None:
+def validate_object(host: HostAPI, tx: Any, write: ObjectWrite) -> None:
     """Refuse events whose SUMMARY contains a forbidden word."""
     words = [w.lower() for w in host.settings("hello").forbidden_words]
     if not words or write.calendar is None:

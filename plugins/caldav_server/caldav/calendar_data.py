@@ -28,10 +28,8 @@ from xml.etree.ElementTree import Element
 
 import icalendar
 
-from kernel.budget import Budget
+from kernel import Budget, Instance
 from kernel.icaltext import read_calendar
-from kernel.types import Instance
-
 from plugins.caldav_server.caldav import expansion, icaltext
 from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, value_start
 from plugins.caldav_server.caldav.query_error import CALDAV, QueryError
@@ -80,7 +78,7 @@ class CompSpec:
     all_props: bool
     props: tuple[tuple[str, bool], ...]
     all_comps: bool
-    comps: tuple["CompSpec", ...]
+    comps: tuple[CompSpec, ...]
 
     def apply(self, component: RawComponent) -> RawComponent:
         """The component cut down to what this element asks for."""

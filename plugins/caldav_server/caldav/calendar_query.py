@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import icalendar
 from starlette.responses import Response
 
-from kernel.budget import Budget
+from kernel import Budget
 from plugins.caldav_server.caldav import filters, timezones
 from plugins.caldav_server.caldav.calendar_data import parsed_calendar
 from plugins.caldav_server.caldav.query_error import QueryError

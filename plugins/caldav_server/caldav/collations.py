@@ -16,9 +16,9 @@ that share code between CardDAV and CalDAV send it.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Iterable
 
 from plugins.caldav_server.caldav.query_error import CALDAV, QueryError, invalid_filter
 
@@ -95,7 +95,7 @@ class TextMatch:
     negate: bool
 
     @classmethod
-    def create(cls, text: str, collation: str | None, match_type: str | None, negate: bool) -> "TextMatch":
+    def create(cls, text: str, collation: str | None, match_type: str | None, negate: bool) -> TextMatch:
         """Check the collation and match type (403 / 400) and fold the needle once."""
         name = collation_name(collation)
         kind = (match_type or "contains").strip().lower()

@@ -33,15 +33,13 @@ import functools
 import threading
 import zoneinfo
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import icalendar
 
-from kernel import recurrence
-from kernel.budget import Budget
-from kernel.ical import end_of, floating_to_utc
-from kernel.types import FLOATING, INCLUSIVE_END, INCLUSIVE_START, Instance
+from kernel import FLOATING, INCLUSIVE_END, INCLUSIVE_START, Budget, Instance, end_of, floating_to_utc, recurrence
 from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, params_of, parse, value_start
 from plugins.caldav_server.caldav.instances import (
     Hit,
@@ -63,7 +61,7 @@ MAX_INSTANCES = 5_000
 #: zoned objects fit; single events need none (:func:`expands_to_itself`).
 PLAN_CACHE_BYTES = 16 * 1024 * 1024
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 _DROPPED = {"RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID"}
 
 

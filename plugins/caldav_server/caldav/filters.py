@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 from xml.etree.ElementTree import Element
 
 import icalendar
 
-from kernel.budget import Budget
+from kernel import Budget
 from plugins.caldav_server.caldav.collations import TextMatch
 from plugins.caldav_server.caldav.instances import (
     ObjectTimes,
@@ -50,7 +50,7 @@ from plugins.caldav_server.caldav.instances import (
 from plugins.caldav_server.caldav.query_error import CALDAV, QueryError, invalid_filter, unsupported_filter
 from plugins.caldav_server.caldav.timerange import TimeRange, parse_time_range
 
-__all__ = ["CALDAV", "QueryError", "TimeRange", "CompFilter", "PropFilter", "ParamFilter", "parse_filter"]
+__all__ = ["CALDAV", "CompFilter", "ParamFilter", "PropFilter", "QueryError", "TimeRange", "parse_filter"]
 
 #: Deepest nesting of comp-filter, prop-filter and param-filter elements.
 MAX_DEPTH = 32
@@ -147,7 +147,7 @@ class CompFilter:
     is_not_defined: bool
     time_range: TimeRange | None
     prop_filters: tuple[PropFilter, ...]
-    comp_filters: tuple["CompFilter", ...]
+    comp_filters: tuple[CompFilter, ...]
 
     def index_plan(self) -> tuple[str | None, TimeRange | None, bool]:
         """(component name or None, time range or None, exact) for the root filter.
@@ -198,7 +198,7 @@ class CompFilter:
         return all(self._top_child_matches(f, times) for f in self.comp_filters)
 
     @staticmethod
-    def _top_child_matches(flt: "CompFilter", times: ObjectTimes) -> bool:
+    def _top_child_matches(flt: CompFilter, times: ObjectTimes) -> bool:
         """A comp-filter on the calendar object's top-level components (instances, overrides)."""
         components = times.components(flt.name) if flt.name != "VTIMEZONE" else [
             c for c in times.calendar.subcomponents if c.name == "VTIMEZONE"]
@@ -209,10 +209,7 @@ class CompFilter:
             return False
         if flt.time_range is None:
             return True
-        for hit in times.hits(flt.name, flt.time_range):
-            if any(hit.component is c for c in candidates):
-                return True
-        return False
+        return any(any(hit.component is c for c in candidates) for hit in times.hits(flt.name, flt.time_range))
 
     def _conditions_hold(self, component: icalendar.Component, times: ObjectTimes) -> bool:
         """The prop-filters and nested comp-filters (not the time-range) hold on one component."""

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import icalendar
 
-from kernel.budget import Budget
+from kernel import Budget
 from plugins.caldav_server.caldav.instances import ObjectTimes, first, freebusy_periods, utc_seconds
 from plugins.caldav_server.caldav.timerange import TimeRange
 

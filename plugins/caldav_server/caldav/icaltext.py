@@ -22,7 +22,7 @@ class RawComponent:
 
     name: str
     lines: list[str] = field(default_factory=list)
-    children: list["RawComponent"] = field(default_factory=list)
+    children: list[RawComponent] = field(default_factory=list)
 
 
 def line_name(line: str) -> str:

@@ -25,14 +25,22 @@ import datetime as dt
 import math
 import threading
 from collections import OrderedDict
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import icalendar
 
-from kernel import recurrence
-from kernel.budget import Budget, OverBudget
-from kernel.ical import end_of, floating_to_utc
-from kernel.types import INCLUSIVE_END, INCLUSIVE_START, NEG_INF, POS_INF
+from kernel import (
+    INCLUSIVE_END,
+    INCLUSIVE_START,
+    NEG_INF,
+    POS_INF,
+    Budget,
+    OverBudget,
+    end_of,
+    floating_to_utc,
+    recurrence,
+)
 from plugins.caldav_server.caldav.timerange import Span, TimeRange
 
 #: Recurrence series kept for parsed objects queried again (see ``calendar_data.parsed_calendar``).

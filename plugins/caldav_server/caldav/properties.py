@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kernel.ical import COMPONENTS
+from kernel import COMPONENTS
 from plugins.caldav_server.caldav import timezones
 from plugins.caldav_server.webdav import xml
 from plugins.caldav_server.webdav.errors import DavError

@@ -22,9 +22,7 @@ if TYPE_CHECKING:
 
     import icalendar
 
-    from kernel.budget import Budget
-    from kernel.store import Store
-    from kernel.types import Instance
+    from kernel import Budget, Instance, Store
 
 CALENDAR_DATA = c("calendar-data")
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
-from kernel.types import INCLUSIVE_END, INCLUSIVE_START
+from kernel import INCLUSIVE_END, INCLUSIVE_START
 from plugins.caldav_server.caldav.query_error import CALDAV, QueryError
 
 Span = tuple[int, int, int]
@@ -50,7 +50,7 @@ def parse_utc(text: str, precondition: str | None = CALDAV + "valid-filter", sta
     if found is None:
         raise QueryError(status, precondition, f"{text!r} is not a date with UTC time (YYYYMMDDTHHMMSSZ).")
     year, month, day, hour, minute, second = (int(part) for part in found.groups())
-    if not (1 <= year and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+    if not (year >= 1 and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
         raise QueryError(status, precondition, f"{text!r} is not a valid date.")
     if hour > 23 or minute > 59 or second > 60:
         raise QueryError(status, precondition, f"{text!r} is not a valid time of day.")

@@ -15,13 +15,13 @@ from functools import lru_cache
 
 import icalendar
 
+from kernel import ZoneRefused
 from kernel.icaltext import read_calendar, timezone_of
-from kernel.zones import ZoneRefused
 
 
 def _vtimezones(text: str) -> list[icalendar.Timezone]:
     cal = read_calendar(text)
-    return [c for c in cal.walk("VTIMEZONE")]
+    return list(cal.walk("VTIMEZONE"))
 
 
 def refusal(text: str) -> str | None:

@@ -7,15 +7,13 @@ import getpass
 import sys
 from typing import TYPE_CHECKING
 
-from kernel.commands import find_collection
-from kernel.types import Rejected
+from kernel import Rejected, find_collection
 from plugins.caldav_server.feeds import tokens
 from plugins.caldav_server.feeds.route import feed_url
 from plugins.caldav_server.webdav.core_properties import iso_date
 
 if TYPE_CHECKING:
-    from kernel import Host
-    from kernel.cli import Commands
+    from kernel import Commands, Host
 
 
 def register(cli: Commands) -> None:

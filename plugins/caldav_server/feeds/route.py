@@ -24,8 +24,7 @@ from plugins.caldav_server.webdav.core_properties import http_date
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from kernel import Collection, Host, Principal
-    from kernel.store import Store
+    from kernel import Collection, Host, Principal, Store
 
 #: Where feeds live below the server root.
 FEEDS_PATH = "/feeds"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.types import Rejected
+from kernel import Rejected
 from plugins.caldav_server.feeds import tokens
 from plugins.caldav_server.feeds.route import feed_url
 

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kernel import Collection, Principal
-    from kernel.store import Store
+    from kernel import Collection, Principal, Store
 
 TOKEN_BYTES = 32
 #: What ``secrets.token_urlsafe(TOKEN_BYTES)`` produces; anything else is no token.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.types import PRIVILEGES
+from kernel import PRIVILEGES
 from plugins.caldav_server.webdav.errors import DavError, need_privileges
 
 if TYPE_CHECKING:

@@ -22,9 +22,7 @@ from anyio import from_thread
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse, Response
 
-from kernel.app import read_body
-from kernel.auth import CHALLENGE, PasswordCheck
-from kernel.types import Rejected
+from kernel import CHALLENGE, PasswordCheck, Rejected, read_body
 from plugins.caldav_server.webdav.context import DavContext
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.locks import Locks

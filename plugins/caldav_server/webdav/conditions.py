@@ -15,11 +15,12 @@ collection answers (:func:`collection_etag`).
 
 from __future__ import annotations
 
-from datetime import timezone
+from collections.abc import Mapping
+from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
-from kernel.writes import etag_matches
+from kernel import etag_matches
 from plugins.caldav_server.webdav.errors import DavError
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def http_time(value: str | None) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.types import Rejected
+from kernel import Rejected
 from plugins.caldav_server.webdav import access, deadprops, xml
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.multistatus import wants_minimal

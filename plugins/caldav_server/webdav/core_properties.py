@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import functools
-
 import time
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
-from kernel.store import EVERYONE
-from kernel.types import PRIVILEGES
+from kernel import EVERYONE, PRIVILEGES
 from plugins.caldav_server.webdav import sync, xml
 from plugins.caldav_server.webdav.access import dav_privilege_names
 from plugins.caldav_server.webdav.properties import LiveProperty, href_property

@@ -12,8 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kernel import Host, Principal
-    from kernel.store import Store
+    from kernel import Host, Principal, Store
     from plugins.caldav_server.webdav.resolve import Target
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from kernel.types import Rejected
+from kernel import Rejected
 from plugins.caldav_server.webdav import xml
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.locks import Lock

@@ -29,7 +29,7 @@ from plugins.caldav_server.webdav.resolve import header_href, quote_segment
 from plugins.caldav_server.webdav.xml import d
 
 if TYPE_CHECKING:
-    from kernel.store import Store
+    from kernel import Store
     from plugins.caldav_server.webdav.context import DavContext
     from plugins.caldav_server.webdav.resolve import Target
 

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.app import call
+from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.xml import d
 
 if TYPE_CHECKING:

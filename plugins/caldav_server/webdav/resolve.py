@@ -37,12 +37,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-from kernel.names import canonical_name
+from kernel import canonical_name
 from plugins.caldav_server.webdav.errors import DavError
 
 if TYPE_CHECKING:
-    from kernel import Collection, Principal, Resource
-    from kernel.store import Store
+    from kernel import Collection, Principal, Resource, Store
 
 TargetKind = Literal["root", "principals", "principal", "homes", "home", "collection", "resource", "unmapped"]
 
