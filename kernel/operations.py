@@ -1,9 +1,12 @@
 """Operations endpoints: ``/healthz`` for load balancers and ``/metrics`` for Prometheus.
 
-Metrics are kept per process in a registry of the host (prometheus-client's
-text format); with ``[kernel] workers`` above one, each process answers for
-itself, and cluster-wide figures (job runs, database size) come from the store.
-Plugins add their own through the ``register_metrics`` hook.
+Metrics are kept in a registry of the host (prometheus-client's text format).
+With ``[kernel] workers`` above one, the supervisor gives its workers a shared
+folder (prometheus-client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``):
+each worker's counters and histograms live in files there, and whichever worker
+a scrape reaches adds up all of them, so the counts never jump back between
+scrapes. Figures read when scraped (job runs, database size) come from the store
+and are cluster-wide already. Plugins add their own through ``register_metrics``.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -35,6 +41,9 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PROPFIN
 #: Seconds /healthz waits for the database before answering 503.
 HEALTH_TIMEOUT = 5.0
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: prometheus-client's multiprocess folder: set by :func:`kernel.workers.serve_workers` for its
+#: workers (before they import prometheus-client, which reads it at import).
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -52,6 +61,15 @@ class Metrics:
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.registry.register(_KernelCollector(host, time.time()))
         host.hook.register_metrics(host=host, registry=self.registry)
+        #: What a scrape reads: the registry itself, or with several workers the values of every
+        #: worker's files plus the collectors that read their figures when scraped.
+        self.exposed = self.registry
+        if os.environ.get(MULTIPROCESS_ENV):
+            self.exposed = CollectorRegistry(auto_describe=True)
+            MultiProcessCollector(self.exposed)  # type: ignore[no-untyped-call]  # unannotated upstream
+            for collector in list(self.registry._collector_to_names):
+                if not isinstance(collector, MetricWrapperBase):
+                    self.exposed.register(collector)
 
     def observe(self, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -130,7 +148,7 @@ def routes(host: Host, metrics: Metrics) -> list[Route]:
         denied = await _denied(host, request)
         if denied is not None:
             return denied
-        body = await host.run(generate_latest, metrics.registry)
+        body = await host.run(generate_latest, metrics.exposed)
         return Response(body, media_type=CONTENT_TYPE)
 
     return [Route("/healthz", healthz, methods=["GET", "HEAD"]), Route("/metrics", scrape, methods=["GET"])]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,10 +34,22 @@ def serve_workers(served: Host, workers: int, **options: Any) -> None:
     (``options`` are uvicorn's: host, port, TLS, log level); returns when they stopped."""
     import uvicorn
 
+    from kernel.operations import MULTIPROCESS_ENV
+
     os.environ[WORKER_ENV] = json.dumps(
         {"config": str(served.config.path), "host": served.kernel.host, "port": served.kernel.port}
     )
-    uvicorn.run("kernel.workers:worker_app", factory=True, workers=workers, lifespan="on", **options)
+    # the workers' metrics, added up by whichever worker a scrape reaches (kernel.operations);
+    # a folder the environment already names is the operator's, kept
+    metrics_dir = None if os.environ.get(MULTIPROCESS_ENV) else tempfile.mkdtemp(prefix="teamcal-metrics-")
+    if metrics_dir is not None:
+        os.environ[MULTIPROCESS_ENV] = metrics_dir
+    try:
+        uvicorn.run("kernel.workers:worker_app", factory=True, workers=workers, lifespan="on", **options)
+    finally:
+        if metrics_dir is not None:
+            del os.environ[MULTIPROCESS_ENV]
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def worker_app() -> ASGIApp:

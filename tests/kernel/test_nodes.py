@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ JOB_LEASE = 3.0
 PROBE = '''
 """Test plugin: a route naming the process, and a slow job recording where it ran."""
 import os
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -432,3 +434,34 @@ def test_workers_serve_from_several_processes_sharing_one_store(
     warned = "base_url is not set" in node.log.read_text()
     assert warned == (teamcal_backend == "postgresql")  # nodes on a shared database need one URL
     assert wait_until(lambda: not any(alive(pid) for pid in workers), timeout=20)
+
+
+def test_metrics_of_several_workers_add_up_whichever_worker_answers(tmp_path: Path, probe: Path) -> None:
+    """With workers = 2 each worker counts its own requests, and a scrape (whichever worker it
+    reaches) gives the sum of both: counts only grow from scrape to scrape, and cover every
+    request sent before it."""
+    host = deployment(tmp_path / "deployment", kernel='workers = 2\nmetrics_token = "scrape-me"', base_url="")
+    node = Node(host.config.path, probe, tmp_path / "workers.log")
+    try:
+        node.wait_ready()
+        answered_by: set[int] = set()
+        for _ in range(200):  # new connections until both workers answered
+            answered_by.add(int(httpx.get(node.url + "/nodeprobe/pid", timeout=10).text))
+            if len(answered_by) == 2:
+                break
+        assert len(answered_by) == 2
+        seen: list[float] = []
+        for round_no in range(6):
+            for _ in range(5):  # each on a new connection: both workers take some
+                assert httpx.get(node.url + "/nowhere", timeout=10).status_code == 404
+            scrape = httpx.get(node.url + "/metrics", headers={"Authorization": "Bearer scrape-me"}, timeout=10)
+            assert scrape.status_code == 200
+            found = re.search(r'^teamcal_requests_total\{method="GET",status="404"\} (\S+)$', scrape.text, re.M)
+            assert found is not None, scrape.text[:2000]
+            seen.append(float(found.group(1)))
+            assert seen[-1] >= 5 * (round_no + 1)
+        assert seen == sorted(seen)
+    finally:
+        node.stop()
+        host.close()
+    assert node.proc.returncode == 0
