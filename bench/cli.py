@@ -31,6 +31,9 @@ from bench.servers import PEERS, Floor, Server, Teamcal, peers_missing
 #: teamcal's backends and the server name each is reported under.
 BACKENDS = {"sqlite": "teamcal", "postgresql": "teamcal-pg"}
 
+#: teamcal on SQLite with the web plugin too (``--with-web``).
+WITH_WEB = "teamcal+web"
+
 CALENDAR_C1 = "bench-c1"
 
 
@@ -42,6 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backend", default="sqlite",
                    help="teamcal's store, or several to run side by side: sqlite, postgresql or"
                         " sqlite,postgresql (PostgreSQL: a private cluster started for the run; default sqlite)")
+    p.add_argument("--with-web", action="store_true",
+                   help="also run teamcal with the web plugin enabled (reported as teamcal+web), to show what it costs CalDAV")
     p.add_argument("--peers", action=argparse.BooleanOptionalAction, default=False,
                    help="also run Radicale and Xandikos (pip install teamcal[bench])")
     p.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except shared.MissingBenchmark as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    names = [BACKENDS[b] for b in args.backends]
+    names = [BACKENDS[b] for b in args.backends] + ([WITH_WEB] if args.with_web else [])
     if args.peers:
         missing = peers_missing()
         if missing:
@@ -157,6 +162,8 @@ def run_size(
 def _server(name: str, folder: Path, args: argparse.Namespace) -> Server:
     if name == BACKENDS["sqlite"]:
         return Teamcal(folder, args.teamcal_kernel)
+    if name == WITH_WEB:
+        return Teamcal(folder, args.teamcal_kernel, name=name, plugins=("web",))
     if name == BACKENDS["postgresql"]:
         return Teamcal(folder, args.teamcal_kernel, database=args.new_database(), name=name)
     return PEERS[name](folder)

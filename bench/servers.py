@@ -194,10 +194,12 @@ class Teamcal(Server):
 
     def __init__(
         self, folder: Path, kernel_lines: list[str] | None = None, *, database: str = "teamcal.sqlite3",
-        name: str = "teamcal",
+        name: str = "teamcal", plugins: tuple[str, ...] = (),
     ) -> None:
         super().__init__(folder)
         self.name = name
+        #: Plugins enabled besides the default ones (e.g. web, to show it costs CalDAV nothing).
+        self.plugins = ("caldav_server", "default_calendar", "limits", *plugins)
         self.config = folder / "plugins.toml"
         self.kernel_lines = list(kernel_lines or [])
         #: ``[kernel] database``: the SQLite file, or a PostgreSQL URL.
@@ -209,7 +211,7 @@ class Teamcal(Server):
         from kernel.passwords import hash_password
 
         self.config.write_text(
-            'enabled = ["caldav_server", "default_calendar", "limits"]\n\n'
+            "enabled = [" + ", ".join(f'"{name}"' for name in self.plugins) + "]\n\n"
             f'[kernel]\nhost = "127.0.0.1"\nport = {self.port}\ndatabase = "{self.database}"\n'
             'log_level = "warning"\n' + "".join(f"{line}\n" for line in self.kernel_lines) + "\n"
             "[limits]\nmax_events = 1000000\nmax_calendars = 1000\n",
