@@ -6,7 +6,7 @@ it in-process (:func:`app_client`, which runs the lifespan; :func:`asgi_client`,
 and without it) or under a real uvicorn on a free 127.0.0.1 port (:class:`LiveServer`).
 :mod:`kernel.testing.dav` speaks WebDAV and CalDAV; :func:`run_job` runs a periodic job
 once; :func:`record_hooks` records hook calls; :func:`assert_config_error` checks a
-configuration error. docs/plugins.md ("Testing a plugin") shows them in use.
+configuration error. docs/plugins.md ("Testing your plugin") shows them in use.
 
 Backends: the ini option ``teamcal_backends`` (default ``sqlite``; teamcal's own
 suite sets ``sqlite postgresql``) runs every test on each backend listed: hosts

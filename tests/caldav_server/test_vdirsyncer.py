@@ -8,7 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.caldav_server.conftest import PASSWORD, Deployment, event, mkcalendar
+from kernel.testing import event_object as event
+from kernel.testing.dav import mkcalendar
+from tests.caldav_server.conftest import PASSWORD, Deployment
 
 
 def pair_config(tmp_path: Path, local: Path, url: str) -> Path:
