@@ -23,9 +23,10 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -124,7 +125,7 @@ class LiveServer:
     def _run(self) -> None:
         asyncio.run(self.server.serve())
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:
@@ -163,7 +164,7 @@ class Deployment:
         """A synchronous httpx client on the live server, authenticated as ``user``."""
         return self.server.client(user, password, **kw)
 
-    def __enter__(self) -> "Deployment":
+    def __enter__(self) -> Deployment:
         self.server.__enter__()
         return self
 

@@ -11,7 +11,8 @@ so with :func:`kernel.testing.run_job`.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -81,12 +82,12 @@ class AppClient(httpx.Client):
             self._portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
         return self._portal
 
-    def as_user(self, user: str | None, password: str = "password") -> "AppClient":
+    def as_user(self, user: str | None, password: str = "password") -> AppClient:
         """Send the next requests as ``user`` (None: no credentials); returns the client."""
         self.auth = (user, password) if user else None  # type: ignore[assignment]
         return self
 
-    def __enter__(self) -> "AppClient":
+    def __enter__(self) -> AppClient:
         super().__enter__()
         try:
             self._lifespan = _Lifespan(self._get_portal(), self.app)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import tempfile
 import tomllib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import pytest
 
