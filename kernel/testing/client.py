@@ -1,9 +1,9 @@
 """An in-process client: the host's app with its lifespan, called from synchronous tests.
 
 :func:`app_client` returns an :class:`AppClient`, an ``httpx.Client`` whose requests go
-straight to the ASGI app (no socket) on an event loop in a thread of its own. Used as
-a context manager it runs the app's lifespan: the ``startup`` hooks on entering, the
-``shutdown`` hooks on leaving, as ``teamcal serve`` does. Jobs (``register_jobs``) do
+straight to the ASGI app (no socket) on an event loop in a thread of its own. It is used
+as a context manager, which runs the app's lifespan: the ``startup`` hooks on entering,
+the ``shutdown`` hooks on leaving, as ``teamcal serve`` does. Jobs (``register_jobs``) do
 not run in the background unless asked for (``jobs=True``); run one when the test says
 so with :func:`kernel.testing.run_job`.
 """
@@ -45,11 +45,11 @@ class _PortalTransport(httpx.BaseTransport):
 
 
 class AppClient(httpx.Client):
-    """A synchronous httpx client on a host's app, in-process; a context manager runs the lifespan.
+    """A synchronous httpx client on a host's app, in-process, used as a context manager:
+    ``with app_client(host, "alice") as http: http.get("/api/hello")``.
 
-    ``with app_client(host, "alice") as http: http.get("/api/hello")``. Without ``with``
-    it still answers requests (on a loop started on first use), but no ``startup``
-    or ``shutdown`` hook runs; call :meth:`close` then.
+    Entering starts an event loop in a thread and the app's lifespan (``startup`` hooks);
+    leaving runs the ``shutdown`` hooks and stops the loop.
     """
 
     def __init__(
@@ -79,7 +79,7 @@ class AppClient(httpx.Client):
 
     def _get_portal(self) -> anyio.from_thread.BlockingPortal:
         if self._portal is None:
-            self._portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
+            raise RuntimeError("use the client as a context manager: with app_client(host, user) as http: ...")
         return self._portal
 
     def as_user(self, user: str | None, password: str = "password") -> AppClient:
@@ -90,7 +90,8 @@ class AppClient(httpx.Client):
     def __enter__(self) -> AppClient:
         super().__enter__()
         try:
-            self._lifespan = _Lifespan(self._get_portal(), self.app)
+            self._portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
+            self._lifespan = _Lifespan(self._portal, self.app)
             self._lifespan.start()
         except BaseException:
             if self._lifespan is not None:
@@ -109,11 +110,6 @@ class AppClient(httpx.Client):
             self._stack.close()
             self._portal = None
 
-    def close(self) -> None:
-        """Close the client and stop its event loop (without the shutdown hooks unless inside ``with``)."""
-        super().close()
-        self._stack.close()
-        self._portal = None
 
 
 class _Lifespan:
@@ -175,7 +171,7 @@ def app_client(
 ) -> AppClient:
     """A synchronous in-process client on ``host``'s app acting as ``user`` (HTTP Basic).
 
-    Use it as a context manager to run the lifespan (``startup`` and ``shutdown``
+    Use it as a context manager, which runs the lifespan (``startup`` and ``shutdown``
     hooks; background jobs too with ``jobs=True``). An exception escaping the app is
     raised in the test unless ``raise_app_exceptions=False`` (then it is a 500). More
     keyword arguments go to ``httpx.Client`` (``headers``, ``follow_redirects``, ...).

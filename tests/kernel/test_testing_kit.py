@@ -209,3 +209,11 @@ def test_dav_helpers_speak_caldav(make_teamcal: HostFactory) -> None:
         inside = parse_multistatus(calendar_query(http, calendar, start="20240102T000000Z", end="20240103T000000Z"))
         outside = parse_multistatus(calendar_query(http, calendar, start="20250101T000000Z"))
         assert list(inside) == [calendar + "e1.ics"] and outside == {}
+
+
+def test_app_client_is_used_as_a_context_manager(make_teamcal: HostFactory) -> None:
+    host = make_teamcal([Echo()], users=["alice"])
+    http = app_client(host, "alice")
+    with pytest.raises(RuntimeError, match="use the client as a context manager"):
+        http.get("/echo")
+    http.close()
