@@ -168,26 +168,14 @@ def _plugins(host: None, args: argparse.Namespace) -> int:
     path = config_path(args.config)
     if args.action == "list":
         return _list_plugins(path, args.json)
-    installed = available_plugins()
-    leftover = args.action == "disable" and args.name in read_config(path).enabled  # listed, since uninstalled
-    if args.name not in installed and not leftover:
-        raise ConfigError(path, None, "enabled", f"unknown plugin {args.name!r} (installed: {', '.join(installed)})")
     if args.action == "show":
+        installed = available_plugins()
+        if args.name not in installed:
+            raise ConfigError(path, None, "enabled", f"unknown plugin {args.name!r} (installed: {', '.join(installed)})")
         return _show_plugin(installed[args.name])
-    import tomlkit
+    from kernel.enabling import set_plugin_enabled
 
-    read_config(path)  # a missing or broken file is a one-line ConfigError
-    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
-    names = doc.get("enabled")
-    if names is None:
-        names = tomlkit.array()
-        doc["enabled"] = names
-    present = [str(n) for n in names]
-    if args.action == "enable" and args.name not in present:
-        names.append(args.name)
-    elif args.action == "disable" and args.name in present:
-        names.pop(present.index(args.name))
-    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    set_plugin_enabled(path, args.name, args.action == "enable")
     print(f"{args.name}: {'enabled' if args.action == 'enable' else 'disabled'} in {path}")
     return 0
 

@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kernel import maintenance, scaffold
-from kernel.passwords import hash_password
+from kernel import accounts, maintenance, scaffold
+from kernel.accounts import find_collection
 from kernel.config import ConfigError
-from kernel.store import EVERYONE
-from kernel.types import Collection, Rejected
+from kernel.passwords import hash_password
+from kernel.types import Rejected
 
 if TYPE_CHECKING:
     from kernel.cli import Commands
@@ -103,8 +103,7 @@ def _read_password(args: argparse.Namespace) -> str:
         raise Rejected(
             400, None, "No terminal to ask for the password on: give it on standard input with --password-stdin."
         )
-    if len(password) < 8:
-        raise Rejected(400, None, "The password needs at least 8 characters.")
+    accounts.check_password(password)
     return password
 
 
@@ -124,11 +123,13 @@ def _user_args(p: argparse.ArgumentParser) -> None:
         "--password-stdin", action="store_true", help="read the password from stdin (default: ask on the terminal)"
     )
     sub.add_parser("remove", help="delete a user and their home").add_argument("name")
+    sub.add_parser("add-admin", help="make a user a server admin").add_argument("name")
+    sub.add_parser("remove-admin", help="take the server-admin role back").add_argument("name")
     sub.add_parser("list", help="list users")
 
 
 def user(host: Host, args: argparse.Namespace) -> int:
-    """teamcal user add|passwd|remove|list."""
+    """teamcal user add|passwd|remove|add-admin|remove-admin|list."""
     store = host.store
     if args.action == "list":
         for p in store.principals("user"):
@@ -136,21 +137,20 @@ def user(host: Host, args: argparse.Namespace) -> int:
         return 0
     if args.action == "add":
         password = _read_password(args)
-        with store.transaction():
-            store.create_principal(
-                args.name, "user", display_name=args.display_name, email=args.email,
-                password_hash=hash_password(password), is_admin=args.admin,
-            )
+        accounts.add_user(
+            host, args.name, password, admin=args.admin, email=args.email, display_name=args.display_name
+        )
         print(f"user {args.name} created")
         return 0
-    found = _principal(host, args.name, "user")
+    found = accounts.find_principal(host, args.name, "user")
     if args.action == "passwd":
-        password = _read_password(args)
-        with store.transaction():
-            store.update_principal(found.id, password_hash=hash_password(password))
+        accounts.set_password(host, found, _read_password(args))
         print(f"password of {args.name} changed")
+    elif args.action in ("add-admin", "remove-admin"):
+        accounts.set_server_admin(host, found, args.action == "add-admin")
+        print(f"{args.name} {'is now' if args.action == 'add-admin' else 'is no longer'} a server admin")
     else:
-        host.writes.delete_principal(found, source="cli")
+        accounts.remove_principal(host, found, source="cli")
         print(f"user {args.name} removed")
     return 0
 
@@ -186,27 +186,24 @@ def group(host: Host, args: argparse.Namespace) -> int:
             print(f"{g.name}\t{members}")
         return 0
     if args.action == "add":
-        with store.transaction():
-            store.create_principal(args.name, "group", display_name=args.display_name)
+        accounts.add_group(host, args.name, args.display_name)
         print(f"group {args.name} created")
         return 0
     if args.action == "remove":
-        found = _principal(host, args.name, "group")
-        host.writes.delete_principal(found, source="cli")
+        accounts.remove_principal(host, accounts.find_principal(host, args.name, "group"), source="cli")
         print(f"group {args.name} removed")
         return 0
-    g = _principal(host, args.group, "group")
-    member = _principal(host, args.user, None)
-    with store.transaction():
-        if args.action == "add-member":
-            store.add_member(g.id, member.id, admin=args.admin)
-            done = "added to" if not args.admin else "added as an admin to"
-        elif args.action == "remove-member":
-            store.remove_member(g.id, member.id)
-            done = "removed from"
-        else:
-            store.set_group_admin(g.id, member.id, args.action == "add-admin")
-            done = "is now an admin of" if args.action == "add-admin" else "is no longer an admin of"
+    g = accounts.find_principal(host, args.group, "group")
+    member = accounts.find_principal(host, args.user)
+    if args.action == "add-member":
+        accounts.add_member(host, g, member, admin=args.admin)
+        done = "added to" if not args.admin else "added as an admin to"
+    elif args.action == "remove-member":
+        accounts.remove_member(host, g, member)
+        done = "removed from"
+    else:
+        accounts.set_group_admin(host, g, member, args.action == "add-admin")
+        done = "is now an admin of" if args.action == "add-admin" else "is no longer an admin of"
     print(f"{args.user} {done} {args.group}")
     return 0
 
@@ -258,30 +255,15 @@ def _grant_args(p: argparse.ArgumentParser) -> None:
 def grant(host: Host, args: argparse.Namespace) -> int:
     """teamcal grant add|remove|list."""
     collection = find_collection(host, args.calendar)
-    store = host.store
     if args.action == "list":
-        for grantee, privilege in store.grants(collection.id):
-            p = store.principal_by_id(grantee)
-            print(f"{p.name if p else 'everyone'}\t{privilege}")
+        for name, privilege in accounts.grants(host, collection):
+            print(f"{name}\t{privilege}")
         return 0
-    grantee_id = EVERYONE if args.grantee == "everyone" else _principal(host, args.grantee, None).id
     privilege = args.privilege if args.action == "add" else None
-    host.writes.set_grant(collection, grantee_id, privilege, principal=None)
+    accounts.set_grant(host, collection, args.grantee, privilege)
     print(f"{args.calendar}: {args.grantee} {args.privilege if args.action == 'add' else 'revoked'}")
     return 0
 
 
-def find_collection(host: Host, spec: str) -> Collection:
-    """The collection named ``OWNER/PATH``, or a 404 Rejected."""
-    owner, _, path = spec.partition("/")
-    found = host.store.collection(owner, path.strip("/"))
-    if found is None:
-        raise Rejected(404, None, f"No calendar {spec!r} (write it as OWNER/NAME).")
-    return found
-
-
 def _principal(host: Host, name: str, kind: str | None) -> Any:
-    found = host.store.principal(name)
-    if found is None or (kind and found.kind != kind):
-        raise Rejected(404, None, f"No {kind or 'user or group'} named {name!r}.")
-    return found
+    return accounts.find_principal(host, name, kind)

@@ -160,6 +160,7 @@ class Writes:
         if_unmodified_since: float | None = None,
         source: str = "api",
         properties: dict[str, str | None] | None = None,
+        keep_uid: bool = False,
     ) -> Stored:
         """Create or replace a resource; returns (resource, created, rewritten).
 
@@ -171,7 +172,9 @@ class Writes:
         ``if_none_match`` are the raw header values, ``if_unmodified_since``
         the If-Unmodified-Since date in epoch seconds (RFC 9110 13.1.4: ignored
         with ``if_match``); a failed precondition is a 412 and nothing is written. ``name`` is stored in its canonical form
-        (:func:`kernel.names.canonical_name`).
+        (:func:`kernel.names.canonical_name`). With ``keep_uid`` a calendar object is not
+        replaced by one of another UID (409 CALDAV:no-uid-conflict naming the resource, as
+        RFC 4791 5.3.2.1 asks of CalDAV clients); mirrors of another store leave it off.
         """
         name = canonical_name(name)
         check_segment(name)
@@ -202,6 +205,14 @@ class Writes:
                         403,
                         CALDAV + "supported-calendar-component",
                         f"This calendar does not accept {info.component} components.",
+                    )
+                if keep_uid and old is not None and old.uid and old.uid != info.uid:
+                    raise Rejected(
+                        409,
+                        CALDAV + "no-uid-conflict",
+                        f"This resource holds the UID {old.uid!r}; it cannot be replaced by one with the UID"
+                        f" {info.uid!r}.",
+                        conflict=old,
                     )
                 other = self.store.resource_by_uid(collection.id, info.uid)
                 if other is not None and other.name != name:
@@ -289,11 +300,12 @@ class Writes:
         overwrite: bool = True,
         move: bool = False,
         source: str = "api",
+        keep_uid: bool = False,
     ) -> Stored:
         """Copy (or move) a resource with its dead properties; returns what ``put_object`` stored.
 
         The target goes through the whole pipeline (validation, UID check,
-        hooks); ``overwrite=False`` with an existing target is a 412.
+        hooks, ``keep_uid`` as there); ``overwrite=False`` with an existing target is a 412.
         """
         name, target_name = canonical_name(name), canonical_name(target_name)
         with self.transaction():
@@ -330,6 +342,7 @@ class Writes:
                 content_type=old.content_type,
                 source=source,
                 properties=dict(props),
+                keep_uid=keep_uid,
             )
         return stored
 

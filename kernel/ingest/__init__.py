@@ -148,4 +148,11 @@ def repair(data: bytes, budget: Budget | None = None, repairs: tuple[Repair, ...
     return Ingested(draft.calendar.to_ical(), None, applied)
 
 
-__all__ = ["REPAIRS", "Draft", "Ingested", "Repair", "calendar_repair", "repair", "text_repair"]
+def line_breaks(data: bytes) -> bytes:
+    """``data`` with the line-endings repair alone: what the pipeline stores for a body whose
+    only fault is its line breaks. For comparing bytes from elsewhere (a remote server whose
+    XML answer turned CRLF into LF) with stored ones, without parsing them."""
+    return text.line_endings.apply(data)
+
+
+__all__ = ["REPAIRS", "Draft", "Ingested", "Repair", "calendar_repair", "line_breaks", "repair", "text_repair"]

@@ -37,6 +37,13 @@ class GrantStore:
         )
         return [(r[0], r[1]) for r in rows]
 
+    def all_grants(self) -> list[tuple[int, int, Privilege]]:
+        """Every grant of the server as (collection id, grantee id, privilege), by collection."""
+        rows = self.conn.execute(
+            "SELECT collection_id, grantee_id, privilege FROM grants ORDER BY collection_id, grantee_id"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
     def granted_collection_ids(self, principal_ids: list[int]) -> list[int]:
         """Collections granted to any of these principals or to everyone."""
         ids = [EVERYONE, *principal_ids]

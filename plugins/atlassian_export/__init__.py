@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from kernel import Job, hookimpl
 
-from . import api, commands, journal
+from . import api, commands, journal, web_status
 from .context import Deployment
 from .push import Pusher
 from .schema import migrations
@@ -75,6 +75,12 @@ def register_jobs(host: Host) -> Iterable[Job]:
 def register_commands(cli: Any) -> None:
     """`teamcal export atlassian ...`."""
     commands.register(cli)
+
+
+@hookimpl(optionalhook=True)
+def web_extend(host: Host, web: Any) -> None:
+    """The export's status for server admins in the web app (a page and an admin console section)."""
+    web_status.install(host, web)
 
 
 async def _push(host: Host) -> None:

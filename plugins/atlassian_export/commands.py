@@ -230,7 +230,7 @@ def _status(deployment: Deployment, as_json: bool) -> int:
         return 0
     feed = report["feed"]
     print(f"change feed: latest {feed['latest']}, read up to {feed['copied']} (backlog {feed['backlog']})")
-    print(f"journal: head {report['journal']['head']}; last window refresh {_when(report['last_refresh'])}")
+    print(f"journal: head {report['journal']['head']}; last window refresh {when(report['last_refresh'])}")
     endpoint = report["endpoint"] or "not configured"
     print(f"endpoint: {endpoint}" + (f" ({report['endpoint_problem']})" if report["endpoint_problem"] else ""))
     if not report["consumers"]:
@@ -240,10 +240,10 @@ def _status(deployment: Deployment, as_json: bool) -> int:
               f"{' (BACKFILL until ' + str(c['backfill_until']) + ')' if c['backfilling'] else ''},"
               f" {c['objects']} objects held, {c['exported']} exported, {c['deleted']} deleted,"
               f" {c['rejected']} rejected")
-        print(f"  last success {_when(c['last_success_at'])}; last error: "
-              + (f"{c['last_error']} ({_when(c['last_error_at'])})" if c["last_error"] else "none"))
+        print(f"  last success {when(c['last_success_at'])}; last error: "
+              + (f"{c['last_error']} ({when(c['last_error_at'])})" if c["last_error"] else "none"))
         if c["not_before"]:
-            print(f"  paused until {_when(c['not_before'])} (Retry-After)")
+            print(f"  paused until {when(c['not_before'])} (Retry-After)")
     return 0
 
 
@@ -253,7 +253,7 @@ def _rejected(deployment: Deployment, limit: int, as_json: bool) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        print(f"{_when(r['at'])}  {r['consumer']:<4}  {r['operation']:<25}  {r['object_id']}: {r['reason']}")
+        print(f"{when(r['at'])}  {r['consumer']:<4}  {r['operation']:<25}  {r['object_id']}: {r['reason']}")
     if not rows:
         print("no rejected objects")
     return 0
@@ -263,7 +263,8 @@ def _float(value: str | None) -> float | None:
     return float(value) if value is not None else None
 
 
-def _when(epoch: float | None) -> str:
+def when(epoch: float | None) -> str:
+    """A time as ``2025-03-01 14:05:09Z``, or "never"."""
     if epoch is None:
         return "never"
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")

@@ -15,6 +15,7 @@ from kernel import hookimpl
 from plugins.caldav_server import caldav, discovery, hookspecs, webdav
 from plugins.caldav_server.feeds import commands as feed_commands
 from plugins.caldav_server.feeds import route as feed_route
+from plugins.caldav_server.feeds.self_service import SelfServiceFeeds
 from plugins.caldav_server.settings import Settings
 from plugins.caldav_server.webdav.app import DAV_ROOT, DavApp
 from plugins.caldav_server.webdav.extensions import DavExtensions
@@ -67,3 +68,9 @@ def register_routes(host: Host) -> list[BaseRoute]:
 def register_commands(cli: Any) -> None:
     """Add ``teamcal feed`` (secret ICS feed URLs of calendars)."""
     feed_commands.register(cli)
+
+
+@hookimpl(optionalhook=True)
+def web_extend(host: Host, web: Any) -> None:
+    """Let web users make and revoke their own feed URLs in the Subscribe dialog (the web plugin's hook)."""
+    web.set_feed_provider(SelfServiceFeeds(host))

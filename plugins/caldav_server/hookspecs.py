@@ -52,7 +52,8 @@ def dav_properties(
     allprop/propname. Text is sent escaped; an Element named like the
     property is sent as the property itself, any other Element as its only
     child. The limits plugin answers CALDAV:max-resource-size,
-    max-instances and max-attendees-per-instance on calendar collections.
+    max-instances, max-attendees-per-instance and (when set) min-date-time
+    and max-date-time on calendar collections.
     """
 
 

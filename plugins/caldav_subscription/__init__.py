@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from kernel import Job, SecretColumn, hookimpl
 from kernel.types import Collection, ObjectWrite, Principal, Rejected
-from plugins.caldav_subscription import api, commands, records
+from plugins.caldav_subscription import api, commands, records, web_pages
 from plugins.caldav_subscription.access import NEED_PRIVILEGES, narrowing_suspended
 from plugins.caldav_subscription.reconcile import SOURCE
 from plugins.caldav_subscription.scheduler import Scheduler
@@ -57,6 +57,12 @@ def register_commands(cli: Any) -> None:
 def register_routes(host: Host) -> Iterable[BaseRoute]:
     """The JSON API under /api/subscriptions."""
     return api.routes(host)
+
+
+@hookimpl(optionalhook=True)
+def web_extend(host: Host, web: Any) -> None:
+    """The web app's Subscriptions page and a panel on each subscribed calendar's page."""
+    web_pages.install(host, web)
 
 
 @hookimpl

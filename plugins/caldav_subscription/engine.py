@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
+from kernel.ingest import line_breaks
 from kernel.types import Collection
 from plugins.caldav_subscription.caldav_remote import (
     MULTIGET_BATCH,
@@ -33,7 +34,6 @@ from plugins.caldav_subscription.reconcile import (
     Push,
     Reconciler,
     Report,
-    crlf,
 )
 from plugins.caldav_subscription.records import Item, Subscription
 from plugins.caldav_subscription.remote_http import RemoteClient, RemoteError
@@ -129,7 +129,7 @@ class Engine(Reconciler):
                     else:
                         found[path] = got
             incoming = [
-                Incoming(path, self._name_for(path, path.rsplit("/", 1)[-1]), etag or changed[path], crlf(data))
+                Incoming(path, self._name_for(path, path.rsplit("/", 1)[-1]), etag or changed[path], line_breaks(data))
                 for path, (etag, data) in sorted(found.items())
             ]
             await self._apply_deletions(sorted(gone & set(self.items)))

@@ -1,4 +1,11 @@
-"""ICS feeds: fetch conditionally, repair X-WR-TIMEZONE, split into one object per UID."""
+"""ICS feeds: fetch conditionally, repair the whole feed, split into one object per UID.
+
+The feed goes through the kernel's ingest pipeline (``kernel.ingest``) before it
+is split, the same repairs every write gets: line breaks, mis-folded lines, its
+X-WR-TIMEZONE (which only the feed as a whole carries), Windows zone names,
+VTIMEZONEs for the IANA zones it names. Each object is repaired again on its
+write, where these are no-ops.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import icalendar
-import x_wr_timezone
 
+from kernel import ingest
 from kernel.budget import Budget, OverBudget
 from kernel.icaltext import read_calendar
 from kernel.zones import ZoneRefused
@@ -85,17 +92,15 @@ def split_feed(body: bytes, budget: Budget) -> tuple[list[FeedObject], list[tupl
     (``kernel.zones``) or costs more than ``budget`` allows to resolve.
     """
     try:
-        calendar = read_calendar(body, budget)
+        repaired = ingest.repair(body, budget)
+        calendar = repaired.calendar or read_calendar(repaired.data, budget)
     except (ZoneRefused, OverBudget) as exc:
         raise FeedError(f"the feed is refused: {exc}"[:500]) from None
     except Exception as exc:  # noqa: BLE001 - whatever a remote sends, this must not raise
         raise FeedError(f"the feed is not iCalendar data ({type(exc).__name__}: {exc})"[:300]) from None
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
         raise FeedError("the feed is not a VCALENDAR")
-    try:
-        calendar = x_wr_timezone.to_standard(calendar, add_timezone_component=True)
-    except Exception as exc:  # noqa: BLE001 - whatever a remote sends, this must not raise
-        raise FeedError(f"cannot apply the feed's X-WR-TIMEZONE ({type(exc).__name__}: {exc})"[:300]) from None
+    zone = calendar.get("X-WR-TIMEZONE")  # left when it could not be applied to the whole feed
     timezones = {str(tz.get("TZID")): tz for tz in calendar.walk("VTIMEZONE") if tz.get("TZID")}
     groups: dict[str, list[icalendar.cal.Component]] = {}
     skipped: list[tuple[str, str]] = []
@@ -113,6 +118,8 @@ def split_feed(body: bytes, budget: Budget) -> tuple[list[FeedObject], list[tupl
         out = icalendar.Calendar()
         out.add("VERSION", "2.0")
         out.add("PRODID", str(calendar.get("PRODID", "-//teamcal//caldav_subscription//EN")))
+        if zone is not None and not isinstance(zone, list):
+            out.add("X-WR-TIMEZONE", str(zone))
         body_parts = b"".join(c.to_ical() for c in components)
         for tzid, tz in timezones.items():
             if f"TZID={tzid}".encode() in body_parts or f'TZID="{tzid}"'.encode() in body_parts:

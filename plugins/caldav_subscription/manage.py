@@ -239,6 +239,19 @@ def visible(host: Host, principal: Principal | None, sub: Subscription) -> bool:
     return collection is not None and may_manage(host, principal, collection)
 
 
+def readable(host: Host, principal: Principal, sub: Subscription) -> bool:
+    """May ``principal`` see this subscription's status (read access to its calendar: team members)?"""
+    if principal.is_admin:
+        return True
+    collection = host.store.collection_by_id(sub.collection_id)
+    return collection is not None and "read" in host.privileges(principal, collection)
+
+
+def seen_by(host: Host, principal: Principal) -> list[Subscription]:
+    """The subscriptions of every calendar ``principal`` may read; managing them needs :func:`visible`."""
+    return [s for s in records.all_subscriptions(host.store) if readable(host, principal, s)]
+
+
 def get_visible(host: Host, principal: Principal | None, subscription_id: int) -> Subscription:
     """The subscription, or a 404 (also when it exists but is not the principal's to see)."""
     sub = records.get(host.store, subscription_id)

@@ -332,11 +332,6 @@ class Reconciler:
         return cursor
 
 
-def crlf(data: bytes) -> bytes:
-    """iCalendar lines end in CRLF; XML transport turns them into LF."""
-    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
-
 def _display(key: str) -> str:
     return key.removeprefix("uid:")
 

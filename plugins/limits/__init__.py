@@ -14,7 +14,7 @@ from typing import Any
 
 from kernel import CalendarOp, Collection, Host, ObjectWrite, Principal, PropertyWrite, Resource, hookimpl
 from kernel.store import Store
-from plugins.limits import commands, enforcement
+from plugins.limits import admin_section, commands, enforcement
 from plugins.limits.effective import effective_limits
 from plugins.limits.overrides import migrations
 from plugins.limits.settings import Settings
@@ -72,7 +72,18 @@ def validate_properties(host: Host, tx: Store, write: PropertyWrite) -> None:
 def dav_properties(
     host: Host, principal: Principal, collection: Collection | None, resource: Resource | None
 ) -> dict[str, str] | None:
-    """CALDAV:max-resource-size, max-instances and max-attendees-per-instance on calendar collections."""
+    """CALDAV:max-resource-size (the size a PUT is refused over: this plugin's limit or the
+    kernel's body cap, whichever is smaller), max-instances, max-attendees-per-instance and,
+    when set, min-date-time and max-date-time on calendar collections."""
     if collection is None or resource is not None or collection.kind != "calendar":
         return None
-    return enforcement.advertised(host.settings("limits"), host.store, collection)
+    found = enforcement.advertised(host.settings("limits"), host.store, collection)
+    found[enforcement.CALDAV + "max-resource-size"] = str(host.object_size_limit(principal, collection))
+    return found
+
+
+@hookimpl(optionalhook=True)
+def web_extend(host: Host, web: Any) -> None:
+    """The limits section of the web app's admin console: each account's effective limits,
+    their source and the stored overrides."""
+    web.add_admin_section("Limits", admin_section.render)

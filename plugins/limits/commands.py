@@ -9,7 +9,7 @@ from typing import Any
 
 from kernel import Host, Principal, Rejected
 from plugins.limits import overrides
-from plugins.limits.effective import effective_limits
+from plugins.limits.effective import effective_limits, shown
 from plugins.limits.settings import KEYS, TYPES, Size
 
 
@@ -86,13 +86,6 @@ def _show(host: Host, principal: Principal, as_json: bool) -> int:
         return 0
     print(f"limits for {principal.name} ({principal.kind})")
     for key, limit in limits.items():
-        value = _human_size(limit.value) if issubclass(TYPES[key], Size) else str(limit.value)
-        print(f"  {key:<26} {value:<18} {limit.source}")
+        print(f"  {key:<26} {shown(key, limit.value):<18} {limit.source}")
     return 0
 
-
-def _human_size(size: int) -> str:
-    for unit, factor in (("mb", 1024**2), ("kb", 1024)):
-        if size >= factor and size % factor == 0:
-            return f"{size} ({size // factor}{unit})"
-    return str(size)

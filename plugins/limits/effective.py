@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kernel import Principal
 from kernel.store import Store
 from plugins.limits import overrides
-from plugins.limits.settings import KEYS, Settings
+from plugins.limits.settings import KEYS, TYPES, Settings, Size
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,13 @@ def _from_groups(key: str, levels: list[tuple[str, dict[str, int], dict[str, int
         if best is None or candidate.value > best.value:
             best = candidate
     return best
+
+
+def shown(key: str, value: int) -> str:
+    """A limit's value for people: sizes also in kb or mb when they are whole ("524288 (512kb)")."""
+    if not issubclass(TYPES[key], Size):
+        return str(value)
+    for unit, factor in (("mb", 1024**2), ("kb", 1024)):
+        if value >= factor and value % factor == 0:
+            return f"{value} ({value // factor}{unit})"
+    return str(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kernel import CalendarOp, Collection, ObjectWrite, Principal, PropertyWrite, Rejected
 from kernel.store import Store
 from plugins.limits.counting import instance_count
+from plugins.limits.dates import check_dates
 from plugins.limits.effective import effective_limits
 from plugins.limits.settings import Settings
 
@@ -26,7 +27,7 @@ def check_object(settings: Settings, tx: Store, write: ObjectWrite) -> None:
     size = limits["max_icalendar_size"].value
     if len(write.data) > size:
         raise Rejected(
-            413,
+            403,
             CALDAV + "max-resource-size",
             f"The calendar object is {len(write.data)} bytes, over the limit of {size} bytes for {owner.name}.",
         )
@@ -46,6 +47,8 @@ def check_object(settings: Settings, tx: Store, write: ObjectWrite) -> None:
                 CALDAV + "max-instances",
                 f"The recurrence generates more than {instances} instances, the limit for {owner.name}.",
             )
+        if write.calendar is not None:
+            check_dates(settings, write.calendar, write.info, instances)
     if write.action == "create":
         events = limits["max_events"].value
         held = tx.count_resources(owner_id=owner.id)
@@ -151,8 +154,13 @@ def _check_calendars(tx: Store, owner: Principal, adding: int, calendars: int) -
 def advertised(settings: Settings, store: Store, collection: Collection) -> dict[str, str]:
     """The RFC 4791 limit properties of a calendar collection, for its owner."""
     limits = effective_limits(settings, store, collection.owner)
-    return {
+    found = {
         CALDAV + "max-resource-size": str(limits["max_icalendar_size"].value),
         CALDAV + "max-instances": str(limits["max_recurrence_expansions"].value),
         CALDAV + "max-attendees-per-instance": str(limits["max_attendees"].value),
     }
+    if settings.min_date_time is not None:
+        found[CALDAV + "min-date-time"] = str(settings.min_date_time)
+    if settings.max_date_time is not None:
+        found[CALDAV + "max-date-time"] = str(settings.max_date_time)
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -39,6 +40,38 @@ class Size(ByteSize):
         if size < 1:
             raise ValueError(f"must be at least 1 byte, got {value!r}")
         return cls(size)
+
+
+class UtcDateTime(str):
+    """A UTC date-time in the iCalendar form RFC 4791 advertises ("19000101T000000Z"), written
+    as that string or as a TOML date-time (an offset is converted to UTC, none means UTC)."""
+
+    @classmethod
+    def from_config(cls, value: Any) -> UtcDateTime:
+        """Accept "YYYYMMDDTHHMMSSZ", an ISO 8601 string, or a TOML date-time."""
+        when = value
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                when = dt.datetime.strptime(text, "%Y%m%dT%H%M%SZ")
+            except ValueError:
+                try:
+                    when = dt.datetime.fromisoformat(text)
+                except ValueError:
+                    raise ValueError(f'expected a UTC date-time such as "19000101T000000Z", got {value!r}') from None
+        if isinstance(when, dt.date) and not isinstance(when, dt.datetime):
+            when = dt.datetime(when.year, when.month, when.day)
+        if not isinstance(when, dt.datetime):
+            raise ValueError(f'expected a UTC date-time such as "19000101T000000Z", got {value!r}')
+        if when.tzinfo is not None:
+            when = when.astimezone(dt.UTC).replace(tzinfo=None)
+        return cls(when.strftime("%Y%m%dT%H%M%SZ"))
+
+    @property
+    def epoch(self) -> int:
+        """Seconds since the epoch (the unit of the kernel's instance index)."""
+        moment = dt.datetime.strptime(self, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        return int((moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).total_seconds())
 
 
 @dataclass
@@ -96,6 +129,14 @@ class Settings:
     max_property_storage: Size = field(
         default=Size(16 * 1024 * 1024),
         metadata={"doc": "dead properties over all of an account's calendars and objects, in bytes"},
+    )
+    min_date_time: UtcDateTime | None = field(
+        default=None,
+        metadata={"doc": "earliest date or time a calendar object may hold (UTC, \"19000101T000000Z\"); none: no limit"},
+    )
+    max_date_time: UtcDateTime | None = field(
+        default=None,
+        metadata={"doc": "latest date or time a calendar object may hold (UTC, \"21000101T000000Z\"); none: no limit"},
     )
     accounts: dict[str, Override] = field(
         default_factory=dict, metadata={"doc": "per-account overrides: [limits.accounts.NAME]"}

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 def readable_calendar(host: Host, principal: Principal, collection_id: int) -> Collection:
     """The calendar with this id when ``principal`` may read it; 404 otherwise (nothing revealed)."""
-    collection = host.store.collection_by_id(collection_id)
+    collection = host.store.collection_by_id(collection_id) if 0 < collection_id < 2**63 else None
     if collection is None or collection.kind != "calendar" or "read" not in host.privileges(principal, collection):
         raise Rejected(404, None, "No such calendar.")
     return collection

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from kernel.types import PRIVILEGES, Rejected
 from plugins.web.access import readable_calendar
+from plugins.web.context import PageContext
 from plugins.web.endpoints import WEB, WebApp
 from plugins.web.subscribe import APPS
 
@@ -70,6 +71,16 @@ def routes(app: WebApp) -> list[BaseRoute]:
             apps=list(APPS.items()),
         )
 
+    def one(request: Request, session: Session, body: Any) -> Response:
+        """GET: one calendar's page: what it is, what the user may do, and the panels plugins add."""
+        collection = readable_calendar(host, session.principal, request.path_params["id"])
+        entry = _entry(host, session.principal, collection, event_counts(host, [collection.id]).get(collection.id, 0))
+        panels = app.extensions.calendar_panels(PageContext(app, request, session, None), collection)
+        return app.render(
+            request, "calendar.html", session=session, e=entry, panels=panels, apps=list(APPS.items()),
+            feeds=app.extensions.feeds is not None,
+        )
+
     def create(request: Request, session: Session, form: dict[str, str]) -> Response:
         """POST: a new calendar in the user's home or a team's he administers."""
         principal = session.principal
@@ -99,6 +110,7 @@ def routes(app: WebApp) -> list[BaseRoute]:
 
     return [
         Route(f"{WEB}/calendars", app.endpoint(page), methods=["GET"]),
+        Route(f"{WEB}/calendars/{{id:int}}", app.endpoint(one), methods=["GET"]),
         Route(f"{WEB}/calendars/new", app.endpoint(create, write=True), methods=["POST"]),
         Route(f"{WEB}/calendars/{{id:int}}/edit", app.endpoint(edit, write=True), methods=["POST"]),
         Route(f"{WEB}/calendars/{{id:int}}/delete", app.endpoint(delete, write=True), methods=["POST"]),
@@ -137,15 +149,16 @@ def listing(host: Host, principal: Principal) -> list[tuple[str, list[Entry]]]:
     counts = event_counts(host, ids)
     result = []
     for title, collections in sections:
-        entries = []
-        for c in collections:
-            held = host.privileges(principal, c)
-            top = max(held, key=PRIVILEGES.index)
-            deletable = "admin" in host.container_privileges(principal, c.owner, c.path)
-            entries.append(Entry(c, top, counts.get(c.id, 0), "admin" in held, deletable))
+        entries = [_entry(host, principal, c, counts.get(c.id, 0)) for c in collections]
         if entries or title == "My calendars":
             result.append((title, entries))
     return result
+
+
+def _entry(host: Host, principal: Principal, collection: Collection, events: int) -> Entry:
+    held = host.privileges(principal, collection)
+    deletable = "admin" in host.container_privileges(principal, collection.owner, collection.path)
+    return Entry(collection, max(held, key=PRIVILEGES.index), events, "admin" in held, deletable)
 
 
 def event_counts(host: Host, collection_ids: list[int]) -> dict[int, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from kernel.app import read_body
 from kernel.types import Rejected
+from plugins.web.context import FLASH_COOKIE, decode_flashes
+from plugins.web.extensions import WebExtensions
 from plugins.web.sessions import Session, Sessions
 
 if TYPE_CHECKING:
@@ -55,18 +58,32 @@ SECURITY_HEADERS = {
 Handler = Callable[["Request", Session, Any], Response]
 
 
-class WebApp:
-    """One host's web app: sessions, templates, and the endpoint wrapper."""
+TEMPLATES = Path(__file__).parent / "templates"
 
-    def __init__(self, host: Host) -> None:
+
+class WebApp:
+    """One host's web app: sessions, templates, what plugins added, and the endpoint wrapper."""
+
+    def __init__(self, host: Host, extensions: WebExtensions | None = None) -> None:
         self.host = host
         self.settings = host.settings("web")
         self.sessions = Sessions(host, float(self.settings.session_lifetime))
-        self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
+        self.extensions = extensions or WebExtensions()
+        self._own_loader = jinja2.FileSystemLoader(TEMPLATES)
+        self.templates = _environment(self._own_loader)
+        self._plugin_templates: dict[Path, jinja2.Environment] = {}
+        self._lock = threading.Lock()
+
+    def plugin_templates(self, directory: str | Path) -> jinja2.Environment:
+        """The autoescaping environment of a plugin's template directory (the web app's own
+        templates, ``base.html`` among them, are found after the plugin's)."""
+        key = Path(directory).resolve()
+        with self._lock:
+            env = self._plugin_templates.get(key)
+            if env is None:
+                loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(key), self._own_loader])
+                env = self._plugin_templates[key] = _environment(loader)
+            return env
 
     # -- answers ---------------------------------------------------------------------
 
@@ -74,12 +91,33 @@ class WebApp:
         """An absolute path on this server (honouring the ASGI root_path behind a proxy)."""
         return request.scope.get("root_path", "").rstrip("/") + path
 
+    def web_url(self, request: Request, path: str = "") -> str:
+        """The address of a web app path (``/calendars``) on this server."""
+        return self.url(request, WEB + path)
+
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         """A page from ``templates/``, escaped, with the security headers."""
-        page = self.templates.get_template(template).render(
-            root=self.url(request, ""), web=self.url(request, WEB), **context
+        return self.page(request, self.templates, template, status, context)
+
+    def page(
+        self, request: Request, env: jinja2.Environment, template: str, status_code: int,
+        variables: dict[str, Any], pending: list[tuple[str, str]] | None = None,
+    ) -> HTMLResponse:
+        """A page of ``env`` with ``variables``, escaped, with the security headers, the menu for
+        the signed-in user, and the flash messages: ``pending`` ones and those a redirect left in
+        a cookie (which this page consumes)."""
+        session: Session | None = variables.get("session")
+        carried = decode_flashes(self.sessions.unsign(request.cookies.get(FLASH_COOKIE), 4096))
+        web = self.url(request, WEB)
+        menu = [(item.title, web + item.url) for item in self.extensions.menu(session.principal if session else None)]
+        text = env.get_template(template).render(
+            {**variables, "root": self.url(request, ""), "web": web, "menu": menu,
+             "flashes": carried + list(pending or [])}
         )
-        return HTMLResponse(page, status, headers=SECURITY_HEADERS)
+        response = HTMLResponse(text, status_code, headers=SECURITY_HEADERS)
+        if FLASH_COOKIE in request.cookies:
+            response.delete_cookie(FLASH_COOKIE, path=web or "/")
+        return response
 
     def error(self, request: Request, status: int, message: str, *, as_json: bool, session: Session | None = None):
         """A refusal as JSON ``{"error": message}`` or as a page saying what happened."""
@@ -116,6 +154,20 @@ class WebApp:
         return run
 
     def _handle(self, handler: Handler, request: Request, raw: bytes | None, write: bool, as_json: bool) -> Response:
+        checked = self.check(request, raw, write, as_json)
+        if isinstance(checked, Response):
+            return checked
+        session, body = checked
+        try:
+            return handler(request, session, body)
+        except Rejected as exc:
+            return self.error(request, exc.status, exc.message, as_json=as_json, session=session)
+
+    def check(
+        self, request: Request, raw: bytes | None, write: bool, as_json: bool
+    ) -> tuple[Session, Any] | Response:
+        """In a worker thread: the session and the parsed body of a request, or the answer
+        refusing it (sign-in redirect or 401, 400 for a bad body, 403 without the CSRF token)."""
         session = self.signed_in(request)
         if session is None:
             if as_json:
@@ -133,10 +185,7 @@ class WebApp:
                     request, 403, "The form is out of date (missing or wrong CSRF token): reload the page and try again.",
                     as_json=as_json, session=session,
                 )
-        try:
-            return handler(request, session, body)
-        except Rejected as exc:
-            return self.error(request, exc.status, exc.message, as_json=as_json, session=session)
+        return session, body
 
     def _parse(self, request: Request, raw: bytes, as_json: bool) -> tuple[Any, str | None]:
         """The body and the CSRF token it came with; ValueError for a body of the wrong kind."""
@@ -162,6 +211,10 @@ class WebApp:
         if session is not None:
             self.host.accessed(session.principal)
         return session
+
+
+def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def parse_form(raw: bytes) -> dict[str, str]:

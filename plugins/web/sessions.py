@@ -94,9 +94,9 @@ class Sessions:
         mac = hmac.new(self.key(), value.encode(), hashlib.sha256).digest()
         return f"{value}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
 
-    def unsign(self, cookie: str | None) -> str | None:
-        """The value of a cookie whose signature holds, else None."""
-        if not cookie or "." not in cookie or len(cookie) > 200:
+    def unsign(self, cookie: str | None, max_length: int = 200) -> str | None:
+        """The value of a cookie (at most ``max_length`` characters) whose signature holds, else None."""
+        if not cookie or "." not in cookie or len(cookie) > max_length:
             return None
         value, _, _ = cookie.rpartition(".")
         return value if hmac.compare_digest(self.sign(value).encode(), cookie.encode("utf-8", "replace")) else None

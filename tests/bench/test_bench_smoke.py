@@ -13,10 +13,14 @@ import pytest
 from bench.shared import DEFAULT_SHARED_BENCH, PROJECT
 
 
-@pytest.mark.skipif(
+#: The runs need the shared benchmark, which lives beside the checkout (../shared in CI).
+needs_shared_bench = pytest.mark.skipif(
     not DEFAULT_SHARED_BENCH.is_file(),
     reason=f"the shared benchmark {DEFAULT_SHARED_BENCH} is absent (it lives in ../shared/bench beside the project)",
 )
+
+
+@needs_shared_bench
 def test_smoke_run_reports_no_wrong_answers(tmp_path: Path) -> None:
     """50 events, teamcal only: exit status 0, zero mismatches and zero errors in every phase."""
     out = tmp_path / "result.json"
@@ -49,6 +53,7 @@ def test_missing_shared_bench_is_a_clear_error(tmp_path: Path) -> None:
     assert str(missing) in done.stderr
 
 
+@needs_shared_bench
 @pytest.mark.sqlite_only  # the run starts its own PostgreSQL cluster beside the SQLite server
 def test_smoke_run_on_both_backends(tmp_path: Path) -> None:
     """--backend sqlite,postgresql: teamcal on a private PostgreSQL cluster is measured beside SQLite,
@@ -80,3 +85,23 @@ def test_unknown_backend_is_a_usage_error() -> None:
         cwd=PROJECT, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 2 and "--backend" in done.stderr
+
+
+@needs_shared_bench
+@pytest.mark.sqlite_only  # the run starts its own servers; one backend is enough to prove the tool works
+def test_workers_run_measures_each_worker_count(tmp_path: Path) -> None:
+    """`python -m bench.workers`: teamcal served by 1 and 2 worker processes takes the mixed load
+    without an error or a wrong answer, and the table compares 2 workers with 1."""
+    table = tmp_path / "workers.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.workers", "--sizes", "40", "--workers", "1,2", "--backend", "sqlite",
+         "--rounds", "1", "--mixed-seconds", "1", "--markdown", str(table)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split("|")[1:-1] for line in table.read_text().splitlines() if line.startswith("| sqlite")]
+    cells = [[c.strip() for c in r] for r in rows]
+    assert [c[:2] for c in cells] == [["sqlite", "1"], ["sqlite", "2"]]
+    assert cells[0][3] == "1.00x" and cells[1][3].endswith("x") and float(cells[1][3][:-1]) > 0
+    assert all(float(c[2].replace(",", "")) > 0 and c[-2] == "0" and c[-1] == "0" for c in cells)
+    assert all(float(c[4].replace(",", "")) > 0 and float(c[5].replace(",", "")) > 0 for c in cells)  # reads and writes

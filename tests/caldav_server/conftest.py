@@ -19,11 +19,13 @@ __all__ = ["PASSWORD", "Deployment", "make_deployment"]
 PASSWORD = "password"
 
 
-def make_deployment(directory: Path, extra: str = "", plugins: tuple = (), *, kernel: str = "") -> Deployment:
+def make_deployment(
+    directory: Path, extra: str = "", plugins: tuple = (), *, kernel: str = "", enabled: tuple[str, ...] = ()
+) -> Deployment:
     """A host with users alice (alice@example.com), bob and carol, and a group ``team`` of
     alice (its admin) and bob (a plain member), served by a real uvicorn; ``kernel`` holds
-    more ``[kernel]`` lines."""
-    host = make_host(directory, ["caldav_server"], extra, plugins=plugins, kernel=kernel)
+    more ``[kernel]`` lines, ``enabled`` names plugins to enable besides caldav_server."""
+    host = make_host(directory, ["caldav_server", *enabled], extra, plugins=plugins, kernel=kernel)
     alice = add_user(host, "alice", PASSWORD, email="alice@example.com", display_name="Alice Liddell")
     bob = add_user(host, "bob", PASSWORD, email="bob@example.com", display_name="Bob Builder")
     add_user(host, "carol", PASSWORD)

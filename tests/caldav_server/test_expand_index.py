@@ -162,3 +162,34 @@ def test_the_store_leaves_out_objects_whose_index_stops_before_the_window(tmp_pa
         assert endless.id not in host.store.instances_near([endless.id], far, far + 86400)
     finally:
         host.close()
+
+
+def test_single_events_without_zones_expand_to_their_stored_text():
+    """A single VEVENT in UTC, floating or dates, without VTIMEZONE, is its own expansion: the stored
+    text comes back unchanged (and equals the general path's answer); a zone, a rule or another
+    component sends the object the longer way."""
+    itself = [
+        ics(component("DTSTART:20240105T100000Z", "DTEND:20240105T110000Z", "SUMMARY:utc")),
+        ics(component("DTSTART:20240105T100000", "DURATION:PT1H", "SUMMARY:floating")),
+        ics(component("DTSTART;VALUE=DATE:20240105", "SUMMARY:day")),
+    ]
+    for data in itself:
+        assert expansion.expands_to_itself(data)
+        general, indexed, _ = both_ways(data, _ts("20240101T000000Z"), _ts("20240108T000000Z"), BERLIN)
+        assert indexed == general == data.decode()
+    longer = [
+        ics(component("DTSTART;TZID=Europe/Berlin:20240105T100000", "SUMMARY:zoned"), timezone=BERLIN_VTIMEZONE),
+        ics(component("DTSTART:20240105T100000Z", "RRULE:FREQ=DAILY;COUNT=2", "SUMMARY:series")),
+        ics(component("DUE:20240105T100000Z", "SUMMARY:todo", name="VTODO")),
+        ics(component("DTSTART:20240105T100000Z", "SUMMARY:x", "DESCRIPTION:rrule is only a word here")),
+    ]
+    for data in longer:
+        assert not expansion.expands_to_itself(data)
+    general, indexed, _ = both_ways(longer[1], _ts("20240101T000000Z"), _ts("20240108T000000Z"), None)
+    assert indexed == general and "RECURRENCE-ID:20240106T100000Z" in indexed and "RRULE" not in indexed
+
+
+def test_a_single_event_outside_the_expand_window_leaves_an_empty_calendar():
+    data = ics(component("DTSTART:20240105T100000Z", "DTEND:20240105T110000Z", "SUMMARY:utc"))
+    general, indexed, _ = both_ways(data, _ts("20240201T000000Z"), _ts("20240208T000000Z"), None)
+    assert indexed == general and "VEVENT" not in indexed

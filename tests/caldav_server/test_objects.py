@@ -88,7 +88,7 @@ def test_invalid_calendar_data_is_refused(alice: httpx.Client) -> None:
 def test_non_calendar_media_type_is_refused(alice: httpx.Client) -> None:
     cal = mkcalendar(alice)
     r = alice.put(cal + "a.ics", content=event("mt"), headers={"Content-Type": "text/plain"})
-    assert r.status_code == 415
+    assert r.status_code == 403  # RFC 4791 1.3: a precondition that always fails
     assert error_elements(r)[0] == C + "supported-calendar-data"
 
 

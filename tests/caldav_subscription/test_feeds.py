@@ -133,3 +133,36 @@ def test_not_a_calendar_is_refused_at_add(host: Host, feeds: FeedServer) -> None
         asyncio.run(manage.create(host, None, calendar="alice/x", url=url))
     assert err.value.status == 400 and "No calendar at this URL" in err.value.message
     assert host.store.collection("alice", "x") is None
+
+
+OUTLOOK_STYLE = (
+    "BEGIN:VCALENDAR\n"
+    "VERSION:2.0\n"
+    "PRODID:-//Microsoft Corporation//Outlook 16.0 MIMEDIR//EN\n"
+    "BEGIN:VEVENT\n"
+    "UID:review@example.com\n"
+    "DTSTAMP:20240101T000000Z\n"
+    "DTSTART;TZID=W. Europe Standard Time:20240305T100000\n"
+    "DTEND;TZID=W. Europe Standard Time:20240305T110000\n"
+    "SUMMARY:Review\n"
+    "DESCRIPTION:first line\n"
+    "second line broken without a fold\n"
+    "END:VEVENT\n"
+    "END:VCALENDAR\n"
+)
+
+
+def test_feeds_get_the_kernels_ingest_repairs(host: Host, feeds: FeedServer) -> None:
+    """LF line breaks, a Windows zone name, a line broken without folding: the feed passes
+    the same ingest pipeline as every write (kernel.ingest), before it is split."""
+    url = feeds.publish("/outlook.ics", OUTLOOK_STYLE.encode())
+    sub = subscribe(host, url)
+    out = sync(host, sub)
+    assert out.error is None, out.error
+    assert out.report.pulled == 1 and out.report.skipped == []
+    stored = local_objects(host, sub)["review@example.com.ics"].decode()
+    assert "\r\n" in stored and "\n" not in stored.replace("\r\n", "")
+    assert "DTSTART;TZID=Europe/Berlin:20240305T100000" in stored
+    assert "BEGIN:VTIMEZONE" in stored and "TZID:Europe/Berlin" in stored
+    assert "second line broken without a fold" in stored
+    assert summary_of(stored.encode()) == "Review"

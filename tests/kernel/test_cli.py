@@ -46,6 +46,21 @@ def test_users_groups_calendars_grants(tmp_path: Path) -> None:
     assert "bob" not in ok("user", "list").stdout
 
 
+def test_server_admin_role(tmp_path: Path) -> None:
+    """user add-admin and remove-admin set the role ``user list`` shows (the function the web console uses)."""
+    write_config(tmp_path)
+    ok = lambda *a, stdin="": run_cli(*a, cwd=tmp_path, stdin=stdin)  # noqa: E731
+    assert ok("user", "add", "dana", "--password-stdin", stdin="long-enough\n").returncode == 0
+    assert not ok("user", "list").stdout.strip().endswith("admin")
+    made = ok("user", "add-admin", "dana")
+    assert made.returncode == 0 and "dana is now a server admin" in made.stdout
+    assert ok("user", "list").stdout.strip().endswith("\tadmin")
+    assert ok("user", "remove-admin", "dana").returncode == 0
+    assert not ok("user", "list").stdout.strip().endswith("admin")
+    missing = ok("user", "add-admin", "nobody")
+    assert missing.returncode == 1 and "No user named 'nobody'" in missing.stderr
+
+
 def test_group_admins(tmp_path: Path) -> None:
     """add-member --admin, add-admin and remove-admin set the role the kernel checks; list marks admins."""
     write_config(tmp_path)

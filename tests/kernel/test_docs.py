@@ -16,7 +16,7 @@ import pytest
 from kernel.testing import LiveServer, add_user, event_object, make_host
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILTINS = ["caldav_server", "caldav_subscription", "limits", "default_calendar", "atlassian_export"]
+BUILTINS = ["caldav_server", "caldav_subscription", "limits", "default_calendar", "atlassian_export", "web"]
 
 
 @pytest.fixture(scope="module")

@@ -109,16 +109,16 @@ def test_size_at_limit_accepted_one_over_refused(live: Live) -> None:
         assert put(client, alice, "ok.ics", sized_object("e1", 4096)).status_code == 201
         before = footprint(live.host)
         response = put(client, alice, "over.ics", sized_object("e2", 4097))
-        refused(response, 413, CALDAV + "max-resource-size")
+        refused(response, 403, CALDAV + "max-resource-size")
         assert client.get(f"/dav/cal/{alice.name}/cal/over.ics").status_code == 404
     assert footprint(live.host) == before
 
 
 def test_declared_oversize_body_refused_before_it_is_sent(live: Live) -> None:
-    """Content-Length over the account's limit: 413 without the server waiting for the body."""
+    """Content-Length over the account's limit: 403 max-resource-size without the server waiting for the body."""
     alice = live.user()
     answer = raw_put(live, alice, headers=["Content-Length: 5000000"], chunks=[])
-    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
     assert b"max-resource-size" in answer
 
 
@@ -126,7 +126,7 @@ def test_streamed_oversize_body_refused_after_the_limit(live: Live) -> None:
     """A chunked body is refused once it passes the limit; the rest is never waited for."""
     alice = live.user()
     answer = raw_put(live, alice, headers=["Transfer-Encoding: chunked"], chunks=[b"x" * 1024] * 6)
-    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
     assert b"max-resource-size" in answer
 
 

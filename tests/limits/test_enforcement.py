@@ -38,7 +38,7 @@ def test_size_at_limit_accepted_one_over_refused(deploy: Callable[..., Deploymen
     d = deploy()
     overrides.save(d.host.store, d.alice.id, {"max_icalendar_size": 1000})
     d.put(sized_object("e1", 1000))
-    e = refused(d, 413, CALDAV + "max-resource-size", lambda: d.put(sized_object("e2", 1001), "e2.ics"))
+    e = refused(d, 403, CALDAV + "max-resource-size", lambda: d.put(sized_object("e2", 1001), "e2.ics"))
     assert "1001 bytes" in e.message and "1000 bytes" in e.message
 
 
@@ -48,7 +48,7 @@ def test_size_checked_for_every_writer(deploy: Callable[..., Deployment]) -> Non
     data = calendar_object(summary="s" * 400)
     for source in ("subscription", "import"):
         refused(
-            d, 413, CALDAV + "max-resource-size",
+            d, 403, CALDAV + "max-resource-size",
             lambda source=source: d.host.writes.put_object(d.cal, "big.ics", data, principal=None, source=source),
         )
 

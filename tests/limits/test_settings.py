@@ -33,6 +33,15 @@ def test_sizes_and_overrides_parse(tmp_path: Path) -> None:
     assert settings.groups["devs"].values() == {"max_attendees": 100}
 
 
+def test_date_limits_parse_as_utc(tmp_path: Path) -> None:
+    host = make_host(tmp_path, ["limits"], '[limits]\nmin_date_time = "19000101T000000Z"\n'
+                                           "max_date_time = 2100-01-01T01:00:00+01:00\n")
+    settings: Settings = host.settings("limits")
+    host.close()
+    assert (settings.min_date_time, settings.max_date_time) == ("19000101T000000Z", "21000101T000000Z")
+    assert settings.min_date_time.epoch == -2208988800
+
+
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
@@ -46,6 +55,7 @@ def test_sizes_and_overrides_parse(tmp_path: Path) -> None:
         ("[limits.accounts.bob]\nmax_attendes = 3", "[limits.accounts.bob] max_attendes: unknown key"),
         ('[limits.groups.devs]\nmax_attendees = "many"', "[limits.groups.devs] max_attendees: must be an integer"),
         ("[limits]\naccounts = 3", "[limits] accounts: must be a table"),
+        ('[limits]\nmin_date_time = "soon"', "[limits] min_date_time: expected a UTC date-time"),
     ],
 )
 def test_bad_values_stop_start_up(tmp_path: Path, toml: str, message: str) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,13 +59,16 @@ class Browser:
         return self.client.request(method, path, json=body, headers=headers)
 
 
-def make_deployment(directory: Path, extra: str = "", *, kernel: str = "", enabled: list[str] = ENABLED) -> Deployment:
+def make_deployment(
+    directory: Path, extra: str = "", *, kernel: str = "", enabled: list[str] = ENABLED,
+    plugins: Iterable[tuple[str, Any]] = (),
+) -> Deployment:
     """A host with users alice, bob and carol, and a group ``team`` of alice (its admin) and bob
     (a plain member), served by a real uvicorn whose address is the public ``base_url``."""
     port = free_port()
     if "base_url" not in kernel:
         kernel += f'\nbase_url = "http://127.0.0.1:{port}"'
-    host = make_host(directory, enabled, extra, kernel=kernel)
+    host = make_host(directory, enabled, extra, kernel=kernel, plugins=plugins)
     add_user(host, "alice", PASSWORD, email="alice@example.com", display_name="Alice Liddell")
     add_user(host, "bob", PASSWORD, display_name="Bob Builder")
     add_user(host, "carol", PASSWORD)

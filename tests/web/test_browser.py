@@ -168,6 +168,31 @@ def test_the_subscribe_dialog_shows_the_address_to_paste(driver: webdriver.Chrom
     assert not driver.find_element(By.ID, "sub-url-row").is_displayed()
 
 
+def test_a_read_only_feed_url_is_made_works_and_is_revoked(driver: webdriver.Chrome, deployment: Deployment) -> None:
+    import httpx
+    from selenium.webdriver.support.ui import Select
+
+    cal = weekly_calendar(deployment, "feed standup")
+    sign_in(driver, deployment, "alice")
+    driver.find_element(By.CSS_SELECTOR, f'button.subscribe[data-calendar="{cal.id}"]').click()
+    wait(driver).until(EC.visibility_of_element_located((By.ID, "sub-app")))
+    Select(driver.find_element(By.ID, "sub-app")).select_by_value("outlook-com")
+    wait(driver).until(lambda d: d.find_element(By.ID, "sub-feeds").is_displayed())
+    wait(driver).until(lambda d: texts(d, "#sub-feed-list li") == ["You have no feed URL of this calendar."])
+    driver.find_element(By.ID, "sub-feed-new").click()
+    prefix = f"{deployment.host.base_url}/feeds/"
+    wait(driver).until(lambda d: d.find_element(By.ID, "sub-url").get_attribute("value").startswith(prefix))
+    url = driver.find_element(By.ID, "sub-url").get_attribute("value")
+    assert driver.find_element(By.ID, "sub-url-row").is_displayed()
+    assert "shown only once" in driver.find_element(By.ID, "sub-copied").text
+    assert len(texts(driver, "#sub-feed-list li")) == 1
+    fetched = httpx.get(url, timeout=30)
+    assert fetched.status_code == 200 and "SUMMARY:feed standup" in fetched.text
+    driver.find_element(By.CSS_SELECTOR, "#sub-feed-list button.revoke-feed").click()
+    wait(driver).until(lambda d: texts(d, "#sub-feed-list li") == ["You have no feed URL of this calendar."])
+    assert httpx.get(url, timeout=30).status_code == 404
+
+
 def test_at_phone_width_the_view_starts_as_a_list_and_nothing_scrolls_sideways(driver: webdriver.Chrome, deployment: Deployment) -> None:
     cal = weekly_calendar(deployment)
     sign_in(driver, deployment, "alice")

@@ -41,7 +41,8 @@ def _check_content_type(ctx: DavContext, collection: Collection, content_type: s
     if collection.kind != "calendar" or not content_type:
         return
     if content_type.split(";", 1)[0].strip().lower() not in CALENDAR_TYPES:
-        raise DavError(415, "A calendar takes text/calendar data only.", c("supported-calendar-data"))
+        # RFC 4791 1.3: a precondition that will always fail is a 403
+        raise DavError(403, "A calendar takes text/calendar data only.", c("supported-calendar-data"))
 
 
 def _size_precondition(collection: Collection) -> str | None:

@@ -139,6 +139,10 @@ class CalendarDataRequest:
         if self.passthrough():
             return data.decode("utf-8", "replace")
         budget = budget or Budget()
+        if self._unchanged(data, tz, budget, instances):
+            text = data.decode("utf-8", "replace")
+            budget.spend("bytes", len(text))
+            return text
         raw = self._expanded(data, calendar, tz, budget, instances)
         if self.limit_freebusy_set is not None:
             raw = expansion.limit_freebusy_set(raw, self.limit_freebusy_set)
@@ -147,6 +151,22 @@ class CalendarDataRequest:
         text = icaltext.serialize(raw)
         budget.spend("bytes", len(text))
         return text
+
+    def _unchanged(self, data: bytes, tz: dt.tzinfo | None, budget: Budget,
+                   instances: list[Instance] | None) -> bool:
+        """Whether the answer is the stored text: expand alone (every property and component
+        asked), of an object that expands to itself, whose one instance is in the window."""
+        if self.expand is None or instances is None or self.limit_freebusy_set is not None:
+            return False
+        if self.comp is not None and not self.comp.selects_all():
+            return False
+        if not expansion.expands_to_itself(data):
+            return False
+        if len(expansion.instances_in(instances, tz, self.expand, Budget())) != 1:
+            return False
+        budget.spend("instances", len(instances))
+        budget.spend("nodes", 1)
+        return True
 
     def _expanded(self, data: bytes, calendar: icalendar.Calendar | None, tz: dt.tzinfo | None,
                   budget: Budget, instances: list[Instance] | None) -> RawComponent:

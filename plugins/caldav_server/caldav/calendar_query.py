@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 def dav_error(exc: QueryError) -> DavError:
     """A query-engine refusal as a DAV error."""
-    return DavError(exc.status, exc.message, exc.precondition)
+    return DavError(exc.status, exc.message, exc.precondition, exc.detail)
 
 
 def request_timezone(body: Element, collection: Collection) -> dt.tzinfo | None:
@@ -44,7 +44,13 @@ def request_timezone(body: Element, collection: Collection) -> dt.tzinfo | None:
     text = xml.child_text(body.find(c("timezone"))).strip() or xml.child_text(body.find(c("timezone-id"))).strip()
     if text:
         if text.upper().startswith("BEGIN:") and not timezones.is_valid(text):
-            raise DavError(400, "CALDAV:timezone must be a VCALENDAR with one VTIMEZONE.", c("valid-calendar-data"))
+            # RFC 4791 7.8 names valid-calendar-data (a 403, 1.3), RFC 7809 valid-timezone
+            raise DavError(
+                403,
+                "CALDAV:timezone must be a VCALENDAR with one VTIMEZONE.",
+                c("valid-calendar-data"),
+                also=(c("valid-timezone"),),
+            )
         found = timezones.tzinfo(text)
         if found is None:
             raise DavError(403, f"Unknown time zone {text!r}.", c("valid-timezone"))

@@ -29,6 +29,7 @@ Decisions where the RFC leaves room:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import zoneinfo
 from collections import OrderedDict
@@ -57,8 +58,10 @@ from plugins.caldav_server.caldav.timerange import TimeRange, parse_utc
 
 #: Instances one object may contribute to an expanded answer.
 MAX_INSTANCES = 5_000
-#: Expansion plans kept for objects expanded again (a few KB each).
-PLAN_CACHE_SIZE = 2048
+#: Expansion plans are kept for objects expanded again, up to this much stored text in all
+#: (a plan holds about its object's text again): a 10,000-event calendar's recurring and
+#: zoned objects fit; single events need none (:func:`expands_to_itself`).
+PLAN_CACHE_BYTES = 16 * 1024 * 1024
 
 _UTC = dt.timezone.utc
 _DROPPED = {"RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID"}
@@ -189,8 +192,10 @@ def _value_kind(value: dt.date) -> str:
     return "utc" if is_zoned(value) else "floating"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _key_text(key: int, kind: str) -> str:
-    """The iCalendar value of an index key (epoch seconds; wall clock for dates and floating times)."""
+    """The iCalendar value of an index key (epoch seconds; wall clock for dates and floating times);
+    remembered, since a series' instances come back on every expand of its windows."""
     moment = recurrence.naive(key)
     if kind == "date":
         return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
@@ -228,14 +233,7 @@ class ExpansionPlan:
                budget: Budget) -> RawComponent:
         """The expanded object from the index rows near ``window`` (``instances``); floating
         times are read in ``tz``. Same answer as :func:`expand`."""
-        budget.spend("instances", len(instances))
-        hits: list[tuple[int, int, Instance]] = []
-        for inst in instances:
-            s, e = inst.start, inst.end
-            if inst.flags & FLOATING:
-                s, e = floating_to_utc(s, tz), floating_to_utc(e, tz)
-            if window.overlaps((s, e, inst.flags & (INCLUSIVE_START | INCLUSIVE_END))):
-                hits.append((s, e, inst))
+        hits = instances_in(instances, tz, window, budget)
         if len(hits) > MAX_INSTANCES:
             raise QueryError(
                 403, CALDAV + "max-instances",
@@ -263,8 +261,45 @@ class ExpansionPlan:
         return RawComponent(template.name, lines, list(template.children))
 
 
+def instances_in(instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange,
+                 budget: Budget) -> list[tuple[int, int, Instance]]:
+    """The index rows whose instance overlaps ``window`` as (UTC start, UTC end, row); floating
+    times are read in ``tz``. Every row examined is spent from ``budget`` as ``instances``."""
+    budget.spend("instances", len(instances))
+    hits: list[tuple[int, int, Instance]] = []
+    for inst in instances:
+        s, e = inst.start, inst.end
+        if inst.flags & FLOATING:
+            s, e = floating_to_utc(s, tz), floating_to_utc(e, tz)
+        if window.overlaps((s, e, inst.flags & (INCLUSIVE_START | INCLUSIVE_END))):
+            hits.append((s, e, inst))
+    return hits
+
+
+#: Words whose presence (in any case, anywhere) means expand may change an object: a zone to
+#: convert from, or a recurrence to spread out.
+_CHANGED_BY_EXPAND = (b"TZID", b"RRULE", b"RDATE", b"EXDATE", b"EXRULE", b"RECURRENCE-ID")
+
+
+def expands_to_itself(data: bytes) -> bool:
+    """Whether expanding a stored object gives it back unchanged when its one instance is in the
+    window: one VEVENT (with its alarms), no recurrence and no zoned value (UTC, floating and
+    date values are written as they are) and no VTIMEZONE. Most single events are like this,
+    and their expanded answer is then the stored text, as without expand. A look at the text
+    only: a word like TZID in a description sends the object the longer way, never the reverse."""
+    upper = data.upper()  # names are case-insensitive; one copy is cheaper than an ignore-case search
+    if any(word in upper for word in _CHANGED_BY_EXPAND):
+        return False
+    # A BEGIN line follows a line break; text values escape theirs (RFC 5545 3.3.11), so only
+    # component lines are counted. Stored objects have CRLF line ends (kernel.ingest).
+    begins = upper.count(b"\nBEGIN:")
+    events = upper.count(b"\nBEGIN:VEVENT\r\n")
+    return upper.startswith(b"BEGIN:VCALENDAR\r\n") and events == 1 and begins == events + upper.count(b"\nBEGIN:VALARM\r\n")
+
+
 _plans: OrderedDict[bytes, ExpansionPlan | None] = OrderedDict()
 _plans_lock = threading.Lock()
+_plans_bytes = 0
 
 
 def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> ExpansionPlan | None:
@@ -280,10 +315,13 @@ def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> Expansi
     plan = _text_plan(raw)
     if plan is _NEEDS_PARSE:
         plan = _make_plan(raw, calendar())
+    global _plans_bytes
     with _plans_lock:
-        _plans[data] = plan
-        if len(_plans) > PLAN_CACHE_SIZE:
-            _plans.popitem(last=False)
+        if data not in _plans:
+            _plans[data] = plan
+            _plans_bytes += len(data)
+        while _plans_bytes > PLAN_CACHE_BYTES:
+            _plans_bytes -= len(_plans.popitem(last=False)[0])
     return plan
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
+from plugins.caldav_server.webdav.conditions import collection_etag
 from plugins.caldav_server.webdav.core_properties import http_date
 from plugins.caldav_server.webdav.get import body_response, conditional
 
@@ -65,7 +66,7 @@ def render_calendar(ctx: DavContext, target: Target) -> Response | None:
     collection = target.collection
     if target.kind != "collection" or collection is None or collection.kind != "calendar":
         return None
-    etag = f'"{collection.id}-{collection.sync_seq}"'
+    etag = collection_etag(collection)
     early = conditional(ctx, etag, collection.modified)
     if early is not None:
         return early

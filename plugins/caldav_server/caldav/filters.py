@@ -47,7 +47,7 @@ from plugins.caldav_server.caldav.instances import (
     property_instants,
     single_hits,
 )
-from plugins.caldav_server.caldav.query_error import CALDAV, QueryError, invalid_filter
+from plugins.caldav_server.caldav.query_error import CALDAV, QueryError, invalid_filter, unsupported_filter
 from plugins.caldav_server.caldav.timerange import TimeRange, parse_time_range
 
 __all__ = ["CALDAV", "QueryError", "TimeRange", "CompFilter", "PropFilter", "ParamFilter", "parse_filter"]
@@ -73,6 +73,9 @@ _CHILDREN = {
     "VAVAILABILITY": {"AVAILABLE"},
 }
 _NO_TIME_RANGE = {"VTIMEZONE", "STANDARD", "DAYLIGHT"}
+#: Components with a time-range rule (RFC 4791 9.9, RFC 7953): a time-range on any other
+#: (an x-name, a component of a later RFC) is a filter this server does not support.
+_TIME_RANGE = {"VCALENDAR", "VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VALARM", "VAVAILABILITY", "AVAILABLE"}
 #: Properties with DATE or DATE-TIME values: the only ones a time-range may test (x-names aside).
 _DATE_PROPERTIES = {"COMPLETED", "CREATED", "DTEND", "DTSTAMP", "DTSTART", "DUE", "LAST-MODIFIED",
                     "RECURRENCE-ID", "EXDATE", "RDATE", "TRIGGER", "ACKNOWLEDGED"}
@@ -307,6 +310,11 @@ class _Parser:
             raise invalid_filter(f"{where} has more than one time-range.")
         if ranges and name in _NO_TIME_RANGE:
             raise invalid_filter(f"A time-range cannot apply to {name}.")
+        if ranges and name not in _TIME_RANGE:
+            raise unsupported_filter(
+                f"This server has no time-range rule for {name} components.",
+                f'<C:comp-filter name="{name}"/>',
+            )
         time_range = None
         if ranges:
             self.count()
@@ -399,7 +407,8 @@ def parse_filter(elem: Element) -> CompFilter:
     Raises ``QueryError``: 400 CALDAV:valid-filter for an invalid filter
     (including time ranges that are not UTC date-times or end before they
     start, and filters deeper than MAX_DEPTH or larger than MAX_NODES),
-    403 CALDAV:supported-collation for an unknown collation.
+    403 CALDAV:supported-collation for an unknown collation, 403 CALDAV:supported-filter
+    (naming the comp-filter) for a time-range on a component without a time-range rule.
     """
     if elem is None or elem.tag != CALDAV + "filter":
         raise invalid_filter("The calendar-query needs a CALDAV:filter element.")

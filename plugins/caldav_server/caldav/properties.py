@@ -128,7 +128,8 @@ def _set_timezone(value: Element | None, kind: str | None) -> dict[str, Any] | N
     text = _text(value)
     problem = None if text is None else timezones.refusal(text)
     if problem is not None:
-        raise DavError(403, f"calendar-timezone is refused. {problem}", VALID_DATA)
+        # RFC 4791 5.2.2 names valid-calendar-data, RFC 7809 valid-timezone: answer both
+        raise DavError(403, f"calendar-timezone is refused. {problem}", VALID_DATA, also=(c("valid-timezone"),))
     return {"timezone": text}
 
 

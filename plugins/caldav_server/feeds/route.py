@@ -24,7 +24,7 @@ from plugins.caldav_server.webdav.core_properties import http_date
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from kernel import Collection, Host
+    from kernel import Collection, Host, Principal
     from kernel.store import Store
 
 #: Where feeds live below the server root.
@@ -44,10 +44,13 @@ def feed_url(base_url: str, token: str) -> str:
 def routes(host: Host) -> list[BaseRoute]:
     """The feed route (Starlette answers other methods with 405)."""
 
+    def may_read(principal: Principal, collection: Collection) -> bool:
+        return "read" in host.privileges(principal, collection)
+
     def endpoint(request: Request) -> Response:
         # a plain function: Starlette runs it in a worker thread, off the event loop
         name: str = request.path_params["name"]
-        collection = tokens.calendar_of(host.store, name[: -len(".ics")]) if name.endswith(".ics") else None
+        collection = tokens.calendar_of(host.store, name[: -len(".ics")], may_read) if name.endswith(".ics") else None
         if collection is None:
             return PlainTextResponse("Not found.\n", 404, headers={"Cache-Control": "no-store"})
         return answer(request, document(host.store, collection), collection.modified)

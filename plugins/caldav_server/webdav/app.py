@@ -155,11 +155,11 @@ class DavApp:
         body: bytes | None = None
         if not _has_body(request):
             body = b""
-        elif _small_body(request):
+        elif _small_body(request, int(self.host.kernel.max_body_size)):
             try:
                 body = await read_body(request, int(self.host.kernel.max_body_size))
             except Rejected as exc:
-                return DavError(exc.status, exc.message, exc.precondition).response()
+                return _too_large(exc)
         answer = await self.host.run(self._begin, request, body)
         if isinstance(answer, PasswordCheck):
             principal = await self.host.passwords.complete(answer, self.host)
@@ -173,7 +173,7 @@ class DavApp:
         try:
             ctx.body = await read_body(request, ctx.body_limit, ctx.body_precondition)
         except Rejected as exc:
-            return DavError(exc.status, exc.message, exc.precondition).response()
+            return _too_large(exc)
         return await self.host.run(self._run, ctx, method)
 
     def _begin(self, request: Request, body: bytes | None) -> Response | PasswordCheck | tuple[DavContext, Method]:
@@ -196,7 +196,7 @@ class DavApp:
         ctx, method = prepared
         if len(body) > ctx.body_limit:
             exc = Rejected(413, ctx.body_precondition, f"The body is over the limit of {ctx.body_limit} bytes.")
-            return DavError(exc.status, exc.message, exc.precondition).response()
+            return _too_large(exc)
         ctx.body = body
         return self._run(ctx, method)
 
@@ -243,10 +243,20 @@ class DavApp:
 SMALL_BODY = 256 * 1024
 
 
-def _small_body(request: Request) -> bool:
-    """Does the request announce a body of at most :data:`SMALL_BODY` bytes?"""
+def _small_body(request: Request, cap: int) -> bool:
+    """Does the request announce a body of at most :data:`SMALL_BODY` bytes and within the
+    kernel's ``cap``? (One over the cap is refused after the method's prepare step, which
+    names the precondition, CALDAV:max-resource-size for a calendar.)"""
     length = request.headers.get("content-length", "").strip()
-    return length.isdigit() and int(length) <= SMALL_BODY and "transfer-encoding" not in request.headers
+    return (
+        length.isdigit() and int(length) <= min(SMALL_BODY, cap) and "transfer-encoding" not in request.headers
+    )
+
+
+def _too_large(exc: Rejected) -> Response:
+    """An oversized body: 413, or, when a precondition names the limit (a calendar's
+    CALDAV:max-resource-size), 403 with it, as RFC 4791 1.3 answers every precondition."""
+    return DavError(403 if exc.precondition else exc.status, exc.message, exc.precondition).response()
 
 
 def _challenge() -> Response:

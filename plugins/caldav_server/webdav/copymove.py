@@ -9,7 +9,9 @@ another principal's home): for resources that is write on the collection,
 for collections (and for replacing one) admin where it lives, so a team
 calendar is moved or overwritten only by a group admin or a server admin.
 Dead properties travel with the copy; locks do not (a moved source's locks
-are released).
+are released). A resource copied or moved into a calendar meets the calendar's
+rules as a PUT would: the PUT checks on its media type here, the write
+pipeline's (data, component, UID, limits) in ``host.writes.copy_object``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 
 from starlette.responses import Response
 
+from plugins.caldav_server.webdav import conditions
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.resolve import Target, collection_target, header_href
 
@@ -94,6 +97,7 @@ def transfer(ctx: DavContext, *, move: bool) -> Response:
     dest_parent = _parent_target(ctx, dest)
     binding_collection = src.kind == "collection" or dest.kind == "collection"
     ctx.require("admin" if binding_collection else "write", dest_parent, dav=("bind",))
+    conditions.require(ctx)  # on the source, the Request-URI (RFC 9110 13.2)
     protected = [(dest, True), (dest_parent, False)]
     if move:
         protected += [(src, True), (parent, False)]
@@ -108,6 +112,8 @@ def transfer(ctx: DavContext, *, move: bool) -> Response:
         name = dest.collection.name if dest.kind == "collection" and dest.collection else dest.name
         if parent_collection is None or name is None:
             raise DavError(409, "Resources live in a collection, not directly in a home.")
+        for check in ctx.app.put_checks:  # the destination's media types (supported-calendar-data)
+            check(ctx, parent_collection, src.resource.content_type if src.resource else None)
         writes.copy_object(
             src.collection,
             src.name,
@@ -117,6 +123,7 @@ def transfer(ctx: DavContext, *, move: bool) -> Response:
             overwrite=replace,
             move=move,
             source="caldav",
+            keep_uid=True,
         )
         if move:
             ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, src))

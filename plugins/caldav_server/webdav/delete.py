@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
+from plugins.caldav_server.webdav import conditions
 from plugins.caldav_server.webdav.conditions import http_time
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.resolve import collection_target
@@ -27,6 +28,7 @@ def delete(ctx: DavContext) -> Response:
     if target.kind == "resource":
         assert target.collection is not None and target.name is not None
         ctx.require("write", dav=("unbind",))
+        conditions.require(ctx)  # If-None-Match here; If-Match and the date again in the transaction
         ctx.app.locks.check(ctx, [(target, False), (collection_target(ctx.hrefs, target.collection), False)])
         ctx.host.writes.delete_object(
             target.collection,
@@ -46,6 +48,7 @@ def delete(ctx: DavContext) -> Response:
     ctx.require("read")
     parent = ctx.parent_of(collection)
     ctx.require("admin", parent, dav=("unbind",))
+    conditions.require(ctx)
     ctx.app.locks.check(ctx, [(target, True), (parent, False)])
     ctx.host.writes.delete_collection(collection, principal=ctx.principal, source="caldav")
     ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, target))

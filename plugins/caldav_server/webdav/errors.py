@@ -18,7 +18,8 @@ from plugins.caldav_server.webdav.namespaces import (
 class DavError(Exception):
     """An HTTP error: ``status``, a human ``message`` and, where the RFCs define one, a
     ``precondition`` (Clark name) whose element goes in a DAV:error body with ``detail``
-    (XML, using the D:/C: prefixes) inside it."""
+    (XML, using the D:/C: prefixes) inside it; ``also`` names more precondition elements
+    the same failure violates (empty ones, after the first)."""
 
     def __init__(
         self,
@@ -27,6 +28,7 @@ class DavError(Exception):
         precondition: str | None = None,
         detail: str = "",
         headers: Mapping[str, str] | None = None,
+        also: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -34,26 +36,38 @@ class DavError(Exception):
         self.precondition = precondition
         self.detail = detail
         self.headers = dict(headers or {})
+        self.also = also
+
+    @property
+    def preconditions(self) -> tuple[str, ...]:
+        """Every precondition element this error names (the first carries ``detail``)."""
+        return (self.precondition, *self.also) if self.precondition else ()
 
     def response(self) -> Response:
         """The HTTP answer: a DAV:error document, or the message as text."""
         if self.precondition is None:
             return PlainTextResponse(self.message + "\n" if self.message else "", self.status, headers=self.headers)
-        body = error_body(self.precondition, self.detail, self.message)
+        body = error_body(self.precondition, self.detail, self.message, self.also)
         return Response(body, self.status, headers=self.headers, media_type=XML_CONTENT_TYPE)
 
 
-def error_body(precondition: str, detail: str = "", message: str = "") -> str:
-    """A DAV:error document holding one precondition element and a readable description."""
+def error_body(precondition: str, detail: str = "", message: str = "", also: Iterable[str] = ()) -> str:
+    """A DAV:error document holding a precondition element (with ``detail`` inside), the
+    elements ``also`` names, and a readable description."""
+    inner = precondition_element(precondition, detail) + "".join(precondition_element(p) for p in also)
+    description = f"<D:responsedescription>{escape(message)}</D:responsedescription>" if message else ""
+    return f"{XML_HEADER}<D:error{ROOT_NAMESPACES}>{inner}{description}</D:error>\n"
+
+
+def precondition_element(precondition: str, detail: str = "") -> str:
+    """One precondition element (Clark name) as XML, with ``detail`` inside it."""
     ns, _, local = precondition[1:].partition("}")
     prefix = PREFIXES.get(ns)
     if prefix:
         name, extra = f"{prefix}:{local}", ""
     else:
         name, extra = f"x:{local}", f' xmlns:x="{escape(ns)}"'
-    inner = f"<{name}{extra}>{detail}</{name}>" if detail else f"<{name}{extra}/>"
-    description = f"<D:responsedescription>{escape(message)}</D:responsedescription>" if message else ""
-    return f"{XML_HEADER}<D:error{ROOT_NAMESPACES}>{inner}{description}</D:error>\n"
+    return f"<{name}{extra}>{detail}</{name}>" if detail else f"<{name}{extra}/>"
 
 
 def need_privileges(href: str, privileges: Iterable[str]) -> DavError:

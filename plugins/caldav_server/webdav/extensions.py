@@ -48,8 +48,9 @@ class DavExtensions:
         self._app.resource_types.append(resource_type)
 
     def add_put_check(self, check: Callable[[DavContext, Collection, str | None], None]) -> None:
-        """``check(ctx, collection, content_type)`` runs before a PUT's body is read; it raises
-        ``kernel.Rejected`` (status and precondition element) to refuse the PUT."""
+        """``check(ctx, collection, content_type)`` runs before a PUT's body is read, and for
+        a resource copied or moved into ``collection`` (with the source's content type); it
+        raises ``kernel.Rejected`` (status and precondition element) to refuse the request."""
         self._app.put_checks.append(check)
 
     def add_collection_renderer(self, render: Callable[[DavContext, Target], Response | None]) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from plugins.caldav_server.webdav import multistatus, xml
+from plugins.caldav_server.webdav import conditions, multistatus, xml
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.proppatch import Plan, operations, plan
 from plugins.caldav_server.webdav.resolve import Target, collection_target
@@ -46,6 +46,7 @@ def check_creatable(
         else Target("home", ctx.hrefs.home(target.owner), owner=target.owner)
     )
     ctx.require("admin", parent_target, dav=("bind",))
+    conditions.require(ctx)  # If-Match fails on a URL with nothing at it; If-None-Match: * holds
     if parent is not None and parent.kind != "plain":
         raise DavError(403, "Collections cannot be made inside a calendar.", location_precondition)
     ctx.app.locks.check(ctx, [(target, False), (parent_target, False)])
@@ -94,7 +95,7 @@ def mkcol(ctx: DavContext) -> Response:
         kind, refused = _kind(ctx, root)
         if refused:
             result = planned(ctx, root, kind)
-            result.failed[d("resourcetype")] = (403, d("valid-resourcetype"))
+            result.failed[d("resourcetype")] = (403, (d("valid-resourcetype"),))
             return create(ctx, kind, result, "D:mkcol-response")
     return create(ctx, kind, planned(ctx, root, kind), "D:mkcol-response")
 

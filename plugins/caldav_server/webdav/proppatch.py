@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from plugins.caldav_server.webdav import deadprops, multistatus, xml
+from plugins.caldav_server.webdav import conditions, deadprops, multistatus, xml
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.xml import Element, d
 
@@ -37,17 +37,18 @@ class Plan:
     order: dict[str, None] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
     dead: dict[str, str | None] = field(default_factory=dict)
-    failed: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    #: Refused properties: (status, the precondition elements violated).
+    failed: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
 
     def propstats(self) -> str:
         """DAV:propstat elements: 200 for every change, or the failures and 424 for the rest."""
-        groups: dict[tuple[int, str | None], list[str]] = {}
+        groups: dict[tuple[int, tuple[str, ...]], list[str]] = {}
         for name in self.order:
-            key = self.failed.get(name, (424, None) if self.failed else (200, None))
+            key = self.failed.get(name, (424, ()) if self.failed else (200, ()))
             groups.setdefault(key, []).append(xml.element(name))
         parts = []
-        for (status, precondition), props in groups.items():
-            error = f"<D:error>{xml.element(precondition)}</D:error>" if precondition else ""
+        for (status, preconditions), props in groups.items():
+            error = f"<D:error>{''.join(map(xml.element, preconditions))}</D:error>" if preconditions else ""
             parts.append(
                 f"<D:propstat><D:prop>{''.join(props)}</D:prop>"
                 f"<D:status>{multistatus.status_line(status)}</D:status>{error}</D:propstat>"
@@ -92,12 +93,12 @@ def plan(ctx: DavContext, ops: list[tuple[str, Element | None]], kind: str | Non
         change = None
         if live is not None:
             if live.setter is None or (live.create_only and not creating):
-                result.failed[name] = (403, PROTECTED)
+                result.failed[name] = (403, (PROTECTED,))
                 continue
             try:
                 change = live.setter(value, kind)
             except DavError as exc:
-                result.failed[name] = (exc.status, exc.precondition)
+                result.failed[name] = (exc.status, exc.preconditions)
                 continue
         if change is not None:
             result.attrs.update(change)
@@ -115,6 +116,7 @@ def proppatch(ctx: DavContext) -> Response:
         ctx.require("read")
         raise DavError(403, "This collection has no writable properties.", PROTECTED)
     ctx.require("admin" if target.kind in ("collection", "home") else "write", dav=("write-properties",))
+    conditions.require(ctx)
     ctx.app.locks.check(ctx, [(target, False)])
     body = ctx.read_xml()
     ctx.app.locks.check(ctx, [(target, False)])  # a LOCK may have landed while the body arrived

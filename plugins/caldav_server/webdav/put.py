@@ -61,6 +61,7 @@ def put(ctx: DavContext) -> Response:
         if_none_match=headers.get("if-none-match"),
         if_unmodified_since=http_time(headers.get("if-unmodified-since")),
         source="caldav",
+        keep_uid=True,
     )
     answer = {} if stored.rewritten else {"ETag": stored.resource.etag}
     return Response(status_code=201 if stored.created else 204, headers=answer)

@@ -57,3 +57,12 @@ def m003_feeds(m: Migrator) -> None:
         ),
         indexes=(Index("caldav_server_feeds_collection", ("collection_id",)),),
     ))
+
+
+@migrations()
+def m004_feed_owners(m: Migrator) -> None:
+    """Feeds a user made himself in the web app: whose they are (they stop with his read access)."""
+    m.add_column(
+        "caldav_server_feeds",
+        Column("principal_id", "int", null=True, references="principals(id)", on_delete="cascade"),
+    )

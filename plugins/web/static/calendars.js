@@ -11,12 +11,55 @@
 
   var dialog = document.getElementById("subscribe-dialog");
   if (!dialog) { return; }
-  var api = JSON.parse(document.getElementById("subscribe-data").textContent).api;
+  var data = JSON.parse(document.getElementById("subscribe-data").textContent);
+  var api = data.api;
   var field = function (id) { return document.getElementById(id); };
 
   function show(error) {
     field("sub-error").textContent = error || "";
     field("sub-error").hidden = !error;
+  }
+
+  function call(method, url) {
+    var headers = { "Accept": "application/json" };
+    if (method !== "GET") { headers["X-CSRF-Token"] = data.csrf; }
+    return fetch(url, { method: method, credentials: "same-origin", headers: headers }).then(function (response) {
+      return response.json().then(function (json) {
+        if (!response.ok) { throw new Error(json.error || "The server answered " + response.status + "."); }
+        return json;
+      });
+    });
+  }
+
+  function feedsUrl() { return api + "/calendars/" + field("sub-calendar").value + "/feeds"; }
+
+  function showFeeds(feeds) {
+    var list = field("sub-feed-list");
+    list.textContent = "";
+    if (!feeds.length) {
+      var none = document.createElement("li");
+      none.className = "muted";
+      none.textContent = "You have no feed URL of this calendar.";
+      list.appendChild(none);
+    }
+    feeds.forEach(function (feed) {
+      var item = document.createElement("li");
+      item.textContent = "Feed URL made " + feed.created + " ";
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "danger revoke-feed";
+      button.textContent = "Revoke";
+      button.setAttribute("aria-label", "Revoke the feed URL made " + feed.created);
+      button.addEventListener("click", function () {
+        call("DELETE", feedsUrl() + "/" + feed.id).then(loadFeeds, function (error) { show(error.message); });
+      });
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+  }
+
+  function loadFeeds() {
+    return call("GET", feedsUrl()).then(function (json) { showFeeds(json.feeds); }, function (error) { show(error.message); });
   }
 
   function update() {
@@ -33,6 +76,8 @@
       });
     }).then(function (json) {
       field("sub-url-row").hidden = !json.url;
+      field("sub-feeds").hidden = !json.selfService;
+      if (json.selfService) { loadFeeds(); }
       field("sub-url").value = json.url || "";
       field("sub-user").textContent = json.user;
       field("sub-readonly").hidden = !json.readOnly;
@@ -47,6 +92,14 @@
     }, function (error) { show(error.message); });
   }
 
+  field("sub-feed-new").addEventListener("click", function () {
+    call("POST", feedsUrl()).then(function (json) {
+      field("sub-url").value = json.url;
+      field("sub-url-row").hidden = false;
+      field("sub-copied").textContent = "Your new feed URL: copy it now, it is shown only once.";
+      showFeeds(json.feeds);
+    }, function (error) { show(error.message); });
+  });
   field("sub-calendar").addEventListener("change", update);
   field("sub-app").addEventListener("change", update);
   field("sub-close").addEventListener("click", function () { dialog.close(); });
