@@ -113,11 +113,12 @@ def _too_large(limit: int) -> Response:
     return PlainTextResponse(_over(limit), 413)
 
 
-def build_app(host: Host, *, owns_host: bool = False) -> ASGIApp:
+def build_app(host: Host, *, owns_host: bool = False, jobs: bool = True) -> ASGIApp:
     """The ASGI app of a host: every plugin's routes, the operations and introspection
     endpoints, the kernel's lifespan, the body cap, the path guard, request metrics.
 
-    With ``owns_host`` the lifespan closes the host when it ends (a worker process's app).
+    With ``owns_host`` the lifespan closes the host when it ends (a worker process's app);
+    without ``jobs`` it starts no periodic jobs (tests run them with ``kernel.testing.run_job``).
     """
     metrics = Metrics(host)
     routes: list[Any] = operations.routes(host, metrics) + introspection.routes(host)
@@ -129,8 +130,10 @@ def build_app(host: Host, *, owns_host: bool = False) -> ASGIApp:
         host.loop = asyncio.get_running_loop()
         await _call_all(host.hook.startup(host=host))
         stop = asyncio.Event()
-        jobs: list[Job] = [job for result in host.hook.register_jobs(host=host) for job in (result or [])]
-        tasks = [asyncio.create_task(run_job(host, job, stop), name=job.name) for job in jobs]
+        periodic: list[Job] = (
+            [job for result in host.hook.register_jobs(host=host) for job in (result or [])] if jobs else []
+        )
+        tasks = [asyncio.create_task(run_job(host, job, stop), name=job.name) for job in periodic]
         if host.hook.changes_committed.get_hookimpls():
             tasks.append(asyncio.create_task(host.feed.run(stop), name="feed follower"))
         try:

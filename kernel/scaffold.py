@@ -88,34 +88,29 @@ def validate_object(host: Host, write: ObjectWrite) -> None:
 
 TEST = Template('''"""The $name plugin on a real teamcal host (kernel.testing: a fresh database for each test)."""
 
-from pathlib import Path
-
-import pytest
-
 import teamcal_$name
-from kernel import Rejected
-from kernel.testing import add_user, event_object, make_host
+from kernel.testing import HostFactory, app_client, assert_config_error, event_object
+from kernel.testing.dav import error_elements, mkcalendar, put_event
 
 
-def test_an_event_without_a_summary_is_refused(tmp_path: Path) -> None:
-    host = make_host(tmp_path, plugins=[("$name", teamcal_$name)])
-    alice = add_user(host, "alice")
-    calendar = host.writes.create_collection(alice, "work", "calendar", principal=alice)
-    host.writes.put_object(calendar, "ok.ics", event_object("ok", summary="Standup"), principal=alice)
-    with pytest.raises(Rejected) as refused:
-        host.writes.put_object(calendar, "no.ics", event_object("no", summary=""), principal=alice)
-    assert refused.value.status == 403 and refused.value.message == "VEVENT needs SUMMARY."
-    assert host.store.count_resources(calendar.id) == 1
-    host.close()
+def test_an_event_without_a_summary_is_refused(make_teamcal: HostFactory) -> None:
+    host = make_teamcal(["caldav_server", teamcal_$name], users=["alice"])
+    with app_client(host, "alice") as http:
+        calendar = mkcalendar(http)
+        assert put_event(http, calendar + "ok.ics", event_object("ok", summary="Standup")).status_code == 201
+        refused = put_event(http, calendar + "no.ics", event_object("no", summary=""))
+        assert refused.status_code == 403 and "VEVENT needs SUMMARY." in refused.text
+        assert error_elements(refused)[0] == "{urn:teamcal:$name}missing-property"
+        assert http.get(calendar + "no.ics").status_code == 404
 
 
-def test_the_required_properties_are_a_setting(tmp_path: Path) -> None:
-    host = make_host(tmp_path, plugins=[("$name", teamcal_$name)], extra="[$name]\\nrequired = []\\n")
-    alice = add_user(host, "alice")
-    calendar = host.writes.create_collection(alice, "work", "calendar", principal=alice)
-    host.writes.put_object(calendar, "no.ics", event_object("no", summary=""), principal=alice)
-    assert host.store.count_resources(calendar.id) == 1
-    host.close()
+def test_the_required_properties_are_a_setting(make_teamcal: HostFactory) -> None:
+    host = make_teamcal(["caldav_server", teamcal_$name], {"$name": {"required": []}}, users=["alice"])
+    with app_client(host, "alice") as http:
+        calendar = mkcalendar(http)
+        assert put_event(http, calendar + "no.ics", event_object("no", summary="")).status_code == 201
+    settings = {"$name": {"required": "SUMMARY"}}
+    assert_config_error("[$name] required: must be a list", plugins=[teamcal_$name], settings=settings)
 ''')
 
 README = Template('''# teamcal-$dashed

@@ -1,12 +1,16 @@
 """Test helpers for teamcal and its plugin authors (a pytest plugin via ``pytest11``).
 
-Build a host with chosen plugins on a temporary database, then talk to it
-through httpx in-process (:func:`asgi_client`) or under a real uvicorn on a free
-127.0.0.1 port (:class:`LiveServer`).
+Build a host with chosen plugins and settings on a temporary database
+(:func:`build_host`, the ``make_teamcal`` fixture, or :func:`make_host`), then talk to
+it in-process (:func:`app_client`, which runs the lifespan; :func:`asgi_client`, async
+and without it) or under a real uvicorn on a free 127.0.0.1 port (:class:`LiveServer`).
+:mod:`kernel.testing.dav` speaks WebDAV and CalDAV; :func:`run_job` runs a periodic job
+once; :func:`record_hooks` records hook calls; :func:`assert_config_error` checks a
+configuration error. docs/plugins.md ("Testing your plugin") shows them in use.
 
 Backends: the ini option ``teamcal_backends`` (default ``sqlite``; teamcal's own
 suite sets ``sqlite postgresql``) runs every test on each backend listed: hosts
-made by :func:`make_host` get a fresh SQLite file, or a fresh schema in a private
+made here get a fresh SQLite file, or a fresh schema in a private
 PostgreSQL cluster started for the session (:mod:`kernel.testing.postgres`).
 Mark a test that reads the SQLite file itself with ``@pytest.mark.sqlite_only``;
 a module- or session-scoped fixture that makes hosts takes ``teamcal_backend`` as
@@ -19,7 +23,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,97 +32,58 @@ import httpx
 import pytest
 
 from kernel.host import Host
-from kernel.passwords import hash_password
+from kernel.testing import hosts as _hosts
+from kernel.testing.client import AppClient, app_client
+from kernel.testing.dav import DavResponse, parse_multistatus
+from kernel.testing.hosts import (
+    HostFactory,
+    add_group,
+    add_user,
+    assert_config_error,
+    build_host,
+    database_setting,
+    event_object,
+    make_host,
+    make_teamcal,
+    write_config,
+)
+from kernel.testing.jobs import registered_jobs, run_job, run_job_async
 from kernel.testing.postgres import PostgresCluster
-from kernel.types import Principal
+from kernel.testing.recorder import HookCall, HookCalls, record_hooks
 
-#: Makes the ``[kernel] database`` value of a new test host (None: a SQLite file).
-_new_database: Callable[[], str] | None = None
-
-
-def database_setting(directory: Path | None = None) -> str:
-    """The ``[kernel] database`` value for a test host in ``directory`` on the current backend.
-
-    A folder that already has a plugins.toml keeps its database (as it keeps its
-    SQLite file), so a second host made there reopens the same deployment.
-    """
-    if directory is not None and (directory / "plugins.toml").exists():
-        import tomllib
-
-        with open(directory / "plugins.toml", "rb") as fh:
-            found = tomllib.load(fh).get("kernel", {}).get("database")
-        if isinstance(found, str):
-            return found
-    return "teamcal.sqlite3" if _new_database is None else _new_database()
-
-
-def event_object(
-    uid: str = "e1", start: str = "20240102T100000Z", end: str = "20240102T110000Z", summary: str = "x"
-) -> bytes:
-    """A calendar object resource holding one event (UTC start and end in iCalendar form)."""
-    return (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//teamcal tests//EN\r\nBEGIN:VEVENT\r\n"
-        f"UID:{uid}\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:{start}\r\nDTEND:{end}\r\n"
-        f"SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    ).encode()
-
-
-def write_config(
-    directory: Path, enabled: Iterable[str] = (), extra: str = "", *, port: int = 5232, kernel: str = ""
-) -> Path:
-    """Write a plugins.toml in ``directory`` enabling these plugins.
-
-    ``kernel`` holds more ``[kernel]`` lines; ``extra`` is TOML appended after it.
-    """
-    path = directory / "plugins.toml"
-    database = database_setting(directory)
-    names = ", ".join(f'"{n}"' for n in enabled)
-    path.write_text(
-        f'enabled = [{names}]\n\n[kernel]\nhost = "127.0.0.1"\nport = {port}\n'
-        f'database = "{database}"\n{kernel}\n\n{extra}\n',
-        encoding="utf-8",
-    )
-    return path
-
-
-def make_host(
-    directory: Path,
-    enabled: Iterable[str] = (),
-    extra: str = "",
-    *,
-    plugins: Iterable[tuple[str, Any]] = (),
-    kernel: str = "",
-) -> Host:
-    """A migrated host on a fresh database (SQLite file in ``directory``, or a PostgreSQL
-    schema) with these plugins enabled.
-
-    ``plugins`` are (name, object) pairs registered directly; ``kernel`` and
-    ``extra`` are TOML lines for the ``[kernel]`` table and after it.
-    """
-    return Host.from_config(write_config(directory, enabled, extra, kernel=kernel), extra_plugins=plugins)
-
-
-def add_user(host: Host, name: str, password: str = "password", *, admin: bool = False, **kw: Any) -> Principal:
-    """Create a user with a password (fast: one hash per call)."""
-    with host.store.transaction():
-        return host.store.create_principal(name, "user", password_hash=hash_password(password), is_admin=admin, **kw)
-
-
-def add_group(
-    host: Host, name: str, members: Iterable[Principal] = (), *, admins: Iterable[Principal] = ()
-) -> Principal:
-    """Create a group with these members and these group admins."""
-    with host.store.transaction():
-        group = host.store.create_principal(name, "group")
-        for m in members:
-            host.store.add_member(group.id, m.id)
-        for m in admins:
-            host.store.add_member(group.id, m.id, admin=True)
-    return group
-
+__all__ = [
+    "AppClient",
+    "DavResponse",
+    "Deployment",
+    "HookCall",
+    "HookCalls",
+    "HostFactory",
+    "LiveServer",
+    "add_group",
+    "add_user",
+    "app_client",
+    "asgi_client",
+    "assert_config_error",
+    "build_host",
+    "database_setting",
+    "event_object",
+    "free_port",
+    "latency_during",
+    "make_host",
+    "make_teamcal",
+    "parse_multistatus",
+    "record_hooks",
+    "registered_jobs",
+    "run_job",
+    "run_job_async",
+    "write_config",
+]
 
 def asgi_client(host: Host, user: str | None = None, password: str = "password") -> httpx.AsyncClient:
-    """An httpx AsyncClient talking to the host's app in-process (no lifespan)."""
+    """An httpx AsyncClient talking to the host's app in-process, for async tests.
+
+    No lifespan runs (no ``startup``/``shutdown`` hooks): use :func:`app_client` for that.
+    """
     from kernel.app import build_app
 
     auth = (user, password) if user else None
@@ -180,6 +145,36 @@ class LiveServer:
         return httpx.Client(base_url=self.url, auth=auth, timeout=30, **kw)
 
 
+class Deployment:
+    """A host (for setting up users and data) and a :class:`LiveServer` on its deployment.
+
+    ``with Deployment(host) as dep:`` starts the server; leaving stops it and closes the host.
+    """
+
+    def __init__(self, host: Host, server: LiveServer | None = None) -> None:
+        self.host = host
+        self.server = server or LiveServer(host)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self.server.url
+
+    def client(self, user: str | None = None, password: str = "password", **kw: Any) -> httpx.Client:
+        """A synchronous httpx client on the live server, authenticated as ``user``."""
+        return self.server.client(user, password, **kw)
+
+    def __enter__(self) -> Deployment:
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.server.__exit__(*exc)
+        finally:
+            self.host.close()
+
+
 def latency_during(
     attack: Callable[[], Any], probe: Callable[[], Any], *, probes: int = 5, timeout: float = 120
 ) -> tuple[Any, list[float]]:
@@ -207,7 +202,7 @@ def latency_during(
 
 @pytest.fixture
 def teamcal_host(tmp_path: Path) -> Iterator[Host]:
-    """A host with no plugins on a temporary database (enable more with :func:`make_host`)."""
+    """A host with no plugins on a temporary database (``make_teamcal`` chooses plugins and settings)."""
     host = make_host(tmp_path)
     yield host
     host.close()
@@ -252,10 +247,9 @@ def postgresql_cluster() -> Iterator[PostgresCluster]:
 @pytest.fixture(scope="session", autouse=True)
 def teamcal_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """The backend this test's hosts use: "sqlite" or "postgresql" (one fresh schema per host)."""
-    global _new_database
     name: str = getattr(request, "param", "sqlite")
     if name == "postgresql":
         cluster: PostgresCluster = request.getfixturevalue("postgresql_cluster")
-        _new_database = cluster.new_schema
+        _hosts._new_database = cluster.new_schema
     yield name
-    _new_database = None
+    _hosts._new_database = None

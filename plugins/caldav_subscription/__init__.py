@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Settings"]
 
-#: The running scheduler of each host (a process may hold several hosts, as tests do).
-_schedulers: weakref.WeakKeyDictionary[Any, Scheduler] = weakref.WeakKeyDictionary()
+#: The host's scheduler lives in its plugin state (``host.state``), one per host.
+SCHEDULER = "caldav_subscription.scheduler"
 
 
 #: The sub-commands it adds, read without importing it: while it is disabled they say how to enable it.
@@ -69,17 +68,19 @@ def web_extend(host: Host, web: Any) -> None:
 def register_jobs(host: Host) -> Iterable[Job]:
     """The scheduler: every ``tick`` seconds, start the subscriptions that are due."""
     settings: Settings = host.settings("caldav_subscription")
-    scheduler = Scheduler(host, settings.max_concurrent_syncs)
-    _schedulers[host] = scheduler
-    return [Job("caldav_subscription", float(settings.tick), scheduler.tick)]
+    return [Job("caldav_subscription", float(settings.tick), scheduler_of(host).tick)]
+
+
+def scheduler_of(host: Host) -> Scheduler:
+    """The host's scheduler, made on first use."""
+    settings: Settings = host.settings("caldav_subscription")
+    return host.state(SCHEDULER, lambda: Scheduler(host, settings.max_concurrent_syncs))
 
 
 @hookimpl
 async def shutdown(host: Host) -> None:
     """Stop running syncs cleanly (they give their leases back)."""
-    scheduler = _schedulers.pop(host, None)
-    if scheduler is not None:
-        await scheduler.stop()
+    await scheduler_of(host).stop()
 
 
 @hookimpl

@@ -59,10 +59,17 @@ class Scheduler:
             self.running.pop(subscription_id, None)
 
     async def stop(self) -> None:
-        """Cancel running syncs and wait for them to let go of their leases."""
+        """Cancel running syncs and wait for them to let go of their leases.
+
+        Ticks started meanwhile start nothing; afterwards the scheduler may tick again
+        (the host's next lifespan: it is the host's one scheduler, in ``host.state``).
+        """
         self.stopping = True
-        tasks = list(self.running.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=10)
+        try:
+            tasks = list(self.running.values())
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=10)
+        finally:
+            self.stopping = False

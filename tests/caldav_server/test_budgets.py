@@ -15,14 +15,8 @@ import httpx
 import pytest
 
 from kernel.testing import latency_during
-from tests.caldav_server.conftest import (
-    CALDAV,
-    Deployment,
-    make_deployment,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-)
+from kernel.testing.dav import CALDAV, mkcalendar, parse_multistatus, propfind, report
+from tests.caldav_server.conftest import Deployment, make_deployment
 
 DECL = f'xmlns:D="DAV:" xmlns:C="{CALDAV}"'
 SECONDLY_UTC = ("DTSTART:20240101T000000Z", "DURATION:PT1S", "RRULE:FREQ=SECONDLY")
@@ -54,10 +48,6 @@ def calendar_object(uid: str, *lines: str, zone: str = "") -> bytes:
 def members(client: httpx.Client, cal: str) -> list[str]:
     return [href for href in parse_multistatus(propfind(client, cal, "<D:prop><D:getetag/></D:prop>", "1"))
             if href != cal]
-
-
-def report(client: httpx.Client, cal: str, body: str) -> httpx.Response:
-    return client.request("REPORT", cal, content=body.encode(), headers={"Depth": "1"})
 
 
 def week_query(year: int, calendar_data: str = "") -> str:

@@ -9,7 +9,8 @@ import caldav
 import pytest
 from caldav.lib import error
 
-from tests.caldav_server.conftest import PASSWORD, Deployment, unique
+from kernel.testing.dav import unique
+from tests.caldav_server.conftest import PASSWORD, Deployment
 
 UTC = dt.UTC
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.caldav_server.conftest import (
+from kernel.testing.dav import (
     CALDAV,
     NS,
     error_elements,

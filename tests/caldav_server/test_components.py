@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from kernel.ical import COMPONENTS, parse_object
-from tests.caldav_server.conftest import CALDAV, error_elements, mkcalendar, parse_multistatus, propfind
+from kernel.testing.dav import CALDAV, error_elements, mkcalendar, parse_multistatus, propfind
 
 C = "{" + CALDAV + "}"
 DECL = f'xmlns:D="DAV:" xmlns:C="{CALDAV}"'

@@ -9,7 +9,8 @@ from email.utils import formatdate, parsedate_to_datetime
 
 import httpx
 
-from tests.caldav_server.conftest import event, mkcalendar, parse_multistatus, propfind
+from kernel.testing import event_object as event
+from kernel.testing.dav import mkcalendar, parse_multistatus, propfind
 
 
 def date(seconds: float) -> str:

@@ -14,15 +14,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.caldav_server.conftest import (
-    CALDAV,
-    Deployment,
-    event,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-    unique,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import CALDAV, mkcalendar, parse_multistatus, propfind, unique
+from tests.caldav_server.conftest import Deployment
 
 XMLNS = f'xmlns:D="DAV:" xmlns:C="{CALDAV}"'
 RENAME = (

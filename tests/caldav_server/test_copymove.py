@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.caldav_server.conftest import (
-    Deployment,
-    event,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-    unique,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import mkcalendar, parse_multistatus, propfind, unique
+from tests.caldav_server.conftest import Deployment
 
 
 def transfer(client: httpx.Client, method: str, src: str, dest: str, **headers: str) -> httpx.Response:

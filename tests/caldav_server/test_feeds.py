@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 import httpx
 import icalendar
 
+from kernel.testing import event_object as event
+from kernel.testing.dav import mkcalendar, unique
 from plugins.caldav_server.feeds import tokens
-from tests.caldav_server.conftest import Deployment, event, mkcalendar, unique
+from tests.caldav_server.conftest import Deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 

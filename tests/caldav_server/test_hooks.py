@@ -12,16 +12,9 @@ import pytest
 from starlette.responses import PlainTextResponse, Response
 
 from kernel import Rejected, hookimpl
-from tests.caldav_server.conftest import (
-    CALDAV,
-    Deployment,
-    event,
-    make_deployment,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-    unique,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import CALDAV, mkcalendar, parse_multistatus, propfind, unique
+from tests.caldav_server.conftest import Deployment, make_deployment
 
 C = "{" + CALDAV + "}"
 

@@ -8,17 +8,10 @@ from pathlib import Path
 
 import httpx
 
+from kernel.testing import event_object as event
 from kernel.testing import latency_during
-from tests.caldav_server.conftest import (
-    CALDAV,
-    PASSWORD,
-    Deployment,
-    event,
-    make_deployment,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-)
+from kernel.testing.dav import CALDAV, mkcalendar, parse_multistatus, propfind
+from tests.caldav_server.conftest import PASSWORD, Deployment, make_deployment
 
 BOMB = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">

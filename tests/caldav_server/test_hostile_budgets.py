@@ -13,7 +13,8 @@ import pytest
 
 from kernel import ConfigError
 from kernel.testing import add_group, add_user, latency_during, make_host
-from tests.caldav_server.conftest import Deployment, error_elements, make_deployment, mkcalendar, parse_multistatus
+from kernel.testing.dav import error_elements, mkcalendar, parse_multistatus
+from tests.caldav_server.conftest import Deployment, make_deployment
 
 D = "{DAV:}"
 

@@ -13,14 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.caldav_server.conftest import (
-    Deployment,
-    error_elements,
-    event,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import error_elements, mkcalendar, parse_multistatus, propfind
+from tests.caldav_server.conftest import Deployment
 
 D = "{DAV:}"
 RACERS = 8

@@ -7,16 +7,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.caldav_server.conftest import (
-    Deployment,
-    error_elements,
-    event,
-    make_deployment,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-    unique,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import error_elements, mkcalendar, parse_multistatus, propfind, unique
+from tests.caldav_server.conftest import Deployment, make_deployment
 
 D = "{DAV:}"
 LOCKINFO = (

@@ -18,16 +18,9 @@ import caldav
 import httpx
 import pytest
 
-from tests.caldav_server.conftest import (
-    CALDAV,
-    NS,
-    PASSWORD,
-    Deployment,
-    event,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import CALDAV, NS, mkcalendar, parse_multistatus, propfind
+from tests.caldav_server.conftest import PASSWORD, Deployment
 from tests.caldav_server.test_sync import result, sync
 
 NFC = unicodedata.normalize("NFC", "café")

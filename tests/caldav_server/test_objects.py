@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.caldav_server.conftest import (
-    CALDAV,
-    error_elements,
-    event,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import CALDAV, error_elements, mkcalendar, parse_multistatus, propfind
 
 C = "{" + CALDAV + "}"
 TODO = b"""BEGIN:VCALENDAR\r

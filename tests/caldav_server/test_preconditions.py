@@ -18,15 +18,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from .conftest import (
-    CALDAV,
-    Deployment,
-    event,
-    make_deployment,
-    mkcalendar,
-    parse_multistatus,
-    unique,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import CALDAV, mkcalendar, parse_multistatus, unique
+
+from .conftest import Deployment, make_deployment
 
 C = "{" + CALDAV + "}"
 D = "{DAV:}"

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.caldav_server.conftest import (
-    CALDAV,
-    Deployment,
-    error_elements,
-    event,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import CALDAV, error_elements, mkcalendar, parse_multistatus, propfind
+from tests.caldav_server.conftest import Deployment
 
 D = "{DAV:}"
 C = "{" + CALDAV + "}"

@@ -9,7 +9,9 @@ import httpx
 
 from kernel.host import Host
 from kernel.testing import add_user, asgi_client, make_host
-from tests.caldav_server.conftest import CALDAV, PASSWORD, event
+from kernel.testing import event_object as event
+from kernel.testing.dav import CALDAV
+from tests.caldav_server.conftest import PASSWORD
 
 PROPFIND = b'<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:getcontenttype/><D:resourcetype/></D:prop></D:propfind>'
 WEEK = (

@@ -9,7 +9,8 @@ import httpx
 import icalendar
 
 from kernel.testing import latency_during
-from tests.caldav_server.conftest import CALDAV, Deployment, error_elements, mkcalendar
+from kernel.testing.dav import CALDAV, error_elements, mkcalendar
+from tests.caldav_server.conftest import Deployment
 
 C = "{" + CALDAV + "}"
 MISMATCHED = b"""BEGIN:VCALENDAR\r

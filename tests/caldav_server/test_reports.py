@@ -5,13 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.caldav_server.conftest import (
-    CALDAV,
-    error_elements,
-    event,
-    mkcalendar,
-    parse_multistatus,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import CALDAV, error_elements, mkcalendar, parse_multistatus, report
 
 D = "{DAV:}"
 C = "{" + CALDAV + "}"
@@ -39,10 +34,6 @@ SUMMARY:No due date\r
 END:VTODO\r
 END:VCALENDAR\r
 """
-
-
-def report(client: httpx.Client, path: str, body: str, depth: str = "1") -> httpx.Response:
-    return client.request("REPORT", path, content=body.encode(), headers={"Depth": depth})
 
 
 def query(client: httpx.Client, path: str, filter_xml: str, prop: str = "<D:getetag/>") -> set[str]:

@@ -6,13 +6,8 @@ import xml.etree.ElementTree as ET
 
 import httpx
 
-from tests.caldav_server.conftest import (
-    NS,
-    error_elements,
-    event,
-    mkcalendar,
-    parse_multistatus,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import NS, error_elements, mkcalendar, parse_multistatus
 
 D = "{DAV:}"
 

@@ -13,18 +13,9 @@ import httpx
 import pytest
 
 from kernel.testing import add_user, latency_during
-from tests.caldav_server.conftest import (
-    CALDAV,
-    NS,
-    Deployment,
-    error_elements,
-    event,
-    make_deployment,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-    unique,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import CALDAV, NS, error_elements, mkcalendar, parse_multistatus, propfind, unique
+from tests.caldav_server.conftest import Deployment, make_deployment
 from tests.caldav_server.test_locks import lock, token_of
 
 D = "{DAV:}"

@@ -12,15 +12,9 @@ from pathlib import Path
 import caldav
 import httpx
 
-from tests.caldav_server.conftest import (
-    PASSWORD,
-    Deployment,
-    event,
-    mkcalendar,
-    parse_multistatus,
-    propfind,
-    unique,
-)
+from kernel.testing import event_object as event
+from kernel.testing.dav import mkcalendar, parse_multistatus, propfind, unique
+from tests.caldav_server.conftest import PASSWORD, Deployment
 
 
 def pair_config(tmp_path: Path, local: Path, url: str) -> Path:

@@ -13,7 +13,7 @@ import httpx
 import icalendar
 import pytest
 
-from tests.caldav_server.conftest import CALDAV, mkcalendar, parse_multistatus
+from kernel.testing.dav import CALDAV, mkcalendar, parse_multistatus
 
 WILD = Path(__file__).resolve().parents[1] / "data" / "wild"
 CORPUS = tomllib.loads((WILD / "corpus.toml").read_text())

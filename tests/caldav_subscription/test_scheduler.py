@@ -154,3 +154,29 @@ def test_no_store_work_on_the_event_loop(fast_host: Host, feeds: FeedServer) -> 
             assert alice.delete(f"/api/subscriptions/{sub_id}").status_code == 204
         server.host.store.connections.set_tracer(None)
     assert on_loop == []
+
+
+def test_run_job_ticks_the_hosts_one_scheduler(tmp_path: Path, feeds: FeedServer) -> None:
+    """kernel.testing.run_job runs the scheduler's job once, now: due subscriptions sync before it
+    returns, paused ones do not; each host has its own scheduler in host.state, the same one on
+    every call (and after a shutdown, it ticks again)."""
+    from kernel.testing import app_client, run_job
+    from plugins.caldav_subscription import SCHEDULER, scheduler_of
+
+    first, second = build_host(tmp_path / "a"), build_host(tmp_path / "b")
+    url = feeds.publish("/team.ics", feed())
+    sub, paused = subscribe(first, url), subscribe(first, url, calendar="alice/paused")
+    manage.set_paused(first, paused, True)
+    assert run_job(first, "caldav_subscription") is None
+    assert len(local_objects(first, sub)) == 2 and records.get(first.store, sub.id).last_success is not None
+    assert records.get(first.store, paused.id).last_attempt is None
+    assert scheduler_of(first) is first.state(SCHEDULER, list) is scheduler_of(first)
+    assert scheduler_of(second) is not scheduler_of(first) and scheduler_of(first).running == {}
+    with app_client(first):  # startup, then shutdown stops the scheduler
+        pass
+    records.update(first.store, sub.id, next_run=0)
+    feeds.publish("/team.ics", feed().replace(b"SUMMARY:Offsite", b"SUMMARY:Offsite moved"))
+    run_job(first, "caldav_subscription")
+    assert b"Offsite moved" in local_objects(first, sub)["offsite@example.com.ics"]
+    first.close()
+    second.close()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kernel import ConfigError, Rejected, hookimpl
+from kernel import Rejected, hookimpl
 from kernel.hookspecs import hookspec, may_return_awaitable
-from kernel.testing import add_user, event_object, make_host, write_config
+from kernel.testing import add_user, assert_config_error, event_object, make_host, write_config
 
 from .test_config import run_cli
 
@@ -83,13 +83,15 @@ class AwaitedNotifications:
 
 
 def test_an_async_implementation_of_any_synchronous_kernel_hook_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="plugin 'accessed' implements principal_accessed with async def"):
-        make_host(tmp_path, plugins=[("accessed", AsyncAccessed())])
+    assert_config_error(
+        "enabled: plugin 'accessed' implements principal_accessed with async def", plugins=[("accessed", AsyncAccessed())]
+    )
 
 
 def test_the_rule_covers_hooks_plugins_declare(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="plugin 'props' implements dav_properties with async def"):
-        make_host(tmp_path, ["caldav_server"], plugins=[("props", AsyncDavProperties())])
+    assert_config_error(
+        "plugin 'props' implements dav_properties with async def", plugins=["caldav_server", ("props", AsyncDavProperties())]
+    )
     (tmp_path / "off").mkdir()
     make_host(tmp_path / "off", plugins=[("props", AsyncDavProperties())]).close()  # never called without CalDAV
 
@@ -142,8 +144,10 @@ class AsyncName:
 def test_plugin_hookspecs_choose_with_may_return_awaitable(tmp_path: Path) -> None:
     make_host(tmp_path, plugins=[("specs", DeclaresAwaitedHook()), ("ready", AsyncReady())]).close()
     (tmp_path / "b").mkdir()
-    with pytest.raises(ConfigError, match="plugin 'name' implements report_name with async def"):
-        make_host(tmp_path / "b", plugins=[("specs", DeclaresAwaitedHook()), ("name", AsyncName())])
+    assert_config_error(
+        "plugin 'name' implements report_name with async def",
+        plugins=[("specs", DeclaresAwaitedHook()), ("name", AsyncName())],
+    )
 
 
 class SyncVeto:

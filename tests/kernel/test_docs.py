@@ -4,7 +4,10 @@ guide's own code runs as written."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -100,3 +103,30 @@ def test_the_docs_storage_snippet_migrates(tmp_path: Path) -> None:
     assert tuple(row) == ("remember", 1, "open", 1.0)
     assert plugin.migrations.pending(host.store) == []
     host.close()
+
+
+def docs_blocks() -> list[str]:
+    """Every python block of docs/plugins.md, in order."""
+    docs = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    return re.findall(r"^```python\n(.*?)^```", docs, re.M | re.S)
+
+
+def test_the_testing_tutorial_runs_as_written(tmp_path: Path, teamcal_backend: str) -> None:
+    """"Testing your plugin": the banned-word plugin and its tests, each under 30 lines, the tests
+    using only kernel.testing (and the plugin), pass under pytest on this backend."""
+    blocks = docs_blocks()
+    plugin = next(b for b in blocks if "def validate_object" in b and "/api/hello" in b)
+    tests = next(b for b in blocks if b.startswith("import banned\n"))
+    assert len(plugin.splitlines()) < 30 and len(tests.splitlines()) < 30
+    imports = [line for line in tests.splitlines() if line.startswith(("import ", "from "))]
+    assert all(line == "import banned" or line.startswith("from kernel.testing") for line in imports), imports
+    (tmp_path / "banned.py").write_text(plugin, encoding="utf-8")
+    (tmp_path / "test_banned.py").write_text(tests, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", f"teamcal_backends={teamcal_backend}",
+         "test_banned.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout, result.stdout

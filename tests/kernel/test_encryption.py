@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kernel import Column, ConfigError, Migrations, Migrator, SecretColumn, Table, hookimpl
+from kernel import Column, Migrations, Migrator, SecretColumn, Table, hookimpl
 from kernel.cli import _build_parser
 from kernel.encryption import MissingKey, SecretBox, UnreadableSecret, generate_key
 from kernel.host import Host
-from kernel.testing import make_host
+from kernel.testing import assert_config_error, make_host
 
 
 class Vault:
@@ -122,8 +122,7 @@ def test_the_secret_key_setting(
     host = make_host(tmp_path / "file", kernel='secret_key = {file = "keys"}')
     assert host.secrets.decrypt(encrypted_with(key, "t")) == "t"  # an older key still decrypts
     host.close()
-    with pytest.raises(ConfigError, match=r"\[kernel\] secret_key: key 2 is not a Fernet key"):
-        make_host(tmp_path / "bad", kernel=f'secret_key = "{key}, not-a-key"')
+    assert_config_error("[kernel] secret_key: key 2 is not a Fernet key", settings={"kernel": {"secret_key": f"{key}, not-a-key"}})
     host = make_host(tmp_path / "generate")
     code, out = cli(host, capsys, "secrets", "generate-key")
     host.close()

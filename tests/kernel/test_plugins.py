@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -12,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kernel import Column, ConfigError, Migrations, Table, hookimpl
+from kernel import Column, Migrations, Table, hookimpl
 from kernel.plugins import available_plugins
-from kernel.testing import LiveServer, add_user, make_host, write_config
+from kernel.testing import LiveServer, add_user, assert_config_error, make_host, write_config
 
 from .conftest import event
 from .test_config import run_cli
@@ -95,8 +94,10 @@ class Misspelled:
 
 
 def test_check_pending_turns_a_misspelled_hook_into_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="validate_objcet"):
-        make_host(tmp_path, plugins=[("typo", Misspelled())])
+    assert_config_error(
+        "enabled: plugin 'typo' implements validate_objcet, which is not a hook: did you mean validate_object?",
+        plugins=[("typo", Misspelled())],
+    )
 
 
 def test_broken_plugin_import_exits_2(tmp_path: Path) -> None:
@@ -174,8 +175,7 @@ def test_hook_register_settings(tmp_path: Path) -> None:
     host = make_host(tmp_path, plugins=[("greeter", Greeter())], extra='[greeter]\nword = "moin"\n')
     assert host.settings("greeter").word == "moin"
     host.close()
-    with pytest.raises(ConfigError, match=r"\[greeter\] wrod: unknown key"):
-        make_host(tmp_path, plugins=[("greeter", Greeter())], extra='[greeter]\nwrod = "x"\n')
+    assert_config_error("[greeter] wrod: unknown key", plugins=[("greeter", Greeter())], settings={"greeter": {"wrod": "x"}})
 
 
 def test_hook_register_migrations(tmp_path: Path) -> None:
@@ -223,8 +223,9 @@ def test_a_plugin_table_without_its_prefix_stops_start_up(tmp_path: Path) -> Non
         def register_migrations(self, host):
             return sloppy
 
-    with pytest.raises(ConfigError, match=re.escape("migration sloppy.m001: table or index 'notes' must start with the plugin")):
-        make_host(tmp_path, plugins=[("sloppy", Sloppy())])
+    assert_config_error(
+        "migration sloppy.m001: table or index 'notes' must start with the plugin", plugins=[("sloppy", Sloppy())]
+    )
 
 
 def test_hook_register_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

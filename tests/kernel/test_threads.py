@@ -101,10 +101,8 @@ def test_changes_committed_in_a_worker_thread_reach_the_serving_loop(tmp_path: P
 
 @pytest.mark.sqlite_only
 def test_memory_database_is_refused_with_one_line(tmp_path: Path) -> None:
-    from kernel.config import ConfigError
-    from kernel.testing import write_config
+    from kernel.testing import assert_config_error
 
-    path = write_config(tmp_path)
-    path.write_text(path.read_text().replace('"teamcal.sqlite3"', '":memory:"'))
-    with pytest.raises(ConfigError, match=r"\[kernel\] database: ':memory:' cannot be shared"):
-        Host.from_config(path)
+    assert_config_error(
+        "[kernel] database: ':memory:' cannot be shared", toml='enabled = []\n[kernel]\ndatabase = ":memory:"\n'
+    )

@@ -11,24 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
-from kernel.host import Host
+from kernel.testing import Deployment as LiveDeployment
 from kernel.testing import LiveServer, add_group, add_user, free_port, make_host
 
 PASSWORD = "password"
 ENABLED = ["caldav_server", "web"]
 
 
-@dataclass
-class Deployment:
-    """A running teamcal with the web plugin: its host (for setup) and its live server."""
-
-    host: Host
-    server: LiveServer
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        return self.server.url
+class Deployment(LiveDeployment):
+    """A running teamcal with the web plugin (kernel.testing's Deployment), and browsers on it."""
 
     def browser(self) -> httpx.Client:
         """A cookie-keeping client with no credentials, as a browser starts."""
@@ -90,10 +81,8 @@ def make_deployment(
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory, teamcal_backend: str) -> Iterator[Deployment]:
     """One deployment per test module; tests make their own uniquely named calendars."""
-    dep = make_deployment(tmp_path_factory.mktemp("web"))
-    with dep.server:
+    with make_deployment(tmp_path_factory.mktemp("web")) as dep:
         yield dep
-    dep.host.close()
 
 
 def login_csrf(client: httpx.Client) -> str:
