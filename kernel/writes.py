@@ -302,11 +302,15 @@ class Writes:
         move: bool = False,
         source: str = "api",
         keep_uid: bool = False,
+        if_match: str | None = None,
+        if_unmodified_since: float | None = None,
     ) -> Stored:
         """Copy (or move) a resource with its dead properties; returns what ``put_object`` stored.
 
         The target goes through the whole pipeline (validation, UID check,
         hooks, ``keep_uid`` as there); ``overwrite=False`` with an existing target is a 412.
+        ``if_match`` / ``if_unmodified_since`` are conditions on the source, checked in the
+        same transaction (a 412 when a write changed it since the client read it).
         """
         name, target_name = canonical_name(name), canonical_name(target_name)
         with self.transaction():
@@ -314,6 +318,7 @@ class Writes:
             old = self.store.resource(source_collection.id, name)
             if old is None:
                 raise Rejected(404, None, "No such resource.")
+            _check_conditions(old, if_match, None, if_unmodified_since)
             if source_collection.id == target.id and name == target_name:
                 raise Rejected(403, None, "Source and destination are the same resource.")
             existing = self.store.resource(target.id, target_name)
@@ -357,10 +362,19 @@ class Writes:
         *,
         principal: Principal | None,
         source: str = "api",
+        if_match: str | None = None,
+        if_unmodified_since: float | None = None,
     ) -> None:
-        """Set (XML) or remove (None) dead properties of a resource of ``collection``; needs write."""
+        """Set (XML) or remove (None) dead properties of a resource of ``collection``; needs write.
+        ``if_match`` / ``if_unmodified_since`` are checked on the stored resource in the same
+        transaction (412; 404 when it was deleted meanwhile)."""
         with self.transaction():
             self._require(principal, "write", collection)
+            if if_match is not None or if_unmodified_since is not None:
+                current = self.store.resource(collection.id, resource.name)
+                if current is None:
+                    raise Rejected(404, None, "No such resource.")
+                _check_conditions(current, if_match, None, if_unmodified_since)
             self._save_properties(changes, principal=principal, source=source, collection=collection, resource=resource)
 
     def validate_properties(

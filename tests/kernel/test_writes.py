@@ -248,3 +248,36 @@ def test_listing_reads_only_the_fields_asked_for_in_pages(host: Host, cal) -> No
     for bad in (("data",), ("etag; DROP TABLE resources",)):
         with pytest.raises(ValueError):
             list(host.store.iter_listing(work.id, bad))
+
+
+def test_copy_and_move_check_the_source_conditions_in_their_transaction(host: Host, cal) -> None:
+    """If-Match / If-Unmodified-Since on the source are checked where the copy happens: a stale ETag
+    (a write in between) is a 412 and neither side changes; the current one copies or moves."""
+    alice, work = cal
+    first, _, _ = host.writes.put_object(work, "a.ics", event(), principal=alice)
+    newer, _, _ = host.writes.put_object(work, "a.ics", event(summary="changed"), principal=alice)
+    assert first.etag != newer.etag
+    before = snapshot(host)
+    for kwargs in ({"if_match": first.etag}, {"if_unmodified_since": newer.modified - 10}):
+        for move in (False, True):
+            with pytest.raises(Rejected) as refused:
+                host.writes.copy_object(work, "a.ics", work, "b.ics", principal=alice, move=move, **kwargs)
+            assert refused.value.status == 412
+    assert snapshot(host) == before
+    host.writes.copy_object(work, "a.ics", work, "b.ics", principal=alice, move=True, if_match=newer.etag)
+    assert host.store.resource(work.id, "a.ics") is None and host.store.resource(work.id, "b.ics").etag == newer.etag
+
+
+def test_resource_properties_check_their_conditions_in_their_transaction(host: Host, cal) -> None:
+    alice, work = cal
+    first, _, _ = host.writes.put_object(work, "a.ics", event(), principal=alice)
+    newer, _, _ = host.writes.put_object(work, "a.ics", event(summary="changed"), principal=alice)
+    prop = {"{urn:x}note": '<X:note xmlns:X="urn:x">hi</X:note>'}
+    with pytest.raises(Rejected) as refused:
+        host.writes.set_resource_properties(work, first, prop, principal=alice, if_match=first.etag)
+    assert refused.value.status == 412
+    host.writes.set_resource_properties(work, newer, prop, principal=alice, if_match=newer.etag)
+    host.writes.delete_object(work, "a.ics", principal=alice)
+    with pytest.raises(Rejected) as gone:
+        host.writes.set_resource_properties(work, newer, prop, principal=alice, if_match=newer.etag)
+    assert gone.value.status == 404

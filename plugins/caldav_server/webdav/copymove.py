@@ -124,6 +124,9 @@ def transfer(ctx: DavContext, *, move: bool) -> Response:
             move=move,
             source="caldav",
             keep_uid=True,
+            # checked before (with If-None-Match) and again where a racing write cannot slip between
+            if_match=ctx.request.headers.get("if-match"),
+            if_unmodified_since=conditions.http_time(ctx.request.headers.get("if-unmodified-since")),
         )
         if move:
             ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, src))

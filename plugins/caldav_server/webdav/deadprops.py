@@ -40,10 +40,14 @@ def save(
     principal: Principal,
     properties: dict[str, str | None],
     attrs: dict[str, Any],
+    *,
+    if_match: str | None = None,
+    if_unmodified_since: float | None = None,
 ) -> None:
     """Write dead properties (None removes) and collection attributes, all in one transaction.
 
-    Every kind of target goes through the kernel's ``validate_properties`` hooks (quotas)."""
+    Every kind of target goes through the kernel's ``validate_properties`` hooks (quotas).
+    A resource's ``if_match`` / ``if_unmodified_since`` are checked again in that transaction."""
     if target.kind == "collection":
         assert target.collection is not None
         host.writes.update_collection(
@@ -53,7 +57,8 @@ def save(
     if target.kind == "resource":
         assert target.collection is not None and target.resource is not None
         host.writes.set_resource_properties(
-            target.collection, target.resource, properties, principal=principal, source="caldav"
+            target.collection, target.resource, properties, principal=principal, source="caldav",
+            if_match=if_match, if_unmodified_since=if_unmodified_since,
         )
         return
     assert target.owner is not None

@@ -128,5 +128,7 @@ def proppatch(ctx: DavContext) -> Response:
     kind = target.collection.kind if target.kind == "collection" and target.collection else None
     result = plan(ctx, ops, kind)
     if not result.failed:
-        deadprops.save(ctx.host, target, ctx.principal, result.dead, result.attrs)
+        headers = ctx.request.headers  # checked above, and for a resource again where no write slips between
+        deadprops.save(ctx.host, target, ctx.principal, result.dead, result.attrs, if_match=headers.get("if-match"),
+                       if_unmodified_since=conditions.http_time(headers.get("if-unmodified-since")))
     return multistatus.multistatus([result.answer(target.href)])
