@@ -38,6 +38,15 @@ def _resource(row: tuple[Any, ...]) -> Resource:
     return resource
 
 
+def _record_fields(fields: Iterable[str]) -> tuple[str, ...]:
+    """``name`` and ``fields``, each once, checked to be Resource fields (they become SQL)."""
+    wanted = tuple(dict.fromkeys(("name", *fields)))
+    unknown = set(wanted) - set(_FIELDS)
+    if unknown:
+        raise ValueError(f"not resource fields: {sorted(unknown)}")
+    return wanted
+
+
 @functools.cache
 def _listing_record(fields: tuple[str, ...]) -> Any:
     """The record type :meth:`ResourceStore.iter_listing` yields for these fields."""
@@ -119,10 +128,7 @@ class ResourceStore:
         as light records with those attributes, read from the listing index: a
         PROPFIND that asks for ETags reads two columns of 10,000 rows, not twelve, and
         builds no :class:`Resource`. ValueError for a name that is not a Resource field."""
-        wanted = tuple(dict.fromkeys(("name", *fields)))
-        unknown = set(wanted) - set(_FIELDS)
-        if unknown:
-            raise ValueError(f"not resource fields: {sorted(unknown)}")
+        wanted = _record_fields(fields)
         make = _listing_record(wanted)._make
         sql = f"SELECT {', '.join(wanted)} FROM resources WHERE collection_id = ? AND name > ? ORDER BY name LIMIT ?"
         after = ""
@@ -152,18 +158,28 @@ class ResourceStore:
             out.extend((_resource(r[:-1]), r[-1]) for r in rows)
         return sorted(out, key=lambda pair: pair[0].name)
 
-    def resources_by_ids(self, ids: Iterable[int], *, with_data: bool = False) -> list[tuple[Resource, bytes | None]]:
-        """Resources by id (any collection), with content when asked."""
+    def resources_by_ids(
+        self, ids: Iterable[int], *, with_data: bool = False, fields: Iterable[str] | None = None
+    ) -> list[tuple[Any, bytes | None]]:
+        """Resources by id (any collection), by name, with content when asked. With ``fields``,
+        light records of just those fields (and ``name``) instead of :class:`Resource`\ s, as
+        :meth:`iter_listing` gives (ValueError for a name that is not a Resource field)."""
         wanted = list(dict.fromkeys(ids))
-        cols = _COLUMNS + (", data" if with_data else "")
-        out: list[tuple[Resource, bytes | None]] = []
+        if fields is None:
+            columns, make = _COLUMNS, _resource
+        else:
+            names = _record_fields(fields)
+            columns, make = ", ".join(names), _listing_record(names)._make
+        width = columns.count(",") + 1
+        cols = columns + (", data" if with_data else "")
+        out: list[tuple[Any, bytes | None]] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             rows = self.conn.execute(
                 f"SELECT {cols} FROM resources WHERE id IN ({','.join('?' * len(chunk))})", chunk
             )
             for r in rows:
-                out.append((_resource(r[:12]), r[12] if with_data else None))
+                out.append((make(r[:width]), r[width] if with_data else None))
         return sorted(out, key=lambda pair: pair[0].name)
 
     def count_resources(self, collection_id: int | None = None, *, owner_id: int | None = None) -> int:

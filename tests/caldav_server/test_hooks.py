@@ -183,5 +183,16 @@ def test_hook_dav_extend(extender: Deployment) -> None:
         for href in (journal + "e.ics", journal + "big.ics"):
             alone = parse_multistatus(propfind(alice, href, asked, depth="0"))[href]
             assert alone.text("{DAV:}getetag") == listed[href].text("{DAV:}getetag") == alice.get(href).headers["etag"]
+        # the same in a calendar-query with calendar-data (the report's own element beside the rows)
+        query = ('<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:X="urn:ext">'
+                 "<D:prop><D:getetag/><X:size-class/><C:calendar-data/></D:prop><C:filter>"
+                 '<C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="20000101T000000Z"'
+                 ' end="20300101T000000Z"/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>')
+        found = parse_multistatus(alice.request("REPORT", journal, content=query, headers={"Depth": "1"}))
+        for href, size_class in ((journal + "e.ics", "small"), (journal + "big.ics", "big")):
+            got = alice.get(href)
+            assert found[href].text("{urn:ext}size-class") == size_class
+            assert found[href].text("{DAV:}getetag") == got.headers["etag"]
+            assert found[href].text("{urn:ietf:params:xml:ns:caldav}calendar-data") == got.text
     with extender.client("carol") as carol:  # carol may not read alice's calendar: no summary for her
         assert carol.get(journal, headers={"Accept": "text/x-summary"}).status_code in (403, 404)

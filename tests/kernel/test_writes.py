@@ -245,6 +245,10 @@ def test_listing_reads_only_the_fields_asked_for_in_pages(host: Host, cal) -> No
         assert [(r.id, r.name, r.etag, r.size) for r in listed] == [(r.id, r.name, r.etag, r.size) for r in whole]
         assert listed[0]._fields == ("name", "etag", "id", "size")
     assert len(whole) == 23 and [r.name for r in host.store.iter_listing(work.id, ())] == [r.name for r in whole]
+    by_ids = host.store.resources_by_ids([r.id for r in reversed(whole)], with_data=True, fields=("etag",))
+    assert [(r.name, r.etag, data) for r, data in by_ids] == [(r.name, r.etag, host.store.data(r.id)) for r in whole]
+    with pytest.raises(ValueError):
+        host.store.resources_by_ids([whole[0].id], fields=("data",))
     for bad in (("data",), ("etag; DROP TABLE resources",)):
         with pytest.raises(ValueError):
             list(host.store.iter_listing(work.id, bad))

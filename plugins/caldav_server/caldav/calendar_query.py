@@ -20,7 +20,7 @@ from kernel import Budget
 from plugins.caldav_server.caldav import filters, timezones
 from plugins.caldav_server.caldav.calendar_data import parsed_calendar
 from plugins.caldav_server.caldav.query_error import QueryError
-from plugins.caldav_server.caldav.report_props import CalendarDataRenderer
+from plugins.caldav_server.caldav.report_props import CALENDAR_DATA, CalendarDataRenderer
 from plugins.caldav_server.webdav import multistatus, xml
 from plugins.caldav_server.webdav.deadprops import ResourceProperties
 from plugins.caldav_server.webdav.errors import DavError
@@ -102,12 +102,13 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
         flt = filters.parse_filter(body.find(c("filter")))
         tz = request_timezone(body, collection)
         request, renderer = CalendarDataRenderer.from_report(body)
+        evaluator = Evaluator(ctx, request, computed=frozenset({CALENDAR_DATA}))
         results: Iterable[tuple[Resource, dict[str, str] | None]]
         component, time_range, exact = flt.index_plan()
         if exact and renderer.cheap() and time_range is not None and target.resource is None:
             ids = ctx.store.time_range(collection.id, time_range.start, time_range.end, tz=tz, component=component,
                                        budget=ctx.budget)
-            results = indexed_answers(ctx, ids, renderer, tz)
+            results = indexed_answers(ctx, ids, renderer, tz, evaluator.row_fields)
         else:
             rows, exact = candidates(ctx, collection, flt, tz)
             if target.resource is not None:
@@ -122,11 +123,13 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
             results = work()
     except QueryError as exc:
         raise dav_error(exc) from None
-    evaluator = Evaluator(ctx, request)
     dead = ResourceProperties(ctx.store, collection.id)
 
     def parts() -> Iterator[str]:
         for resource, computed in results:
+            if target.kind == "collection":  # members: from their rows where the properties allow
+                yield evaluator.resource_response(target, resource, dead, computed)
+                continue
             child = ctx.member(resource)
             found, missing = evaluator.evaluate(child, dead.getter(resource.id), computed)
             yield multistatus.response(child.href, found, missing, minimal=ctx.minimal)
@@ -135,13 +138,15 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
 
 
 def indexed_answers(
-    ctx: DavContext, ids: list[int], renderer: CalendarDataRenderer, tz: dt.tzinfo | None
+    ctx: DavContext, ids: list[int], renderer: CalendarDataRenderer, tz: dt.tzinfo | None,
+    fields: tuple[str, ...] | None = None,
 ) -> Iterator[tuple[Resource, dict[str, str] | None]]:
     """The answers of an exact index query with stored bytes sent as they are, read
     :data:`BATCH` objects at a time as the answer streams (a query matching 100,000
-    objects never holds them all)."""
+    objects never holds them all); with ``fields``, only those columns of each (the
+    properties asked for say which: ``Evaluator.row_fields``)."""
     for first in range(0, len(ids), BATCH):
-        for resource, data in ctx.store.resources_by_ids(ids[first : first + BATCH], with_data=True):
+        for resource, data in ctx.store.resources_by_ids(ids[first : first + BATCH], with_data=True, fields=fields):
             yield resource, renderer.computed(data or b"", tz, ctx.budget)
 
 

@@ -103,24 +103,30 @@ class Evaluator:
     never touch the properties table.
     """
 
-    def __init__(self, ctx: DavContext, request: PropRequest) -> None:
+    def __init__(self, ctx: DavContext, request: PropRequest, computed: frozenset[str] = frozenset()) -> None:
+        """``computed``: the names a report computes itself for each resource (CALDAV:calendar-data),
+        given to :meth:`resource_response` with each one."""
         self.ctx = ctx
         self.request = request
         self.registry = ctx.app.properties
         self.wanted = [(name, self.registry.get(name), *xml.tags(name)) for name in request.names]
+        self.computed = computed
         self.rows = self._row_plan()
         self.row_fields = self._row_fields()
 
-    def _row_plan(self) -> list[tuple[str, str, RowGetter]] | None:
-        """(open tag, close tag, row getter) per property asked for, when each one is
-        computed from a resource's row alone; else None."""
+    def _row_plan(self) -> list[tuple[str, str, str, RowGetter | None]] | None:
+        """(name, open tag, close tag, row getter or None for a computed one) per property asked
+        for, when each one is computed by the report or from a resource's row alone; else None."""
         if self.request.kind != "prop":
             return None
-        plan = []
-        for _, live, open_tag, close_tag in self.wanted:
+        plan: list[tuple[str, str, str, RowGetter | None]] = []
+        for name, live, open_tag, close_tag in self.wanted:
+            if name in self.computed:
+                plan.append((name, open_tag, close_tag, None))
+                continue
             if live is None or live.row is None:
                 return None
-            plan.append((open_tag, close_tag, live.row))
+            plan.append((name, open_tag, close_tag, live.row))
         return plan
 
     def _row_fields(self) -> tuple[str, ...] | None:
@@ -128,8 +134,10 @@ class Evaluator:
         if self.rows is None:
             return None
         fields: dict[str, None] = {}
-        for _, live, _, _ in self.wanted:
-            assert live is not None  # a row plan has a live property for every name
+        for name, live, _, _ in self.wanted:
+            if name in self.computed:
+                continue
+            assert live is not None  # a row plan has a live property for every other name
             if live.row_fields is None:
                 return None
             fields.update(dict.fromkeys(live.row_fields))
@@ -142,13 +150,20 @@ class Evaluator:
             return self.ctx.store.iter_listing(collection_id, self.row_fields)
         return self.ctx.store.iter_resources(collection_id)
 
-    def resource_response(self, parent: Target, resource: Resource, dead: ResourceProperties) -> str:
+    def resource_response(self, parent: Target, resource: Resource, dead: ResourceProperties,
+                          computed: dict[str, str] | None = None) -> str:
         """The DAV:response of one resource of the collection ``parent``: straight from its row
-        when every property asked for allows, else through its target (``dead``: the
-        collection's dead properties, read once if needed)."""
+        (and ``computed``, the report's own elements) when every property asked for allows,
+        else through its target (``dead``: the collection's dead properties, read once if needed)."""
         if self.rows is not None:
             found: list[str] = []
-            for open_tag, close_tag, row in self.rows:
+            for name, open_tag, close_tag, row in self.rows:
+                if row is None:
+                    element = computed.get(name) if computed else None
+                    if element is None:
+                        break
+                    found.append(element)
+                    continue
                 value = row(resource)
                 if value is None:
                     break
@@ -161,7 +176,7 @@ class Evaluator:
             assert whole is not None, resource.name
             resource = whole
         child = member_target(parent, resource)
-        found, missing = self.evaluate(child, dead.getter(resource.id))
+        found, missing = self.evaluate(child, dead.getter(resource.id), computed)
         return multistatus.response(child.href, found, missing, minimal=self.ctx.minimal)
 
     def evaluate(
