@@ -161,7 +161,7 @@ class ResourceStore:
     def resources_by_ids(
         self, ids: Iterable[int], *, with_data: bool = False, fields: Iterable[str] | None = None
     ) -> list[tuple[Any, bytes | None]]:
-        """Resources by id (any collection), by name, with content when asked. With ``fields``,
+        r"""Resources by id (any collection), by name, with content when asked. With ``fields``,
         light records of just those fields (and ``name``) instead of :class:`Resource`\ s, as
         :meth:`iter_listing` gives (ValueError for a name that is not a Resource field)."""
         wanted = list(dict.fromkeys(ids))
