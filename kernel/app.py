@@ -122,7 +122,9 @@ def build_app(host: Host, *, owns_host: bool = False, jobs: bool = True) -> ASGI
     """
     metrics = Metrics(host)
     routes: list[Any] = operations.routes(host, metrics) + introspection.routes(host)
-    for result in host.hook.register_routes(host=host):
+    # pluggy calls the last registered plugin first; routes are tried in plugins.toml's order
+    # (the CalDAV mount before a later plugin's pages, so DAV requests match at once)
+    for result in reversed(host.hook.register_routes(host=host)):
         routes.extend(result or [])
 
     @contextlib.asynccontextmanager

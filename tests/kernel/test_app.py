@@ -96,6 +96,29 @@ def test_hook_register_routes_and_body_limits(tmp_path) -> None:
     host.close()
 
 
+class Says:
+    """A plugin answering ``/who`` (and ``/<word>``) with its word."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    @hookimpl
+    def register_routes(self, host):
+        def who(request: Request) -> PlainTextResponse:
+            return PlainTextResponse(self.word)
+
+        return [Route("/who", who), Route(f"/{self.word}", who)]
+
+
+def test_hook_register_routes_are_tried_in_plugin_order(tmp_path) -> None:
+    """Two plugins with the same path: the one enabled first answers; both answer their own."""
+    host = make_host(tmp_path, plugins=[("first", Says("first")), ("second", Says("second"))])
+    with LiveServer(host) as server:
+        assert httpx.get(server.url + "/who").text == "first"
+        assert httpx.get(server.url + "/second").text == "second"
+    host.close()
+
+
 class CapReaders:
     """Routes that read bodies as large as the kernel's cap, and answer a refusal like the DAV
     server does: Rejected as its status, anything else as a 500."""
