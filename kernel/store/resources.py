@@ -165,12 +165,9 @@ class ResourceStore:
         light records of just those fields (and ``name``) instead of :class:`Resource`\ s, as
         :meth:`iter_listing` gives (ValueError for a name that is not a Resource field)."""
         wanted = list(dict.fromkeys(ids))
-        if fields is None:
-            columns, make = _COLUMNS, _resource
-        else:
-            names = _record_fields(fields)
-            columns, make = ", ".join(names), _listing_record(names)._make
-        width = columns.count(",") + 1
+        names = _FIELDS if fields is None else _record_fields(fields)
+        make = _resource if fields is None else _listing_record(names)._make
+        columns, width = ", ".join(names), len(names)
         cols = columns + (", data" if with_data else "")
         out: list[tuple[Any, bytes | None]] = []
         for i in range(0, len(wanted), 500):
