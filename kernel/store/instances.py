@@ -95,35 +95,56 @@ class InstanceStore:
         )
         return [Instance(*r) for r in rows]
 
-    def instances_near(self, resource_ids: Iterable[int], start: int, end: int) -> dict[int, list[Instance]]:
-        """The index rows of these resources that may overlap [start, end), by resource.
+    def instances_near(
+        self, collection_id: int, resource_ids: Iterable[int], start: int, end: int
+    ) -> dict[int, list[Instance]]:
+        """The index rows of these resources of a collection that may overlap [start, end),
+        by resource, by start.
 
         Floating rows are included when within 14 hours of the range (the
-        caller reads them in its zone). Only resources whose index is complete
-        up to ``end`` get an entry (a list, empty when none is near); a resource
-        whose rule runs past the indexed horizon before ``end`` has none and
-        must be expanded from its data.
+        caller reads them in its zone). Only resources of the collection whose
+        index is complete up to ``end`` get an entry (a list, empty when none is
+        near); a resource whose rule runs past the indexed horizon before ``end``
+        has none and must be expanded from its data. The rows come from the
+        collection's time index, so a long series costs only its rows near the
+        range, and a resource with rows there needs no lookup of its own.
         """
-        ids = list(dict.fromkeys(resource_ids))
+        wanted = set(resource_ids)
         found: dict[int, list[Instance]] = {}
-        for first in range(0, len(ids), 500):
-            chunk = ids[first : first + 500]
-            marks = ",".join("?" * len(chunk))
+        source, where = self._window_sql()
+        rows = self.conn.execute(
+            f'SELECT i.resource_id, i.start, i."end", i.flags, i.recurrence_id {source}'
+            f" WHERE {where} AND i.collection_id = :c ORDER BY i.resource_id, i.start",
+            {"c": collection_id, "qs": start, "qe": end},
+        )
+        for rid, s, e, flags, recurrence_id in rows:
+            if rid in wanted:
+                found.setdefault(rid, []).append(Instance(s, e, flags, recurrence_id))
+        unseen = [rid for rid in wanted if rid not in found]
+        for first in range(0, len(unseen), 500):
+            chunk = unseen[first : first + 500]
             for (rid,) in self.conn.execute(
-                f"SELECT id FROM resources WHERE id IN ({marks})"
-                " AND (indexed_until IS NULL OR indexed_until > ?)",
-                (*chunk, end),
+                f"SELECT id FROM resources WHERE collection_id = ? AND id IN ({','.join('?' * len(chunk))})",
+                (collection_id, *chunk),
             ):
                 found[rid] = []
-            rows = self.conn.execute(
-                f'SELECT resource_id, start, "end", flags, recurrence_id FROM instances WHERE resource_id IN ({marks})'
-                ' AND start <= ? AND "end" >= ? ORDER BY resource_id, start',
-                (*chunk, end + _FLOAT_SLACK, start - _FLOAT_SLACK),
-            )
-            for rid, s, e, flags, recurrence_id in rows:
-                if rid in found:
-                    found[rid].append(Instance(s, e, flags, recurrence_id))
+        for (rid,) in self.conn.execute(
+            "SELECT id FROM resources WHERE collection_id = ? AND indexed_until IS NOT NULL AND indexed_until <= ?",
+            (collection_id, end),
+        ):
+            found.pop(rid, None)
         return found
+
+    def _window_sql(self) -> tuple[str, str]:
+        """(FROM clause, WHERE condition) finding the instance rows ``i`` whose box in the time
+        index meets collection ``:c`` between ``:qs`` and ``:qe`` (floating rows' boxes are
+        widened by 14 hours); callers filter the rows exactly."""
+        if self.dialect == "sqlite":
+            return (
+                "FROM instances_rtree t JOIN instances i ON i.id = t.id",
+                "t.cmin <= :c AND t.cmax >= :c AND t.smin <= :qe AND t.smax >= :qs",
+            )
+        return "FROM instances i", f"{pg_instance_box('i')} && box(point(:c, :qs), point(:c, :qe))"
 
     def time_range(
         self,
@@ -147,15 +168,8 @@ class InstanceStore:
 
         qs = NEG_INF if start is None else start
         qe = POS_INF if end is None else end
-        if self.dialect == "sqlite":
-            sql = (
-                'SELECT i.resource_id, i.start, i."end", i.flags FROM instances_rtree t'
-                " JOIN instances i ON i.id = t.id"
-            )
-            where = "t.cmin <= :c AND t.cmax >= :c AND t.smin <= :qe AND t.smax >= :qs"
-        else:
-            sql = 'SELECT i.resource_id, i.start, i."end", i.flags FROM instances i'
-            where = f"{pg_instance_box('i')} && box(point(:c, :qs), point(:c, :qe))"
+        source, where = self._window_sql()
+        sql = f'SELECT i.resource_id, i.start, i."end", i.flags {source}'
         args: dict[str, object] = {"c": collection_id, "qs": qs, "qe": qe}
         if component:
             sql += " JOIN resources r ON r.id = i.resource_id AND r.component = :component"

@@ -146,20 +146,28 @@ def test_the_store_leaves_out_objects_whose_index_stops_before_the_window(tmp_pa
     try:
         alice = add_user(host, "alice")
         cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
-        bounded = host.writes.put_object(
-            cal, "bounded.ics", ics(component("DTSTART:20240101T100000Z", "DTEND:20240101T110000Z",
-                                              "RRULE:FREQ=DAILY;COUNT=10", uid="b")), principal=alice).resource
-        endless = host.writes.put_object(
-            cal, "endless.ics", ics(component("DTSTART:20240101T100000Z", "DTEND:20240101T110000Z",
-                                              "RRULE:FREQ=DAILY", uid="e")), principal=alice).resource
+        other = host.writes.create_collection(alice, "home", "calendar", principal=alice)
+
+        def put(collection, name: str, *lines: str):
+            return host.writes.put_object(collection, name, ics(component(*lines, uid=name)), principal=alice).resource
+
+        bounded = put(cal, "bounded", "DTSTART:20240101T100000Z", "DTEND:20240101T110000Z", "RRULE:FREQ=DAILY;COUNT=10")
+        floating = put(cal, "floating", "DTSTART:20240101T200000", "DTEND:20240101T210000", "RRULE:FREQ=DAILY;COUNT=10")
+        endless = put(cal, "endless", "DTSTART:20240101T100000Z", "DTEND:20240101T110000Z", "RRULE:FREQ=DAILY")
+        later = put(cal, "later", "DTSTART:20240301T100000Z", "DTEND:20240301T110000Z")
+        elsewhere = put(other, "elsewhere", "DTSTART:20240103T100000Z", "DTEND:20240103T110000Z")
         qs, qe = _ts("20240103T000000Z"), _ts("20240105T000000Z")
-        near = host.store.instances_near([bounded.id, endless.id], qs, qe)
-        assert sorted(i.start for i in near[bounded.id]) == [
-            _ts(f"202401{d:02d}T100000Z") for d in range(2, 6)]  # within 14 hours of the window
+        ids = [bounded.id, floating.id, endless.id, later.id, elsewhere.id]
+        near = host.store.instances_near(cal.id, ids, qs, qe)
+        assert [i.start for i in near[bounded.id]] == [_ts("20240103T100000Z"), _ts("20240104T100000Z")]
         assert all(i.recurrence_id for i in near[bounded.id])
+        # floating rows within 14 hours either side: the caller reads them in its zone
+        assert [i.start for i in near[floating.id]] == [_ts(f"202401{d:02d}T200000Z") for d in (2, 3, 4)]
+        assert near[later.id] == []  # in the calendar, nothing near: nothing to write
+        assert elsewhere.id not in near  # another calendar's object is not this index's to answer for
         far = _ts("21000101T000000Z")
         assert endless.id in near
-        assert endless.id not in host.store.instances_near([endless.id], far, far + 86400)
+        assert endless.id not in host.store.instances_near(cal.id, [endless.id], far, far + 86400)
     finally:
         host.close()
 

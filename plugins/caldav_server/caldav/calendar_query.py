@@ -105,10 +105,13 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
         evaluator = Evaluator(ctx, request, computed=frozenset({CALENDAR_DATA}))
         results: Iterable[tuple[Resource, dict[str, str] | None]]
         component, time_range, exact = flt.index_plan()
-        if exact and renderer.cheap() and time_range is not None and target.resource is None:
+        if exact and time_range is not None and target.resource is None:
             ids = ctx.store.time_range(collection.id, time_range.start, time_range.end, tz=tz, component=component,
                                        budget=ctx.budget)
-            results = indexed_answers(ctx, ids, renderer, tz, evaluator.row_fields)
+            answers = indexed_answers(ctx, collection.id, ids, renderer, tz, evaluator.row_fields)
+            # Stored bytes stream as read; anything rendered is rendered before the answer
+            # starts, so that a refusal (max-instances, over budget) is still a 403 or 507.
+            results = answers if renderer.cheap() else list(answers)
         else:
             rows, exact = candidates(ctx, collection, flt, tz)
             if target.resource is not None:
@@ -116,7 +119,7 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
 
             def work() -> list[tuple[Resource, dict[str, str] | None]]:
                 kept = rows if exact else matching(rows, flt, tz, ctx.budget)
-                near = renderer.near(ctx.store, [resource.id for resource, _, _ in kept])
+                near = renderer.near(ctx.store, collection.id, [resource.id for resource, _, _ in kept])
                 return [(resource, renderer.computed(data, tz, ctx.budget, calendar, near.get(resource.id)))
                         for resource, data, calendar in kept]
 
@@ -138,16 +141,20 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
 
 
 def indexed_answers(
-    ctx: DavContext, ids: list[int], renderer: CalendarDataRenderer, tz: dt.tzinfo | None,
+    ctx: DavContext, collection_id: int, ids: list[int], renderer: CalendarDataRenderer, tz: dt.tzinfo | None,
     fields: tuple[str, ...] | None = None,
 ) -> Iterator[tuple[Resource, dict[str, str] | None]]:
-    """The answers of an exact index query with stored bytes sent as they are, read
-    :data:`BATCH` objects at a time as the answer streams (a query matching 100,000
-    objects never holds them all); with ``fields``, only those columns of each (the
-    properties asked for say which: ``Evaluator.row_fields``)."""
+    """The answers of an exact index query, read :data:`BATCH` objects at a time (with
+    their index rows near an expand window), so that stored bytes sent as they are stream
+    without the server holding all of a query matching 100,000 objects; with ``fields``,
+    only those columns of each (the properties asked for say which: ``Evaluator.row_fields``)."""
+    store = ctx.store
+    if fields is not None:
+        fields = ("id", *fields)  # the index rows near an expand window are found by id
+    near = renderer.near(store, collection_id, ids)  # one look at the time index, not one a batch
     for first in range(0, len(ids), BATCH):
-        for resource, data in ctx.store.resources_by_ids(ids[first : first + BATCH], with_data=True, fields=fields):
-            yield resource, renderer.computed(data or b"", tz, ctx.budget)
+        for resource, data in store.resources_by_ids(ids[first : first + BATCH], with_data=True, fields=fields):
+            yield resource, renderer.computed(data or b"", tz, ctx.budget, instances=near.get(resource.id))
 
 
 #: Objects read per query while an indexed answer streams.

