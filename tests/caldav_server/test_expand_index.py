@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -82,6 +83,41 @@ def test_series_without_overrides_are_planned_from_their_text():
     general, indexed, planned = both_ways(data, _ts("20240101T000000Z"), _ts("20240201T000000Z"), NEW_YORK)
     assert planned and indexed == general
     assert "DTSTART:20240115T090000Z" in indexed and "EXDATE" not in indexed
+
+
+def test_overrides_in_an_iana_zone_utc_or_dates_are_planned_from_their_text():
+    def unwanted():
+        raise AssertionError("the text should have been enough")
+
+    cases = [
+        ("DTSTART;TZID=Europe/Berlin:20240101T100000", "RECURRENCE-ID;TZID=Europe/Berlin:20240115T100000",
+         "DTSTART;TZID=Europe/Berlin:20240116T120000", BERLIN_VTIMEZONE, "RECURRENCE-ID:20240115T090000Z"),
+        ("DTSTART:20240101T100000Z", "RECURRENCE-ID:20240115T100000Z", "DTSTART:20240116T120000Z", "",
+         "RECURRENCE-ID:20240115T100000Z"),
+        ("DTSTART;VALUE=DATE:20240101", "RECURRENCE-ID;VALUE=DATE:20240115", "DTSTART;VALUE=DATE:20240116", "",
+         "RECURRENCE-ID;VALUE=DATE:20240115"),
+    ]
+    for start, rid, moved, timezone, written in cases:
+        data = ics(component(start, "RRULE:FREQ=WEEKLY;COUNT=5", "SUMMARY:series"),
+                   component(rid, moved, "SUMMARY:moved"), timezone=timezone)
+        assert expansion.plan_for(data, unwanted) is not None, start
+        general, indexed, planned = both_ways(data, _ts("20240101T000000Z"), _ts("20240201T000000Z"), NEW_YORK)
+        assert planned and indexed == general, start
+        assert indexed.count("SUMMARY:moved") == 1 and written in indexed
+
+
+def test_an_override_in_a_zone_of_its_own_is_planned_from_the_parse():
+    custom = BERLIN_VTIMEZONE.replace("Europe/Berlin", "Office Time")
+    # a description of its own: plans are remembered by content, in the whole process
+    data = ics(component("DTSTART;TZID=Office Time:20240101T100000", "RRULE:FREQ=WEEKLY;COUNT=5",
+                         f"DESCRIPTION:{uuid.uuid4()}"),
+               component("RECURRENCE-ID;TZID=Office Time:20240115T100000", "DTSTART;TZID=Office Time:20240116T120000",
+                         "SUMMARY:moved"), timezone=custom)
+    asked = []
+    assert expansion.plan_for(data, lambda: asked.append(1) or parsed(data)) is not None
+    assert asked == [1]
+    general, indexed, planned = both_ways(data, _ts("20240101T000000Z"), _ts("20240201T000000Z"), None)
+    assert planned and indexed == general and "RECURRENCE-ID:20240115T090000Z" in indexed
 
 
 def test_objects_the_plan_cannot_write_take_the_general_path():

@@ -40,6 +40,7 @@ from typing import Any
 import icalendar
 
 from kernel import FLOATING, INCLUSIVE_END, INCLUSIVE_START, Budget, Instance, end_of, floating_to_utc, recurrence
+from kernel.icaltext import is_iana
 from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, params_of, parse, value_start
 from plugins.caldav_server.caldav.instances import (
     Hit,
@@ -331,48 +332,103 @@ _NEEDS_PARSE: Any = _NeedsParse()
 
 
 def _text_plan(raw: RawComponent) -> ExpansionPlan | None:
-    """The plan of an object without overrides whose zoned values are only DTSTART and its end,
-    read from the text (the kernel refused every TZID it could not resolve, so a TZID means
-    a zoned value); :data:`_NEEDS_PARSE` for other objects, None for those of the general path."""
+    """The plan of an object read from its text: one master and its overrides, whose zoned
+    values are only DTSTART, its end and RECURRENCE-ID in an IANA zone (the kernel refused
+    every TZID it could not resolve, so a TZID means a zoned value); :data:`_NEEDS_PARSE`
+    for other objects, None for those of the general path."""
     children = [c for c in raw.children if c.name != "VTIMEZONE"]
-    if len(children) != 1 or children[0].name not in ("VEVENT", "VTODO"):
+    if not children or children[0].name not in ("VEVENT", "VTODO"):
         return _NEEDS_PARSE
-    child = children[0]
+    master: _Template | None = None
+    overrides: dict[str, _Template] = {}
+    recurring = len(children) > 1
+    for child in children:
+        if child.name != children[0].name:
+            return _NEEDS_PARSE
+        made = _text_template(child)
+        if made is None or made is _NEEDS_PARSE:
+            return made  # type: ignore[no-any-return]
+        template, rid, rule = made
+        recurring = recurring or rule
+        if rid is not None:
+            overrides[rid] = template
+        elif master is None:
+            master = template
+        else:
+            return _NEEDS_PARSE
+    if master is None:
+        return _NEEDS_PARSE
+    return ExpansionPlan(raw, recurring, master, overrides)
+
+
+def _text_template(child: RawComponent) -> tuple[_Template, str | None, bool] | None:
+    """(template, the index's RECURRENCE-ID text of an override or None for a master, whether
+    it has a rule) of one component read from its text; None or :data:`_NEEDS_PARSE` as
+    :func:`_text_plan` says."""
     end_name = "DUE" if child.name == "VTODO" else "DTEND"
     parts: list[str | int] = []
     kinds: dict[str, str] = {}
     duration: str | None = None
-    recurring = False
+    rule = False
+    rid: str | None = None
     for line in child.lines:
         prop = line_name(line)
         if prop == "RECURRENCE-ID":
-            return _NEEDS_PARSE
+            rid = _text_rid(line) if rid is None else None
+            if rid is None:
+                return _NEEDS_PARSE  # type: ignore[no-any-return]
+            continue
         if prop in _DROPPED:
-            recurring = recurring or prop in ("RRULE", "RDATE")
+            rule = rule or prop in ("RRULE", "RDATE")
             continue
         if prop in ("DTSTART", end_name):
             kind = _text_kind(line)
             if kind is None or prop in kinds:
-                return _NEEDS_PARSE
+                return _NEEDS_PARSE  # type: ignore[no-any-return]
             kinds[prop] = kind
             parts.append(_START if prop == "DTSTART" else _END)
             continue
         if prop == "DURATION":
             duration = line[value_start(line):]
         elif "TZID" in line[: value_start(line)].upper() and "TZID" in params_of(line):
-            return _NEEDS_PARSE
+            return _NEEDS_PARSE  # type: ignore[no-any-return]
         parts.append(line)
     start_kind = kinds.get("DTSTART")
     if start_kind is None:
-        return _NEEDS_PARSE
+        return _NEEDS_PARSE  # type: ignore[no-any-return]
     if duration is not None and start_kind == "date":
         try:
             if icalendar.vDuration.from_ical(duration.strip()).seconds:
                 return None
         except ValueError:
-            return _NEEDS_PARSE
+            return _NEEDS_PARSE  # type: ignore[no-any-return]
     template = _Template(child.name, tuple(parts), tuple(child.children), start_kind, kinds.get(end_name, start_kind))
-    return ExpansionPlan(raw, recurring, template, {})
+    return template, rid, rule
+
+
+def _text_rid(line: str) -> str | None:
+    """The index's text of a RECURRENCE-ID line (UTC, floating, a date, or local time in an
+    IANA zone converted to UTC), or None when only the parse can tell (RANGE, another zone)."""
+    kind = _text_kind(line)
+    params = params_of(line) if ";" in line[: value_start(line)] else {}
+    if kind is None or "RANGE" in params:
+        return None
+    value = line[value_start(line):].strip().upper()
+    try:
+        if kind == "date":
+            moment: dt.date = dt.datetime.strptime(value, "%Y%m%d").date()
+        elif value.endswith("Z"):
+            moment = dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=_UTC)
+        else:
+            moment = dt.datetime.strptime(value, "%Y%m%dT%H%M%S")
+            tzid = params.get("TZID")
+            if tzid is not None:
+                if not is_iana(tzid):
+                    return None
+                moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(tzid))
+    except ValueError:
+        return None
+    return _key_text(recurrence.to_key(moment), kind)
 
 
 def _text_kind(line: str) -> str | None:
