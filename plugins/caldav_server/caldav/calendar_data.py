@@ -141,7 +141,13 @@ class CalendarDataRequest:
             text = data.decode("utf-8", "replace")
             budget.spend("bytes", len(text))
             return text
-        raw = self._expanded(data, calendar, tz, budget, instances)
+        plan = self._plan(data, calendar, budget, instances)
+        whole = self.limit_freebusy_set is None and (self.comp is None or self.comp.selects_all())
+        if plan is not None and self.expand is not None and whole:
+            text = plan.text(instances or [], tz, self.expand, budget)
+            budget.spend("bytes", len(text))
+            return text
+        raw = self._expanded(data, calendar, tz, budget, instances, plan)
         if self.limit_freebusy_set is not None:
             raw = expansion.limit_freebusy_set(raw, self.limit_freebusy_set)
         if self.comp is not None:
@@ -158,16 +164,24 @@ class CalendarDataRequest:
             return False
         if self.comp is not None and not self.comp.selects_all():
             return False
+        if len(instances) != 1 or len(expansion.instances_in(instances, tz, self.expand, None)) != 1:
+            return False  # an object that expands to itself has one index row
         if not expansion.expands_to_itself(data):
-            return False
-        if len(expansion.instances_in(instances, tz, self.expand, Budget())) != 1:
             return False
         budget.spend("instances", len(instances))
         budget.spend("nodes", 1)
         return True
 
+    def _plan(self, data: bytes, calendar: icalendar.Calendar | None, budget: Budget,
+              instances: list[Instance] | None) -> expansion.ExpansionPlan | None:
+        """The expansion plan of the object, when expand writes from its index rows."""
+        if self.expand is None or instances is None:
+            return None
+        return expansion.plan_for(data, lambda: calendar if calendar is not None else parsed_calendar(data, budget))
+
     def _expanded(self, data: bytes, calendar: icalendar.Calendar | None, tz: dt.tzinfo | None,
-                  budget: Budget, instances: list[Instance] | None) -> RawComponent:
+                  budget: Budget, instances: list[Instance] | None,
+                  plan: expansion.ExpansionPlan | None) -> RawComponent:
         """The object's tree after expand or limit-recurrence-set (as stored without them)."""
         if self.expand is None and self.limit_recurrence_set is None:
             return icaltext.parse(data)
@@ -176,7 +190,6 @@ class CalendarDataRequest:
             return calendar if calendar is not None else parsed_calendar(data, budget)
 
         if self.expand is not None:
-            plan = None if instances is None else expansion.plan_for(data, parsed)
             if plan is not None:
                 return plan.expand(instances or [], tz, self.expand, budget)
             return expansion.expand(icaltext.parse(data), parsed(), tz, self.expand, budget)

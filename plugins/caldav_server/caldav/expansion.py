@@ -41,7 +41,15 @@ import icalendar
 
 from kernel import FLOATING, INCLUSIVE_END, INCLUSIVE_START, Budget, Instance, end_of, floating_to_utc, recurrence
 from kernel.icaltext import is_iana
-from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, params_of, parse, value_start
+from plugins.caldav_server.caldav.icaltext import (
+    RawComponent,
+    fold,
+    line_name,
+    params_of,
+    parse,
+    serialize,
+    value_start,
+)
 from plugins.caldav_server.caldav.instances import (
     Hit,
     ObjectTimes,
@@ -218,6 +226,23 @@ class _Template:
     start_kind: str
     end_kind: str
 
+    @functools.cached_property
+    def written(self) -> tuple[str | int, ...]:
+        """The component as text with the same slots: BEGIN, the lines folded, the
+        subcomponents and END, each run of text between slots one string."""
+        out: list[str | int] = []
+        run = [f"BEGIN:{self.name}\r\n"]
+        for part in self.parts:
+            if isinstance(part, int):
+                out.extend(("".join(run), part))
+                run = []
+            else:
+                run.append(fold(part) + "\r\n")
+        run.extend(serialize(child) for child in self.children)
+        run.append(f"END:{self.name}\r\n")
+        out.append("".join(run))
+        return tuple(out)
+
 
 @dataclass(frozen=True)
 class ExpansionPlan:
@@ -232,6 +257,28 @@ class ExpansionPlan:
                budget: Budget) -> RawComponent:
         """The expanded object from the index rows near ``window`` (``instances``); floating
         times are read in ``tz``. Same answer as :func:`expand`."""
+        hits = self._hits(instances, tz, window, budget)
+        return RawComponent(self.head.name, self.head.lines, [self._component(inst) for inst in hits])
+
+    def text(self, instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange, budget: Budget) -> str:
+        """:meth:`expand` written out (``icaltext.serialize``), from text made once per plan."""
+        hits = self._hits(instances, tz, window, budget)
+        head = self._head_text
+        out = [head[0]]
+        for inst in hits:
+            self._write(inst, out)
+        out.append(head[1])
+        return "".join(out)
+
+    @functools.cached_property
+    def _head_text(self) -> tuple[str, str]:
+        """The calendar's text before and after its components."""
+        lines = "".join(fold(line) + "\r\n" for line in self.head.lines)
+        return f"BEGIN:{self.head.name}\r\n{lines}", f"END:{self.head.name}\r\n"
+
+    def _hits(self, instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange,
+              budget: Budget) -> list[Instance]:
+        """The rows overlapping ``window``, in order; refused past :data:`MAX_INSTANCES`."""
         hits = instances_in(instances, tz, window, budget)
         if len(hits) > MAX_INSTANCES:
             raise QueryError(
@@ -240,31 +287,49 @@ class ExpansionPlan:
             )
         budget.spend("nodes", len(hits))
         hits.sort(key=lambda h: (h[0], h[1]))
-        return RawComponent(self.head.name, self.head.lines, [self._component(h[2]) for h in hits])
+        return [h[2] for h in hits]
 
-    def _component(self, inst: Instance) -> RawComponent:
+    def _template(self, inst: Instance) -> _Template:
         rid = inst.recurrence_id
         template = self.overrides.get(rid, self.master) if rid is not None else self.master
         assert template is not None  # plans without a master have overrides for every row
+        return template
+
+    def _slot(self, part: int, inst: Instance, template: _Template) -> list[str]:
+        """The lines of one slot of ``template`` for ``inst``."""
+        if part == _START:
+            lines = [_line("DTSTART", _key_text(inst.start, template.start_kind))]
+            if self.recurring and inst.recurrence_id is not None:
+                lines.append(_line("RECURRENCE-ID", inst.recurrence_id))
+            return lines
+        end_name = "DUE" if template.name == "VTODO" else "DTEND"
+        return [_line(end_name, _key_text(inst.end, template.end_kind))]
+
+    def _component(self, inst: Instance) -> RawComponent:
+        template = self._template(inst)
         lines: list[str] = []
         for part in template.parts:
-            if part == _START:
-                lines.append(_line("DTSTART", _key_text(inst.start, template.start_kind)))
-                if self.recurring and rid is not None:
-                    lines.append(_line("RECURRENCE-ID", rid))
-            elif part == _END:
-                end_name = "DUE" if template.name == "VTODO" else "DTEND"
-                lines.append(_line(end_name, _key_text(inst.end, template.end_kind)))
+            if isinstance(part, int):
+                lines.extend(self._slot(part, inst, template))
             else:
-                lines.append(part)  # type: ignore[arg-type]
+                lines.append(part)
         return RawComponent(template.name, lines, list(template.children))
+
+    def _write(self, inst: Instance, out: list[str]) -> None:
+        template = self._template(inst)
+        for part in template.written:
+            if isinstance(part, int):
+                out.extend(line + "\r\n" for line in self._slot(part, inst, template))
+            else:
+                out.append(part)
 
 
 def instances_in(instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange,
-                 budget: Budget) -> list[tuple[int, int, Instance]]:
+                 budget: Budget | None) -> list[tuple[int, int, Instance]]:
     """The index rows whose instance overlaps ``window`` as (UTC start, UTC end, row); floating
-    times are read in ``tz``. Every row examined is spent from ``budget`` as ``instances``."""
-    budget.spend("instances", len(instances))
+    times are read in ``tz``. Every row examined is spent from ``budget`` (when given) as ``instances``."""
+    if budget is not None:
+        budget.spend("instances", len(instances))
     hits: list[tuple[int, int, Instance]] = []
     for inst in instances:
         s, e = inst.start, inst.end
