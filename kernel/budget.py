@@ -83,13 +83,13 @@ class Budget:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or default_limits()
         self.used = dict.fromkeys(_UNITS, 0)
+        self._limit: dict[str, int] = {counter: getattr(self.limits, counter) for counter in _UNITS}
 
     def spend(self, counter: str, amount: int = 1) -> None:
         """Count ``amount`` units of work; raise :class:`OverBudget` past the limit."""
-        used = self.used[counter] + amount
-        self.used[counter] = used
-        limit = getattr(self.limits, counter)
-        if used > limit:
+        used = self.used[counter] = self.used[counter] + amount
+        if used > self._limit[counter]:
+            limit = self._limit[counter]
             raise OverBudget(
                 counter,
                 limit,

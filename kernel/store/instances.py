@@ -164,12 +164,44 @@ class InstanceStore:
         and what expanding them costs is spent from ``budget`` (the request's;
         ``OverBudget`` past it).
         """
+        return sorted(self._range_hits(collection_id, start, end, tz, component, budget, None))
+
+    def instances_in_range(
+        self,
+        collection_id: int,
+        start: int,
+        end: int,
+        *,
+        tz: datetime.tzinfo | None = None,
+        component: str | None = None,
+        budget: Budget | None = None,
+    ) -> dict[int, list[Instance] | None]:
+        """:meth:`time_range`'s resources, by id, each with its index rows that may overlap
+        [start, end) (as :meth:`instances_near` gives them, in no particular order; None for a
+        resource whose index stops before ``end``): the rows the time-range query read,
+        so that expanding the same range needs no second look at the index."""
+        rows: dict[int, list[Instance]] = {}
+        hits = self._range_hits(collection_id, start, end, tz, component, budget, rows)
+        return {rid: rows.get(rid) for rid in sorted(hits)}
+
+    def _range_hits(
+        self,
+        collection_id: int,
+        start: int | None,
+        end: int | None,
+        tz: datetime.tzinfo | None,
+        component: str | None,
+        budget: Budget | None,
+        rows: dict[int, list[Instance]] | None,
+    ) -> set[int]:
+        """The ids :meth:`time_range` returns; with ``rows``, each complete hit's rows put there."""
         from kernel import ical
 
         qs = NEG_INF if start is None else start
         qe = POS_INF if end is None else end
         source, where = self._window_sql()
-        sql = f'SELECT i.resource_id, i.start, i."end", i.flags {source}'
+        columns = 'i.resource_id, i.start, i."end", i.flags' + (", i.recurrence_id" if rows is not None else "")
+        sql = f"SELECT {columns} {source}"
         args: dict[str, object] = {"c": collection_id, "qs": qs, "qe": qe}
         if component:
             sql += " JOIN resources r ON r.id = i.resource_id AND r.component = :component"
@@ -179,12 +211,17 @@ class InstanceStore:
             ' AND (i.flags & 4 <> 0 OR ((:qs < i."end" OR (i.flags & 2 <> 0 AND :qs <= i."end"))'
             " AND (:qe > i.start OR (i.flags & 1 <> 0 AND :qe >= i.start))))"
         )
+        found = self.conn.execute(sql, args).fetchall()  # psycopg: C loop, not a row at a time
         hits: set[int] = set()
-        for rid, s, e, flags in self.conn.execute(sql, args).fetchall():  # psycopg: C loop, not a row at a time
+        for rid, s, e, flags, *_ in found:
             if rid in hits:
                 continue
             if not flags & FLOATING or ical.overlaps(Instance(s, e, flags), qs, qe, tz):
                 hits.add(rid)
+        if rows is not None:
+            for rid, s, e, flags, recurrence_id in found:
+                if rid in hits:
+                    rows.setdefault(rid, []).append(Instance(s, e, flags, recurrence_id))
         flagged_sql = (
             "SELECT id, indexed_until, data FROM resources WHERE collection_id = ?"
             " AND indexed_until IS NOT NULL AND indexed_until <= ?"
@@ -195,6 +232,8 @@ class InstanceStore:
             flagged_args.append(component)
         budget = budget or Budget()
         for rid, until, data in self.conn.execute(flagged_sql, flagged_args).fetchall():
+            if rows is not None:
+                rows.pop(rid, None)  # its index stops before the range ends: rows would be missing
             if rid in hits:
                 continue
             try:
@@ -203,4 +242,4 @@ class InstanceStore:
                 continue
             if ical.occurs_in(calendar, qs, qe, tz, after=until, budget=budget):
                 hits.add(rid)
-        return sorted(hits)
+        return hits

@@ -212,6 +212,14 @@ def test_the_store_leaves_out_objects_whose_index_stops_before_the_window(tmp_pa
         far = _ts("21000101T000000Z")
         assert endless.id in near
         assert endless.id not in host.store.instances_near(cal.id, [endless.id], far, far + 86400)
+        # the time-range query's own rows: the same objects as time_range, the same rows as above
+        in_range = host.store.instances_in_range(cal.id, qs, qe, tz=NEW_YORK)
+        assert list(in_range) == host.store.time_range(cal.id, qs, qe, tz=NEW_YORK)
+        assert set(in_range) == {bounded.id, floating.id, endless.id}
+        for rid, rows in in_range.items():
+            assert rows is not None and sorted(rows, key=lambda i: i.start) == near[rid], rid
+        later_on = host.store.instances_in_range(cal.id, far, far + 86400)
+        assert later_on == {endless.id: None}  # found by expanding its rule: no rows to write from
     finally:
         host.close()
 

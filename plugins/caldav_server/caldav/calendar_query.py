@@ -10,7 +10,7 @@ every second) never stalls the server's other requests.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import icalendar
@@ -30,7 +30,7 @@ from plugins.caldav_server.webdav.xml import Element, c, d
 if TYPE_CHECKING:
     import datetime as dt
 
-    from kernel import Collection, Resource
+    from kernel import Collection, Instance, Resource
     from plugins.caldav_server.webdav.context import DavContext
 
 
@@ -106,9 +106,17 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
         results: Iterable[tuple[Resource, dict[str, str] | None]]
         component, time_range, exact = flt.index_plan()
         if exact and time_range is not None and target.resource is None:
-            ids = ctx.store.time_range(collection.id, time_range.start, time_range.end, tz=tz, component=component,
-                                       budget=ctx.budget)
-            answers = indexed_answers(ctx, collection.id, ids, renderer, tz, evaluator.row_fields)
+            window = renderer.expand_window()
+            near: dict[int, list[Instance] | None] | None = None
+            if window is not None and (window.start, window.end) == (time_range.start, time_range.end):
+                # expand over the filter's own range, as clients ask: the rows the query reads are the ones needed
+                near = ctx.store.instances_in_range(collection.id, window.start, window.end, tz=tz,
+                                                    component=component, budget=ctx.budget)
+                ids = list(near)
+            else:
+                ids = ctx.store.time_range(collection.id, time_range.start, time_range.end, tz=tz,
+                                           component=component, budget=ctx.budget)
+            answers = indexed_answers(ctx, collection.id, ids, renderer, tz, evaluator.row_fields, near)
             # Stored bytes stream as read; anything rendered is rendered before the answer
             # starts, so that a refusal (max-instances, over budget) is still a 403 or 507.
             results = answers if renderer.cheap() else list(answers)
@@ -142,16 +150,18 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
 
 def indexed_answers(
     ctx: DavContext, collection_id: int, ids: list[int], renderer: CalendarDataRenderer, tz: dt.tzinfo | None,
-    fields: tuple[str, ...] | None = None,
+    fields: tuple[str, ...] | None = None, near: Mapping[int, list[Instance] | None] | None = None,
 ) -> Iterator[tuple[Resource, dict[str, str] | None]]:
     """The answers of an exact index query, read :data:`BATCH` objects at a time (with
     their index rows near an expand window), so that stored bytes sent as they are stream
     without the server holding all of a query matching 100,000 objects; with ``fields``,
-    only those columns of each (the properties asked for say which: ``Evaluator.row_fields``)."""
+    only those columns of each (the properties asked for say which: ``Evaluator.row_fields``);
+    ``near``: the objects' index rows near the expand window when the caller has them."""
     store = ctx.store
     if fields is not None:
         fields = ("id", *fields)  # the index rows near an expand window are found by id
-    near = renderer.near(store, collection_id, ids)  # one look at the time index, not one a batch
+    if near is None:
+        near = renderer.near(store, collection_id, ids)  # one look at the time index, not one a batch
     for first in range(0, len(ids), BATCH):
         for resource, data in store.resources_by_ids(ids[first : first + BATCH], with_data=True, fields=fields):
             yield resource, renderer.computed(data or b"", tz, ctx.budget, instances=near.get(resource.id))

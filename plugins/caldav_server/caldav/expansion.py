@@ -215,6 +215,18 @@ def _line(name: str, value: str) -> str:
     return f"{name}:{value}" if "T" in value else f"{name};VALUE=DATE:{value}"
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _dated_line(name: str, key: int, kind: str) -> str:
+    """The content line, with its CRLF, of a date or date-time property at an index key."""
+    return _line(name, _key_text(key, kind)) + "\r\n"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _rid_line(rid: str) -> str:
+    """The RECURRENCE-ID line, with its CRLF, of an index row's recurrence id."""
+    return _line("RECURRENCE-ID", rid) + "\r\n"
+
+
 @dataclass(frozen=True)
 class _Template:
     """One top-level component as written for each of its instances: its lines with
@@ -318,10 +330,14 @@ class ExpansionPlan:
     def _write(self, inst: Instance, out: list[str]) -> None:
         template = self._template(inst)
         for part in template.written:
-            if isinstance(part, int):
-                out.extend(line + "\r\n" for line in self._slot(part, inst, template))
+            if part.__class__ is str:
+                out.append(part)  # type: ignore[arg-type]
+            elif part == _START:
+                out.append(_dated_line("DTSTART", inst.start, template.start_kind))
+                if self.recurring and inst.recurrence_id is not None:
+                    out.append(_rid_line(inst.recurrence_id))
             else:
-                out.append(part)
+                out.append(_dated_line("DUE" if template.name == "VTODO" else "DTEND", inst.end, template.end_kind))
 
 
 def instances_in(instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import icalendar
 
     from kernel import Budget, Instance, Store
+    from plugins.caldav_server.caldav.timerange import TimeRange
 
 CALENDAR_DATA = c("calendar-data")
 
@@ -64,6 +65,10 @@ class CalendarDataRenderer:
             return None
         text = escape(self.spec.render(data, calendar, tz, budget=budget, instances=instances)).replace("\r", "&#13;")
         return {CALENDAR_DATA: f"<C:calendar-data>{text}</C:calendar-data>"}
+
+    def expand_window(self) -> TimeRange | None:
+        """The range CALDAV:expand asks for, if it does."""
+        return None if self.spec is None else self.spec.expand
 
     def near(self, store: Store, collection_id: int, resource_ids: list[int]) -> dict[int, list[Instance]]:
         """The index rows near the expand window of the collection's resources whose index
