@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
+import time
 import zoneinfo
 from collections import OrderedDict
 from collections.abc import Callable
@@ -199,10 +200,16 @@ def _value_kind(value: dt.date) -> str:
     return "utc" if is_zoned(value) else "floating"
 
 
+_YEAR_1000 = recurrence.to_key(dt.date(1000, 1, 1))
+_KEY_FORMATS = {"date": "%Y%m%d", "floating": "%Y%m%dT%H%M%S", "utc": "%Y%m%dT%H%M%SZ"}
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _key_text(key: int, kind: str) -> str:
     """The iCalendar value of an index key (epoch seconds; wall clock for dates and floating times);
     remembered, since a series' instances come back on every expand of its windows."""
+    if _YEAR_1000 <= key <= recurrence.MAX_KEY:  # strftime pads years from 1000 on everywhere
+        return time.strftime(_KEY_FORMATS[kind], time.gmtime(key))
     moment = recurrence.naive(key)
     if kind == "date":
         return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
