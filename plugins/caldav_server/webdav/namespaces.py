@@ -16,4 +16,6 @@ XML_CONTENT_TYPE = "application/xml; charset=utf-8"
 
 def escape(text: str) -> str:
     """Escape text for element content."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if "&" in text or "<" in text or ">" in text:  # three scans are cheaper than three copies
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text

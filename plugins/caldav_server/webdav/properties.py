@@ -169,7 +169,7 @@ class Evaluator:
                     break
                 found.append(f"{open_tag}>{value}{close_tag}" if value else open_tag + "/>")
             else:
-                return multistatus.response(parent.href + quote_segment(resource.name), found, minimal=self.ctx.minimal)
+                return multistatus.found_response(parent.href + quote_segment(resource.name), found)
         if not isinstance(resource, Resource):  # a listing record (``listing``): the whole row
             assert parent.collection is not None
             whole = self.ctx.store.resource(parent.collection.id, resource.name)

@@ -61,8 +61,9 @@ def propfind(ctx: DavContext) -> Response:
         if target.kind == "collection":
             assert target.collection is not None
             dead_props = ResourceProperties(ctx.store, target.collection.id)
+            respond = evaluator.resource_response
             for resource in evaluator.listing(target.collection.id):
-                yield evaluator.resource_response(target, resource, dead_props)
+                yield respond(target, resource, dead_props)
 
     return multistatus.multistatus(parts(), minimal=ctx.minimal)
 
