@@ -16,9 +16,10 @@ Decisions where the RFC leaves room:
   DTSTART, no RANGE overrides; DURATION kept as written, since each
   instance lasts it) is written from the
   index rows and a plan made once per stored object (:class:`ExpansionPlan`,
-  cached by content; made from the text alone for objects without overrides):
-  no parsing, no recurrence scan. Other objects take
-  the general path; both give the same answer.
+  cached by content; made from the text alone unless a value is in a zone of
+  the object's own), which keeps each component's text with slots for the
+  instance's times: no parsing, no recurrence scan, no tree per instance.
+  Other objects take the general path; both give the same answer.
 * expand refuses an object with more than :data:`MAX_INSTANCES` instances
   in the range with 403 CALDAV:max-instances (RFC 4791 5.2.8 names the
   limit; truncating would silently lose instances); a request whose
