@@ -190,8 +190,8 @@ class CalendarDataRequest:
             return calendar if calendar is not None else parsed_calendar(data, budget)
 
         if self.expand is not None:
-            if plan is not None:
-                return plan.expand(instances or [], tz, self.expand, budget)
+            if plan is not None:  # a subset of the planned text: its tree, read back
+                return icaltext.parse(plan.text(instances or [], tz, self.expand, budget))
             return expansion.expand(icaltext.parse(data), parsed(), tz, self.expand, budget)
         assert self.limit_recurrence_set is not None
         return expansion.limit_recurrence_set(icaltext.parse(data), parsed(), tz, self.limit_recurrence_set)

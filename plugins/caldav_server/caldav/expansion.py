@@ -68,8 +68,8 @@ from plugins.caldav_server.caldav.timerange import TimeRange, parse_utc
 #: Instances one object may contribute to an expanded answer.
 MAX_INSTANCES = 5_000
 #: Expansion plans are kept for objects expanded again, up to this much stored text in all
-#: (a plan holds about its object's text again): a 10,000-event calendar's recurring and
-#: zoned objects fit; single events need none (:func:`expands_to_itself`).
+#: (a plan and its key take about twice its object's text): a 10,000-event calendar's
+#: recurring and zoned objects fit; single events need none (:func:`expands_to_itself`).
 PLAN_CACHE_BYTES = 16 * 1024 * 1024
 
 _UTC = dt.UTC
@@ -205,10 +205,8 @@ _YEAR_1000 = recurrence.to_key(dt.date(1000, 1, 1))
 _KEY_FORMATS = {"date": "%Y%m%d", "floating": "%Y%m%dT%H%M%S", "utc": "%Y%m%dT%H%M%SZ"}
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _key_text(key: int, kind: str) -> str:
-    """The iCalendar value of an index key (epoch seconds; wall clock for dates and floating times);
-    remembered, since a series' instances come back on every expand of its windows."""
+    """The iCalendar value of an index key (epoch seconds; wall clock for dates and floating times)."""
     if _YEAR_1000 <= key <= recurrence.MAX_KEY:  # strftime pads years from 1000 on everywhere
         return time.strftime(_KEY_FORMATS[kind], time.gmtime(key))
     moment = recurrence.naive(key)
@@ -223,82 +221,63 @@ def _line(name: str, value: str) -> str:
     return f"{name}:{value}" if "T" in value else f"{name};VALUE=DATE:{value}"
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=4096)
 def _dated_line(name: str, key: int, kind: str) -> str:
-    """The content line, with its CRLF, of a date or date-time property at an index key."""
+    """The content line, with its CRLF, of a date or date-time property at an index key
+    (remembered: a series' instances come back with every expand of their windows)."""
     return _line(name, _key_text(key, kind)) + "\r\n"
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _rid_line(rid: str) -> str:
-    """The RECURRENCE-ID line, with its CRLF, of an index row's recurrence id."""
-    return _line("RECURRENCE-ID", rid) + "\r\n"
 
 
 @dataclass(frozen=True)
 class _Template:
-    """One top-level component as written for each of its instances: its lines with
-    slots for the instance's start (and RECURRENCE-ID) and end."""
+    """One top-level component as written for each of its instances: its text (BEGIN, its
+    lines folded, its subcomponents, END) with slots for the instance's start (and
+    RECURRENCE-ID) and end, each run of text between slots one string."""
 
     name: str
-    parts: tuple[str | int, ...]
-    children: tuple[RawComponent, ...]
+    written: tuple[str | int, ...]
     start_kind: str
     end_kind: str
 
-    @functools.cached_property
-    def written(self) -> tuple[str | int, ...]:
-        """The component as text with the same slots: BEGIN, the lines folded, the
-        subcomponents and END, each run of text between slots one string."""
-        out: list[str | int] = []
-        run = [f"BEGIN:{self.name}\r\n"]
-        for part in self.parts:
+    @classmethod
+    def of(cls, name: str, parts: list[str | int], children: list[RawComponent], start_kind: str,
+           end_kind: str) -> _Template:
+        """The template of a component from its lines (``parts``, slots among them) and subcomponents."""
+        written: list[str | int] = []
+        run = [f"BEGIN:{name}\r\n"]
+        for part in parts:
             if isinstance(part, int):
-                out.extend(("".join(run), part))
+                written.extend(("".join(run), part))
                 run = []
             else:
                 run.append(fold(part) + "\r\n")
-        run.extend(serialize(child) for child in self.children)
-        run.append(f"END:{self.name}\r\n")
-        out.append("".join(run))
-        return tuple(out)
+        run.extend(serialize(child) for child in children)
+        run.append(f"END:{name}\r\n")
+        written.append("".join(run))
+        return cls(name, tuple(written), start_kind, end_kind)
 
 
 @dataclass(frozen=True)
 class ExpansionPlan:
-    """What expanding one stored object from its index rows needs, made once per content."""
+    """What expanding one stored object from its index rows needs, made once per content:
+    the calendar's own text around its components, and a template per component."""
 
-    head: RawComponent
+    head: tuple[str, str]
     recurring: bool
     master: _Template | None
     overrides: dict[str, _Template]
 
-    def expand(self, instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange,
-               budget: Budget) -> RawComponent:
-        """The expanded object from the index rows near ``window`` (``instances``); floating
-        times are read in ``tz``. Same answer as :func:`expand`."""
-        hits = self._hits(instances, tz, window, budget)
-        return RawComponent(self.head.name, self.head.lines, [self._component(inst) for inst in hits])
+    @classmethod
+    def of(cls, calendar: RawComponent, recurring: bool, master: _Template | None,
+           overrides: dict[str, _Template]) -> ExpansionPlan:
+        """The plan of a stored calendar (its lines become the text around the instances)."""
+        lines = "".join(fold(line) + "\r\n" for line in calendar.lines)
+        head = (f"BEGIN:{calendar.name}\r\n{lines}", f"END:{calendar.name}\r\n")
+        return cls(head, recurring, master, overrides)
 
     def text(self, instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange, budget: Budget) -> str:
-        """:meth:`expand` written out (``icaltext.serialize``), from text made once per plan."""
-        hits = self._hits(instances, tz, window, budget)
-        head = self._head_text
-        out = [head[0]]
-        for inst in hits:
-            self._write(inst, out)
-        out.append(head[1])
-        return "".join(out)
-
-    @functools.cached_property
-    def _head_text(self) -> tuple[str, str]:
-        """The calendar's text before and after its components."""
-        lines = "".join(fold(line) + "\r\n" for line in self.head.lines)
-        return f"BEGIN:{self.head.name}\r\n{lines}", f"END:{self.head.name}\r\n"
-
-    def _hits(self, instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange,
-              budget: Budget) -> list[Instance]:
-        """The rows overlapping ``window``, in order; refused past :data:`MAX_INSTANCES`."""
+        """The expanded object written from the index rows near ``window`` (``instances``);
+        floating times are read in ``tz``. Same text as :func:`expand` serialised."""
         hits = instances_in(instances, tz, window, budget)
         if len(hits) > MAX_INSTANCES:
             raise QueryError(
@@ -307,43 +286,23 @@ class ExpansionPlan:
             )
         budget.spend("nodes", len(hits))
         hits.sort(key=lambda h: (h[0], h[1]))
-        return [h[2] for h in hits]
+        out = [self.head[0]]
+        for _, _, inst in hits:
+            self._write(inst, out)
+        out.append(self.head[1])
+        return "".join(out)
 
-    def _template(self, inst: Instance) -> _Template:
+    def _write(self, inst: Instance, out: list[str]) -> None:
         rid = inst.recurrence_id
         template = self.overrides.get(rid, self.master) if rid is not None else self.master
         assert template is not None  # plans without a master have overrides for every row
-        return template
-
-    def _slot(self, part: int, inst: Instance, template: _Template) -> list[str]:
-        """The lines of one slot of ``template`` for ``inst``."""
-        if part == _START:
-            lines = [_line("DTSTART", _key_text(inst.start, template.start_kind))]
-            if self.recurring and inst.recurrence_id is not None:
-                lines.append(_line("RECURRENCE-ID", inst.recurrence_id))
-            return lines
-        end_name = "DUE" if template.name == "VTODO" else "DTEND"
-        return [_line(end_name, _key_text(inst.end, template.end_kind))]
-
-    def _component(self, inst: Instance) -> RawComponent:
-        template = self._template(inst)
-        lines: list[str] = []
-        for part in template.parts:
-            if isinstance(part, int):
-                lines.extend(self._slot(part, inst, template))
-            else:
-                lines.append(part)
-        return RawComponent(template.name, lines, list(template.children))
-
-    def _write(self, inst: Instance, out: list[str]) -> None:
-        template = self._template(inst)
         for part in template.written:
             if part.__class__ is str:
                 out.append(part)  # type: ignore[arg-type]
             elif part == _START:
                 out.append(_dated_line("DTSTART", inst.start, template.start_kind))
-                if self.recurring and inst.recurrence_id is not None:
-                    out.append(_rid_line(inst.recurrence_id))
+                if self.recurring and rid is not None:
+                    out.append(_line("RECURRENCE-ID", rid) + "\r\n")
             else:
                 out.append(_dated_line("DUE" if template.name == "VTODO" else "DTEND", inst.end, template.end_kind))
 
@@ -447,7 +406,7 @@ def _text_plan(raw: RawComponent) -> ExpansionPlan | None:
             return _NEEDS_PARSE
     if master is None:
         return _NEEDS_PARSE
-    return ExpansionPlan(raw, recurring, master, overrides)
+    return ExpansionPlan.of(raw, recurring, master, overrides)
 
 
 def _text_template(child: RawComponent) -> tuple[_Template, str | None, bool] | None:
@@ -491,7 +450,7 @@ def _text_template(child: RawComponent) -> tuple[_Template, str | None, bool] | 
                 return None
         except ValueError:
             return _NEEDS_PARSE  # type: ignore[no-any-return]
-    template = _Template(child.name, tuple(parts), tuple(child.children), start_kind, kinds.get(end_name, start_kind))
+    template = _Template.of(child.name, parts, child.children, start_kind, kinds.get(end_name, start_kind))
     return template, rid, rule
 
 
@@ -559,7 +518,7 @@ def _make_plan(raw: RawComponent, calendar: icalendar.Calendar) -> ExpansionPlan
         overrides[_key_text(recurrence.to_key(rid), _value_kind(rid))] = template
     if master is None:
         return None
-    return ExpansionPlan(raw, recurring, master, overrides)
+    return ExpansionPlan.of(raw, recurring, master, overrides)
 
 
 def _template(component: icalendar.Component, raw: RawComponent) -> _Template | None:
@@ -583,7 +542,7 @@ def _template(component: icalendar.Component, raw: RawComponent) -> _Template | 
             parts.append(_END)
         else:
             parts.append(_line_in_utc(line, component))
-    return _Template(component.name, tuple(parts), tuple(raw.children), _value_kind(start),
+    return _Template.of(component.name, parts, raw.children, _value_kind(start),
                      _value_kind(end) if end is not None else _value_kind(start))
 
 
