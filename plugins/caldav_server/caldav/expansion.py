@@ -358,10 +358,9 @@ def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> Expansi
         if data in _plans:
             _plans.move_to_end(data)
             return _plans[data]
-    raw = parse(data)
-    plan = _text_plan(raw)
+    plan = _text_plan(parse(_without_timezones(data)))
     if plan is _NEEDS_PARSE:
-        plan = _make_plan(raw, calendar())
+        plan = _make_plan(parse(data), calendar())
     global _plans_bytes
     with _plans_lock:
         if data not in _plans:
@@ -370,6 +369,17 @@ def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> Expansi
         while _plans_bytes > PLAN_CACHE_BYTES:
             _plans_bytes -= len(_plans.popitem(last=False)[0])
     return plan
+
+
+def _without_timezones(data: bytes) -> bytes:
+    """The stored text without its VTIMEZONE components (as stored: upper case, CRLF), which
+    an expanded answer leaves out: a quarter to a half of a zoned event's lines, not read."""
+    while (start := data.find(b"\r\nBEGIN:VTIMEZONE\r\n")) >= 0:
+        end = data.find(b"\r\nEND:VTIMEZONE\r\n", start)
+        if end < 0:
+            break
+        data = data[:start] + data[end + len(b"\r\nEND:VTIMEZONE"):]
+    return data
 
 
 class _NeedsParse:
