@@ -12,6 +12,7 @@ import pytest
 from kernel.host import Host
 from kernel.testing import LiveServer, add_user, make_host
 from kernel.types import Principal
+from plugins.caldav_server.webdav.multistatus import CHUNK
 
 DAV = "{DAV:}"
 
@@ -100,11 +101,12 @@ def test_paged_listing_is_complete_and_ordered(host: Host) -> None:
 
 
 def test_big_answers_stream_complete(host: Host) -> None:
-    """PROPFIND, sync-collection and calendar-query answers past 64 KB go out chunked
-    and hold every member exactly once."""
+    """PROPFIND, sync-collection and calendar-query answers past one streamed chunk
+    (``multistatus.CHUNK`` characters) go out chunked and hold every member exactly once."""
     alice = add_user(host, "alice")
     cal = host.writes.create_collection(alice, "cal", "calendar", principal=alice)
-    names = [f"event-with-a-long-name-{i:04d}.ics" for i in range(400)]
+    # each member's DAV:response is over 200 characters in every one of the three answers
+    names = [f"event-with-a-long-name-{i:04d}.ics" for i in range(CHUNK // 200)]
     with host.writes.transaction():
         for i, name in enumerate(names):
             host.writes.put_object(cal, name, event(f"u{i}", 1 + i % 28), principal=alice)
