@@ -128,6 +128,17 @@ def test_an_override_in_a_zone_of_its_own_is_planned_from_the_parse():
     assert planned and indexed == general and "RECURRENCE-ID:20240115T090000Z" in indexed
 
 
+def test_plans_read_the_text_without_its_time_zones():
+    zone = "BEGIN:VTIMEZONE\r\nTZID:Z{n}\r\nBEGIN:STANDARD\r\nX:1\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+    event = "BEGIN:VEVENT\r\nUID:1\r\nEND:VEVENT\r\n"
+    data = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + zone.format(n=1) + event
+            + "".join(zone.format(n=n) for n in range(2, 2000)) + "END:VCALENDAR\r\n").encode()
+    assert expansion._without_timezones(data) == (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + event + "END:VCALENDAR\r\n").encode()
+    unterminated = b"BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:Z\r\n" + event.encode()
+    assert expansion._without_timezones(unterminated) == unterminated  # left for the reader to judge
+
+
 def test_objects_the_plan_cannot_write_take_the_general_path():
     day_with_hours = ics(component("DTSTART;VALUE=DATE:20240101", "DURATION:P1DT2H", "RRULE:FREQ=DAILY;COUNT=3"))
     assert expansion.plan_for(day_with_hours, lambda: parsed(day_with_hours)) is None

@@ -374,12 +374,16 @@ def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> Expansi
 def _without_timezones(data: bytes) -> bytes:
     """The stored text without its VTIMEZONE components (as stored: upper case, CRLF), which
     an expanded answer leaves out: a quarter to a half of a zoned event's lines, not read."""
-    while (start := data.find(b"\r\nBEGIN:VTIMEZONE\r\n")) >= 0:
+    kept: list[bytes] = []
+    at = 0
+    while (start := data.find(b"\r\nBEGIN:VTIMEZONE\r\n", at)) >= 0:
         end = data.find(b"\r\nEND:VTIMEZONE\r\n", start)
         if end < 0:
             break
-        data = data[:start] + data[end + len(b"\r\nEND:VTIMEZONE"):]
-    return data
+        kept.append(data[at:start])
+        at = end + len(b"\r\nEND:VTIMEZONE")
+    kept.append(data[at:])
+    return b"".join(kept)  # one copy, however many zones an object holds
 
 
 class _NeedsParse:

@@ -73,7 +73,7 @@ class CalendarDataRenderer:
     def near(self, store: Store, collection_id: int, resource_ids: list[int]) -> dict[int, list[Instance]]:
         """The index rows near the expand window of the collection's resources whose index
         holds them all (empty when nothing is expanded), for :meth:`computed`."""
-        window = None if self.spec is None else self.spec.expand
+        window = self.expand_window()
         if window is None or window.start is None or window.end is None:
             return {}
         return store.instances_near(collection_id, resource_ids, window.start, window.end)
