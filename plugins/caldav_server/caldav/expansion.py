@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import threading
 import time
 import zoneinfo
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import icalendar
 
@@ -207,8 +207,11 @@ _KEY_FORMATS = {"date": "%Y%m%d", "floating": "%Y%m%dT%H%M%S", "utc": "%Y%m%dT%H
 
 def _key_text(key: int, kind: str) -> str:
     """The iCalendar value of an index key (epoch seconds; wall clock for dates and floating times)."""
-    if _YEAR_1000 <= key <= recurrence.MAX_KEY:  # strftime pads years from 1000 on everywhere
-        return time.strftime(_KEY_FORMATS[kind], time.gmtime(key))
+    if _YEAR_1000 <= key <= recurrence.MAX_KEY:
+        day, second = divmod(key, 86400)
+        if kind == "date":
+            return _day_text(day)
+        return f"{_day_text(day)}T{_clock_text(second)}{'Z' if kind == 'utc' else ''}"
     moment = recurrence.naive(key)
     if kind == "date":
         return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
@@ -216,28 +219,43 @@ def _key_text(key: int, kind: str) -> str:
             f"T{moment.hour:02d}{moment.minute:02d}{moment.second:02d}{'Z' if kind == 'utc' else ''}")
 
 
+@functools.lru_cache(maxsize=8192)
+def _day_text(day: int) -> str:
+    """YYYYMMDD of a day counted from 1970-01-01 (years from 1000 on: strftime pads them everywhere)."""
+    return time.strftime("%Y%m%d", time.gmtime(day * 86400))
+
+
+@functools.lru_cache(maxsize=4096)
+def _clock_text(second: int) -> str:
+    """HHMMSS of a second of the day (instances start on few of them: remembered)."""
+    hours, rest = divmod(second, 3600)
+    return f"{hours:02d}{rest // 60:02d}{rest % 60:02d}"
+
+
 def _line(name: str, value: str) -> str:
     """A content line for a date (eight digits) or date-time value."""
     return f"{name}:{value}" if "T" in value else f"{name};VALUE=DATE:{value}"
 
 
-@functools.lru_cache(maxsize=4096)
-def _dated_line(name: str, key: int, kind: str) -> str:
-    """The content line, with its CRLF, of a date or date-time property at an index key
-    (remembered: a series' instances come back with every expand of their windows)."""
-    return _line(name, _key_text(key, kind)) + "\r\n"
-
-
 @dataclass(frozen=True)
 class _Template:
     """One top-level component as written for each of its instances: its text (BEGIN, its
-    lines folded, its subcomponents, END) with slots for the instance's start (and
-    RECURRENCE-ID) and end, each run of text between slots one string."""
+    lines folded, its subcomponents, END) as runs of text with an empty slot for the
+    instance's start (and RECURRENCE-ID) and one for its end where the component has one."""
 
     name: str
-    written: tuple[str | int, ...]
+    written: tuple[str, ...]
+    start_at: int
+    end_at: int  # -1: no end written
     start_kind: str
     end_kind: str
+
+    @classmethod
+    def slotted(cls, name: str, parts: list[str | int], start_kind: str, end_kind: str) -> _Template:
+        """The template of text runs with :data:`_START` and :data:`_END` among them."""
+        written = ["" if isinstance(part, int) else part for part in parts]
+        end_at = parts.index(_END) if _END in parts else -1
+        return cls(name, tuple(written), parts.index(_START), end_at, start_kind, end_kind)
 
     @classmethod
     def of(cls, name: str, parts: list[str | int], children: list[RawComponent], start_kind: str,
@@ -254,7 +272,7 @@ class _Template:
         run.extend(serialize(child) for child in children)
         run.append(f"END:{name}\r\n")
         written.append("".join(run))
-        return cls(name, tuple(written), start_kind, end_kind)
+        return cls.slotted(name, written, start_kind, end_kind)
 
 
 @dataclass(frozen=True)
@@ -277,7 +295,8 @@ class ExpansionPlan:
 
     def text(self, instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange, budget: Budget) -> str:
         """The expanded object written from the index rows near ``window`` (``instances``);
-        floating times are read in ``tz``. Same text as :func:`expand` serialised."""
+        floating times are read in ``tz``. The content lines of :func:`expand` serialised, folded
+        as stored (as GET sends them) where the plan was read from the text."""
         hits = instances_in(instances, tz, window, budget)
         if len(hits) > MAX_INSTANCES:
             raise QueryError(
@@ -285,26 +304,28 @@ class ExpansionPlan:
                 f"The object has more than {MAX_INSTANCES} instances in the expanded range.",
             )
         budget.spend("nodes", len(hits))
-        hits.sort(key=lambda h: (h[0], h[1]))
+        if len(hits) > 1:
+            hits.sort(key=lambda h: (h[0], h[1]))
         out = [self.head[0]]
         for _, _, inst in hits:
-            self._write(inst, out)
+            out += self._written(inst)
         out.append(self.head[1])
         return "".join(out)
 
-    def _write(self, inst: Instance, out: list[str]) -> None:
+    def _written(self, inst: Instance) -> list[str]:
+        """The text runs of one instance."""
         rid = inst.recurrence_id
         template = self.overrides.get(rid, self.master) if rid is not None else self.master
         assert template is not None  # plans without a master have overrides for every row
-        for part in template.written:
-            if part.__class__ is str:
-                out.append(part)  # type: ignore[arg-type]
-            elif part == _START:
-                out.append(_dated_line("DTSTART", inst.start, template.start_kind))
-                if self.recurring and rid is not None:
-                    out.append(_line("RECURRENCE-ID", rid) + "\r\n")
-            else:
-                out.append(_dated_line("DUE" if template.name == "VTODO" else "DTEND", inst.end, template.end_kind))
+        parts = list(template.written)
+        start = _line("DTSTART", _key_text(inst.start, template.start_kind)) + "\r\n"
+        if self.recurring and rid is not None:
+            start += _line("RECURRENCE-ID", rid) + "\r\n"
+        parts[template.start_at] = start
+        if template.end_at >= 0:
+            end_name = "DUE" if template.name == "VTODO" else "DTEND"
+            parts[template.end_at] = _line(end_name, _key_text(inst.end, template.end_kind)) + "\r\n"
+        return parts
 
 
 def instances_in(instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange,
@@ -323,11 +344,6 @@ def instances_in(instances: list[Instance], tz: dt.tzinfo | None, window: TimeRa
     return hits
 
 
-#: Words whose presence (in any case, anywhere) means expand may change an object: a zone to
-#: convert from, or a recurrence to spread out.
-_CHANGED_BY_EXPAND = (b"TZID", b"RRULE", b"RDATE", b"EXDATE", b"EXRULE", b"RECURRENCE-ID")
-
-
 def expands_to_itself(data: bytes) -> bool:
     """Whether expanding a stored object gives it back unchanged when its one instance is in the
     window: one VEVENT (with its alarms), no recurrence and no zoned value (UTC, floating and
@@ -335,7 +351,8 @@ def expands_to_itself(data: bytes) -> bool:
     and their expanded answer is then the stored text, as without expand. A look at the text
     only: a word like TZID in a description sends the object the longer way, never the reverse."""
     upper = data.upper()  # names are case-insensitive; one copy is cheaper than an ignore-case search
-    if any(word in upper for word in _CHANGED_BY_EXPAND):
+    if (b"RRULE" in upper or b"TZID" in upper or b"RDATE" in upper or b"EXDATE" in upper or b"EXRULE" in upper
+            or b"RECURRENCE-ID" in upper):
         return False
     # A BEGIN line follows a line break; text values escape theirs (RFC 5545 3.3.11), so only
     # component lines are counted. Stored objects have CRLF line ends (kernel.ingest).
@@ -358,8 +375,8 @@ def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> Expansi
         if data in _plans:
             _plans.move_to_end(data)
             return _plans[data]
-    plan = _text_plan(parse(_without_timezones(data)))
-    if plan is _NEEDS_PARSE:
+    plan = _text_plan(_without_timezones(data))
+    if isinstance(plan, _NeedsParse):
         plan = _make_plan(parse(data), calendar())
     global _plans_bytes
     with _plans_lock:
@@ -390,27 +407,107 @@ class _NeedsParse:
     """Marks an object whose plan needs its parse."""
 
 
-_NEEDS_PARSE: Any = _NeedsParse()
+_NEEDS_PARSE = _NeedsParse()
 
 
-def _text_plan(raw: RawComponent) -> ExpansionPlan | None:
-    """The plan of an object read from its text: one master and its overrides, whose zoned
-    values are only DTSTART, its end and RECURRENCE-ID in an IANA zone (the kernel refused
-    every TZID it could not resolve, so a TZID means a zoned value); :data:`_NEEDS_PARSE`
-    for other objects, None for those of the general path."""
-    children = [c for c in raw.children if c.name != "VTIMEZONE"]
-    if not children or children[0].name not in ("VEVENT", "VTODO"):
+#: The lines a text plan looks at, found in the upper-cased text from the line break before
+#: them: component bounds, the instance's times and the recurrence, with their folded
+#: continuation lines (a literal start lets the search skip from line break to line break).
+_MARKED = re.compile(
+    rb"\r\n(BEGIN|END|DTSTART|DTEND|DUE|DURATION|RRULE|RDATE|EXDATE|EXRULE|RECURRENCE-ID)[;:]"
+    rb"[^\r]*(?:\r\n[ \t][^\r]*)*"
+)
+_HEAD, _TAIL = b"BEGIN:VCALENDAR\r\n", b"END:VCALENDAR\r\n"
+
+
+@dataclass
+class _Reading:
+    """A top-level component while :func:`_text_plan` reads it: its text so far (runs of it
+    between slots), the kinds of its DTSTART and end, its RECURRENCE-ID and whether it recurs."""
+
+    name: str
+    written: list[str | int]
+    run: list[bytes]
+    kinds: dict[str, str]
+    rid: str | None = None
+    rule: bool = False
+    duration: str | None = None
+
+
+def _text_plan(data: bytes) -> ExpansionPlan | _NeedsParse | None:
+    """The plan of a stored object read from its text (VTIMEZONE components cut): one master
+    and its overrides, whose zoned values are only DTSTART, its end and RECURRENCE-ID in an
+    IANA zone (the kernel refused every TZID it could not resolve, so a TZID means a zoned
+    value). The text between the lines it looks at (:data:`_MARKED`) is copied in slices as
+    stored (folds, case and order as the client wrote them), not read line by line.
+    :data:`_NEEDS_PARSE` for other objects and for text not read this way (blank lines,
+    components not closed in order), None for objects of the general path."""
+    if not data.startswith(_HEAD) or not data.endswith(b"\r\n" + _TAIL) or b"\r\n\r\n" in data:
         return _NEEDS_PARSE
+    upper = data.upper()  # ASCII letters only: the same offsets
+    zoned = b"TZID=" in upper  # a TZID parameter somewhere: each component's other lines are looked at
+    head: list[bytes] = []
+    made: list[tuple[_Template, str | None, bool]] = []
+    reading: _Reading | None = None
+    children: list[bytes] = []  # the subcomponents open inside the component being read
+    at = len(_HEAD)  # where the text not yet copied starts
+    for mark in _MARKED.finditer(upper, at - 2, len(data) - len(_TAIL) - 2):
+        word, begin, end = mark.group(1).decode(), mark.start() + 2, mark.end()  # the line is data[begin:end]
+        name = upper[begin + len(word) + 1 : end].strip() if word in ("BEGIN", "END") else b""
+        if reading is None:  # the calendar's own level: only components start here
+            if word != "BEGIN" or name not in (b"VEVENT", b"VTODO") or (made and made[0][0].name != name.decode()):
+                return _NEEDS_PARSE
+            head.append(data[at:begin])
+            reading, at = _Reading(name.decode(), [], [], {}), begin
+            continue
+        if word == "BEGIN":
+            children.append(name)
+            continue
+        if word == "END":
+            if children:
+                if children.pop() != name:
+                    return _NEEDS_PARSE
+                continue
+            if name.decode() != reading.name:
+                return _NEEDS_PARSE
+            reading.run.append(data[at : end + 2])
+            finished = _finished(reading, zoned)
+            if not isinstance(finished, tuple):
+                return finished
+            made.append(finished)
+            reading, at = None, end + 2
+            continue
+        if children:
+            continue  # a subcomponent's lines are copied as written
+        line = _unfolded(data[begin:end])
+        if word == "DURATION":
+            reading.duration = line[value_start(line):]
+            continue
+        end_name = "DUE" if reading.name == "VTODO" else "DTEND"
+        if word in ("DTEND", "DUE") and word != end_name:
+            continue  # an ordinary line of this component
+        reading.run.append(data[at:begin])
+        at = end + 2
+        if word == "RECURRENCE-ID":
+            if reading.rid is not None or (rid := _text_rid(line)) is None:
+                return _NEEDS_PARSE
+            reading.rid = rid
+        elif word in ("RRULE", "RDATE", "EXDATE", "EXRULE"):
+            reading.rule = reading.rule or word in ("RRULE", "RDATE")
+        else:
+            kind = _text_kind(line)
+            if kind is None or word in reading.kinds:
+                return _NEEDS_PARSE
+            reading.kinds[word] = kind
+            reading.written.extend((_joined(reading.run), _START if word == "DTSTART" else _END))
+            reading.run = []
+    if reading is not None or not made:
+        return _NEEDS_PARSE
+    head.append(data[at : len(data) - len(_TAIL)])
     master: _Template | None = None
     overrides: dict[str, _Template] = {}
-    recurring = len(children) > 1
-    for child in children:
-        if child.name != children[0].name:
-            return _NEEDS_PARSE
-        made = _text_template(child)
-        if made is None or made is _NEEDS_PARSE:
-            return made  # type: ignore[no-any-return]
-        template, rid, rule = made
+    recurring = len(made) > 1
+    for template, rid, rule in made:
         recurring = recurring or rule
         if rid is not None:
             overrides[rid] = template
@@ -420,52 +517,38 @@ def _text_plan(raw: RawComponent) -> ExpansionPlan | None:
             return _NEEDS_PARSE
     if master is None:
         return _NEEDS_PARSE
-    return ExpansionPlan.of(raw, recurring, master, overrides)
+    return ExpansionPlan(("BEGIN:VCALENDAR\r\n" + _joined(head), "END:VCALENDAR\r\n"),
+                         recurring, master, overrides)
 
 
-def _text_template(child: RawComponent) -> tuple[_Template, str | None, bool] | None:
+def _unfolded(line: bytes) -> str:
+    """One content line without its folds."""
+    return line.replace(b"\r\n ", b"").replace(b"\r\n\t", b"").decode("utf-8", "replace")
+
+
+def _joined(runs: list[bytes]) -> str:
+    """Runs of whole lines as one text, folded as stored (as GET and a plain calendar-data send them)."""
+    return b"".join(runs).decode("utf-8", "replace")
+
+
+def _finished(reading: _Reading, zoned: bool) -> tuple[_Template, str | None, bool] | _NeedsParse | None:
     """(template, the index's RECURRENCE-ID text of an override or None for a master, whether
-    it has a rule) of one component read from its text; None or :data:`_NEEDS_PARSE` as
+    it has a rule) of a component read to its END; None or :data:`_NEEDS_PARSE` as
     :func:`_text_plan` says."""
-    end_name = "DUE" if child.name == "VTODO" else "DTEND"
-    parts: list[str | int] = []
-    kinds: dict[str, str] = {}
-    duration: str | None = None
-    rule = False
-    rid: str | None = None
-    for line in child.lines:
-        prop = line_name(line)
-        if prop == "RECURRENCE-ID":
-            rid = _text_rid(line) if rid is None else None
-            if rid is None:
-                return _NEEDS_PARSE  # type: ignore[no-any-return]
-            continue
-        if prop in _DROPPED:
-            rule = rule or prop in ("RRULE", "RDATE")
-            continue
-        if prop in ("DTSTART", end_name):
-            kind = _text_kind(line)
-            if kind is None or prop in kinds:
-                return _NEEDS_PARSE  # type: ignore[no-any-return]
-            kinds[prop] = kind
-            parts.append(_START if prop == "DTSTART" else _END)
-            continue
-        if prop == "DURATION":
-            duration = line[value_start(line):]
-        elif "TZID" in line[: value_start(line)].upper() and "TZID" in params_of(line):
-            return _NEEDS_PARSE  # type: ignore[no-any-return]
-        parts.append(line)
-    start_kind = kinds.get("DTSTART")
+    written = [*reading.written, _joined(reading.run)]
+    if zoned and any("TZID=" in part.upper() for part in written if isinstance(part, str)):
+        return _NEEDS_PARSE  # another value in a zone (or the word in a text): the parse converts it
+    start_kind = reading.kinds.get("DTSTART")
     if start_kind is None:
-        return _NEEDS_PARSE  # type: ignore[no-any-return]
-    if duration is not None and start_kind == "date":
+        return _NEEDS_PARSE
+    if reading.duration is not None and start_kind == "date":
         try:
-            if icalendar.vDuration.from_ical(duration.strip()).seconds:
+            if icalendar.vDuration.from_ical(reading.duration.strip()).seconds:
                 return None
         except ValueError:
-            return _NEEDS_PARSE  # type: ignore[no-any-return]
-    template = _Template.of(child.name, parts, child.children, start_kind, kinds.get(end_name, start_kind))
-    return template, rid, rule
+            return _NEEDS_PARSE
+    end_kind = reading.kinds.get("DUE" if reading.name == "VTODO" else "DTEND", start_kind)
+    return _Template.slotted(reading.name, written, start_kind, end_kind), reading.rid, reading.rule
 
 
 def _text_rid(line: str) -> str | None:
@@ -496,13 +579,18 @@ def _text_rid(line: str) -> str | None:
 def _text_kind(line: str) -> str | None:
     """The kind of a date or date-time line read from its text (None when unsure)."""
     cut = value_start(line)
-    params = params_of(line) if ";" in line[:cut] else {}
-    if params.get("VALUE", "").upper() == "DATE":
-        return "date"
+    head = line[:cut].upper()
+    if '"' in head or "VALUE=" in head:  # parameters read in full only when they may say more than TZID
+        params = params_of(line)
+        if params.get("VALUE", "").upper() == "DATE":
+            return "date"
+        zoned = "TZID" in params
+    else:
+        zoned = ";TZID=" in head
     value = line[cut:].strip()
     if "," in value or "T" not in value.upper():
         return None
-    if "TZID" in params or value.upper().endswith("Z"):
+    if zoned or value.upper().endswith("Z"):
         return "utc"
     return "floating"
 

@@ -92,8 +92,10 @@ def parse(data: bytes | str) -> RawComponent:
 
 def fold(line: str) -> str:
     """A content line folded into physical lines of at most 75 octets, CRLF-separated."""
-    if len(line) <= 75 and line.isascii():
-        return line
+    if line.isascii():
+        if len(line) <= 75:
+            return line
+        return "\r\n ".join([line[:75], *(line[at : at + 74] for at in range(75, len(line), 74))])
     encoded = line.encode("utf-8")
     if len(encoded) <= 75:
         return line
