@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 PrincipalKind = Literal["user", "group"]
 CollectionKind = Literal["calendar", "plain"]
@@ -139,14 +139,14 @@ class Change:
     at: float
 
 
-@dataclass(frozen=True)
-class Instance:
+class Instance(NamedTuple):
     """One occurrence in the time-range index, in seconds since the epoch.
 
     Floating and all-day instances (``flags & FLOATING``) hold wall-clock
     time as if it were UTC; queries shift them into the asked-for zone.
     ``flags`` also says whether the start and end compare inclusively
-    (RFC 4791 section 9.9).
+    (RFC 4791 section 9.9). A named tuple: queries read thousands of rows,
+    and a tuple is made several times faster than a frozen dataclass.
     """
 
     start: int

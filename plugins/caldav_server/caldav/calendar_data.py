@@ -164,9 +164,11 @@ class CalendarDataRequest:
             return False
         if self.comp is not None and not self.comp.selects_all():
             return False
-        if len(instances) != 1 or len(expansion.instances_in(instances, tz, self.expand, None)) != 1:
-            return False  # an object that expands to itself has one index row
-        if not expansion.expands_to_itself(data):
+        # an object that expands to itself has one index row; the text is looked at first, as
+        # a series with one instance near the window is then turned away without reading the row
+        if len(instances) != 1 or not expansion.expands_to_itself(data):
+            return False
+        if len(expansion.instances_in(instances, tz, self.expand, None)) != 1:
             return False
         budget.spend("instances", len(instances))
         budget.spend("nodes", 1)
