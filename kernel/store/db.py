@@ -14,6 +14,12 @@ from sqlite_utils import Database
 BUSY_TIMEOUT_MS = 10_000
 #: The database file is the owner's alone; SQLite gives its -wal and -shm files the same mode.
 FILE_MODE = 0o600
+#: Page cache of one connection (KiB), and what the caches of all connections in a process may
+#: hold together (bytes, SQLite's soft heap limit): the server opens a connection per worker
+#: thread, and 40 threads each caching 32 MB of a big file would hold over a gigabyte. Past
+#: the limit SQLite recycles cached pages instead of allocating; the OS keeps the file cached.
+CACHE_KIB = 32_000
+CACHE_LIMIT = 96 * 1024 * 1024
 #: The ``PRAGMA synchronous`` levels ``[kernel] synchronous`` may choose.
 SYNCHRONOUS = ("normal", "full")
 
@@ -47,7 +53,8 @@ def open_database(path: str | Path, synchronous: str = "full") -> Database:
     conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA temp_store = MEMORY")
-    conn.execute("PRAGMA cache_size = -32000")
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute(f"PRAGMA soft_heap_limit = {CACHE_LIMIT}")  # process-wide: every connection's cache
     return Database(conn)
 
 
