@@ -38,6 +38,7 @@ import zoneinfo
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import icalendar
 
@@ -237,8 +238,7 @@ def _line(name: str, value: str) -> str:
     return f"{name}:{value}" if "T" in value else f"{name};VALUE=DATE:{value}"
 
 
-@dataclass(frozen=True)
-class _Template:
+class _Template(NamedTuple):
     """One top-level component as written for each of its instances: its text (BEGIN, its
     lines folded, its subcomponents, END) as runs of text with an empty slot for the
     instance's start (and RECURRENCE-ID) and one for its end where the component has one."""
@@ -275,8 +275,7 @@ class _Template:
         return cls.slotted(name, written, start_kind, end_kind)
 
 
-@dataclass(frozen=True)
-class ExpansionPlan:
+class ExpansionPlan(NamedTuple):
     """What expanding one stored object from its index rows needs, made once per content:
     the calendar's own text around its components, and a template per component."""
 
@@ -420,7 +419,7 @@ _MARKED = re.compile(
 _HEAD, _TAIL = b"BEGIN:VCALENDAR\r\n", b"END:VCALENDAR\r\n"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Reading:
     """A top-level component while :func:`_text_plan` reads it: its text so far (runs of it
     between slots), the kinds of its DTSTART and end, its RECURRENCE-ID and whether it recurs."""
