@@ -33,6 +33,7 @@ class CalendarDataRenderer:
 
     def __init__(self, spec: CalendarDataRequest | None) -> None:
         self.spec = spec
+        self._as_stored = spec is not None and spec.passthrough()  # decided once, not per object
 
     @classmethod
     def from_report(cls, body: Element) -> tuple[PropRequest, CalendarDataRenderer]:
@@ -63,7 +64,11 @@ class CalendarDataRenderer:
         request's ``budget``)."""
         if self.spec is None:
             return None
-        text = escape(self.spec.render(data, calendar, tz, budget=budget, instances=instances)).replace("\r", "&#13;")
+        if self._as_stored:
+            text = data.decode("utf-8", "replace")
+        else:
+            text = self.spec.render(data, calendar, tz, budget=budget, instances=instances)
+        text = escape(text).replace("\r", "&#13;")
         return {CALENDAR_DATA: f"<C:calendar-data>{text}</C:calendar-data>"}
 
     def expand_window(self) -> TimeRange | None:
