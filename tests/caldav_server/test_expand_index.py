@@ -152,6 +152,18 @@ def test_plans_read_the_text_without_its_time_zones():
     assert expansion._without_timezones(unterminated) == unterminated  # left for the reader to judge
 
 
+@pytest.mark.parametrize("zone", ["utc", "floating", "date", "berlin"])
+def test_instances_before_1970_are_written_from_the_plan(zone):
+    # index keys before the epoch are negative: their day and clock texts must still be right
+    start = dt.datetime(1965, 3, 1, 23, 30)
+    end = start + (dt.timedelta(days=1) if zone == "date" else dt.timedelta(hours=1))
+    data = ics(component(dated("DTSTART", start, zone), dated("DTEND", end, zone), "RRULE:FREQ=WEEKLY;COUNT=8"),
+               timezone=BERLIN_VTIMEZONE if zone == "berlin" else "")
+    general, indexed, planned = both_ways(data, _ts("19650301T000000Z"), _ts("19650401T000000Z"), NEW_YORK)
+    assert planned and same(general, indexed)
+    assert indexed.count("BEGIN:VEVENT") == 5
+
+
 def test_objects_the_plan_cannot_write_take_the_general_path():
     day_with_hours = ics(component("DTSTART;VALUE=DATE:20240101", "DURATION:P1DT2H", "RRULE:FREQ=DAILY;COUNT=3"))
     assert expansion.plan_for(day_with_hours, lambda: parsed(day_with_hours)) is None

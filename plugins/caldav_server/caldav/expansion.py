@@ -10,7 +10,9 @@ Decisions where the RFC leaves room:
   first one too; date-times with a zone (TZID or UTC) are written in UTC,
   dates and floating date-times stay as they are (they have no zone to
   convert from); DURATION stays when the instance has that length, DTEND /
-  DUE is written otherwise; VTIMEZONE components are dropped.
+  DUE is written otherwise; VTIMEZONE components are dropped. Lines copied
+  from a plan keep the stored text's folds and case, as GET sends them (the
+  general path writes a tree, folded at 75 octets): the same content lines.
 * expand of an object whose instances the index holds (every instance up
   to the window's end; one component type, VEVENT or VTODO, each with
   DTSTART, no RANGE overrides; DURATION kept as written, since each
