@@ -8,13 +8,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from kernel.budget import Budget
 from kernel.ical import parse_object
 from kernel.testing import add_user, make_host
-from kernel.types import Instance
+from kernel.types import Instance, Rejected
 from plugins.caldav_server.caldav import expansion
 from plugins.caldav_server.caldav.icaltext import RawComponent, fold, line_name, parse
 from tests.caldav_server.ical_samples import BERLIN_VTIMEZONE, component, dated, ics, parsed, rfc_object
@@ -235,8 +235,7 @@ def _written_as(form: str, lines: list[str]) -> tuple[list[str], str]:
     if form == "property after alarm":
         return lines, _ALARM + "LOCATION:after the alarm\n"
     if form == "lower-case names":
-        return [line[:1] + line[1:].lower() if line.startswith("SUMMARY") else line.lower()[:7] + line[7:]
-                for line in lines], ""
+        return [line_name(line).lower() + line[len(line_name(line)):] for line in lines], ""
     return lines, ""
 
 
@@ -244,6 +243,10 @@ def _written_as(form: str, lines: list[str]) -> tuple[list[str], str]:
 @given(data=objects(), start=_starts, hours=st.sampled_from([1, 24, 24 * 7, 24 * 40]),
        tz=st.sampled_from([None, BERLIN, NEW_YORK]), subset=st.booleans())
 def test_expand_from_the_index_agrees_with_the_general_path(data, start, hours, tz, subset):
+    try:
+        parse_object(data)
+    except Rejected:
+        assume(False)  # e.g. a Berlin time in the spring-forward gap ending at its DTEND: never stored
     qs = int(start.replace(tzinfo=UTC).timestamp())
     general, indexed, _ = both_ways(data, qs, qs + hours * 3600, tz, subset)
     assert same(general, indexed)
