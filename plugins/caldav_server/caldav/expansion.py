@@ -205,7 +205,6 @@ def _value_kind(value: dt.date) -> str:
 
 
 _YEAR_1000 = recurrence.to_key(dt.date(1000, 1, 1))
-_KEY_FORMATS = {"date": "%Y%m%d", "floating": "%Y%m%dT%H%M%S", "utc": "%Y%m%dT%H%M%SZ"}
 
 
 def _key_text(key: int, kind: str) -> str:
@@ -434,6 +433,30 @@ class _Reading:
     rule: bool = False
     duration: str | None = None
 
+    @property
+    def end_name(self) -> str:
+        """The property that ends this component's instances."""
+        return "DUE" if self.name == "VTODO" else "DTEND"
+
+    def cut(self, word: str, line: str, before: bytes) -> bool:
+        """Take out a RECURRENCE-ID, a recurrence line, DTSTART or the end (a slot for the last
+        two); ``before``: the text since the last line taken out. False when only the parse can
+        read the component."""
+        self.run.append(before)
+        if word == "RECURRENCE-ID":
+            self.rid = _text_rid(line) if self.rid is None else None
+            return self.rid is not None
+        if word in ("RRULE", "RDATE", "EXDATE", "EXRULE"):
+            self.rule = self.rule or word in ("RRULE", "RDATE")
+            return True
+        kind = _text_kind(line)
+        if kind is None or word in self.kinds:
+            return False
+        self.kinds[word] = kind
+        self.written.extend((_joined(self.run), _START if word == "DTSTART" else _END))
+        self.run = []
+        return True
+
 
 def _text_plan(data: bytes) -> ExpansionPlan | _NeedsParse | None:
     """The plan of a stored object read from its text (VTIMEZONE components cut): one master
@@ -483,25 +506,10 @@ def _text_plan(data: bytes) -> ExpansionPlan | _NeedsParse | None:
         line = _unfolded(data[begin:end])
         if word == "DURATION":
             reading.duration = line[value_start(line):]
-            continue
-        end_name = "DUE" if reading.name == "VTODO" else "DTEND"
-        if word in ("DTEND", "DUE") and word != end_name:
-            continue  # an ordinary line of this component
-        reading.run.append(data[at:begin])
-        at = end + 2
-        if word == "RECURRENCE-ID":
-            if reading.rid is not None or (rid := _text_rid(line)) is None:
+        elif word not in ("DTEND", "DUE") or word == reading.end_name:  # else an ordinary line here
+            if not reading.cut(word, line, data[at:begin]):
                 return _NEEDS_PARSE
-            reading.rid = rid
-        elif word in ("RRULE", "RDATE", "EXDATE", "EXRULE"):
-            reading.rule = reading.rule or word in ("RRULE", "RDATE")
-        else:
-            kind = _text_kind(line)
-            if kind is None or word in reading.kinds:
-                return _NEEDS_PARSE
-            reading.kinds[word] = kind
-            reading.written.extend((_joined(reading.run), _START if word == "DTSTART" else _END))
-            reading.run = []
+            at = end + 2
     if reading is not None or not made:
         return _NEEDS_PARSE
     head.append(data[at : len(data) - len(_TAIL)])
@@ -548,7 +556,7 @@ def _finished(reading: _Reading, zoned: bool) -> tuple[_Template, str | None, bo
                 return None
         except ValueError:
             return _NEEDS_PARSE
-    end_kind = reading.kinds.get("DUE" if reading.name == "VTODO" else "DTEND", start_kind)
+    end_kind = reading.kinds.get(reading.end_name, start_kind)
     return _Template.slotted(reading.name, written, start_kind, end_kind), reading.rid, reading.rule
 
 
