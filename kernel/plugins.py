@@ -10,6 +10,7 @@ import ast
 import difflib
 import importlib.metadata as metadata
 import inspect
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ from kernel import hookspecs
 from kernel.config import ConfigError, KernelSettings
 
 GROUP = "teamcal"
+#: CPython 3.11 keeps the AST constructor's recursion depth per interpreter, not per thread:
+#: two threads parsing at once (hosts started together) can fail with a SystemError
+#: (python/cpython#106905), so plugin modules are read one at a time.
+_PARSING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,9 @@ def _read_module(module: str) -> ast.Module | None:
     if spec is None:
         return None
     try:
-        return ast.parse(Path(spec).read_text(encoding="utf-8"))
+        source = Path(spec).read_text(encoding="utf-8")
+        with _PARSING:
+            return ast.parse(source)
     except (OSError, SyntaxError, ValueError):
         return None
 
