@@ -64,7 +64,8 @@ class NotesPlugin:
 
 
 @pytest.fixture(scope="module")
-def notes() -> NotesPlugin:
+def notes(teamcal_backend: str) -> NotesPlugin:
+    """One plugin per backend's deployment: the notes one deployment keeps are not another's."""
     return NotesPlugin()
 
 
