@@ -9,6 +9,7 @@ from kernel.budget import Budget
 from kernel.icaltext import read_calendar
 from kernel.store.connections import Connection
 from kernel.store.schema import RTREE_REBUILD, pg_instance_box
+from kernel.store.tables import one_of
 from kernel.types import FLOATING, NEG_INF, POS_INF, Instance
 
 #: Floating times may sit up to 14 hours either side of UTC.
@@ -123,9 +124,9 @@ class InstanceStore:
         unseen = [rid for rid in wanted if rid not in found]
         for first in range(0, len(unseen), 500):
             chunk = unseen[first : first + 500]
+            among, values = one_of(self.dialect, "id", chunk)
             for (rid,) in self.conn.execute(
-                f"SELECT id FROM resources WHERE collection_id = ? AND id IN ({','.join('?' * len(chunk))})",
-                (collection_id, *chunk),
+                f"SELECT id FROM resources WHERE collection_id = ? AND {among}", (collection_id, *values)
             ):
                 found[rid] = []
         for (rid,) in self.conn.execute(

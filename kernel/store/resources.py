@@ -13,6 +13,7 @@ from typing import Any
 from kernel.names import canonical_name, check_segment
 from kernel.store.connections import Connection
 from kernel.store.properties import byte_size
+from kernel.store.tables import one_of
 from kernel.types import Resource
 
 _COLUMNS = (
@@ -98,10 +99,9 @@ class ResourceStore:
         found: list[Resource] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
+            among, values = one_of(self.dialect, "name", chunk)
             rows = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? AND name IN"
-                f" ({','.join('?' * len(chunk))})",
-                (collection_id, *chunk),
+                f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? AND {among}", (collection_id, *values)
             )
             found.extend(_resource(r) for r in rows)
         return sorted(found, key=lambda r: r.name)
@@ -150,10 +150,9 @@ class ResourceStore:
         out: list[tuple[Resource, bytes]] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
+            among, values = one_of(self.dialect, "name", chunk)
             rows = self.conn.execute(
-                f"SELECT {_COLUMNS}, data FROM resources WHERE collection_id = ? AND name IN"
-                f" ({','.join('?' * len(chunk))})",
-                (collection_id, *chunk),
+                f"SELECT {_COLUMNS}, data FROM resources WHERE collection_id = ? AND {among}", (collection_id, *values)
             )
             out.extend((_resource(r[:-1]), r[-1]) for r in rows)
         return sorted(out, key=lambda pair: pair[0].name)
@@ -172,9 +171,8 @@ class ResourceStore:
         out: list[tuple[Any, bytes | None]] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
-            rows = self.conn.execute(
-                f"SELECT {cols} FROM resources WHERE id IN ({','.join('?' * len(chunk))})", chunk
-            )
+            among, values = one_of(self.dialect, "id", chunk)
+            rows = self.conn.execute(f"SELECT {cols} FROM resources WHERE {among}", values)
             for r in rows:
                 out.append((make(r[:width]), r[width] if with_data else None))
         return sorted(out, key=lambda pair: pair[0].name)

@@ -14,7 +14,7 @@ primary key (``generated=True``) is assigned by the database and never reused.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,16 @@ def quote(name: str) -> str:
     if not name or '"' in name or "\x00" in name:
         raise SchemaError(f"invalid identifier {name!r}")
     return f'"{name}"'
+
+
+def one_of(dialect: str, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """The condition "``column`` is one of ``values``" and its parameters. PostgreSQL takes the
+    values as one array, so the statement's text is the same for any number of them (psycopg
+    converts and prepares it once, where a marker per value made it tokenise the text of every
+    statement past 50 parameters again); SQLite has a marker per value (at most 32,766)."""
+    if dialect == "postgresql":
+        return f"{column} = ANY(?)", [list(values)]
+    return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
 
 def literal(value: Any) -> str:
