@@ -53,7 +53,6 @@ _PLAIN = r'[^\x00-\x20\x7f";:,\\%^=]'
 _PLAIN_VALUE = rf"{_PLAIN}(?: *{_PLAIN})*"
 _PLAIN_PARAMETER = re.compile(rf"([A-Za-z0-9-]+)=({_PLAIN_VALUE})")
 _PLAIN_LINE = re.compile(rf"([A-Za-z0-9-]+)((?:;[A-Za-z0-9-]+={_PLAIN_VALUE})*):(.*)", re.S)
-_COMPONENT_CLASSES = ComponentFactory()
 #: The properties whose TZID parameter icalendar resolves.
 _ZONED = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "RDATE", "EXDATE")
 
@@ -115,13 +114,21 @@ class _Line(Contentline):
         return name, found, unescape_backslash(value)
 
 
+class _CalendarClasses:
+    """The component classes ``icalendar.Calendar`` reads into: the same lookup, so a class a
+    plugin registered with icalendar (``Calendar.register``) is made here too."""
+
+    get_component_class = staticmethod(icalendar.Calendar.get_component_class)
+
+
 def _parse(text: str) -> icalendar.Component:
     """The one component ``text`` holds, as ``icalendar.Calendar.from_ical`` reads it."""
     # icalendar's own reading unfolds once more before it splits the lines
     lines: list[Contentline] = [
         _Line(line) for line in _NEWLINE.split(_UNFOLD.sub("", text)) if line  # type: ignore[no-untyped-call]  # unannotated upstream
     ]
-    components = CalendarIcalParser(lines, _COMPONENT_CLASSES, icalendar.Calendar.types_factory).parse()
+    classes = cast(ComponentFactory, _CalendarClasses)  # the parser asks only get_component_class
+    components = CalendarIcalParser(lines, classes, icalendar.Calendar.types_factory).parse()
     if len(components) != 1:
         found = "no component" if not components else f"{len(components)} components"
         raise ValueError(f"Found {found} where exactly one is required")

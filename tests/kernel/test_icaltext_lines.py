@@ -87,3 +87,19 @@ def test_the_number_of_components_is_checked() -> None:
         read_calendar("\r\n")
     with pytest.raises(ValueError, match="2 components"):
         read_calendar("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+
+
+
+class XReadingTest(icalendar.Component):
+    """A plugin's own component class."""
+
+    name = "X-READING-TEST"
+
+
+icalendar.Calendar.register(XReadingTest)  # once, as a plugin registers it on import
+
+
+def test_component_classes_registered_with_icalendar_are_made() -> None:
+    """A plugin's own component class, registered with icalendar, is what the kernel reads into."""
+    text = "BEGIN:VCALENDAR\r\nBEGIN:X-READING-TEST\r\nX-A:1\r\nEND:X-READING-TEST\r\nEND:VCALENDAR\r\n"
+    assert type(read_calendar(text).subcomponents[0]) is XReadingTest
