@@ -161,11 +161,6 @@ class CollectionStore:
 
     def delete_collection_row(self, collection_id: int) -> None:
         """Delete one collection row, its resources, properties and index (no children)."""
-        if self.dialect == "sqlite":
-            self.conn.execute(
-                "DELETE FROM instances_rtree WHERE cmin >= ? AND cmax <= ?",
-                (collection_id - 0.5, collection_id + 0.5),
-            )
         self.conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
 
     def rename_collection_tree(self, collection: Collection, owner: Principal, path: str) -> None:

@@ -7,8 +7,8 @@ notes every table and column they declare (the kernel's and each enabled
 plugin's); exactly those are copied, in the order they were created (referenced
 tables first), in batches read from one snapshot of the source, so a running
 server keeps writing meanwhile. Then generated keys continue where the source's
-stopped, the time-range structure is rebuilt (SQLite's R*Tree) or checked
-(PostgreSQL's GiST index), and every table's row count and checksum are compared
+stopped, the time index's length classes are recomputed and checked with its
+index, and every table's row count and checksum are compared
 on both sides before anything is committed: a copy that does not match leaves
 the target as it was. A PostgreSQL target is vacuumed and analysed at the end, so
 the planner knows the new tables from the first request.

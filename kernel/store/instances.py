@@ -8,16 +8,32 @@ from collections.abc import Iterable
 from kernel.budget import Budget
 from kernel.icaltext import read_calendar
 from kernel.store.connections import Connection
-from kernel.store.schema import RTREE_REBUILD, pg_instance_box
+from kernel.store.reach import reach_of, reach_sql, window_sql
 from kernel.store.tables import one_of
 from kernel.types import FLOATING, NEG_INF, POS_INF, Instance
 
-#: Floating times may sit up to 14 hours either side of UTC.
-_FLOAT_SLACK = 14 * 3600
-#: Half the width of a collection's band in the R*Tree. With zero width every
-#: box would have zero area, and the R*Tree's area heuristics would build a
-#: tree that scans most of its nodes (a week's query 150x slower at 60,000 events).
-BAND = 0.25
+_ROW = 'i.resource_id, i.start, i."end", i.flags'
+#: The rows near a range, of every resource of the collection (the caller keeps those it wants).
+_NEAR_SQL = window_sql(f"{_ROW}, i.recurrence_id FROM instances i")
+#: The rows overlapping a range exactly (floating ones: near it; the caller reads them in its zone).
+_EXACT = (
+    ' AND (i.flags & 4 <> 0 OR ((:qs < i."end" OR (i.flags & 2 <> 0 AND :qs <= i."end"))'
+    " AND (:qe > i.start OR (i.flags & 1 <> 0 AND :qe >= i.start))))"
+)
+#: :data:`_EXACT`'s statement by (of one component only, with the recurrence id).
+_RANGE_SQL = {
+    (one, with_rid): window_sql(
+        f"{_ROW}{', i.recurrence_id' if with_rid else ''} FROM instances i",
+        _EXACT + (" AND i.component = :component" if one else ""),
+    )
+    for one in (False, True)
+    for with_rid in (False, True)
+}
+#: An instance row's resource's component, and whether the row names another one.
+_OWN_COMPONENT = "SELECT r.component FROM resources r WHERE r.id = instances.resource_id"
+_WRONG_COMPONENT = (
+    f"(component <> ({_OWN_COMPONENT}) OR (component IS NULL) <> (({_OWN_COMPONENT}) IS NULL))"
+)
 
 
 class InstanceStore:
@@ -27,66 +43,51 @@ class InstanceStore:
     dialect: str
 
     def index_instances(self, resource_id: int, collection_id: int, instances: Iterable[Instance]) -> None:
-        """Replace a resource's index rows (inside a write transaction)."""
+        """Replace a resource's index rows (inside a write transaction, after its row is saved:
+        each index row repeats the resource's component, so a query for one component reads
+        the index alone)."""
         conn = self.conn
-        if self.dialect != "sqlite":
-            conn.execute("DELETE FROM instances WHERE resource_id = ?", (resource_id,))
-            conn.executemany(
-                'INSERT INTO instances (resource_id, collection_id, start, "end", flags, recurrence_id)'
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(resource_id, collection_id, i.start, i.end, i.flags, i.recurrence_id) for i in instances],
-            )
-            return
-        conn.execute(
-            "DELETE FROM instances_rtree WHERE id IN (SELECT id FROM instances WHERE resource_id = ?)",
-            (resource_id,),
-        )
         conn.execute("DELETE FROM instances WHERE resource_id = ?", (resource_id,))
-        for inst in instances:
-            cur = conn.execute(
-                'INSERT INTO instances (resource_id, collection_id, start, "end", flags, recurrence_id)'
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (resource_id, collection_id, inst.start, inst.end, inst.flags, inst.recurrence_id),
-            )
-            lo, hi = inst.start, inst.end
-            if inst.flags & FLOATING:
-                lo, hi = max(NEG_INF, lo - _FLOAT_SLACK), min(POS_INF, hi + _FLOAT_SLACK)
-            conn.execute(
-                "INSERT INTO instances_rtree (id, cmin, cmax, smin, smax) VALUES (?, ?, ?, ?, ?)",
-                (cur.lastrowid, collection_id - BAND, collection_id + BAND, lo, hi),
-            )
+        (component,) = conn.execute("SELECT component FROM resources WHERE id = ?", (resource_id,)).fetchone()
+        conn.executemany(
+            'INSERT INTO instances (resource_id, collection_id, start, "end", flags, recurrence_id, reach, component)'
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(resource_id, collection_id, i.start, i.end, i.flags, i.recurrence_id, reach_of(i.start, i.end, i.flags),
+              component) for i in instances],
+        )
 
     def rebuild_index(self) -> None:
-        """Rebuild the time-range structure from the instance rows (inside a write transaction):
-        SQLite's R*Tree; PostgreSQL keeps its GiST index itself."""
-        if self.dialect == "sqlite":
-            for statement in RTREE_REBUILD:
-                self.conn.execute(statement)
+        """Recompute what each instance row derives (its length class, its resource's component),
+        inside a write transaction, as after rows were copied from elsewhere; the B-tree index
+        keeps itself."""
+        self.conn.execute(f"UPDATE instances SET reach = {reach_sql()} WHERE reach <> {reach_sql()}")
+        self.conn.execute(f"UPDATE instances SET component = ({_OWN_COMPONENT}) WHERE {_WRONG_COMPONENT}")
 
     def check_index(self) -> tuple[str, list[str]]:
-        """(what the time-range structure is, its problems: empty when sound).
-
-        SQLite: one R*Tree box per instance row, and ``rtreecheck`` passes;
-        PostgreSQL: the GiST index exists and is valid and ready.
-        """
+        """(what the time-range structure is, its problems: empty when sound): the index
+        ``instances_window`` exists, and every row's length class and component are right."""
         conn = self.conn
+        rows = conn.execute("SELECT count(*) FROM instances").fetchone()[0]
+        problems = []
+        wrong = conn.execute(f"SELECT count(*) FROM instances WHERE reach <> {reach_sql()}").fetchone()[0]
+        if wrong:
+            problems.append(f"{wrong} of {rows} instance rows have the wrong length class")
+        wrong = conn.execute(f"SELECT count(*) FROM instances WHERE {_WRONG_COMPONENT}").fetchone()[0]
+        if wrong:
+            problems.append(f"{wrong} of {rows} instance rows name another component than their resource")
         if self.dialect == "sqlite":
-            rows = conn.execute("SELECT count(*) FROM instances").fetchone()[0]
-            boxes = conn.execute("SELECT count(*) FROM instances_rtree").fetchone()[0]
-            unboxed = conn.execute(
-                "SELECT count(*) FROM instances i WHERE NOT EXISTS (SELECT 1 FROM instances_rtree t WHERE t.id = i.id)"
-            ).fetchone()[0]
-            problems = [] if rows == boxes and not unboxed else [f"{boxes} R*Tree boxes for {rows} instances"]
-            check = conn.execute("SELECT rtreecheck('instances_rtree')").fetchone()[0]
-            if check != "ok":
-                problems.append(f"rtreecheck: {check.splitlines()[0]}")
-            return f"R*Tree instances_rtree, {boxes:,} boxes", problems
-        found = conn.execute(
-            "SELECT indisvalid AND indisready FROM pg_index WHERE indexrelid = to_regclass('instances_box')"
-        ).fetchone()
-        if found is None:
-            return "GiST index instances_box", ["the GiST index instances_box is missing"]
-        return "GiST index instances_box", [] if found[0] else ["the GiST index instances_box is not valid"]
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'instances_window'"
+            ).fetchone()
+            valid = found is not None
+        else:
+            found = conn.execute(
+                "SELECT indisvalid AND indisready FROM pg_index WHERE indexrelid = to_regclass('instances_window')"
+            ).fetchone()
+            valid = found is not None and bool(found[0])
+        if not valid:
+            problems.append("the index instances_window is missing or not valid")
+        return f"B-tree index instances_window, {rows:,} rows", problems
 
     def instances(self, resource_id: int) -> list[Instance]:
         """The index rows of one resource, by start."""
@@ -112,11 +113,8 @@ class InstanceStore:
         """
         wanted = set(resource_ids)
         found: dict[int, list[Instance]] = {}
-        source, where = self._window_sql()
         rows = self.conn.execute(
-            f'SELECT i.resource_id, i.start, i."end", i.flags, i.recurrence_id {source}'
-            f" WHERE {where} AND i.collection_id = :c ORDER BY i.resource_id, i.start",
-            {"c": collection_id, "qs": start, "qe": end},
+            f"{_NEAR_SQL} ORDER BY 1, 2", {"c": collection_id, "qs": start, "qe": end}
         )
         for rid, s, e, flags, recurrence_id in rows:
             if rid in wanted:
@@ -135,17 +133,6 @@ class InstanceStore:
         ):
             found.pop(rid, None)
         return found
-
-    def _window_sql(self) -> tuple[str, str]:
-        """(FROM clause, WHERE condition) finding the instance rows ``i`` whose box in the time
-        index meets collection ``:c`` between ``:qs`` and ``:qe`` (floating rows' boxes are
-        widened by 14 hours); callers filter the rows exactly."""
-        if self.dialect == "sqlite":
-            return (
-                "FROM instances_rtree t JOIN instances i ON i.id = t.id",
-                "t.cmin <= :c AND t.cmax >= :c AND t.smin <= :qe AND t.smax >= :qs",
-            )
-        return "FROM instances i", f"{pg_instance_box('i')} && box(point(:c, :qs), point(:c, :qe))"
 
     def time_range(
         self,
@@ -200,18 +187,10 @@ class InstanceStore:
 
         qs = NEG_INF if start is None else start
         qe = POS_INF if end is None else end
-        source, where = self._window_sql()
-        columns = 'i.resource_id, i.start, i."end", i.flags' + (", i.recurrence_id" if rows is not None else "")
-        sql = f"SELECT {columns} {source}"
         args: dict[str, object] = {"c": collection_id, "qs": qs, "qe": qe}
         if component:
-            sql += " JOIN resources r ON r.id = i.resource_id AND r.component = :component"
             args["component"] = component
-        sql += (
-            f" WHERE {where} AND i.collection_id = :c"
-            ' AND (i.flags & 4 <> 0 OR ((:qs < i."end" OR (i.flags & 2 <> 0 AND :qs <= i."end"))'
-            " AND (:qe > i.start OR (i.flags & 1 <> 0 AND :qe >= i.start))))"
-        )
+        sql = _RANGE_SQL[(bool(component), rows is not None)]
         found = self.conn.execute(sql, args).fetchall()  # psycopg: C loop, not a row at a time
         hits: set[int] = set()
         for rid, s, e, flags, *_ in found:

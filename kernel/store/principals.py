@@ -98,12 +98,6 @@ class PrincipalStore:
     def delete_principal(self, principal_id: int) -> None:
         """Delete a principal, its memberships, its grants and (by cascade) its home."""
         self.conn.execute("DELETE FROM grants WHERE grantee_id = ?", (principal_id,))
-        if self.dialect == "sqlite":
-            self.conn.execute(
-                "DELETE FROM instances_rtree WHERE id IN (SELECT i.id FROM instances i"
-                " JOIN collections c ON c.id = i.collection_id WHERE c.owner_id = ?)",
-                (principal_id,),
-            )
         self.conn.execute("DELETE FROM principals WHERE id = ?", (principal_id,))
 
     def add_member(self, group_id: int, member_id: int, *, admin: bool = False) -> None:

@@ -244,11 +244,6 @@ class ResourceStore:
 
     def delete_resource_row(self, resource_id: int) -> None:
         """Delete a resource with its index rows and properties (inside a write transaction)."""
-        if self.dialect == "sqlite":
-            self.conn.execute(
-                "DELETE FROM instances_rtree WHERE id IN (SELECT id FROM instances WHERE resource_id = ?)",
-                (resource_id,),
-            )
         gone = sum(byte_size(v) for (v,) in self.conn.execute(
             "SELECT value FROM properties WHERE resource_id = ?", (resource_id,)
         ))

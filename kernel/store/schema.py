@@ -2,14 +2,15 @@
 
 Declared with :mod:`kernel.store.tables`, so the same steps build the SQLite
 file and a PostgreSQL database. Names match the steps sqlite-utils recorded
-before, so an existing SQLite file runs none of them again. The instance
-index is the one backend-specific structure: an R*Tree virtual table on
-SQLite, a GiST index over the same boxes on PostgreSQL (see
-:mod:`kernel.store.instances`).
+before, so an existing SQLite file runs none of them again. The instance index
+was backend-specific (an R*Tree on SQLite, a GiST index on PostgreSQL) until
+m012 made it one B-tree index on both (:mod:`kernel.store.reach`); the first
+steps still build and fill the old structures, which m012 drops.
 """
 
 from __future__ import annotations
 
+from kernel.store.reach import reach_sql
 from kernel.store.tables import Column, Index, Migrations, Migrator, Table
 
 kernel_migrations = Migrations("kernel")
@@ -26,8 +27,7 @@ def pg_instance_box(alias: str = "") -> str:
         f' point({a}collection_id + 0.25, CASE WHEN {a}flags & 4 <> 0 THEN {a}"end" + 50400 ELSE {a}"end" END))'
     )
 
-#: Statements that rebuild the SQLite R*Tree from the ``instances`` rows (the boxes
-#: ``InstanceStore.index_instances`` writes: the collection's band, floating spans widened).
+#: Statements that rebuilt the SQLite R*Tree from the ``instances`` rows (m005).
 RTREE_REBUILD = (
     "DELETE FROM instances_rtree",
     "INSERT INTO instances_rtree (id, cmin, cmax, smin, smax)"
@@ -197,7 +197,7 @@ def m004_resource_component_index(m: Migrator) -> None:
 @kernel_migrations()
 def m005_rtree_collection_bands(m: Migrator) -> None:
     """Rebuild index boxes with a half-unit band around the collection id (see
-    kernel.store.instances.BAND): zero-width boxes made the R*Tree scan most of its nodes."""
+    half a unit): zero-width boxes made the R*Tree scan most of its nodes."""
     m.only("sqlite", *RTREE_REBUILD)
 
 
@@ -282,3 +282,21 @@ def m011_auth_failures(m: Migrator) -> None:
         (_ID, Column("key", "text"), Column("at", "float")),
         indexes=(Index("auth_failures_key", ("key", "at")), Index("auth_failures_at", ("at",))),
     ))
+
+
+@kernel_migrations()
+def m012_instance_window_index(m: Migrator) -> None:
+    """The time index becomes one B-tree on both backends (kernel.store.reach): each instance
+    row gets its length class and its resource's component, and ``instances_window`` covers
+    what a time-range query reads, so a range is one index range per class with no other
+    lookup. It replaces SQLite's R*Tree (each box it found took a lookup of its row and
+    another of its resource's component) and PostgreSQL's GiST index."""
+    m.add_column("instances", Column("reach", "int", default=0))
+    m.add_column("instances", Column("component", "text", null=True))
+    m.execute(f"UPDATE instances SET reach = {reach_sql()}")
+    m.execute("UPDATE instances SET component = (SELECT r.component FROM resources r WHERE r.id = instances.resource_id)")
+    m.create_index("instances", Index("instances_window", (
+        "collection_id", "reach", "start", "end", "flags", "resource_id", "component", "recurrence_id",
+    )))
+    m.only("sqlite", "DROP TABLE IF EXISTS instances_rtree")
+    m.only("postgresql", "DROP INDEX IF EXISTS instances_box")

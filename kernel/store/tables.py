@@ -279,7 +279,7 @@ class Migrator:
         return self.store.execute(sql, params)
 
     def only(self, dialect: str, *statements: str) -> None:
-        """Run statements on one backend only (the kernel's R*Tree and the like; plugins rarely need it)."""
+        """Run statements on one backend only (an index type one backend lacks and the like; plugins rarely need it)."""
         if dialect not in TYPES["int"]:
             raise SchemaError(f"unknown dialect {dialect!r}")
         if self.dialect == dialect:
