@@ -164,9 +164,9 @@ class CalendarDataRequest:
             return False
         if self.comp is not None and not self.comp.selects_all():
             return False
-        # an object that expands to itself has one index row; the text is looked at first, as
-        # a series with one instance near the window is then turned away without reading the row
-        if len(instances) != 1 or not expansion.expands_to_itself(data):
+        # an object that expands to itself has one index row, without a recurrence id (every row
+        # of a recurrence set has one), and then a look at its text decides
+        if len(instances) != 1 or instances[0].recurrence_id is not None or not expansion.expands_to_itself(data):
             return False
         if len(expansion.instances_in(instances, tz, self.expand, None)) != 1:
             return False
