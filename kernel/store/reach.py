@@ -42,8 +42,9 @@ def reach_sql() -> str:
 
 def window_sql(select: str, where: str = "") -> str:
     """A statement giving ``select`` (what follows SELECT up to WHERE: columns of instance rows
-    ``i`` FROM ``instances i``, and any join) for every row of collection ``:c`` whose span, floating ones widened, meets [``:qs``, ``:qe``]:
-    one B-tree range per class, joined by UNION ALL; ``where`` adds a condition to each."""
+    ``i`` FROM ``instances i``, and any join) for every row of collection ``:c`` whose span,
+    floating ones widened, meets [``:qs``, ``:qe``]: one B-tree range per class, joined by
+    UNION ALL; ``where`` adds a condition to each."""
     parts = []
     for floating in (0, FLOATING_REACH):
         slack = FLOAT_SLACK if floating else 0

@@ -196,8 +196,8 @@ def m004_resource_component_index(m: Migrator) -> None:
 
 @kernel_migrations()
 def m005_rtree_collection_bands(m: Migrator) -> None:
-    """Rebuild index boxes with a half-unit band around the collection id (see
-    half a unit): zero-width boxes made the R*Tree scan most of its nodes."""
+    """Rebuild index boxes with a band of a quarter unit either side of the collection id:
+    zero-width boxes made the R*Tree scan most of its nodes."""
     m.only("sqlite", *RTREE_REBUILD)
 
 
