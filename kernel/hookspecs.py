@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from kernel.jobs import Job
     from kernel.protocols import HostAPI
     from kernel.store import Store
-    from kernel.types import CalendarOp, Change, Collection, ObjectWrite, Principal, PropertyWrite
+    from kernel.types import CalendarOp, Change, Collection, ObjectWrite, Principal, PropertyWrite, Resource
 
 hookspec = pluggy.HookspecMarker("teamcal")
 #: The marker plugins put on their implementations (re-exported as ``kernel.hookimpl``).
@@ -204,6 +204,19 @@ def validate_object(host: HostAPI, tx: Store, write: ObjectWrite) -> None:
     Every way data gets in passes here: CalDAV, subscriptions, imports.
     Raise :class:`kernel.Rejected` to refuse it; a refused write leaves no
     trace in resources, index or change feed.
+    """
+
+
+@hookspec
+def object_stored(host: HostAPI, tx: Store, write: ObjectWrite, resource: Resource) -> None:
+    """An object was created or replaced, inside its transaction: ``resource`` is its new row
+    (its id, ETag), ``write`` what ``validate_object`` saw.
+
+    For data a plugin derives from objects and keeps in its own tables (keyed by the
+    resource's id, with ``on_delete="cascade"``): written here, it commits or rolls back
+    with the object, so it is never ahead of or behind it. Every way an object gets
+    stored passes here (PUT, COPY and MOVE, subscriptions, imports). Raising refuses the
+    write like a ``validate_object`` veto; do only what must be atomic with it.
     """
 
 

@@ -250,6 +250,7 @@ class Writes:
             )
             if info is not None:
                 self.store.index_instances(resource.id, collection.id, info.instances)
+            self.host.hook.object_stored(host=self.host, tx=self.store, write=write, resource=resource)
             if properties:
                 self._save_properties(
                     properties, principal=principal, source=source, collection=collection, resource=resource

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute, Mount, Route
 
-from kernel import hookimpl
+from kernel import Job, hookimpl
 from plugins.caldav_server import caldav, discovery, hookspecs, webdav
+from plugins.caldav_server.caldav import stored_plans
 from plugins.caldav_server.feeds import commands as feed_commands
 from plugins.caldav_server.feeds import route as feed_route
 from plugins.caldav_server.feeds.self_service import SelfServiceFeeds
@@ -24,13 +25,16 @@ from plugins.caldav_server.webdav.resolve import Target
 from plugins.caldav_server.webdav.schema import migrations
 
 if TYPE_CHECKING:
-    from kernel import Host
+    from kernel import Host, ObjectWrite, Resource, Store
 
 
 #: What other plugins may import for DAV extensions (``dav_extend`` and the ``dav_*`` hooks):
 #: the extension registry, the request context and target handlers receive, the DAV URL
 #: prefix, and the hook specifications. Everything else in this package is internal.
 __all__ = ["DAV_ROOT", "DavContext", "DavExtensions", "Target", "hookspecs"]
+
+#: Seconds between runs of the job that plans objects stored without a plan.
+PLANS_INTERVAL = 600.0
 
 #: The sub-commands it adds, read without importing it: while it is disabled they say how to enable it.
 COMMANDS = ("feed",)
@@ -50,8 +54,21 @@ def register_hookspecs() -> Any:
 
 @hookimpl
 def register_migrations(host: Host) -> Any:
-    """The plugin's tables (dead properties of principals and homes, locks, feed tokens)."""
+    """The plugin's tables (dead properties of principals and homes, locks, feed tokens, expansion plans)."""
     return migrations
+
+
+@hookimpl
+def object_stored(tx: Store, write: ObjectWrite, resource: Resource) -> None:
+    """Store the expansion plan of a calendar object with it (``caldav.stored_plans``)."""
+    if write.collection.kind == "calendar" and write.data is not None and write.calendar is not None:
+        stored_plans.record(tx, resource, write.data, write.calendar)
+
+
+@hookimpl
+def register_jobs(host: Host) -> list[Job]:
+    """Plan the calendar objects stored without a current plan (``caldav.stored_plans.backfill``)."""
+    return [Job("caldav_server.plans", PLANS_INTERVAL, lambda host: stored_plans.backfill(host.store))]
 
 
 @hookimpl

@@ -22,6 +22,9 @@ class Recorder:
         self.veto_summary: str | None = None
         self.veto_calendar: str | None = None
         self.seen_writes: list[Any] = []
+        #: (name, resource id, ETag, the row as the transaction reads it) of each object_stored
+        self.stored: list[tuple[str, int, str, Any]] = []
+        self.fail_stored = False
 
     @hookimpl
     def validate_object(self, host: Host, tx: Any, write: Any) -> None:
@@ -31,6 +34,13 @@ class Recorder:
             for comp in write.calendar.walk("VEVENT"):
                 if str(comp.get("SUMMARY")) == self.veto_summary:
                     raise Rejected(403, "{urn:teamcal:test}no-" + self.veto_summary, "Vetoed by the test.")
+
+    @hookimpl
+    def object_stored(self, tx: Any, write: Any, resource: Any) -> None:
+        """Remember the stored row (and what the transaction reads of it); fail when told to."""
+        self.stored.append((write.name, resource.id, resource.etag, tx.resource(write.collection.id, write.name)))
+        if self.fail_stored:
+            raise RuntimeError("object_stored failed")
 
     @hookimpl
     def validate_calendar(self, host: Host, tx: Any, op: Any) -> None:

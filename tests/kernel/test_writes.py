@@ -52,6 +52,24 @@ def test_hook_validate_object_rejection_leaves_no_trace(host: Host, cal, recorde
     assert recorder.seen_writes[-1].action == "update" and recorder.seen_writes[-1].old.name == "keep.ics"
 
 
+def test_hook_object_stored_sees_the_new_row_inside_the_transaction(host: Host, cal, recorder: Recorder) -> None:
+    alice, work = cal
+    first = host.writes.put_object(work, "e.ics", event("e"), principal=alice).resource
+    second = host.writes.put_object(work, "e.ics", event("e", summary="again"), principal=alice).resource
+    home = host.writes.create_collection(alice, "home", "calendar", principal=alice)
+    copied = host.writes.copy_object(work, "e.ics", home, "f.ics", principal=alice).resource
+    assert [(name, rid, etag) for name, rid, etag, _ in recorder.stored] == [
+        ("e.ics", first.id, first.etag), ("e.ics", second.id, second.etag), ("f.ics", copied.id, copied.etag)]
+    assert all(row is not None and (row.id, row.etag) == (rid, etag) for _, rid, etag, row in recorder.stored)
+    host.writes.delete_object(home, "f.ics", principal=alice)
+    assert len(recorder.stored) == 3  # deletes are not stores
+    before = snapshot(host)
+    recorder.fail_stored = True  # a failing implementation refuses the write: nothing of it is kept
+    with pytest.raises(RuntimeError):
+        host.writes.put_object(work, "g.ics", event("g"), principal=alice)
+    assert snapshot(host) == before
+
+
 def test_hook_validate_calendar_rejection(host: Host, recorder: Recorder) -> None:
     alice = add_user(host, "alice")
     before = snapshot(host)

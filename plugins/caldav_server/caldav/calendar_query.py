@@ -128,6 +128,7 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
             def work() -> list[tuple[Resource, dict[str, str] | None]]:
                 kept = rows if exact else matching(rows, flt, tz, ctx.budget)
                 near = renderer.near(ctx.store, collection.id, [resource.id for resource, _, _ in kept])
+                renderer.preload(ctx.store, [(resource, data) for resource, data, _ in kept])
                 return [(resource, renderer.computed(data, tz, ctx.budget, calendar, near.get(resource.id)))
                         for resource, data, calendar in kept]
 
@@ -159,11 +160,14 @@ def indexed_answers(
     ``near``: the objects' index rows near the expand window when the caller has them."""
     store = ctx.store
     if fields is not None:
-        fields = ("id", *fields)  # the index rows near an expand window are found by id
+        # the index rows near an expand window and the stored plans are found by id (and ETag)
+        fields = tuple(dict.fromkeys(("id", "etag", *fields)))
     if near is None:
         near = renderer.near(store, collection_id, ids)  # one look at the time index, not one a batch
     for first in range(0, len(ids), BATCH):
-        for resource, data in store.resources_by_ids(ids[first : first + BATCH], with_data=True, fields=fields):
+        batch = store.resources_by_ids(ids[first : first + BATCH], with_data=True, fields=fields)
+        renderer.preload(store, batch)
+        for resource, data in batch:
             yield resource, renderer.computed(data or b"", tz, ctx.budget, instances=near.get(resource.id))
 
 

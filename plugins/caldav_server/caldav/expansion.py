@@ -18,8 +18,9 @@ Decisions where the RFC leaves room:
   DTSTART, no RANGE overrides; DURATION kept as written, since each
   instance lasts it) is written from the
   index rows and a plan made once per stored object (:class:`ExpansionPlan`,
-  cached by content; made from the text alone unless a value is in a zone of
-  the object's own), which keeps each component's text with slots for the
+  cached by content and stored with the object by ``stored_plans``; made from
+  the text alone unless a value is in a zone of the object's own), which keeps
+  each component's text with slots for the
   instance's times: no parsing, no recurrence scan, no tree per instance.
   Other objects take the general path; both give the same answer.
 * expand refuses an object with more than :data:`MAX_INSTANCES` instances
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import re
 import threading
 import time
@@ -378,6 +380,19 @@ def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> Expansi
     plan = _text_plan(_without_timezones(data))
     if isinstance(plan, _NeedsParse):
         plan = _make_plan(parse(data), calendar())
+    remember(data, plan)
+    return plan
+
+
+def is_remembered(data: bytes) -> bool:
+    """Whether the plan of this stored text is in memory (:func:`plan_for` answers it at once)."""
+    with _plans_lock:
+        return data in _plans
+
+
+def remember(data: bytes, plan: ExpansionPlan | None) -> None:
+    """Keep ``plan`` as the plan of ``data`` (made by :func:`plan_for` here or elsewhere and
+    stored), within :data:`PLAN_CACHE_BYTES`."""
     global _plans_bytes
     with _plans_lock:
         if data not in _plans:
@@ -385,7 +400,48 @@ def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> Expansi
             _plans_bytes += len(data)
         while _plans_bytes > PLAN_CACHE_BYTES:
             _plans_bytes -= len(_plans.popitem(last=False)[0])
+
+
+#: The version of :func:`plan_text`'s format and of what a plan holds; plans stored under
+#: another one are not read (:mod:`stored_plans` makes them again).
+PLAN_FORMAT = 1
+
+
+def plan_text(plan: ExpansionPlan | None) -> str:
+    """A plan as JSON text, to store beside its object (None: the object takes the general path)."""
+    return json.dumps(plan, separators=(",", ":"))
+
+
+def plan_from_text(text: str) -> ExpansionPlan | None:
+    """The plan :func:`plan_text` wrote; ValueError when the text is not one."""
+    value = json.loads(text)
+    if value is None:
+        return None
+    try:
+        head, recurring, master, overrides = value
+        plan = ExpansionPlan(
+            (str(head[0]), str(head[1])), bool(recurring), None if master is None else _template_from(master),
+            {str(rid): _template_from(t) for rid, t in overrides.items()},
+        )
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
+        raise ValueError(f"not an expansion plan: {exc}") from None
+    if plan.master is None and not plan.overrides:
+        raise ValueError("not an expansion plan: no component")
     return plan
+
+
+def _template_from(value: list[object]) -> _Template:
+    """A :class:`_Template` from its JSON list, its slots checked against its runs."""
+    name, written, start_at, end_at, start_kind, end_kind = value
+    if not isinstance(written, list) or not all(isinstance(w, str) for w in written):
+        raise ValueError("runs are not text")
+    if not isinstance(start_at, int) or not isinstance(end_at, int) or not 0 <= start_at < len(written) \
+            or not -1 <= end_at < len(written):
+        raise ValueError("slot out of range")
+    kinds = ("date", "floating", "utc")
+    if start_kind not in kinds or end_kind not in kinds or name not in ("VEVENT", "VTODO"):
+        raise ValueError("unknown component or value kind")
+    return _Template(name, tuple(written), start_at, end_at, start_kind, end_kind)
 
 
 def _without_timezones(data: bytes) -> bytes:

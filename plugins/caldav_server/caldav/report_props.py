@@ -8,8 +8,10 @@ leaves the client the exact CRLF lines that were stored.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
+from plugins.caldav_server.caldav import stored_plans
 from plugins.caldav_server.caldav.calendar_data import (
     CalendarDataRequest,
     parse_calendar_data,
@@ -74,6 +76,13 @@ class CalendarDataRenderer:
     def expand_window(self) -> TimeRange | None:
         """The range CALDAV:expand asks for, if it does."""
         return None if self.spec is None else self.spec.expand
+
+    def preload(self, store: Store, rows: Iterable[tuple[Any, bytes | None]]) -> None:
+        """Before :meth:`computed` of these objects (resource rows with ``id`` and ``etag``, and
+        their stored bytes): bring their stored expansion plans into memory when the report
+        expands (``stored_plans``), in one query."""
+        if self.expand_window() is not None:
+            stored_plans.preload(store, rows)
 
     def near(self, store: Store, collection_id: int, resource_ids: list[int]) -> dict[int, list[Instance]]:
         """The index rows near the expand window of the collection's resources whose index

@@ -66,3 +66,18 @@ def m004_feed_owners(m: Migrator) -> None:
         "caldav_server_feeds",
         Column("principal_id", "int", null=True, references="principals(id)", on_delete="cascade"),
     )
+
+
+@migrations()
+def m005_expansion_plans(m: Migrator) -> None:
+    """Expansion plans stored with their objects (``caldav.stored_plans``); filled by the
+    write path and by the ``caldav_server.plans`` job."""
+    m.create_table(Table(
+        "caldav_server_plans",
+        (
+            Column("resource_id", "int", primary_key=True, references="resources(id)", on_delete="cascade"),
+            Column("etag", "text"),
+            Column("format", "int"),
+            Column("plan", "text"),
+        ),
+    ))

@@ -1,0 +1,143 @@
+"""Expansion plans kept in the database beside their objects, so that an expanded report
+does not plan at query time an object written while the plugin ran.
+
+A plan (:class:`expansion.ExpansionPlan`) depends on the object's text alone. The row of
+an object (``caldav_server_plans``, keyed by its resource id, gone with it) holds the plan
+of the content whose ETag it names, in the :data:`expansion.PLAN_FORMAT` it names. It is
+written in the object's own write transaction (the ``object_stored`` hook) and read, a
+batch of objects at a time, into the in-memory plan cache by the reports that expand; a
+row whose ETag or format is not the object's is not read. Objects that expand to
+themselves get a row saying so (they need no plan), so that :func:`backfill` can tell an
+object it has planned from one it has not.
+
+:func:`backfill` (a periodic job) plans what was written while the plugin was off or
+before it stored plans, and what an older format stored. A row the reader cannot decode
+is skipped with a warning: its object is planned at query time, as without a row.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from kernel import Budget
+from plugins.caldav_server.caldav import expansion
+from plugins.caldav_server.caldav.calendar_data import parsed_calendar
+
+if TYPE_CHECKING:
+    import icalendar
+
+    from kernel import Resource, Store
+
+log = logging.getLogger("teamcal.caldav_server.plans")
+
+#: What the plan column holds for an object that expands to itself.
+SELF = '"self"'
+#: Objects read or planned per statement or transaction.
+BATCH = 500
+#: Longest a :func:`backfill` run plans before it stops until its next run.
+BACKFILL_SECONDS = 20.0
+
+
+def plan_column(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> str | None:
+    """The plan column of a stored object (``calendar`` gives its parse when needed), or
+    None when it cannot be planned now (it is then planned at query time)."""
+    if expansion.expands_to_itself(data):
+        return SELF
+    try:
+        return expansion.plan_text(expansion.plan_for(data, calendar))
+    except Exception:  # a plan is an optimisation: never a reason to refuse or fail a write
+        log.warning("could not plan an object of %d bytes; it is planned when expanded", len(data), exc_info=True)
+        return None
+
+
+def record(tx: Store, resource: Resource, data: bytes, calendar: icalendar.Calendar) -> None:
+    """In an object write's transaction: store the plan of its new content."""
+    text = plan_column(data, lambda: calendar)
+    if text is None:
+        tx.execute("DELETE FROM caldav_server_plans WHERE resource_id = ?", (resource.id,))
+    else:
+        _save(tx, resource, text)
+
+
+def _save(tx: Store, resource: Resource, text: str) -> None:
+    tx.execute(
+        "INSERT INTO caldav_server_plans (resource_id, etag, format, plan) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (resource_id) DO UPDATE SET etag = excluded.etag, format = excluded.format,"
+        " plan = excluded.plan",
+        (resource.id, resource.etag, expansion.PLAN_FORMAT, text),
+    )
+
+
+def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None:
+    """Bring the stored plans of these objects (resource rows with their stored bytes) into
+    the in-memory plan cache: one query for those of them not in it already."""
+    wanted: dict[int, tuple[str, bytes]] = {
+        resource.id: (resource.etag, data)
+        for resource, data in rows
+        if data and not expansion.is_remembered(data)
+    }
+    ids = list(wanted)
+    for first in range(0, len(ids), BATCH):
+        part = ids[first : first + BATCH]
+        found = store.execute(
+            f"SELECT resource_id, etag, plan FROM caldav_server_plans WHERE format = ?"
+            f" AND resource_id IN ({','.join('?' * len(part))})",
+            (expansion.PLAN_FORMAT, *part),
+        ).fetchall()
+        for resource_id, etag, text in found:
+            current, data = wanted[resource_id]
+            if etag != current or text == SELF:
+                continue
+            try:
+                plan = expansion.plan_from_text(text)
+            except ValueError as exc:
+                log.warning("the stored plan of resource %d is unreadable (%s); planning it anew", resource_id, exc)
+                continue
+            expansion.remember(data, plan)
+
+
+def backfill(store: Store, *, seconds: float = BACKFILL_SECONDS) -> int:
+    """Plan the calendar objects whose row is missing, of another content or of another
+    format; for at most about ``seconds``. Returns how many were planned."""
+    deadline = time.monotonic() + seconds
+    planned = last_id = 0
+    while time.monotonic() < deadline:
+        ids = [row[0] for row in store.execute(
+            "SELECT r.id FROM resources r JOIN collections c ON c.id = r.collection_id"
+            " LEFT JOIN caldav_server_plans p ON p.resource_id = r.id AND p.etag = r.etag AND p.format = ?"
+            " WHERE c.kind = 'calendar' AND r.id > ? AND p.resource_id IS NULL ORDER BY r.id LIMIT ?",
+            (expansion.PLAN_FORMAT, last_id, BATCH),
+        ).fetchall()]
+        if not ids:
+            break
+        last_id = ids[-1]
+        planned += _plan_batch(store, ids)
+    return planned
+
+
+def _plan_batch(store: Store, ids: Sequence[int]) -> int:
+    """Plan these objects outside any transaction (writers go on meanwhile), then store the
+    plans of those still holding the content planned, in one short transaction."""
+    made: list[tuple[Resource, str]] = []
+    for resource, data in store.resources_by_ids(list(ids), with_data=True):
+        if data:
+            text = plan_column(data, functools.partial(parsed_calendar, data, Budget()))
+            if text is not None:
+                made.append((resource, text))
+    if not made:
+        return 0
+    saved = 0
+    with store.transaction():
+        marks = ",".join("?" * len(made))
+        current = dict(store.execute(
+            f"SELECT id, etag FROM resources WHERE id IN ({marks})", [resource.id for resource, _ in made]
+        ).fetchall())
+        for resource, text in made:
+            if current.get(resource.id) == resource.etag:
+                _save(store, resource, text)
+                saved += 1
+    return saved
