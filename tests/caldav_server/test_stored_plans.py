@@ -4,6 +4,7 @@ ignored when stale or unreadable, filled in by the backfill job, gone with their
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,6 +93,19 @@ def test_the_rfc_examples_plans_read_back(name: str) -> None:
     data = rfc_object(name)
     plan = expansion.plan_for(data, lambda: parsed(data))
     assert expansion.plan_from_text(expansion.plan_text(plan)) == plan
+
+
+#: The plans of the RFC 4791 examples, SERIES and GENERAL under each plan format: a change to
+#: how objects are planned changes it, and must raise ``expansion.PLAN_FORMAT`` too, or plans
+#: stored before the change would be read as if made by it.
+PLANS_OF_FORMAT = {1: "b63172a2d1017e4414248a0f1dead3079d59cc0fec3f3f21a97b3c4fdb392bf5"}
+
+
+def test_plans_change_only_with_their_format() -> None:
+    objects_ = [rfc_object(f"abcd{i}") for i in range(1, 9)] + [SERIES, GENERAL]
+    text = "\n".join(expansion.plan_text(expansion.plan_for(d, lambda d=d: parsed(d))) for d in objects_)
+    assert PLANS_OF_FORMAT.get(expansion.PLAN_FORMAT) == hashlib.sha256(text.encode()).hexdigest(), (
+        "plans are made differently now: raise expansion.PLAN_FORMAT and record the new digest here")
 
 
 @pytest.mark.parametrize("text", ["", "{", "[1, 2]", '["a", true, null, {}]', '[["h", "t"], true, null, {}]',

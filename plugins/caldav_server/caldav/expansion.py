@@ -402,8 +402,9 @@ def remember(data: bytes, plan: ExpansionPlan | None) -> None:
             _plans_bytes -= len(_plans.popitem(last=False)[0])
 
 
-#: The version of :func:`plan_text`'s format and of what a plan holds; plans stored under
-#: another one are not read (:mod:`stored_plans` makes them again).
+#: The version of :func:`plan_text`'s format and of what a plan holds: raise it with any
+#: change to how objects are planned or how a plan is written out, so that plans stored
+#: before are not read (``stored_plans`` makes them again).
 PLAN_FORMAT = 1
 
 
