@@ -84,13 +84,13 @@ def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None
     for first in range(0, len(ids), BATCH):
         part = ids[first : first + BATCH]
         found = store.execute(
-            f"SELECT resource_id, etag, plan FROM caldav_server_plans WHERE format = ?"
+            f"SELECT resource_id, etag, plan FROM caldav_server_plans WHERE format = ? AND plan <> ?"
             f" AND resource_id IN ({','.join('?' * len(part))})",
-            (expansion.PLAN_FORMAT, *part),
+            (expansion.PLAN_FORMAT, SELF, *part),
         ).fetchall()
         for resource_id, etag, text in found:
             current, data = wanted[resource_id]
-            if etag != current or text == SELF:
+            if etag != current:
                 continue
             try:
                 plan = expansion.plan_from_text(text)
