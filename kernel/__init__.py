@@ -45,7 +45,7 @@ from kernel.types import (
     Rejected,
     Resource,
 )
-from kernel.writes import etag_matches
+from kernel.writes import etag_matches, make_etag
 from kernel.zones import ZoneRefused
 
 #: Kernel modules plugins may import as a whole (``from kernel import recurrence``,
@@ -114,6 +114,7 @@ __all__ = [
     "generate_key",
     "hookimpl",
     "line_breaks",
+    "make_etag",
     "occurs_in",
     "read_body",
     "repair",

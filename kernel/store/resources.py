@@ -55,7 +55,8 @@ def _listing_record(fields: tuple[str, ...]) -> Any:
 
 
 def make_etag(data: bytes) -> str:
-    """A strong ETag derived from the content (quoted, as HTTP sends it)."""
+    """A strong ETag derived from the content (quoted, as HTTP sends it): a digest of the bytes,
+    so equal ETags mean equal content (plugins key what they derive from content by it)."""
     return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
