@@ -60,7 +60,7 @@ def rows(host: Host) -> dict[str, tuple[str, int, str]]:
 
 def expand_week(host: Host) -> str:
     """alice's expanded first week of 2024, with the in-memory plan cache emptied first."""
-    expansion._plans.clear()
+    expansion.forget_all()
 
     async def run() -> str:
         async with asgi_client(host, "alice", PASSWORD) as client:
@@ -139,6 +139,15 @@ def test_expand_reads_stored_plans_and_answers_as_planning_does(host: Host, monk
         assert expand_week(host) == planned_here
 
 
+def test_expand_answers_the_same_when_the_plan_cache_holds_one_entry(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roomy = expand_week(host)
+    monkeypatch.setattr(expansion, "PLAN_CACHE_BYTES", 1)  # each entry evicts the one before
+    assert expand_week(host) == roomy
+    assert len(expansion._known) == 1
+
+
 def test_stale_or_unreadable_rows_are_not_read(host: Host, monkeypatch: pytest.MonkeyPatch,
                                               caplog: pytest.LogCaptureFixture) -> None:
     expected = expand_week(host)
@@ -208,8 +217,8 @@ def test_backfill_leaves_an_object_replaced_while_it_was_planned(host: Host, mon
         host.store.execute("DELETE FROM caldav_server_plans")
     real = stored_plans.plan_column
 
-    def replaced_meanwhile(data: bytes, calendar):  # type: ignore[no-untyped-def]
-        text = real(data, calendar)
+    def replaced_meanwhile(resource, data: bytes, calendar):  # type: ignore[no-untyped-def]
+        text = real(resource, data, calendar)
         if b"UID:series" in data and b"stand-up" in data:  # a client replaces it while the job plans it
             host.writes.put_object(cal, "series.ics", SERIES.replace(b"stand-up", b"retro"), principal=alice)
         return text

@@ -21,8 +21,10 @@ Decisions where the RFC leaves room:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
@@ -123,8 +125,9 @@ class CalendarDataRequest:
 
     def render(self, data: bytes, calendar: icalendar.Calendar | None = None,
                tz: dt.tzinfo | None = None, *, budget: Budget | None = None,
-               instances: list[Instance] | None = None) -> str:
-        """The calendar data of one stored object (``calendar``: its parse, when the caller has it).
+               instances: list[Instance] | None = None, etag: str | None = None) -> str:
+        """The calendar data of one stored object (``calendar``: its parse, when the caller has it;
+        ``etag``: its ETag, by which what expansion learns of the content is remembered).
 
         Floating times are read in ``tz`` for expand and limit-recurrence-set.
         ``instances``, when given, are the object's index rows near the expand
@@ -137,17 +140,20 @@ class CalendarDataRequest:
         if self.passthrough():
             return data.decode("utf-8", "replace")
         budget = budget or Budget()
-        if self._unchanged(data, tz, budget, instances):
-            text = data.decode("utf-8", "replace")
-            budget.spend("bytes", len(text))
-            return text
-        plan = self._plan(data, calendar, budget, instances)
-        whole = self.limit_freebusy_set is None and (self.comp is None or self.comp.selects_all())
-        if plan is not None and self.expand is not None and whole:
-            text = plan.text(instances or [], tz, self.expand, budget)
-            budget.spend("bytes", len(text))
-            return text
-        raw = self._expanded(data, calendar, tz, budget, instances, plan)
+
+        def parsed() -> icalendar.Calendar:
+            return calendar if calendar is not None else parsed_calendar(data, budget)
+
+        plan = None
+        if self.expand is not None and instances is not None:
+            if self._whole:
+                text = expansion.indexed_text(data, parsed, instances, tz, self.expand, budget, etag)
+                if text is not None:
+                    budget.spend("bytes", len(text))
+                    return text
+            else:
+                plan = expansion.plan_for(data, parsed, etag)
+        raw = self._expanded(data, parsed, tz, budget, instances, plan)
         if self.limit_freebusy_set is not None:
             raw = expansion.limit_freebusy_set(raw, self.limit_freebusy_set)
         if self.comp is not None:
@@ -156,41 +162,18 @@ class CalendarDataRequest:
         budget.spend("bytes", len(text))
         return text
 
-    def _unchanged(self, data: bytes, tz: dt.tzinfo | None, budget: Budget,
-                   instances: list[Instance] | None) -> bool:
-        """Whether the answer is the stored text: expand alone (every property and component
-        asked), of an object that expands to itself, whose one instance is in the window."""
-        if self.expand is None or instances is None or self.limit_freebusy_set is not None:
-            return False
-        if self.comp is not None and not self.comp.selects_all():
-            return False
-        # an object that expands to itself has one index row, without a recurrence id (every row
-        # of a recurrence set has one), and then a look at its text decides
-        if len(instances) != 1 or instances[0].recurrence_id is not None or not expansion.expands_to_itself(data):
-            return False
-        if len(expansion.instances_in(instances, tz, self.expand, None)) != 1:
-            return False
-        budget.spend("instances", len(instances))
-        budget.spend("nodes", 1)
-        return True
+    @functools.cached_property
+    def _whole(self) -> bool:
+        """Whether every property and component is asked for, with no limit-freebusy-set."""
+        return self.limit_freebusy_set is None and (self.comp is None or self.comp.selects_all())
 
-    def _plan(self, data: bytes, calendar: icalendar.Calendar | None, budget: Budget,
-              instances: list[Instance] | None) -> expansion.ExpansionPlan | None:
-        """The expansion plan of the object, when expand writes from its index rows."""
-        if self.expand is None or instances is None:
-            return None
-        return expansion.plan_for(data, lambda: calendar if calendar is not None else parsed_calendar(data, budget))
-
-    def _expanded(self, data: bytes, calendar: icalendar.Calendar | None, tz: dt.tzinfo | None,
+    def _expanded(self, data: bytes, parsed: Callable[[], icalendar.Calendar], tz: dt.tzinfo | None,
                   budget: Budget, instances: list[Instance] | None,
                   plan: expansion.ExpansionPlan | None) -> RawComponent:
-        """The object's tree after expand or limit-recurrence-set (as stored without them)."""
+        """The object's tree after expand or limit-recurrence-set (as stored without them;
+        ``parsed`` gives its parse)."""
         if self.expand is None and self.limit_recurrence_set is None:
             return icaltext.parse(data)
-
-        def parsed() -> icalendar.Calendar:
-            return calendar if calendar is not None else parsed_calendar(data, budget)
-
         if self.expand is not None:
             if plan is not None:  # a subset of the planned text: its tree, read back
                 return icaltext.parse(plan.text(instances or [], tz, self.expand, budget))

@@ -129,7 +129,7 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
                 kept = rows if exact else matching(rows, flt, tz, ctx.budget)
                 near = renderer.near(ctx.store, collection.id, [resource.id for resource, _, _ in kept])
                 renderer.preload(ctx.store, [(resource, data) for resource, data, _ in kept])
-                return [(resource, renderer.computed(data, tz, ctx.budget, calendar, near.get(resource.id)))
+                return [(resource, renderer.computed(resource, data, tz, ctx.budget, calendar, near.get(resource.id)))
                         for resource, data, calendar in kept]
 
             results = work()
@@ -168,7 +168,7 @@ def indexed_answers(
         batch = store.resources_by_ids(ids[first : first + BATCH], with_data=True, fields=fields)
         renderer.preload(store, batch)
         for resource, data in batch:
-            yield resource, renderer.computed(data or b"", tz, ctx.budget, instances=near.get(resource.id))
+            yield resource, renderer.computed(resource, data or b"", tz, ctx.budget, instances=near.get(resource.id))
 
 
 #: Objects read per query while an indexed answer streams.

@@ -18,7 +18,7 @@ Decisions where the RFC leaves room:
   DTSTART, no RANGE overrides; DURATION kept as written, since each
   instance lasts it) is written from the
   index rows and a plan made once per stored object (:class:`ExpansionPlan`,
-  cached by content and stored with the object by ``stored_plans``; made from
+  cached by the ETag, a digest of the content, and stored with the object by ``stored_plans``; made from
   the text alone unless a value is in a zone of the object's own), which keeps
   each component's text with slots for the
   instance's times: no parsing, no recurrence scan, no tree per instance.
@@ -46,7 +46,17 @@ from typing import NamedTuple
 
 import icalendar
 
-from kernel import FLOATING, INCLUSIVE_END, INCLUSIVE_START, Budget, Instance, end_of, floating_to_utc, recurrence
+from kernel import (
+    FLOATING,
+    INCLUSIVE_END,
+    INCLUSIVE_START,
+    Budget,
+    Instance,
+    end_of,
+    floating_to_utc,
+    make_etag,
+    recurrence,
+)
 from kernel.icaltext import is_iana
 from plugins.caldav_server.caldav.icaltext import (
     RawComponent,
@@ -72,10 +82,11 @@ from plugins.caldav_server.caldav.timerange import TimeRange, parse_utc
 
 #: Instances one object may contribute to an expanded answer.
 MAX_INSTANCES = 5_000
-#: Expansion plans are kept for objects expanded again, up to this much stored text in all
-#: (a plan and its key take about twice its object's text): a 10,000-event calendar's
-#: recurring and zoned objects fit; single events need none (:func:`expands_to_itself`).
-PLAN_CACHE_BYTES = 16 * 1024 * 1024
+#: What is known of objects expanded again (:func:`is_itself`, :func:`plan_for`) is kept up
+#: to about this much in all, counted as the text each plan holds and 200 bytes an entry:
+#: the plans of a 100,000-event calendar's recurring and zoned objects (about 28 MB) and
+#: what is known of its single events fit.
+PLAN_CACHE_BYTES = 48 * 1024 * 1024
 
 _UTC = dt.UTC
 _DROPPED = {"RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID"}
@@ -236,6 +247,17 @@ def _clock_text(second: int) -> str:
     return f"{hours:02d}{rest // 60:02d}{rest % 60:02d}"
 
 
+_KINDS = ("date", "floating", "utc")
+#: The start of an instance's DTSTART line by the kind of value it holds.
+_START_PREFIX = {kind: "DTSTART;VALUE=DATE:" if kind == "date" else "DTSTART:" for kind in _KINDS}
+#: The start of an instance's end line (DTEND; DUE in a VTODO) by component and kind of value.
+_END_PREFIX = {
+    (component, kind): f"{name};VALUE=DATE:" if kind == "date" else f"{name}:"
+    for component, name in (("VEVENT", "DTEND"), ("VTODO", "DUE"))
+    for kind in _KINDS
+}
+
+
 def _line(name: str, value: str) -> str:
     """A content line for a date (eight digits) or date-time value."""
     return f"{name}:{value}" if "T" in value else f"{name};VALUE=DATE:{value}"
@@ -317,16 +339,15 @@ class ExpansionPlan(NamedTuple):
     def _written(self, inst: Instance) -> list[str]:
         """The text runs of one instance."""
         rid = inst.recurrence_id
-        template = self.overrides.get(rid, self.master) if rid is not None else self.master
+        template = self.master if rid is None else self.overrides.get(rid, self.master)
         assert template is not None  # plans without a master have overrides for every row
         parts = list(template.written)
-        start = _line("DTSTART", _key_text(inst.start, template.start_kind)) + "\r\n"
-        if self.recurring and rid is not None:
+        start = f"{_START_PREFIX[template.start_kind]}{_key_text(inst.start, template.start_kind)}\r\n"
+        if rid is not None and self.recurring:
             start += _line("RECURRENCE-ID", rid) + "\r\n"
         parts[template.start_at] = start
         if template.end_at >= 0:
-            end_name = "DUE" if template.name == "VTODO" else "DTEND"
-            parts[template.end_at] = _line(end_name, _key_text(inst.end, template.end_kind)) + "\r\n"
+            parts[template.end_at] = f"{_END_PREFIX[template.name, template.end_kind]}{_key_text(inst.end, template.end_kind)}\r\n"
         return parts
 
 
@@ -363,43 +384,142 @@ def expands_to_itself(data: bytes) -> bool:
     return upper.startswith(b"BEGIN:VCALENDAR\r\n") and events == 1 and begins == events + upper.count(b"\nBEGIN:VALARM\r\n")
 
 
-_plans: OrderedDict[bytes, ExpansionPlan | None] = OrderedDict()
-_plans_lock = threading.Lock()
-_plans_bytes = 0
+class _Unplanned:
+    """Marks content whose plan has not been made."""
 
 
-def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> ExpansionPlan | None:
+_UNPLANNED = _Unplanned()
+#: What the plan cache counts for an entry besides the text its plan holds.
+_ENTRY_BYTES = 200
+
+
+class _Known:
+    """What the plan cache knows of one content: whether it expands to itself (None: not
+    looked at) and its plan (:data:`_UNPLANNED`: not made)."""
+
+    __slots__ = ("itself", "plan", "size")
+
+    def __init__(self) -> None:
+        self.itself: bool | None = None
+        self.plan: ExpansionPlan | _Unplanned | None = _UNPLANNED
+        self.size = _ENTRY_BYTES
+
+
+_known: OrderedDict[str, _Known] = OrderedDict()
+_known_lock = threading.Lock()
+_known_bytes = 0
+
+
+def _entry(etag: str) -> _Known:
+    """The cache entry of the content with this ETag (new and empty when there is none), as most
+    recently used. Callers hold :data:`_known_lock`."""
+    global _known_bytes
+    entry = _known.get(etag)
+    if entry is None:
+        entry = _known[etag] = _Known()
+        _known_bytes += entry.size
+        _evict()
+    else:
+        _known.move_to_end(etag)
+    return entry
+
+
+def _evict() -> None:
+    """Drop the least recently used entries past :data:`PLAN_CACHE_BYTES` (the newest stays)."""
+    global _known_bytes
+    while _known_bytes > PLAN_CACHE_BYTES and len(_known) > 1:
+        _known_bytes -= _known.popitem(last=False)[1].size
+
+
+def _plan_size(plan: ExpansionPlan | None) -> int:
+    """About what a plan holds: the length of its text runs."""
+    if plan is None:
+        return 0
+    templates = [plan.master, *plan.overrides.values()] if plan.master else plan.overrides.values()
+    return len(plan.head[0]) + sum(len(run) for t in templates if t is not None for run in t.written)
+
+
+def is_itself(data: bytes, etag: str | None = None) -> bool:
+    """:func:`expands_to_itself` of a stored object, remembered by its ETag (``kernel.make_etag``
+    of ``data`` when not given: equal ETags hold equal content)."""
+    key = etag or make_etag(data)
+    with _known_lock:
+        itself = _entry(key).itself
+    if itself is None:
+        itself = expands_to_itself(data)
+        with _known_lock:
+            _entry(key).itself = itself
+    return itself
+
+
+def plan_for(data: bytes, calendar: Callable[[], icalendar.Calendar], etag: str | None = None) -> ExpansionPlan | None:
     """The expansion plan of a stored object, or None when the object needs the general path
-    (see the module's docstring); remembered by content. Most objects are planned from their
-    text alone; ``calendar`` (giving the parse) is called only for the others (overrides,
-    other zoned properties)."""
-    with _plans_lock:
-        if data in _plans:
-            _plans.move_to_end(data)
-            return _plans[data]
+    (see the module's docstring); remembered by its ETag (as :func:`is_itself`). Most objects
+    are planned from their text alone; ``calendar`` (giving the parse) is called only for the
+    others (overrides, other zoned properties)."""
+    key = etag or make_etag(data)
+    with _known_lock:
+        plan = _entry(key).plan
+    if not isinstance(plan, _Unplanned):
+        return plan
     plan = _text_plan(_without_timezones(data))
     if isinstance(plan, _NeedsParse):
         plan = _make_plan(parse(data), calendar())
-    remember(data, plan)
+    remember(key, plan)
     return plan
 
 
-def is_remembered(data: bytes) -> bool:
-    """Whether the plan of this stored text is in memory (:func:`plan_for` answers it at once)."""
-    with _plans_lock:
-        return data in _plans
+def indexed_text(data: bytes, calendar: Callable[[], icalendar.Calendar], instances: list[Instance],
+                 tz: dt.tzinfo | None, window: TimeRange, budget: Budget, etag: str | None = None) -> str | None:
+    """The whole expanded object written from its index rows near ``window`` (``instances``):
+    the stored text when it expands to itself (:func:`is_itself`) and its one instance is in
+    the window, else from its plan (:func:`plan_for`); None when it needs the general path."""
+    key = etag or make_etag(data)
+    with _known_lock:
+        entry = _entry(key)
+        itself, plan = entry.itself, entry.plan
+    # an object that expands to itself has one index row, without a recurrence id (every row of
+    # a recurrence set has one)
+    if len(instances) == 1 and instances[0].recurrence_id is None:
+        if itself is None:
+            itself = is_itself(data, key)
+        if itself and len(instances_in(instances, tz, window, None)) == 1:
+            budget.spend("instances", 1)
+            budget.spend("nodes", 1)
+            return data.decode("utf-8", "replace")
+    if isinstance(plan, _Unplanned):
+        plan = plan_for(data, calendar, key)
+    return None if plan is None else plan.text(instances, tz, window, budget)
 
 
-def remember(data: bytes, plan: ExpansionPlan | None) -> None:
-    """Keep ``plan`` as the plan of ``data`` (made by :func:`plan_for` here or elsewhere and
-    stored), within :data:`PLAN_CACHE_BYTES`."""
-    global _plans_bytes
-    with _plans_lock:
-        if data not in _plans:
-            _plans[data] = plan
-            _plans_bytes += len(data)
-        while _plans_bytes > PLAN_CACHE_BYTES:
-            _plans_bytes -= len(_plans.popitem(last=False)[0])
+def wants_plan(etag: str) -> bool:
+    """Whether a stored plan of the content with this ETag would be used: its plan is not in
+    memory, and it is not known to expand to itself (such content is rarely planned)."""
+    with _known_lock:
+        entry = _known.get(etag)
+        return entry is None or (isinstance(entry.plan, _Unplanned) and not entry.itself)
+
+
+def remember(etag: str, plan: ExpansionPlan | None) -> None:
+    """Keep ``plan`` as the plan of the content with this ETag (made by :func:`plan_for` here
+    or elsewhere and stored), within :data:`PLAN_CACHE_BYTES`."""
+    global _known_bytes
+    with _known_lock:
+        entry = _entry(etag)
+        if isinstance(entry.plan, _Unplanned):
+            entry.plan = plan
+            size = _plan_size(plan)
+            entry.size += size
+            _known_bytes += size
+            _evict()
+
+
+def forget_all() -> None:
+    """Empty the plan cache (tests: a fresh process's view)."""
+    global _known_bytes
+    with _known_lock:
+        _known.clear()
+        _known_bytes = 0
 
 
 #: The version of :func:`plan_text`'s format and of what a plan holds: raise it with any
@@ -439,8 +559,7 @@ def _template_from(value: list[object]) -> _Template:
     if not isinstance(start_at, int) or not isinstance(end_at, int) or not 0 <= start_at < len(written) \
             or not -1 <= end_at < len(written):
         raise ValueError("slot out of range")
-    kinds = ("date", "floating", "utc")
-    if start_kind not in kinds or end_kind not in kinds or name not in ("VEVENT", "VTODO"):
+    if start_kind not in _KINDS or end_kind not in _KINDS or name not in ("VEVENT", "VTODO"):
         raise ValueError("unknown component or value kind")
     return _Template(name, tuple(written), start_at, end_at, start_kind, end_kind)
 

@@ -9,7 +9,7 @@ leaves the client the exact CRLF lines that were stored.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from plugins.caldav_server.caldav import stored_plans
 from plugins.caldav_server.caldav.calendar_data import (
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     import icalendar
 
-    from kernel import Budget, Instance, Store
+    from kernel import Budget, Instance, Resource, Store
     from plugins.caldav_server.caldav.timerange import TimeRange
 
 CALENDAR_DATA = c("calendar-data")
@@ -57,11 +57,11 @@ class CalendarDataRenderer:
         return self.spec is None or self.spec.passthrough()
 
     def computed(
-        self, data: bytes, tz: dt.tzinfo | None, budget: Budget, calendar: icalendar.Calendar | None = None,
-        instances: list[Instance] | None = None,
+        self, resource: Resource, data: bytes, tz: dt.tzinfo | None, budget: Budget,
+        calendar: icalendar.Calendar | None = None, instances: list[Instance] | None = None,
     ) -> dict[str, str] | None:
-        """{CALDAV:calendar-data: element} for one resource's stored bytes (floating times in
-        ``tz``; ``calendar`` is the parsed object when the caller has it; ``instances`` its
+        """{CALDAV:calendar-data: element} for one resource and its stored bytes (floating times
+        in ``tz``; ``calendar`` is the parsed object when the caller has it; ``instances`` its
         index rows near the expand window, see :meth:`near`; the work spent from the
         request's ``budget``)."""
         if self.spec is None:
@@ -69,7 +69,7 @@ class CalendarDataRenderer:
         if self._as_stored:
             text = data.decode("utf-8", "replace")
         else:
-            text = self.spec.render(data, calendar, tz, budget=budget, instances=instances)
+            text = self.spec.render(data, calendar, tz, budget=budget, instances=instances, etag=resource.etag)
         text = escape(text).replace("\r", "&#13;")
         return {CALENDAR_DATA: f"<C:calendar-data>{text}</C:calendar-data>"}
 
@@ -77,9 +77,8 @@ class CalendarDataRenderer:
         """The range CALDAV:expand asks for, if it does."""
         return None if self.spec is None else self.spec.expand
 
-    def preload(self, store: Store, rows: Iterable[tuple[Any, bytes | None]]) -> None:
-        """Before :meth:`computed` of these objects (resource rows with ``id`` and ``etag``, and
-        their stored bytes): bring their stored expansion plans into memory when the report
+    def preload(self, store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None:
+        """Before :meth:`computed` of these objects (resource rows and their stored bytes): bring their stored expansion plans into memory when the report
         expands (``stored_plans``), in one query."""
         if self.expand_window() is not None:
             stored_plans.preload(store, rows)

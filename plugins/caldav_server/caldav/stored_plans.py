@@ -42,13 +42,13 @@ BATCH = 500
 BACKFILL_SECONDS = 20.0
 
 
-def plan_column(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> str | None:
+def plan_column(resource: Resource, data: bytes, calendar: Callable[[], icalendar.Calendar]) -> str | None:
     """The plan column of a stored object (``calendar`` gives its parse when needed), or
     None when it cannot be planned now (it is then planned at query time)."""
-    if expansion.expands_to_itself(data):
+    if expansion.is_itself(data, resource.etag):
         return SELF
     try:
-        return expansion.plan_text(expansion.plan_for(data, calendar))
+        return expansion.plan_text(expansion.plan_for(data, calendar, resource.etag))
     except Exception:  # a plan is an optimisation: never a reason to refuse or fail a write
         log.warning("could not plan an object of %d bytes; it is planned when expanded", len(data), exc_info=True)
         return None
@@ -56,7 +56,7 @@ def plan_column(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> str 
 
 def record(tx: Store, resource: Resource, data: bytes, calendar: icalendar.Calendar) -> None:
     """In an object write's transaction: store the plan of its new content."""
-    text = plan_column(data, lambda: calendar)
+    text = plan_column(resource, data, lambda: calendar)
     if text is None:
         tx.execute("DELETE FROM caldav_server_plans WHERE resource_id = ?", (resource.id,))
     else:
@@ -75,11 +75,7 @@ def _save(tx: Store, resource: Resource, text: str) -> None:
 def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None:
     """Bring the stored plans of these objects (resource rows with their stored bytes) into
     the in-memory plan cache: one query for those of them not in it already."""
-    wanted: dict[int, tuple[str, bytes]] = {
-        resource.id: (resource.etag, data)
-        for resource, data in rows
-        if data and not expansion.is_remembered(data)
-    }
+    wanted = {resource.id: resource.etag for resource, data in rows if data and expansion.wants_plan(resource.etag)}
     ids = list(wanted)
     for first in range(0, len(ids), BATCH):
         part = ids[first : first + BATCH]
@@ -89,15 +85,14 @@ def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None
             (expansion.PLAN_FORMAT, SELF, *part),
         ).fetchall()
         for resource_id, etag, text in found:
-            current, data = wanted[resource_id]
-            if etag != current:
+            if etag != wanted[resource_id]:
                 continue
             try:
                 plan = expansion.plan_from_text(text)
             except ValueError as exc:
                 log.warning("the stored plan of resource %d is unreadable (%s); planning it anew", resource_id, exc)
                 continue
-            expansion.remember(data, plan)
+            expansion.remember(etag, plan)
 
 
 def backfill(store: Store, *, seconds: float = BACKFILL_SECONDS) -> int:
@@ -125,7 +120,7 @@ def _plan_batch(store: Store, ids: Sequence[int]) -> int:
     made: list[tuple[Resource, str]] = []
     for resource, data in store.resources_by_ids(list(ids), with_data=True):
         if data:
-            text = plan_column(data, functools.partial(parsed_calendar, data, Budget()))
+            text = plan_column(resource, data, functools.partial(parsed_calendar, data, Budget()))
             if text is not None:
                 made.append((resource, text))
     if not made:
