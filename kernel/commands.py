@@ -44,6 +44,7 @@ def serve(host: Host, args: argparse.Namespace) -> int:
 
     from kernel.app import build_app
     from kernel.cli import generate_password
+    from kernel.collector import tune_for_serving
     from kernel.workers import serve_workers
 
     if host.kernel.workers < 1:
@@ -77,7 +78,9 @@ def serve(host: Host, args: argparse.Namespace) -> int:
     if host.kernel.workers > 1:
         serve_workers(host, host.kernel.workers, **options)
     else:
-        uvicorn.run(build_app(host), lifespan="on", loop="auto", http="auto", **options)
+        app = build_app(host)
+        tune_for_serving()
+        uvicorn.run(app, lifespan="on", loop="auto", http="auto", **options)
     return 0
 
 

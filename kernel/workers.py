@@ -56,9 +56,12 @@ def worker_app() -> ASGIApp:
     """The app of one worker process: a host of its own on the deployment's database
     (already migrated by the supervisor), closed when the worker stops."""
     from kernel.app import build_app
+    from kernel.collector import tune_for_serving
     from kernel.host import Host
 
     given = json.loads(os.environ[WORKER_ENV])
     host = Host.from_config(given["config"], migrate=False)
     host.kernel.host, host.kernel.port = given["host"], given["port"]
-    return build_app(host, owns_host=True)
+    app = build_app(host, owns_host=True)
+    tune_for_serving()
+    return app
