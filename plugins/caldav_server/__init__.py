@@ -7,9 +7,6 @@ never importing CalDAV), ``caldav/`` (calendars on top of it) and ``feeds/``
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute, Mount, Route
@@ -31,8 +28,6 @@ if TYPE_CHECKING:
     from kernel import Host, ObjectWrite, Resource, Store
 
 
-log = logging.getLogger("teamcal.caldav_server.plans")
-
 #: What other plugins may import for DAV extensions (``dav_extend`` and the ``dav_*`` hooks):
 #: the extension registry, the request context and target handlers receive, the DAV URL
 #: prefix, and the hook specifications. Everything else in this package is internal.
@@ -40,8 +35,6 @@ __all__ = ["DAV_ROOT", "DavContext", "DavExtensions", "Target", "hookspecs"]
 
 #: Seconds between runs of the job that plans objects stored without a plan.
 PLANS_INTERVAL = 600.0
-#: The host state holding the start-up warm-up of the plan cache.
-WARMING = "caldav_server.warming"
 
 #: The sub-commands it adds, read without importing it: while it is disabled they say how to enable it.
 COMMANDS = ("feed",)
@@ -57,38 +50,6 @@ def register_settings() -> dict[str, type]:
 def register_hookspecs() -> Any:
     """Offer dav_properties, dav_reports, dav_methods and dav_extend to other plugins."""
     return hookspecs
-
-
-class _Warming:
-    """The start-up warm-up of this process's plan cache: its stop signal and its task."""
-
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    async def run(self, host: Host) -> None:
-        """Read the stored plans in a worker thread (``stored_plans.warm``)."""
-        try:
-            read = await host.run(stored_plans.warm, host.store, self.stop)
-            log.info("read %d stored expansion plans into the plan cache", read)
-        except Exception:  # a warm cache is an optimisation: never a reason to fail
-            log.exception("reading the stored expansion plans failed; they are read as reports need them")
-
-
-@hookimpl
-def startup(host: Host) -> None:
-    """Fill this process's expansion-plan cache from the stored plans, in the background."""
-    warming = host.state(WARMING, _Warming)
-    warming.task = asyncio.create_task(warming.run(host), name=WARMING)
-
-
-@hookimpl
-async def shutdown(host: Host) -> None:
-    """Stop the warm-up of the plan cache if it still runs."""
-    warming = host.state(WARMING, _Warming)
-    warming.stop.set()
-    if warming.task is not None:
-        await warming.task
 
 
 @hookimpl

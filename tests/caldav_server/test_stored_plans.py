@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from kernel.host import Host
-from kernel.testing import add_user, app_client, asgi_client, make_host
+from kernel.testing import add_user, asgi_client, make_host
 from kernel.testing.dav import CALDAV
-from plugins.caldav_server import WARMING
 from plugins.caldav_server.caldav import expansion, stored_plans
 from tests.caldav_server.conftest import PASSWORD
 from tests.caldav_server.ical_samples import BERLIN_VTIMEZONE, component, ics, parsed, rfc_object
@@ -238,58 +235,3 @@ def test_the_plugin_runs_the_backfill_as_a_job(host: Host) -> None:
         host.store.execute("DELETE FROM caldav_server_plans")
     assert jobs["caldav_server.plans"].func(host) == 3
     assert set(rows(host)) == {"series.ics", "single.ics", "general.ics"}
-
-
-def etag_of(host: Host, name: str) -> str:
-    """The ETag alice's ``cal/name`` has now."""
-    return host.store.resource(host.store.collection(host.store.principal("alice").id, "cal").id, name).etag
-
-
-def test_warm_fills_the_cache_from_the_rows_and_expand_needs_no_more(
-    host: Host, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    expected = expand_week(host)
-    expansion.forget_all()
-    assert stored_plans.warm(host.store, threading.Event()) == 2  # the series and general (no plan); not single
-    assert not expansion.wants_plan(etag_of(host, "series.ics")) and not expansion.wants_plan(etag_of(host, "general.ics"))
-    asked: list[tuple[str, tuple[object, ...]]] = []
-    real = host.store.execute
-    monkeypatch.setattr(host.store, "execute", lambda sql, args=(): asked.append((sql, tuple(args))) or real(sql, args))
-    forbid_planning(monkeypatch)
-    monkeypatch.setattr(expansion, "forget_all", lambda: None)  # expand_week empties the cache: not this time
-    assert expand_week(host) == expected
-    single = host.store.resource(host.store.collection(host.store.principal("alice").id, "cal").id, "single.ics").id
-    # only the single event is asked for (warm reads no rows of events that expand to themselves)
-    assert [args[2:] for sql, args in asked if "caldav_server_plans" in sql] == [(single,)]
-
-
-def test_warm_reads_newest_first_and_stops_when_told_or_full(host: Host, monkeypatch: pytest.MonkeyPatch,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
-    expansion.forget_all()
-    stop = threading.Event()
-    stop.set()
-    assert stored_plans.warm(host.store, stop) == 0
-    monkeypatch.setattr(stored_plans, "BATCH", 1)
-    monkeypatch.setattr(expansion, "PLAN_CACHE_BYTES", 1)  # full after one entry
-    assert stored_plans.warm(host.store, threading.Event()) == 1
-    assert not expansion.wants_plan(etag_of(host, "general.ics"))  # written last
-    assert expansion.wants_plan(etag_of(host, "series.ics"))
-    expansion.forget_all()
-    monkeypatch.undo()
-    series = host.store.execute("SELECT id FROM resources WHERE name = 'series.ics'").fetchone()[0]
-    with host.store.transaction():
-        host.store.execute("UPDATE caldav_server_plans SET plan = ? WHERE resource_id = ?", ('["broken"', series))
-    with caplog.at_level("WARNING", logger="teamcal.caldav_server.plans"):
-        assert stored_plans.warm(host.store, threading.Event()) == 1
-    assert "unreadable" in caplog.text and expansion.wants_plan(etag_of(host, "series.ics"))
-
-
-def test_a_starting_server_warms_its_plan_cache(host: Host) -> None:
-    expansion.forget_all()
-    series = etag_of(host, "series.ics")
-    with app_client(host):
-        deadline = time.monotonic() + 10
-        while expansion.wants_plan(series) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not expansion.wants_plan(series)
-    assert host.state(WARMING, lambda: None).task.done()

@@ -514,12 +514,6 @@ def remember(etag: str, plan: ExpansionPlan | None) -> None:
             _evict()
 
 
-def filled() -> float:
-    """How full the plan cache is, as a share of :data:`PLAN_CACHE_BYTES`."""
-    with _known_lock:
-        return _known_bytes / PLAN_CACHE_BYTES
-
-
 def forget_all() -> None:
     """Empty the plan cache (tests: a fresh process's view)."""
     global _known_bytes

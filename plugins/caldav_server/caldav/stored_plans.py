@@ -11,8 +11,7 @@ themselves get a row saying so (they need no plan), so that :func:`backfill` can
 object it has planned from one it has not.
 
 :func:`backfill` (a periodic job) plans what was written while the plugin was off or
-before it stored plans, and what an older format stored. :func:`warm` fills a starting
-process's plan cache from the rows. A row the reader cannot decode
+before it stored plans, and what an older format stored. A row the reader cannot decode
 is skipped with a warning: its object is planned at query time, as without a row.
 """
 
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -42,10 +40,6 @@ SELF = '"self"'
 BATCH = 500
 #: Longest a :func:`backfill` run plans before it stops until its next run.
 BACKFILL_SECONDS = 20.0
-#: Longest :func:`warm` reads stored plans at start-up.
-WARM_SECONDS = 60.0
-#: How full :func:`warm` fills the plan cache, leaving the rest to what requests bring.
-WARM_SHARE = 0.75
 
 
 def plan_column(resource: Resource, data: bytes, calendar: Callable[[], icalendar.Calendar]) -> str | None:
@@ -91,41 +85,14 @@ def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None
             (expansion.PLAN_FORMAT, SELF, *part),
         ).fetchall()
         for resource_id, etag, text in found:
-            if etag == wanted[resource_id]:
-                _remember(resource_id, etag, text)
-
-
-def warm(store: Store, stop: threading.Event, *, seconds: float = WARM_SECONDS) -> int:
-    """Read stored plans into this process's plan cache, newest objects first, until the
-    cache is :data:`WARM_SHARE` full, every plan is read, ``stop`` is set or about ``seconds``
-    pass; returns how many were read. Run at start-up, so that the first expanded reports
-    after a restart find their plans in memory. A plan belongs to the content its ETag names
-    (``kernel.make_etag``), so a row its object has since outgrown is still a right one."""
-    deadline = time.monotonic() + seconds
-    read = 0
-    below = 2**62
-    while not stop.is_set() and time.monotonic() < deadline and expansion.filled() < WARM_SHARE:
-        found = store.execute(
-            "SELECT resource_id, etag, plan FROM caldav_server_plans WHERE format = ? AND plan <> ?"
-            " AND resource_id < ? ORDER BY resource_id DESC LIMIT ?",
-            (expansion.PLAN_FORMAT, SELF, below, BATCH),
-        ).fetchall()
-        if not found:
-            break
-        below = found[-1][0]
-        read += sum(_remember(resource_id, etag, text) for resource_id, etag, text in found)
-    return read
-
-
-def _remember(resource_id: int, etag: str, text: str) -> bool:
-    """Put a stored plan into the plan cache; False (with a warning) when it is unreadable."""
-    try:
-        plan = expansion.plan_from_text(text)
-    except ValueError as exc:
-        log.warning("the stored plan of resource %d is unreadable (%s); planning it anew", resource_id, exc)
-        return False
-    expansion.remember(etag, plan)
-    return True
+            if etag != wanted[resource_id]:
+                continue
+            try:
+                plan = expansion.plan_from_text(text)
+            except ValueError as exc:
+                log.warning("the stored plan of resource %d is unreadable (%s); planning it anew", resource_id, exc)
+                continue
+            expansion.remember(etag, plan)
 
 
 def backfill(store: Store, *, seconds: float = BACKFILL_SECONDS) -> int:
