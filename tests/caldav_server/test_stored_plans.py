@@ -217,8 +217,8 @@ def test_backfill_leaves_an_object_replaced_while_it_was_planned(host: Host, mon
         host.store.execute("DELETE FROM caldav_server_plans")
     real = stored_plans.plan_column
 
-    def replaced_meanwhile(resource, data: bytes, calendar):  # type: ignore[no-untyped-def]
-        text = real(resource, data, calendar)
+    def replaced_meanwhile(data: bytes, calendar):  # type: ignore[no-untyped-def]
+        text = real(data, calendar)
         if b"UID:series" in data and b"stand-up" in data:  # a client replaces it while the job plans it
             host.writes.put_object(cal, "series.ics", SERIES.replace(b"stand-up", b"retro"), principal=alice)
         return text
@@ -235,3 +235,13 @@ def test_the_plugin_runs_the_backfill_as_a_job(host: Host) -> None:
         host.store.execute("DELETE FROM caldav_server_plans")
     assert jobs["caldav_server.plans"].func(host) == 3
     assert set(rows(host)) == {"series.ics", "single.ics", "general.ics"}
+
+
+def test_writes_store_plans_without_keeping_them_in_memory(host: Host) -> None:
+    """A server whose clients never expand holds no plans: only expanded reports fill the cache."""
+    expansion.forget_all()
+    alice = host.store.principal("alice")
+    cal = host.store.collection(alice.id, "cal")
+    stored = host.writes.put_object(cal, "series.ics", SERIES.replace(b"stand-up", b"retro"), principal=alice)
+    assert "retro" in rows(host)["series.ics"][2]
+    assert expansion.wants_plan(stored.resource.etag) and len(expansion._known) == 0

@@ -42,13 +42,14 @@ BATCH = 500
 BACKFILL_SECONDS = 20.0
 
 
-def plan_column(resource: Resource, data: bytes, calendar: Callable[[], icalendar.Calendar]) -> str | None:
+def plan_column(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> str | None:
     """The plan column of a stored object (``calendar`` gives its parse when needed), or
-    None when it cannot be planned now (it is then planned at query time)."""
-    if expansion.is_itself(data, resource.etag):
+    None when it cannot be planned now (it is then planned at query time). Made afresh:
+    the in-memory cache holds only what expanded reports met."""
+    if expansion.expands_to_itself(data):
         return SELF
     try:
-        return expansion.plan_text(expansion.plan_for(data, calendar, resource.etag))
+        return expansion.plan_text(expansion.plan_of(data, calendar))
     except Exception:  # a plan is an optimisation: never a reason to refuse or fail a write
         log.warning("could not plan an object of %d bytes; it is planned when expanded", len(data), exc_info=True)
         return None
@@ -56,7 +57,7 @@ def plan_column(resource: Resource, data: bytes, calendar: Callable[[], icalenda
 
 def record(tx: Store, resource: Resource, data: bytes, calendar: icalendar.Calendar) -> None:
     """In an object write's transaction: store the plan of its new content."""
-    text = plan_column(resource, data, lambda: calendar)
+    text = plan_column(data, lambda: calendar)
     if text is None:
         tx.execute("DELETE FROM caldav_server_plans WHERE resource_id = ?", (resource.id,))
     else:
@@ -120,7 +121,7 @@ def _plan_batch(store: Store, ids: Sequence[int]) -> int:
     made: list[tuple[Resource, str]] = []
     for resource, data in store.resources_by_ids(list(ids), with_data=True):
         if data:
-            text = plan_column(resource, data, functools.partial(parsed_calendar, data, Budget()))
+            text = plan_column(data, functools.partial(parsed_calendar, data, Budget()))
             if text is not None:
                 made.append((resource, text))
     if not made:
