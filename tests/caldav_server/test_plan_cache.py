@@ -60,11 +60,12 @@ def test_what_expands_to_itself_is_looked_at_once(monkeypatch: pytest.MonkeyPatc
 
 def test_a_stored_plan_is_wanted_only_for_content_not_known() -> None:
     data, etag = series(1), make_etag(series(1))
-    assert expansion.wants_plan(etag)
-    assert not expansion.is_itself(data, etag) and expansion.wants_plan(etag)  # looked at, not planned
+    assert expansion.plans_wanted([etag]) == {etag}
+    assert not expansion.is_itself(data, etag) and expansion.plans_wanted([etag]) == {etag}  # looked at, not planned
     expansion.remember(etag, expansion.plan_for(data, lambda: parsed(data)))
-    assert not expansion.wants_plan(etag)
-    assert expansion.is_itself(SINGLE) and not expansion.wants_plan(make_etag(SINGLE))
+    single, other = make_etag(SINGLE), make_etag(series(2))
+    assert expansion.is_itself(SINGLE)
+    assert expansion.plans_wanted([etag, single, other, other]) == {other}
 
 
 def test_the_cache_stays_within_its_size_and_answers_the_same_after_eviction(

@@ -244,4 +244,4 @@ def test_writes_store_plans_without_keeping_them_in_memory(host: Host) -> None:
     cal = host.store.collection(alice.id, "cal")
     stored = host.writes.put_object(cal, "series.ics", SERIES.replace(b"stand-up", b"retro"), principal=alice)
     assert "retro" in rows(host)["series.ics"][2]
-    assert expansion.wants_plan(stored.resource.etag) and len(expansion._known) == 0
+    assert expansion.plans_wanted([stored.resource.etag]) == {stored.resource.etag} and len(expansion._known) == 0

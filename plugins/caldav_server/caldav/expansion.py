@@ -40,7 +40,7 @@ import threading
 import time
 import zoneinfo
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -436,8 +436,8 @@ def _plan_size(plan: ExpansionPlan | None) -> int:
     the templates holding them)."""
     if plan is None:
         return 0
-    templates = [plan.master, *plan.overrides.values()] if plan.master else plan.overrides.values()
-    return 2 * (len(plan.head[0]) + sum(len(run) for t in templates if t is not None for run in t.written))
+    size = len(plan.head[0]) + sum(sum(map(len, t.written)) for t in plan.overrides.values())
+    return 2 * (size + (sum(map(len, plan.master.written)) if plan.master else 0))
 
 
 def is_itself(data: bytes, etag: str | None = None) -> bool:
@@ -499,12 +499,16 @@ def indexed_text(data: bytes, calendar: Callable[[], icalendar.Calendar], instan
     return None if plan is None else plan.text(instances, tz, window, budget)
 
 
-def wants_plan(etag: str) -> bool:
-    """Whether a stored plan of the content with this ETag would be used: its plan is not in
-    memory, and it is not known to expand to itself (such content is rarely planned)."""
+def plans_wanted(etags: Iterable[str]) -> set[str]:
+    """Those of these ETags whose stored plans would be used: their plan is not in memory, and
+    their content is not known to expand to itself (such content is rarely planned)."""
+    wanted = set()
     with _known_lock:
-        entry = _known.get(etag)
-        return entry is None or (isinstance(entry.plan, _Unplanned) and not entry.itself)
+        for etag in etags:
+            entry = _known.get(etag)
+            if entry is None or (isinstance(entry.plan, _Unplanned) and not entry.itself):
+                wanted.add(etag)
+    return wanted
 
 
 def remember(etag: str, plan: ExpansionPlan | None) -> None:
