@@ -78,8 +78,9 @@ class CalendarDataRenderer:
         return None if self.spec is None else self.spec.expand
 
     def preload(self, store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None:
-        """Before :meth:`computed` of these objects (resource rows and their stored bytes): bring their stored expansion plans into memory when the report
-        expands (``stored_plans``), in one query."""
+        """Before :meth:`computed` of these objects (resource rows and their stored bytes):
+        bring their stored expansion plans into memory when the report expands
+        (``stored_plans``), in one query."""
         if self.expand_window() is not None:
             stored_plans.preload(store, rows)
 

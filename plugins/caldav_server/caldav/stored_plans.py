@@ -76,9 +76,9 @@ def _save(tx: Store, resource: Resource, text: str) -> None:
 def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None:
     """Bring the stored plans of these objects (resource rows with their stored bytes) into
     the in-memory plan cache: one query for those of them not in it already."""
-    rows = [(resource.id, resource.etag) for resource, data in rows if data]
-    unknown = expansion.plans_wanted(etag for _, etag in rows)
-    wanted = {resource_id: etag for resource_id, etag in rows if etag in unknown}
+    stored = [(resource.id, resource.etag) for resource, data in rows if data]
+    unknown = expansion.plans_wanted(etag for _, etag in stored)
+    wanted = {resource_id: etag for resource_id, etag in stored if etag in unknown}
     ids = list(wanted)
     for first in range(0, len(ids), BATCH):
         part = ids[first : first + BATCH]
