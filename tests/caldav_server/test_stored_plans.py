@@ -95,15 +95,17 @@ def test_the_rfc_examples_plans_read_back(name: str) -> None:
     assert expansion.plan_from_text(expansion.plan_text(plan)) == plan
 
 
-#: The plans of the RFC 4791 examples, SERIES and GENERAL under each plan format: a change to
-#: how objects are planned changes it, and must raise ``expansion.PLAN_FORMAT`` too, or plans
-#: stored before the change would be read as if made by it.
-PLANS_OF_FORMAT = {1: "b63172a2d1017e4414248a0f1dead3079d59cc0fec3f3f21a97b3c4fdb392bf5"}
+#: The plans and plan columns of the RFC 4791 examples, SERIES, SINGLE and GENERAL under each
+#: plan format: a change to how objects are planned, or to which of them expand to themselves,
+#: changes it, and must raise ``expansion.PLAN_FORMAT`` too, or rows stored before the change
+#: would be read as if made by it.
+PLANS_OF_FORMAT = {1: "14ddde50b4f2b3ab8ce04596ca578cbb3c5149202c861630b42158ef8a03d12e"}
 
 
 def test_plans_change_only_with_their_format() -> None:
-    objects_ = [rfc_object(f"abcd{i}") for i in range(1, 9)] + [SERIES, GENERAL]
-    text = "\n".join(expansion.plan_text(expansion.plan_for(d, lambda d=d: parsed(d))) for d in objects_)
+    objects_ = [rfc_object(f"abcd{i}") for i in range(1, 9)] + [SERIES, SINGLE, GENERAL]
+    text = "\n".join(f"{stored_plans.plan_column(d, lambda d=d: parsed(d))}"
+                     f" {expansion.plan_text(expansion.plan_for(d, lambda d=d: parsed(d)))}" for d in objects_)
     assert PLANS_OF_FORMAT.get(expansion.PLAN_FORMAT) == hashlib.sha256(text.encode()).hexdigest(), (
         "plans are made differently now: raise expansion.PLAN_FORMAT and record the new digest here")
 
@@ -137,6 +139,21 @@ def test_expand_reads_stored_plans_and_answers_as_planning_does(host: Host, monk
     with monkeypatch.context() as patch:
         forbid_planning(patch)
         assert expand_week(host) == planned_here
+
+
+def test_expand_learns_from_stored_rows_which_objects_expand_to_themselves(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked: list[bytes] = []
+    real = expansion.expands_to_itself
+    monkeypatch.setattr(expansion, "expands_to_itself", lambda data: looked.append(data) or real(data))
+    answer = expand_week(host)
+    assert "SUMMARY:single" in answer and looked == []
+    # a row of other content is not believed: the single event's text is looked at instead
+    with host.store.transaction():
+        host.store.execute("UPDATE caldav_server_plans SET etag = '\"other\"' WHERE resource_id ="
+                           " (SELECT id FROM resources WHERE name = 'single.ics')")
+    assert expand_week(host) == answer and looked == [SINGLE]
 
 
 def test_expand_answers_the_same_when_the_plan_cache_holds_one_entry(

@@ -500,7 +500,7 @@ def indexed_text(data: bytes, calendar: Callable[[], icalendar.Calendar], instan
 
 
 def plans_wanted(etags: Iterable[str]) -> set[str]:
-    """Those of these ETags whose stored plans would be used: their plan is not in memory, and
+    """Those of these ETags whose stored rows would be used: their plan is not in memory, and
     their content is not known to expand to itself (such content is rarely planned)."""
     wanted = set()
     with _known_lock:
@@ -523,6 +523,13 @@ def remember(etag: str, plan: ExpansionPlan | None) -> None:
             entry.size += size
             _known_bytes += size
             _evict()
+
+
+def remember_itself(etag: str) -> None:
+    """Note that the content with this ETag expands to itself (:func:`expands_to_itself`), as
+    its stored row says: :func:`indexed_text` then answers with its text without looking at it."""
+    with _known_lock:
+        _entry(etag).itself = True
 
 
 def forget_all() -> None:

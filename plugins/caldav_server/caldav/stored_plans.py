@@ -7,8 +7,9 @@ of the content whose ETag it names, in the :data:`expansion.PLAN_FORMAT` it name
 written in the object's own write transaction (the ``object_stored`` hook) and read, a
 batch of objects at a time, into the in-memory plan cache by the reports that expand; a
 row whose ETag or format is not the object's is not read. Objects that expand to
-themselves get a row saying so (they need no plan), so that :func:`backfill` can tell an
-object it has planned from one it has not.
+themselves get a row saying so (they need no plan): reports then answer with their text
+without looking at it, and :func:`backfill` can tell an object it has planned from one it
+has not.
 
 :func:`backfill` (a periodic job) plans what was written while the plugin was off or
 before it stored plans, and what an older format stored. A row the reader cannot decode
@@ -74,8 +75,9 @@ def _save(tx: Store, resource: Resource, text: str) -> None:
 
 
 def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None:
-    """Bring the stored plans of these objects (resource rows with their stored bytes) into
-    the in-memory plan cache: one query for those of them not in it already."""
+    """Bring what is stored of these objects (resource rows with their stored bytes) into the
+    in-memory plan cache, their plans and which of them expand to themselves (so that their
+    text need not be looked at): one query for those of them it does not know already."""
     stored = [(resource.id, resource.etag) for resource, data in rows if data]
     unknown = expansion.plans_wanted(etag for _, etag in stored)
     wanted = {resource_id: etag for resource_id, etag in stored if etag in unknown}
@@ -83,12 +85,15 @@ def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None
     for first in range(0, len(ids), BATCH):
         part = ids[first : first + BATCH]
         found = store.execute(
-            f"SELECT resource_id, etag, plan FROM caldav_server_plans WHERE format = ? AND plan <> ?"
+            f"SELECT resource_id, etag, plan FROM caldav_server_plans WHERE format = ?"
             f" AND resource_id IN ({','.join('?' * len(part))})",
-            (expansion.PLAN_FORMAT, SELF, *part),
+            (expansion.PLAN_FORMAT, *part),
         ).fetchall()
         for resource_id, etag, text in found:
             if etag != wanted[resource_id]:
+                continue
+            if text == SELF:
+                expansion.remember_itself(etag)
                 continue
             try:
                 plan = expansion.plan_from_text(text)
