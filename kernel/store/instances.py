@@ -182,7 +182,8 @@ class InstanceStore:
         budget: Budget | None,
         rows: dict[int, list[Instance]] | None,
     ) -> set[int]:
-        """The ids :meth:`time_range` returns; with ``rows``, each complete hit's rows put there."""
+        """The ids :meth:`time_range` returns; with ``rows``, the rows read put there by resource
+        (those of every hit whose index is complete among them)."""
         from kernel import ical
 
         qs = NEG_INF if start is None else start
@@ -193,15 +194,20 @@ class InstanceStore:
         sql = _RANGE_SQL[(bool(component), rows is not None)]
         found = self.conn.execute(sql, args).fetchall()  # psycopg: C loop, not a row at a time
         hits: set[int] = set()
-        for rid, s, e, flags, *_ in found:
-            if rid in hits:
-                continue
-            if not flags & FLOATING or ical.overlaps(Instance(s, e, flags), qs, qe, tz):
-                hits.add(rid)
-        if rows is not None:
+        if rows is None:
+            for rid, s, e, flags in found:
+                if rid not in hits and (not flags & FLOATING or ical.overlaps(Instance(s, e, flags), qs, qe, tz)):
+                    hits.add(rid)
+        else:  # one pass: every resource's rows are kept, the caller takes those of the hits
             for rid, s, e, flags, recurrence_id in found:
-                if rid in hits:
-                    rows.setdefault(rid, []).append(Instance(s, e, flags, recurrence_id))
+                inst = Instance(s, e, flags, recurrence_id)
+                if rid not in hits and (not flags & FLOATING or ical.overlaps(inst, qs, qe, tz)):
+                    hits.add(rid)
+                kept = rows.get(rid)
+                if kept is None:
+                    rows[rid] = [inst]
+                else:
+                    kept.append(inst)
         flagged_sql = (
             "SELECT id, indexed_until, data FROM resources WHERE collection_id = ?"
             " AND indexed_until IS NOT NULL AND indexed_until <= ?"
