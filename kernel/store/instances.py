@@ -13,19 +13,21 @@ from kernel.store.tables import one_of
 from kernel.types import FLOATING, NEG_INF, POS_INF, Instance
 
 _ROW = 'i.resource_id, i.start, i."end", i.flags'
-#: The rows near a range, of every resource of the collection (the caller keeps those it wants).
-_NEAR_SQL = window_sql(f"{_ROW}, i.recurrence_id FROM instances i")
+#: The rows near a range, of every resource of the collection (the caller keeps those it wants), by dialect.
+_NEAR_SQL = {dialect: window_sql(f"{_ROW}, i.recurrence_id", dialect=dialect) for dialect in ("sqlite", "postgresql")}
 #: The rows overlapping a range exactly (floating ones: near it; the caller reads them in its zone).
 _EXACT = (
     ' AND (i.flags & 4 <> 0 OR ((:qs < i."end" OR (i.flags & 2 <> 0 AND :qs <= i."end"))'
     " AND (:qe > i.start OR (i.flags & 1 <> 0 AND :qe >= i.start))))"
 )
-#: :data:`_EXACT`'s statement by (of one component only, with the recurrence id).
+#: :data:`_EXACT`'s statement by (dialect, of one component only, with the recurrence id).
 _RANGE_SQL = {
-    (one, with_rid): window_sql(
-        f"{_ROW}{', i.recurrence_id' if with_rid else ''} FROM instances i",
+    (dialect, one, with_rid): window_sql(
+        f"{_ROW}{', i.recurrence_id' if with_rid else ''}",
         _EXACT + (" AND i.component = :component" if one else ""),
+        dialect=dialect,
     )
+    for dialect in ("sqlite", "postgresql")
     for one in (False, True)
     for with_rid in (False, True)
 }
@@ -114,7 +116,7 @@ class InstanceStore:
         wanted = set(resource_ids)
         found: dict[int, list[Instance]] = {}
         rows = self.conn.execute(
-            f"{_NEAR_SQL} ORDER BY 1, 2", {"c": collection_id, "qs": start, "qe": end}
+            f"{_NEAR_SQL[self.dialect]} ORDER BY 1, 2", {"c": collection_id, "qs": start, "qe": end}
         )
         for rid, s, e, flags, recurrence_id in rows:
             if rid in wanted:
@@ -191,7 +193,7 @@ class InstanceStore:
         args: dict[str, object] = {"c": collection_id, "qs": qs, "qe": qe}
         if component:
             args["component"] = component
-        sql = _RANGE_SQL[(bool(component), rows is not None)]
+        sql = _RANGE_SQL[(self.dialect, bool(component), rows is not None)]
         found = self.conn.execute(sql, args).fetchall()  # psycopg: C loop, not a row at a time
         hits: set[int] = set()
         if rows is None:
