@@ -249,7 +249,7 @@ class Writes:
                 old=old,
             )
             if info is not None:
-                self.store.index_instances(resource.id, collection.id, info.instances)
+                self.store.index_instances(resource, info.instances)
             self.host.hook.object_stored(host=self.host, tx=self.store, write=write, resource=resource)
             if properties:
                 self._save_properties(

@@ -10,7 +10,7 @@ from kernel.icaltext import read_calendar
 from kernel.store.connections import Connection
 from kernel.store.reach import reach_of, reach_sql, window_sql
 from kernel.store.tables import one_of
-from kernel.types import FLOATING, NEG_INF, POS_INF, Instance
+from kernel.types import FLOATING, NEG_INF, POS_INF, Instance, Resource
 
 _ROW = 'i.resource_id, i.start, i."end", i.flags'
 #: The rows near a range, of every resource of the collection (the caller keeps those it wants), by dialect.
@@ -44,18 +44,18 @@ class InstanceStore:
     conn: Connection
     dialect: str
 
-    def index_instances(self, resource_id: int, collection_id: int, instances: Iterable[Instance]) -> None:
+    def index_instances(self, resource: Resource, instances: Iterable[Instance]) -> None:
         """Replace a resource's index rows (inside a write transaction, after its row is saved:
-        each index row repeats the resource's component, so a query for one component reads
-        the index alone)."""
+        each index row repeats the saved resource's component, so a query for one component
+        reads the index alone)."""
         conn = self.conn
-        conn.execute("DELETE FROM instances WHERE resource_id = ?", (resource_id,))
-        (component,) = conn.execute("SELECT component FROM resources WHERE id = ?", (resource_id,)).fetchone()
+        conn.execute("DELETE FROM instances WHERE resource_id = ?", (resource.id,))
+        rid, cid, component = resource.id, resource.collection_id, resource.component
         conn.executemany(
             'INSERT INTO instances (resource_id, collection_id, start, "end", flags, recurrence_id, reach, component)'
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(resource_id, collection_id, i.start, i.end, i.flags, i.recurrence_id, reach_of(i.start, i.end, i.flags),
-              component) for i in instances],
+            [(rid, cid, i.start, i.end, i.flags, i.recurrence_id, reach_of(i.start, i.end, i.flags), component)
+             for i in instances],
         )
 
     def rebuild_index(self) -> None:

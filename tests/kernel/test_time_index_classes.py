@@ -59,7 +59,7 @@ def test_rows_near_a_range_are_exactly_those_meeting_it(host: Host, objects: lis
     for i, instances in enumerate(objects):
         resource, _, _ = host.writes.put_object(cal, f"e{i}.ics", event(f"u{i}"), principal=owner)
         with host.store.transaction():
-            host.store.index_instances(resource.id, cal.id, instances)
+            host.store.index_instances(resource, instances)
         stored[resource.id] = instances
     for qs, length in ranges:
         qe = POS_INF if length is None else qs + length
