@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -94,6 +94,29 @@ def test_a_lock_holds_off_another_client_until_the_holder_writes(alice: httpx.Cl
     assert alice.get(team + "r.ics").content == event("ab", summary="alice")
     fresh = bob.put(team + "r.ics", content=event("ab", summary="bob"), headers={"If-Match": mine.headers["ETag"]})
     assert fresh.status_code == 204
+
+
+def test_a_lock_granted_while_a_streamed_body_arrives_refuses_the_put(alice: httpx.Client, bob: httpx.Client) -> None:
+    """A chunked body is read after PUT's checks; a LOCK taken meanwhile still holds it off."""
+    team = mkcalendar(alice, owner="team")
+    first = alice.put(team + "s.ics", content=event("st", summary="first")).headers["ETag"]
+    body = event("st", summary="streamed")
+    granted: list[str] = []
+
+    def chunks() -> Iterator[bytes]:
+        yield body[:40]
+        time.sleep(0.5)  # the server has the headers: PUT's checks ran before this lock exists
+        granted.append(token_of(lock(alice, team + "s.ics")))
+        yield body[40:]
+
+    late = bob.put(team + "s.ics", content=chunks(), headers={"If-Match": first})
+    assert granted and late.status_code == 423, late.text
+    assert error_elements(late)[0] == D + "lock-token-submitted"
+    assert alice.get(team + "s.ics").headers["ETag"] == first
+    # Without the lock, the same streamed PUT is written.
+    assert alice.request("UNLOCK", team + "s.ics", headers={"Lock-Token": f"<{granted[0]}>"}).status_code == 204
+    assert bob.put(team + "s.ics", content=iter([body[:40], body[40:]]), headers={"If-Match": first}).status_code == 204
+    assert alice.get(team + "s.ics").content == body
 
 
 def test_racing_lock_requests_have_exactly_one_winner(deployment: Deployment, alice: httpx.Client) -> None:

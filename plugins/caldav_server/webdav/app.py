@@ -172,6 +172,7 @@ class DavApp:
             ctx.body = await read_body(request, ctx.body_limit, ctx.body_precondition)
         except Rejected as exc:
             return _too_large(exc)
+        ctx.body_late = True
         return await self.host.run(self._run, ctx, method)
 
     def _begin(self, request: Request, body: bytes | None) -> Response | PasswordCheck | tuple[DavContext, Method]:

@@ -59,6 +59,9 @@ class DavContext:
         #: method's ``prepare`` may lower them before the body is read.
         self.body_limit = int(app.host.kernel.max_body_size)
         self.body_precondition: str | None = None
+        #: True when the body was read after ``prepare`` (a big or chunked one): time passed
+        #: between the two, so what ``prepare`` checked may have changed.
+        self.body_late = False
 
     # -- access -----------------------------------------------------------------------
 

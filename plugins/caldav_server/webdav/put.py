@@ -48,8 +48,8 @@ def put(ctx: DavContext) -> Response:
     target = ctx.target
     collection = target.collection
     assert collection is not None and target.name is not None
-    # again: a LOCK may have been granted while the body was arriving
-    ctx.app.locks.check(ctx, _protected(ctx))
+    if ctx.body_late:  # a LOCK may have been granted while the body was arriving
+        ctx.app.locks.check(ctx, _protected(ctx))
     headers = ctx.request.headers
     stored = ctx.host.writes.put_object(
         collection,
