@@ -80,6 +80,13 @@ class PgConnection:
         except self._data_error as exc:
             raise _refused(exc) from None
 
+    def script(self, sql: str) -> None:
+        """Run statements without parameters, separated by ``;``, in one round trip (the
+        simple query protocol: text results, never prepared)."""
+        if self._trace is not None:
+            self._trace(sql)
+        self.raw.execute(sql)
+
     def executemany(self, sql: str, seq: Iterable[Any]) -> Any:
         """Run one statement for each parameter set."""
         cursor = self.raw.cursor()
@@ -171,14 +178,14 @@ class PostgresBackend:
         self.pool.putconn(conn.raw)
 
     def begin(self, conn: PgConnection) -> None:
-        """BEGIN, then wait for the cluster-wide write lock (released at COMMIT or ROLLBACK)."""
-        conn.execute("BEGIN")
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+        """BEGIN, then wait for the cluster-wide write lock (released at COMMIT or ROLLBACK);
+        one round trip."""
+        conn.script(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
     def begin_read(self, conn: PgConnection) -> None:
-        """A REPEATABLE READ, READ ONLY transaction: one snapshot, taken at its first statement."""
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        conn.execute("SELECT 1").fetchone()
+        """A REPEATABLE READ, READ ONLY transaction: one snapshot, taken at its first statement
+        (a ``SELECT 1`` sent with the BEGIN, in one round trip)."""
+        conn.script("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT 1")
 
     def close(self) -> None:
         """Close the pool and its connections."""
