@@ -8,6 +8,14 @@ from kernel.store.connections import Connection
 from kernel.types import Change, ChangeKind
 
 _COLUMNS = "seq, collection_id, name, kind, etag, uid, principal_id, at"
+_INSERT = "INSERT INTO changes (collection_id, name, kind, etag, uid, principal_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+#: The row and the collection's new sequence in one round trip (a writing WITH runs to its end
+#: whether or not the outer query reads it).
+_RECORD_PG = (
+    f"WITH c AS ({_INSERT} RETURNING seq),"
+    " u AS (UPDATE collections SET sync_seq = (SELECT seq FROM c), modified = ? WHERE id = ?)"
+    " SELECT seq FROM c"
+)
 
 
 class ChangeStore:
@@ -26,14 +34,17 @@ class ChangeStore:
         uid: str | None = None,
         principal_id: int | None = None,
     ) -> Change:
-        """Append a change row and move the collection's sync sequence (inside a write transaction)."""
+        """Append a change row and move the collection's sync sequence (inside a write transaction;
+        one statement on PostgreSQL, two on SQLite, which has no writing WITH)."""
         now = time.time()
-        seq = self.conn.execute(
-            "INSERT INTO changes (collection_id, name, kind, etag, uid, principal_id, at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-            (collection_id, name, kind, etag, uid, principal_id, now),
-        ).fetchone()[0]
-        self.conn.execute("UPDATE collections SET sync_seq = ?, modified = ? WHERE id = ?", (seq, now, collection_id))
+        args = (collection_id, name, kind, etag, uid, principal_id, now)
+        if self.dialect == "postgresql":
+            seq = self.conn.execute(_RECORD_PG, (*args, now, collection_id)).fetchone()[0]
+        else:
+            seq = self.conn.execute(f"{_INSERT} RETURNING seq", args).fetchone()[0]
+            self.conn.execute(
+                "UPDATE collections SET sync_seq = ?, modified = ? WHERE id = ?", (seq, now, collection_id)
+            )
         return Change(seq, collection_id, name, kind, etag, uid, principal_id, now)
 
     def changes_since(self, seq: int, *, collection_id: int | None = None, limit: int | None = None) -> list[Change]:
