@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 
 from kernel.testing import event_object as event
+from kernel.store.resources import make_etag
 from kernel.testing.dav import CALDAV, error_elements, mkcalendar, parse_multistatus, propfind
+from tests.caldav_server.conftest import Deployment
 
 C = "{" + CALDAV + "}"
 TODO = b"""BEGIN:VCALENDAR\r
@@ -155,3 +159,39 @@ def test_delete_calendar_frees_the_name(alice: httpx.Client) -> None:
     assert again.status_code == 201
     listing = parse_multistatus(propfind(alice, cal, "<D:prop><D:getetag/></D:prop>", depth="1"))
     assert list(listing) == [cal]
+
+
+def test_a_get_sends_the_etag_of_the_bytes_it_sends_when_a_write_lands_during_it(
+    deployment: Deployment, alice: httpx.Client
+) -> None:
+    """A PUT committing while a GET reads the object: the body and its ETag are one version."""
+    cal = mkcalendar(alice)
+    first = alice.put(cal + "g.ics", content=event("g", summary="one")).headers["ETag"]
+    host = deployment.host
+    owner = host.store.principal("alice")
+    assert owner is not None
+    collection = host.store.collection(owner.id, cal.strip("/").rsplit("/", 1)[-1])
+    assert collection is not None
+    armed, landed = [True], []
+
+    def write() -> None:
+        landed.append(host.writes.put_object(collection, "g.ics", event("g", summary="two"), principal=owner))
+
+    def between(sql: str) -> None:
+        # the first statement after resolving that reads the object's content
+        if armed and " data" in sql and "FROM resources" in sql:
+            armed.clear()
+            writer = threading.Thread(target=write)
+            writer.start()
+            writer.join(10)
+
+    served = deployment.server.host.store.connections  # the server's own host and connections
+    served.set_tracer(between)
+    try:
+        got = alice.get(cal + "g.ics")
+    finally:
+        served.set_tracer(None)
+    assert landed, "the write did not land during the GET"
+    assert got.status_code == 200
+    assert got.headers["ETag"] == make_etag(got.content)
+    assert got.headers["ETag"] in (first, landed[0].resource.etag)

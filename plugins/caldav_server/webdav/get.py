@@ -49,13 +49,19 @@ def get(ctx: DavContext) -> Response:
     if target.kind == "unmapped":
         raise DavError(404, "Not found.")
     ctx.require("read")
-    resource = target.resource
-    if resource is not None:
+    if target.resource is not None:
+        # the row read again with its content, so that the ETag is that of the bytes sent
+        # even when a write commits after the target was resolved
+        found = ctx.store.resources_by_ids([target.resource.id], with_data=True)
+        if not found:
+            raise DavError(404, "Not found.")
+        resource, data = found[0]
+        assert data is not None
         early = conditional(ctx, resource.etag, resource.modified)
         if early is not None:
             return early
         headers = {"ETag": resource.etag, "Last-Modified": http_date(resource.modified)}
-        return body_response(ctx, ctx.store.data(resource.id), resource.content_type, headers)
+        return body_response(ctx, data, resource.content_type, headers)
     for render in ctx.app.collection_renderers:
         answer = render(ctx, target)
         if answer is not None:
