@@ -6,8 +6,8 @@ import threading
 
 import httpx
 
-from kernel.testing import event_object as event
 from kernel.store.resources import make_etag
+from kernel.testing import event_object as event
 from kernel.testing.dav import CALDAV, error_elements, mkcalendar, parse_multistatus, propfind
 from tests.caldav_server.conftest import Deployment
 
