@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
+from kernel import Collection, Host, Principal
 from kernel.store.resources import make_etag
 from kernel.testing import event_object as event
 from kernel.testing.dav import CALDAV, error_elements, mkcalendar, parse_multistatus, propfind
@@ -161,37 +164,56 @@ def test_delete_calendar_frees_the_name(alice: httpx.Client) -> None:
     assert list(listing) == [cal]
 
 
-def test_a_get_sends_the_etag_of_the_bytes_it_sends_when_a_write_lands_during_it(
-    deployment: Deployment, alice: httpx.Client
-) -> None:
-    """A PUT committing while a GET reads the object: the body and its ETag are one version."""
-    cal = mkcalendar(alice)
-    first = alice.put(cal + "g.ics", content=event("g", summary="one")).headers["ETag"]
+def get_with_a_write_landing(deployment: Deployment, alice: httpx.Client, path: str,
+                             write: Callable[[Host, Collection, Principal], Any]) -> tuple[httpx.Response, Any]:
+    """alice's GET of ``path`` with ``write`` committed (on another connection) just before the
+    served GET's first statement that reads the object's content; the answer, and what
+    ``write`` returned."""
     host = deployment.host
     owner = host.store.principal("alice")
     assert owner is not None
-    collection = host.store.collection(owner.id, cal.strip("/").rsplit("/", 1)[-1])
+    collection = host.store.collection(owner.id, path.strip("/").split("/")[-2])
     assert collection is not None
     armed, landed = [True], []
 
-    def write() -> None:
-        landed.append(host.writes.put_object(collection, "g.ics", event("g", summary="two"), principal=owner))
-
     def between(sql: str) -> None:
-        # the first statement after resolving that reads the object's content
         if armed and " data" in sql and "FROM resources" in sql:
             armed.clear()
-            writer = threading.Thread(target=write)
+            writer = threading.Thread(target=lambda: landed.append(write(host, collection, owner)))
             writer.start()
             writer.join(10)
 
     served = deployment.server.host.store.connections  # the server's own host and connections
     served.set_tracer(between)
     try:
-        got = alice.get(cal + "g.ics")
+        got = alice.get(path)
     finally:
         served.set_tracer(None)
     assert landed, "the write did not land during the GET"
+    return got, landed[0]
+
+
+def test_a_get_sends_the_etag_of_the_bytes_it_sends_when_a_write_lands_during_it(
+    deployment: Deployment, alice: httpx.Client
+) -> None:
+    """A PUT committing while a GET reads the object: the body and its ETag are one version."""
+    cal = mkcalendar(alice)
+    first = alice.put(cal + "g.ics", content=event("g", summary="one")).headers["ETag"]
+    got, stored = get_with_a_write_landing(
+        deployment, alice, cal + "g.ics",
+        lambda host, c, owner: host.writes.put_object(c, "g.ics", event("g", summary="two"), principal=owner),
+    )
     assert got.status_code == 200
     assert got.headers["ETag"] == make_etag(got.content)
-    assert got.headers["ETag"] in (first, landed[0].resource.etag)
+    assert got.headers["ETag"] in (first, stored.resource.etag)
+
+
+def test_a_get_answers_404_when_a_delete_lands_during_it(deployment: Deployment, alice: httpx.Client) -> None:
+    """A DELETE committing while a GET reads the object: a 404, not an empty body under the old ETag."""
+    cal = mkcalendar(alice)
+    alice.put(cal + "d.ics", content=event("d"))
+    got, _ = get_with_a_write_landing(
+        deployment, alice, cal + "d.ics", lambda host, c, owner: host.writes.delete_object(c, "d.ics", principal=owner)
+    )
+    assert got.status_code == 404
+    assert "ETag" not in got.headers
