@@ -129,13 +129,20 @@ class ResourceStore:
         as light records with those attributes, read from the listing index: a
         PROPFIND that asks for ETags reads two columns of 10,000 rows, not twelve, and
         builds no :class:`Resource`. ValueError for a name that is not a Resource field."""
+        for page in self.listing_pages(collection_id, fields, batch=batch):
+            yield from page
+
+    def listing_pages(self, collection_id: int, fields: Iterable[str], *, batch: int = 500) -> Iterator[list[Any]]:
+        """:meth:`iter_listing`'s records a page (one query, up to ``batch``) at a time, for
+        callers that turn a whole page into output at once."""
         wanted = _record_fields(fields)
         make = _listing_record(wanted)._make
         sql = f"SELECT {', '.join(wanted)} FROM resources WHERE collection_id = ? AND name > ? ORDER BY name LIMIT ?"
         after = ""
         while True:
             rows = self.conn.execute(sql, (collection_id, after, batch)).fetchall()
-            yield from map(make, rows)
+            if rows:
+                yield list(map(make, rows))
             if len(rows) < batch:
                 return
             after = rows[-1][0]

@@ -183,6 +183,12 @@ def test_hook_dav_extend(extender: Deployment) -> None:
         for href in (journal + "e.ics", journal + "big.ics"):
             alone = parse_multistatus(propfind(alice, href, asked, depth="0"))[href]
             assert alone.text("{DAV:}getetag") == listed[href].text("{DAV:}getetag") == alice.get(href).headers["etag"]
+        # and in an initial sync-collection, which lists the collection the same way
+        sync = ('<D:sync-collection xmlns:D="DAV:" xmlns:X="urn:ext"><D:sync-token/><D:sync-level>1</D:sync-level>'
+                "<D:prop><D:getetag/><X:size-class/></D:prop></D:sync-collection>")
+        synced = parse_multistatus(alice.request("REPORT", journal, content=sync))
+        assert {href: (r.text("{DAV:}getetag"), r.text("{urn:ext}size-class")) for href, r in synced.items()} == {
+            href: (r.text("{DAV:}getetag"), r.text("{urn:ext}size-class")) for href, r in listed.items() if href != journal}
         # the same in a calendar-query with calendar-data (the report's own element beside the rows)
         query = ('<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:X="urn:ext">'
                  "<D:prop><D:getetag/><X:size-class/><C:calendar-data/></D:prop><C:filter>"

@@ -249,8 +249,8 @@ def test_deleting_a_principal_tells_the_change_feed(host: Host, recorder: Record
 
 
 def test_listing_reads_only_the_fields_asked_for_in_pages(host: Host, cal) -> None:
-    """``iter_listing`` gives, page by page and by name, the same ids, names and asked fields as the
-    whole resources; asking for a column that is not a resource field is refused."""
+    """``iter_listing`` (and ``listing_pages``) gives, page by page and by name, the same ids, names
+    and asked fields as the whole resources; asking for a column that is not a resource field is refused."""
     owner, work = cal
     for i in range(23):
         host.writes.put_object(work, f"e{i:02d}.ics", event(uid=f"u{i}"), principal=owner)
@@ -260,6 +260,10 @@ def test_listing_reads_only_the_fields_asked_for_in_pages(host: Host, cal) -> No
         assert [(r.id, r.name, r.etag, r.size) for r in listed] == [(r.id, r.name, r.etag, r.size) for r in whole]
         assert listed[0]._fields == ("name", "etag", "id", "size")
     assert len(whole) == 23 and [r.name for r in host.store.iter_listing(work.id, ())] == [r.name for r in whole]
+    for batch, sizes in ((5, [5, 5, 5, 5, 3]), (23, [23]), (500, [23])):  # a full last page ends with no empty one
+        pages = list(host.store.listing_pages(work.id, ("etag",), batch=batch))
+        assert [len(page) for page in pages] == sizes
+        assert [r.etag for page in pages for r in page] == [r.etag for r in whole]
     by_ids = host.store.resources_by_ids([r.id for r in reversed(whole)], with_data=True, fields=("etag",))
     assert [(r.name, r.etag, data) for r, data in by_ids] == [(r.name, r.etag, host.store.data(r.id)) for r in whole]
     with pytest.raises(ValueError):

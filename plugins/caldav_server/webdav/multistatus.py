@@ -65,7 +65,7 @@ def response(href: str, found: Iterable[str], missing: Iterable[str] = (), *, mi
     return "".join(parts)
 
 
-def found_response(href: str, found: list[str]) -> str:
+def found_response(href: str, found: Iterable[str]) -> str:
     """:func:`response` when every property was found: a listing's usual row, in one join."""
     return f"<D:response><D:href>{escape(href)}</D:href><D:propstat><D:prop>{''.join(found)}</D:prop>{_OK_END}"
 

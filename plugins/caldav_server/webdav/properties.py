@@ -150,6 +150,30 @@ class Evaluator:
             return self.ctx.store.iter_listing(collection_id, self.row_fields)
         return self.ctx.store.iter_resources(collection_id)
 
+    def listing_responses(self, parent: Target, dead: ResourceProperties) -> Iterator[str]:
+        """The DAV:response of every resource of the collection ``parent``, by name, one string
+        per page of the listing: when every property asked for comes from the row, a page's
+        values are computed a property at a time over the page (a resource whose value is
+        missing takes :meth:`resource_response`'s path); else resource by resource."""
+        assert parent.collection is not None
+        plan = self.rows
+        if self.row_fields is None or not plan or any(row is None for *_, row in plan):
+            for resource in self.listing(parent.collection.id):
+                yield self.resource_response(parent, resource, dead)
+            return
+        base, respond = parent.href, multistatus.found_response
+        for page in self.ctx.store.listing_pages(parent.collection.id, self.row_fields):
+            columns = [
+                [None if v is None else f"{open_tag}>{v}{close_tag}" if v else open_tag + "/>" for v in map(row, page)]
+                for _, open_tag, close_tag, row in plan
+            ]
+            yield "".join([
+                respond(base + quote_segment(resource.name), found)
+                if None not in found
+                else self.resource_response(parent, resource, dead)
+                for resource, found in zip(page, zip(*columns))
+            ])
+
     def resource_response(self, parent: Target, resource: Resource, dead: ResourceProperties,
                           computed: dict[str, str] | None = None) -> str:
         """The DAV:response of one resource of the collection ``parent``: straight from its row

@@ -60,10 +60,7 @@ def propfind(ctx: DavContext) -> Response:
             yield multistatus.response(child.href, found, missing, minimal=ctx.minimal)
         if target.kind == "collection":
             assert target.collection is not None
-            dead_props = ResourceProperties(ctx.store, target.collection.id)
-            respond = evaluator.resource_response
-            for resource in evaluator.listing(target.collection.id):
-                yield respond(target, resource, dead_props)
+            yield from evaluator.listing_responses(target, ResourceProperties(ctx.store, target.collection.id))
 
     return multistatus.multistatus(parts(), minimal=ctx.minimal)
 

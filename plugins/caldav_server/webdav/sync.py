@@ -12,7 +12,7 @@ exactly where the cut was: nothing is ever silently dropped.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from starlette.responses import Response
@@ -77,12 +77,13 @@ def _changed(ctx: DavContext, collection: Collection, since: int, limit: int | N
 
 
 def _initial(
-    ctx: DavContext, collection: Collection, limit: int | None, evaluator: Evaluator
-) -> tuple[Iterable[tuple[str, Resource | None]], int, bool]:
-    """Every member (streamed a page at a time, with the columns ``evaluator``'s properties
-    need, when there is no limit), the position the answer reaches, and whether ``limit`` cut it."""
+    ctx: DavContext, collection: Collection, limit: int | None
+) -> tuple[list[tuple[str, Resource | None]] | None, int, bool]:
+    """The members an initial sync answers: None for every one (the listing streams them),
+    else those ``limit`` keeps, least recently changed first; the position the answer
+    reaches, and whether ``limit`` cut it."""
     if limit is None or ctx.store.count_resources(collection.id) <= limit:
-        return ((r.name, r) for r in evaluator.listing(collection.id)), collection.sync_seq, False
+        return None, collection.sync_seq, False
     resources = ctx.store.resources(collection.id)
     last: dict[str, int] = {}
     for change in ctx.store.changes_since(0, collection_id=collection.id):
@@ -107,18 +108,20 @@ def sync_collection(ctx: DavContext, body: Element) -> Response:
     text = xml.child_text(body.find(d("sync-token"))).strip()
     prop = body.find(d("prop"))
     evaluator = Evaluator(ctx, PropRequest.from_element(prop if prop is not None else Element(d("prop"))))
-    members: Iterable[tuple[str, Resource | None]]
+    members: list[tuple[str, Resource | None]] | None
     if text:
         since = parse_token(text, collection)
         names, reached, truncated = _changed(ctx, collection, since, limit)
         present = {r.name: r for r in ctx.store.resources(collection.id, names)} if names else {}
         members = [(name, present.get(name)) for name in names]
     else:
-        members, reached, truncated = _initial(ctx, collection, limit, evaluator)
+        members, reached, truncated = _initial(ctx, collection, limit)
     dead = ResourceProperties(ctx.store, collection.id)
 
     def parts() -> Iterator[str]:
-        for name, resource in members:
+        if members is None:
+            yield from evaluator.listing_responses(target, dead)
+        for name, resource in members or ():
             if resource is None:
                 yield multistatus.status_response(target.href + quote_segment(name), 404)
                 continue
