@@ -11,6 +11,7 @@ every second) never stalls the server's other requests.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from typing import TYPE_CHECKING
 
 import icalendar
@@ -138,10 +139,12 @@ def calendar_query(ctx: DavContext, body: Element) -> Response:
     dead = ResourceProperties(ctx.store, collection.id)
 
     def parts() -> Iterator[str]:
+        if target.kind == "collection":  # members: from their rows where the properties allow, a page at a time
+            answers = iter(results)
+            while page := list(islice(answers, BATCH)):
+                yield evaluator.page_responses(target, [r for r, _ in page], dead, [c for _, c in page])
+            return
         for resource, computed in results:
-            if target.kind == "collection":  # members: from their rows where the properties allow
-                yield evaluator.resource_response(target, resource, dead, computed)
-                continue
             child = ctx.member(resource)
             found, missing = evaluator.evaluate(child, dead.getter(resource.id), computed)
             yield multistatus.response(child.href, found, missing, minimal=ctx.minimal)

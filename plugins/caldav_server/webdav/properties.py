@@ -12,7 +12,7 @@ Dead properties are stored XML elements in any namespace.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -152,27 +152,37 @@ class Evaluator:
 
     def listing_responses(self, parent: Target, dead: ResourceProperties) -> Iterator[str]:
         """The DAV:response of every resource of the collection ``parent``, by name, one string
-        per page of the listing: when every property asked for comes from the row, a page's
-        values are computed a property at a time over the page (a resource whose value is
-        missing takes :meth:`resource_response`'s path); else resource by resource."""
+        per page of the listing (see :meth:`page_responses`)."""
         assert parent.collection is not None
-        plan = self.rows
-        if self.row_fields is None or not plan or any(row is None for *_, row in plan):
+        if self.row_fields is None:
             for resource in self.listing(parent.collection.id):
                 yield self.resource_response(parent, resource, dead)
             return
-        base, respond = parent.href, multistatus.found_response
         for page in self.ctx.store.listing_pages(parent.collection.id, self.row_fields):
-            columns = [
-                [None if v is None else f"{open_tag}>{v}{close_tag}" if v else open_tag + "/>" for v in map(row, page)]
-                for _, open_tag, close_tag, row in plan
-            ]
-            yield "".join([
-                respond(base + quote_segment(resource.name), found)
-                if None not in found
-                else self.resource_response(parent, resource, dead)
-                for resource, found in zip(page, zip(*columns))
-            ])
+            yield self.page_responses(parent, page, dead)
+
+    def page_responses(self, parent: Target, resources: list[Any], dead: ResourceProperties,
+                       computed: Sequence[dict[str, str] | None] | None = None) -> str:
+        """:meth:`resource_response` of each of these resources of ``parent`` (with ``computed``,
+        their report's own elements, one per resource) as one string. When every property
+        asked for comes from the row or the report, the values are computed a property at a
+        time over the page; a resource missing one takes :meth:`resource_response`'s path."""
+        each = computed if computed is not None else [None] * len(resources)
+        plan = self.rows
+        if not plan:
+            return "".join([self.resource_response(parent, r, dead, c) for r, c in zip(resources, each)])
+        columns = [
+            [c.get(name) if c else None for c in each] if row is None
+            else [None if v is None else f"{open_tag}>{v}{close_tag}" if v else open_tag + "/>"
+                  for v in map(row, resources)]
+            for name, open_tag, close_tag, row in plan
+        ]
+        base, respond = parent.href, multistatus.found_response
+        return "".join([
+            respond(base + quote_segment(r.name), found) if None not in found
+            else self.resource_response(parent, r, dead, c)
+            for r, found, c in zip(resources, zip(*columns), each)
+        ])
 
     def resource_response(self, parent: Target, resource: Resource, dead: ResourceProperties,
                           computed: dict[str, str] | None = None) -> str:
