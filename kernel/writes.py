@@ -215,7 +215,10 @@ class Writes:
                         f" {info.uid!r}.",
                         conflict=old,
                     )
-                other = self.store.resource_by_uid(collection.id, info.uid)
+                # a replace that keeps its UID needs no look-up: a calendar's UIDs are unique,
+                # so the object holding it is the one replaced
+                same = old is not None and old.uid == info.uid
+                other = None if same else self.store.resource_by_uid(collection.id, info.uid)
                 if other is not None and other.name != name:
                     raise Rejected(
                         409,

@@ -124,6 +124,27 @@ def test_uid_conflict_names_the_other_resource(host: Host, cal) -> None:
     assert err.value.precondition.endswith("no-uid-conflict") and err.value.conflict.name == "one.ics"
 
 
+def test_a_replace_keeping_its_uid_does_not_look_the_uid_up(host: Host, cal) -> None:
+    """Replacing an object with one of the same UID skips the by-UID look-up (the object replaced
+    holds it); one of another UID still looks it up and is refused when another object holds it."""
+    alice, work = cal
+    host.writes.put_object(work, "one.ics", event("first"), principal=alice)
+    host.writes.put_object(work, "two.ics", event("second"), principal=alice)
+    statements: list[str] = []
+    host.store.connections.set_tracer(statements.append)
+    try:
+        host.writes.put_object(work, "one.ics", event("first", summary="again"), principal=alice)
+        kept = [s for s in statements if "AND uid = " in " ".join(s.split())]
+        with pytest.raises(Rejected) as err:
+            host.writes.put_object(work, "one.ics", event("second"), principal=alice)
+        changed = [s for s in statements if "AND uid = " in " ".join(s.split())]
+    finally:
+        host.store.connections.set_tracer(None)
+    assert kept == [] and len(changed) == 1
+    assert err.value.precondition.endswith("no-uid-conflict") and err.value.conflict.name == "two.ics"
+    assert host.store.resource(work.id, "one.ics").uid == "first"
+
+
 def test_invalid_and_unsupported_objects(host: Host, cal) -> None:
     alice, work = cal
     with pytest.raises(Rejected) as err:
