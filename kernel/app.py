@@ -1,4 +1,5 @@
-"""The Starlette app: routes from plugins and the operations endpoints, a body cap, request metrics, and the lifespan."""
+"""The Starlette app: routes from plugins and the operations endpoints, a body cap, request metrics,
+each request's own state, and the lifespan."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kernel import introspection, operations
 from kernel.jobs import Job, run_job
 from kernel.operations import Metrics, RequestMetrics
+from kernel.request_state import RequestState
 from kernel.types import Rejected
 
 if TYPE_CHECKING:
@@ -156,7 +158,7 @@ def build_app(host: Host, *, owns_host: bool = False, jobs: bool = True) -> ASGI
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.host = host
-    return RequestMetrics(PathGuard(BodyCap(app, host.kernel.max_body_size)), metrics)
+    return RequestMetrics(PathGuard(BodyCap(RequestState(app), host.kernel.max_body_size)), metrics)
 
 
 async def _call_all(results: list[Any]) -> None:

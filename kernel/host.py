@@ -23,6 +23,7 @@ from kernel.feed import FeedFollower
 from kernel.jobs import JobSchedule
 from kernel.leases import Leases
 from kernel.plugins import available_plugins, declared_settings, load_plugins, new_manager, register
+from kernel.request_state import request_state
 from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
 from kernel.store.backup import keep_automatic
 from kernel.store.tables import Migrations, SchemaError
@@ -244,6 +245,14 @@ class Host:
                 self._state[key] = factory()
             state: T = self._state[key]
             return state
+
+    def request_state(self, key: str, factory: Callable[[], T]) -> T:
+        """A value for the current HTTP request: ``factory()``'s result, made on the first call
+        for ``key`` (name it after the plugin) in the request and returned to every later one in
+        it, in any of its worker threads; made afresh on every call outside a request. For what
+        several hooks of one request derive alike, not for anything a write must read inside
+        its own transaction to be consistent (counts, conditions)."""
+        return request_state(key, factory)
 
     @property
     def base_url(self) -> str:

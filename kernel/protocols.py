@@ -67,6 +67,9 @@ class HostAPI(Protocol):
     def state(self, key: str, factory: Callable[[], T]) -> T:
         """Per-host in-memory plugin state: ``factory()`` made once for ``key``, then shared."""
 
+    def request_state(self, key: str, factory: Callable[[], T]) -> T:
+        """Per-request state: ``factory()`` made once for ``key`` in an HTTP request, then shared in it."""
+
     def budget(self) -> Budget:
         """A fresh work budget for one request (parse and expansion limits)."""
 

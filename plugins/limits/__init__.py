@@ -14,7 +14,7 @@ from typing import Any
 
 from kernel import CalendarOp, Collection, Host, ObjectWrite, Principal, PropertyWrite, Resource, Store, hookimpl
 from plugins.limits import admin_section, commands, enforcement
-from plugins.limits.effective import effective_limits
+from plugins.limits.effective import Limit, effective_limits
 from plugins.limits.overrides import migrations
 from plugins.limits.settings import Settings
 
@@ -40,30 +40,44 @@ def register_commands(cli: Any) -> None:
     commands.register(cli)
 
 
+def limits_of(host: Host, store: Store) -> enforcement.LimitsOf:
+    """An account's effective limits, read from ``store`` once per HTTP request: a PUT asks for
+    them before its body is read (the size cap) and again inside its write (validation), and a
+    listing of a home's calendars once per calendar. The values are the administrator's
+    settings, so a request may use them as it found them at its start."""
+
+    def read(owner: Principal) -> dict[str, Limit]:
+        return host.request_state(
+            f"limits.effective:{owner.id}", lambda: effective_limits(host.settings("limits"), store, owner)
+        )
+
+    return read
+
+
 @hookimpl
 def object_size_limit(host: Host, principal: Principal | None, collection: Collection) -> int | None:
     """The owner's max_icalendar_size for calendar collections, asked before a body is read."""
     if collection.kind != "calendar":
         return None
-    return effective_limits(host.settings("limits"), host.store, collection.owner)["max_icalendar_size"].value
+    return limits_of(host, host.store)(collection.owner)["max_icalendar_size"].value
 
 
 @hookimpl
 def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
     """Refuse oversized objects, too many attendees or instances, and objects past the account's count."""
-    enforcement.check_object(host.settings("limits"), tx, write)
+    enforcement.check_object(host.settings("limits"), tx, write, limits_of(host, tx))
 
 
 @hookimpl
 def validate_calendar(host: Host, tx: Store, op: CalendarOp) -> None:
     """Refuse calendars past the account's max_calendars (also when moved in from another home)."""
-    enforcement.check_calendar(host.settings("limits"), tx, op)
+    enforcement.check_calendar(tx, op, limits_of(host, tx))
 
 
 @hookimpl
 def validate_properties(host: Host, tx: Store, write: PropertyWrite) -> None:
     """Refuse dead properties past the owner's quotas (value size, count and bytes per target, account bytes)."""
-    enforcement.check_properties(host.settings("limits"), tx, write)
+    enforcement.check_properties(tx, write, limits_of(host, tx))
 
 
 @hookimpl(optionalhook=True)
@@ -75,7 +89,7 @@ def dav_properties(
     when set, min-date-time and max-date-time on calendar collections."""
     if collection is None or resource is not None or collection.kind != "calendar":
         return None
-    found = enforcement.advertised(host.settings("limits"), host.store, collection)
+    found = enforcement.advertised(host.settings("limits"), collection, limits_of(host, host.store))
     found[enforcement.CALDAV + "max-resource-size"] = str(host.object_size_limit(principal, collection))
     return found
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kernel import CalendarOp, Collection, ObjectWrite, Principal, PropertyWrite, Rejected, Store
 from plugins.limits.counting import instance_count
 from plugins.limits.dates import check_dates
-from plugins.limits.effective import effective_limits
+from plugins.limits.effective import Limit
 from plugins.limits.settings import Settings
+
+#: An account's effective limits by key (``effective.effective_limits``, read once per request).
+LimitsOf = Callable[[Principal], dict[str, Limit]]
 
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 #: Namespace of teamcal's own preconditions (RFC 4791 has none for counts per account).
@@ -16,13 +21,13 @@ TEAMCAL = "{urn:teamcal}"
 QUOTA_STATUS = 507
 
 
-def check_object(settings: Settings, tx: Store, write: ObjectWrite) -> None:
+def check_object(settings: Settings, tx: Store, write: ObjectWrite, limits_of: LimitsOf) -> None:
     """Size, attendees, instances and the account's object count of a calendar object write."""
     collection = write.collection
     if write.action == "delete" or collection.kind != "calendar" or write.data is None:
         return
     owner = collection.owner
-    limits = effective_limits(settings, tx, owner)
+    limits = limits_of(owner)
     size = limits["max_icalendar_size"].value
     if len(write.data) > size:
         raise Rejected(
@@ -59,12 +64,12 @@ def check_object(settings: Settings, tx: Store, write: ObjectWrite) -> None:
             )
 
 
-def check_calendar(settings: Settings, tx: Store, op: CalendarOp) -> None:
+def check_calendar(tx: Store, op: CalendarOp, limits_of: LimitsOf) -> None:
     """The account's calendar count on create; both counts and the dead-property storage when
     collections move to another home."""
     if op.action == "create":
         if op.kind == "calendar":
-            limits = effective_limits(settings, tx, op.owner)
+            limits = limits_of(op.owner)
             _check_calendars(tx, op.owner, 1, limits["max_calendars"].value)
         return
     target = op.changes.get("owner") if op.action == "update" else None
@@ -74,7 +79,7 @@ def check_calendar(settings: Settings, tx: Store, op: CalendarOp) -> None:
     if owner is None:
         return
     tree = [op.collection, *tx.descendants(op.collection)]
-    limits = effective_limits(settings, tx, owner)
+    limits = limits_of(owner)
     moving_bytes = tx.tree_property_bytes([c.id for c in tree])
     _check_property_storage(tx, owner, moving_bytes, limits["max_property_storage"].value)
     calendars = [c for c in tree if c.kind == "calendar"]
@@ -92,10 +97,10 @@ def check_calendar(settings: Settings, tx: Store, op: CalendarOp) -> None:
         )
 
 
-def check_properties(settings: Settings, tx: Store, write: PropertyWrite) -> None:
+def check_properties(tx: Store, write: PropertyWrite, limits_of: LimitsOf) -> None:
     """Dead-property quotas of the owner: each value's size, the target's count and bytes, the
     account's bytes. Only growth is refused, so a target over a lowered limit can still shrink."""
-    limits = effective_limits(settings, tx, write.owner)
+    limits = limits_of(write.owner)
     owner = write.owner.name
     largest = limits["max_property_size"].value
     for name, value in write.changes.items():
@@ -150,9 +155,9 @@ def _check_calendars(tx: Store, owner: Principal, adding: int, calendars: int) -
         )
 
 
-def advertised(settings: Settings, store: Store, collection: Collection) -> dict[str, str]:
+def advertised(settings: Settings, collection: Collection, limits_of: LimitsOf) -> dict[str, str]:
     """The RFC 4791 limit properties of a calendar collection, for its owner."""
-    limits = effective_limits(settings, store, collection.owner)
+    limits = limits_of(collection.owner)
     found = {
         CALDAV + "max-resource-size": str(limits["max_icalendar_size"].value),
         CALDAV + "max-instances": str(limits["max_recurrence_expansions"].value),

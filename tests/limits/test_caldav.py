@@ -247,6 +247,30 @@ def test_runtime_override_takes_effect_at_once(live: Live) -> None:
         assert put(client, alice, "big.ics", calendar_object(attendees=4)).status_code == 201
 
 
+def test_a_request_reads_the_accounts_limits_once(live: Live) -> None:
+    """A PUT needs the limits before its body (the size cap) and inside its write (validation),
+    a home's listing once per calendar: each request reads them from the database once."""
+    alice = live.user()
+    with live.client(alice) as client:
+        assert client.request("MKCALENDAR", f"/dav/cal/{alice.name}/second/").status_code == 201
+        statements: list[str] = []
+        served = live.server.host.store.connections  # the server's own host and connections
+        served.set_tracer(statements.append)
+        try:
+            created = put(client, alice, "e.ics", calendar_object("e"))
+            on_put = [s for s in statements if "limits_overrides" in s]
+            statements.clear()
+            listing = client.request("PROPFIND", f"/dav/cal/{alice.name}/", headers={"Depth": "1"},
+                                     content=propfind_limits())
+            on_listing = [s for s in statements if "limits_overrides" in s]
+        finally:
+            served.set_tracer(None)
+    assert created.status_code == 201 and len(on_put) == 1
+    found = advertised(listing)
+    assert found[f"/dav/cal/{alice.name}/cal/"] == found[f"/dav/cal/{alice.name}/second/"] != {}
+    assert len(on_listing) == 1
+
+
 def propfind_limits() -> bytes:
     props = "".join(f"<C:{p}/>" for p in LIMIT_PROPS)
     return (f'<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
