@@ -216,7 +216,8 @@ def object_stored(host: HostAPI, tx: Store, write: ObjectWrite, resource: Resour
     resource's id, with ``on_delete="cascade"``): written here, it commits or rolls back
     with the object, so it is never ahead of or behind it. Every way an object gets
     stored passes here (PUT, COPY and MOVE, subscriptions, imports). Raising refuses the
-    write like a ``validate_object`` veto; do only what must be atomic with it.
+    write like a ``validate_object`` veto; do only what must be atomic with it. It may run
+    inside ``tx.deferred()``: reads see the write, ``rowcount`` is not to be relied on.
     """
 
 

@@ -240,32 +240,33 @@ class Writes:
                 old=old,
             )
             self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
-            resource = self.store.save_resource_row(
-                collection.id,
-                name,
-                data,
-                write.content_type or "application/octet-stream",
-                uid=info.uid if info else None,
-                component=info.component if info else None,
-                indexed_until=info.indexed_until if info else None,
-                principal_id=principal.id if principal else None,
-                old=old,
-            )
-            if info is not None:
-                self.store.index_instances(resource, info.instances)
-            self.host.hook.object_stored(host=self.host, tx=self.store, write=write, resource=resource)
-            if properties:
-                self._save_properties(
-                    properties, principal=principal, source=source, collection=collection, resource=resource
+            with self.store.deferred():  # the row, its index, plan and change: one round trip
+                resource = self.store.save_resource_row(
+                    collection.id,
+                    name,
+                    data,
+                    write.content_type or "application/octet-stream",
+                    uid=info.uid if info else None,
+                    component=info.component if info else None,
+                    indexed_until=info.indexed_until if info else None,
+                    principal_id=principal.id if principal else None,
+                    old=old,
                 )
-            self._record(
-                collection.id,
-                name,
-                "modified" if old else "created",
-                etag=resource.etag,
-                uid=resource.uid,
-                principal_id=principal.id if principal else None,
-            )
+                if info is not None:
+                    self.store.index_instances(resource, info.instances)
+                self.host.hook.object_stored(host=self.host, tx=self.store, write=write, resource=resource)
+                if properties:
+                    self._save_properties(
+                        properties, principal=principal, source=source, collection=collection, resource=resource
+                    )
+                self._record(
+                    collection.id,
+                    name,
+                    "modified" if old else "created",
+                    etag=resource.etag,
+                    uid=resource.uid,
+                    principal_id=principal.id if principal else None,
+                )
         return Stored(resource, old is None, data != given)
 
     def delete_object(

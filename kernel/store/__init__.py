@@ -107,6 +107,17 @@ class Store(
         finally:
             self.connections.set_tracer(None)
 
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Inside a write transaction: statements of the block whose results nobody reads go to
+        the database together with the next one whose result is read. On PostgreSQL (psycopg's
+        pipeline mode) a write's update, index rows and change row cost one round trip, not one
+        each; an error surfaces at the next read or at the block's end, and the transaction
+        then rolls back as on any error. Do not read ``rowcount`` inside. SQLite runs statements
+        in-process: the block changes nothing there."""
+        with self.backend.deferred(self.conn):
+            yield
+
     def ping(self) -> None:
         """Raise unless the database answers a trivial query."""
         self.execute("SELECT 1").fetchone()

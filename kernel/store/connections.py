@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
 
@@ -66,6 +66,10 @@ class Backend(Protocol, Generic[C]):
 
     def begin_read(self, conn: C) -> None:
         """Open a read-only transaction that sees one consistent snapshot, without blocking writers."""
+
+    def deferred(self, conn: C) -> AbstractContextManager[Any]:
+        """A block whose statements go out without waiting for each answer, where the backend
+        can (a round trip per result read, not per statement); a plain block where it cannot."""
 
     def close(self) -> None:
         """Release everything the backend holds (a pool)."""

@@ -6,7 +6,9 @@ import logging
 import os
 import sqlite3
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -107,6 +109,10 @@ class SQLiteBackend:
         """BEGIN and a first read: the snapshot is taken now (WAL: writers go on meanwhile)."""
         conn.execute("BEGIN")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+    def deferred(self, conn: sqlite3.Connection) -> AbstractContextManager[Any]:
+        """A plain block: statements run in-process, there is no round trip to save."""
+        return nullcontext()
 
     def close(self) -> None:
         """Nothing beyond the connections."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -186,6 +187,12 @@ class PostgresBackend:
         """A REPEATABLE READ, READ ONLY transaction: one snapshot, taken at its first statement
         (a ``SELECT 1`` sent with the BEGIN, in one round trip)."""
         conn.script("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT 1")
+
+    def deferred(self, conn: PgConnection) -> AbstractContextManager[Any]:
+        """psycopg's pipeline mode: statements are sent as they run, and the client waits only
+        when a result is read (or at the end), for every statement sent before it."""
+        pipeline: AbstractContextManager[Any] = conn.raw.pipeline()
+        return pipeline
 
     def close(self) -> None:
         """Close the pool and its connections."""

@@ -86,6 +86,32 @@ def test_declared_tables_take_portable_statements(host: Host) -> None:
     assert store.execute("SELECT count(*) FROM notes_items").fetchone()[0] == 0
 
 
+def test_a_deferred_block_reads_its_own_writes_and_fails_as_a_whole(host: Host) -> None:
+    """``store.deferred()``: a read inside sees the statements sent before it; a constraint broken
+    inside surfaces by the block's end and the whole transaction rolls back."""
+    alice = add_user(host, "alice")
+    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    store = host.store
+    insert = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
+    with store.transaction(), store.deferred():
+        store.execute(insert, (cal.id, "a", "one"))
+        store.executemany(insert, [(cal.id, "b", "two"), (cal.id, "c", "three")])
+        store.execute("UPDATE notes_items SET body = 'ONE' WHERE key = 'a'")
+        inside = store.execute("SELECT key, body FROM notes_items ORDER BY key").fetchall()
+        store.execute("DELETE FROM notes_items WHERE key = 'c'")
+    assert [tuple(r) for r in inside] == [("a", "ONE"), ("b", "two"), ("c", "three")]
+    assert [r[0] for r in store.execute("SELECT key FROM notes_items ORDER BY key")] == ["a", "b"]
+    with pytest.raises(store.integrity_errors), store.transaction(), store.deferred():
+        store.execute(insert, (cal.id, "d", "kept?"))
+        store.execute(insert, (cal.id, "a", "a second a"))  # the unique (collection_id, key) broken
+        store.execute("UPDATE notes_items SET body = 'changed'")
+    rows = store.execute("SELECT key, body FROM notes_items ORDER BY key").fetchall()
+    assert [tuple(r) for r in rows] == [("a", "ONE"), ("b", "two")]
+    with store.transaction():  # the connection is usable afterwards
+        store.execute(insert, (cal.id, "e", "five"))
+    assert store.execute("SELECT count(*) FROM notes_items").fetchone()[0] == 3
+
+
 def test_generated_keys_are_never_reused(host: Host) -> None:
     alice = add_user(host, "alice")
     cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
