@@ -20,14 +20,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 T = TypeVar("T")
 
-_current: ContextVar[dict[str, Any] | None] = ContextVar("teamcal_request_state", default=None)
+class _State(dict[str, Any]):
+    """One request's values; closed when its answer has been sent."""
+
+    open = True
+
+
+_current: ContextVar[_State | None] = ContextVar("teamcal_request_state", default=None)
 
 
 def request_state(key: str, factory: Callable[[], T]) -> T:
     """``factory()``'s result, made on the first call for ``key`` in the current HTTP request
-    and returned to every later one in it; made on every call outside a request."""
+    and returned to every later one in it; made on every call outside a request (also in a
+    task the request started that runs on after its answer)."""
     state = _current.get()
-    if state is None:
+    if state is None or not state.open:
         return factory()
     if key not in state:
         state[key] = factory()
@@ -46,8 +53,11 @@ class RequestState:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        token = _current.set({})
+        state = _State()
+        token = _current.set(state)
         try:
             await self.app(scope, receive, send)
         finally:
             _current.reset(token)
+            state.open = False
+            state.clear()

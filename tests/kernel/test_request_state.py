@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 
 import httpx
 from starlette.requests import Request
@@ -19,6 +21,8 @@ class Counter:
     def __init__(self) -> None:
         self.made = 0
         self.lock = threading.Lock()
+        #: what a task started by a request got after the request had ended
+        self.later: list[str] = []
 
     def make(self) -> list[str]:
         with self.lock:
@@ -44,7 +48,19 @@ class Counter:
 
             return StreamingResponse(body())
 
-        return [Route("/twice", twice), Route("/stream", stream)]
+        async def start(request: Request) -> PlainTextResponse:
+            first = await host.run(host.request_state, "counter.value", self.make)
+
+            async def after_the_answer() -> None:
+                await asyncio.sleep(0.2)
+                for _ in range(2):
+                    self.later.append((await host.run(host.request_state, "counter.value", self.make))[0])
+
+            tasks.add(asyncio.create_task(after_the_answer()))  # inherits the request's context
+            return PlainTextResponse(first[0])
+
+        tasks: set[asyncio.Task[None]] = set()
+        return [Route("/twice", twice), Route("/stream", stream), Route("/start", start)]
 
 
 def test_request_state_is_made_once_per_request_and_fresh_outside_one(tmp_path) -> None:
@@ -56,7 +72,13 @@ def test_request_state_is_made_once_per_request_and_fresh_outside_one(tmp_path) 
         assert httpx.get(server.url + "/stream").text == "value 3|value 3"  # still the request's while it streams
         with httpx.Client(base_url=server.url) as client:  # one connection, two requests: two states
             assert [client.get("/twice").text for _ in range(2)] == ["value 4|value 4|True", "value 5|value 5|True"]
+        # a task the request started, running on after its answer, no longer shares its state
+        assert httpx.get(server.url + "/start").text == "value 6"
+        deadline = time.monotonic() + 10
+        while len(plugin.later) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert plugin.later == ["value 7", "value 8"]
     # outside a request (a job, the CLI) every call makes the value
-    assert host.request_state("counter.value", plugin.make) == ["value 6"]
-    assert host.request_state("counter.value", plugin.make) == ["value 7"]
+    assert host.request_state("counter.value", plugin.make) == ["value 9"]
+    assert host.request_state("counter.value", plugin.make) == ["value 10"]
     host.close()
