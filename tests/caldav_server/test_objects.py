@@ -208,6 +208,22 @@ def test_a_get_sends_the_etag_of_the_bytes_it_sends_when_a_write_lands_during_it
     assert got.headers["ETag"] in (first, stored.resource.etag)
 
 
+def test_a_get_reads_the_object_once(deployment: Deployment, alice: httpx.Client) -> None:
+    """GET and HEAD read an object's row and content in one statement, the one resolving the URL."""
+    cal = mkcalendar(alice)
+    etag = alice.put(cal + "once.ics", content=event("once")).headers["ETag"]
+    served = deployment.server.host.store
+    for method in ("GET", "HEAD"):
+        with served.traced() as statements:
+            got = alice.request(method, cal + "once.ics")
+        assert got.status_code == 200 and got.headers["ETag"] == etag
+        assert len([s for s in statements if "FROM resources" in s]) == 1, statements
+    with served.traced() as statements:
+        assert alice.get(cal + "once.ics", headers={"If-None-Match": etag}).status_code == 304
+        assert alice.get(cal + "missing.ics").status_code == 404
+    assert len([s for s in statements if "FROM resources" in s]) == 2, statements
+
+
 def test_a_get_answers_404_when_a_delete_lands_during_it(deployment: Deployment, alice: httpx.Client) -> None:
     """A DELETE committing while a GET reads the object: a 404, not an empty body under the old ETag."""
     cal = mkcalendar(alice)

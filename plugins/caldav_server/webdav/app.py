@@ -211,7 +211,8 @@ class DavApp:
             if raw.rstrip(b"/") == server_root:
                 target = Target("root", server_root.decode("utf-8") + "/")
             elif raw.startswith(root):
-                target = resolve(self.host.store, hrefs, split_path(raw[len(root) :]), principal)
+                reads = request.method in ("GET", "HEAD")  # the object's row and content in one statement
+                target = resolve(self.host.store, hrefs, split_path(raw[len(root) :]), principal, with_data=reads)
             else:
                 raise DavError(404, "Not found.")
             method = self.methods.get(request.method)

@@ -82,7 +82,8 @@ class Target:
     For "resource" and "unmapped", ``collection`` is the parent collection
     (None for an unmapped URL directly in a home, and for an unmapped URL
     whose parent does not exist: then ``parent_missing`` is True). ``name`` is
-    the last path segment of a resource or unmapped URL.
+    the last path segment of a resource or unmapped URL. ``data`` is a resource's content
+    when the resolution read it with the row (for GET and HEAD: one statement, one version).
     """
 
     kind: TargetKind
@@ -92,6 +93,7 @@ class Target:
     resource: Resource | None = None
     name: str | None = None
     parent_missing: bool = False
+    data: bytes | None = None
 
     @property
     def is_collection(self) -> bool:
@@ -176,9 +178,12 @@ def relative_path(hrefs: Hrefs, href: str) -> bytes | None:
     return raw[len(root) + 1 :]
 
 
-def resolve(store: Store, hrefs: Hrefs, segments: list[str], known: Principal | None = None) -> Target:
+def resolve(
+    store: Store, hrefs: Hrefs, segments: list[str], known: Principal | None = None, *, with_data: bool = False
+) -> Target:
     """Look up what a path names. Unknown principals are a 404. ``known`` (the request's
-    principal, just read) is not looked up again when the path names it."""
+    principal, just read) is not looked up again when the path names it. With ``with_data``
+    a resource is read together with its content (``Target.data``)."""
 
     def principal(name: str) -> Principal | None:
         return known if known is not None and known.name == name else store.principal(name)
@@ -213,8 +218,9 @@ def resolve(store: Store, hrefs: Hrefs, segments: list[str], known: Principal | 
                 found[0],
                 [found[1], *path[1:]],
                 lambda segs: alias + "".join("/" + quote_segment(s) for s in segs[1:]),
+                with_data,
             )
-    return _in_home(store, owner, path, lambda segs: base + "/".join(map(quote_segment, segs)))
+    return _in_home(store, owner, path, lambda segs: base + "/".join(map(quote_segment, segs)), with_data)
 
 
 def alias_name(collection: Collection) -> str:
@@ -231,7 +237,9 @@ def _alias(store: Store, name: str) -> tuple[Principal, str] | None:
     return owner, path
 
 
-def _in_home(store: Store, owner: Principal, path: list[str], href_of: Callable[[list[str]], str]) -> Target:
+def _in_home(
+    store: Store, owner: Principal, path: list[str], href_of: Callable[[list[str]], str], with_data: bool = False
+) -> Target:
     """Resolve a path below ``owner``'s home; ``href_of`` spells the segments as an href."""
     full, up = "/".join(path), "/".join(path[:-1])
     found = store.collections_at(owner.id, [full, up] if up else [full])  # the URL's and its parent's, at once
@@ -244,9 +252,14 @@ def _in_home(store: Store, owner: Principal, path: list[str], href_of: Callable[
     parent = found.get(canonical_name(up))
     if parent is None:
         return Target("unmapped", href_of(path), owner=owner, name=name, parent_missing=True)
-    resource = store.resource(parent.id, name)
+    data: bytes | None = None
+    if with_data:
+        both = store.resources_with_data(parent.id, [name])
+        resource, data = both[0] if both else (None, None)
+    else:
+        resource = store.resource(parent.id, name)
     kind: TargetKind = "resource" if resource is not None else "unmapped"
-    return Target(kind, href_of(path), owner=owner, collection=parent, resource=resource, name=name)
+    return Target(kind, href_of(path), owner=owner, collection=parent, resource=resource, name=name, data=data)
 
 
 def member_target(parent: Target, resource: Resource) -> Target:
