@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel import introspection, operations
 from kernel.jobs import Job, run_job
+from kernel.names import CONTROL
 from kernel.operations import Metrics, RequestMetrics
 from kernel.request_state import RequestState
 from kernel.types import Rejected
@@ -101,7 +102,7 @@ class PathGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse the request, or pass it on."""
-        if scope["type"] == "http" and any(ord(ch) < 32 or ord(ch) == 127 for ch in scope["path"]):
+        if scope["type"] == "http" and CONTROL.search(scope["path"]):
             await PlainTextResponse("Control characters are not allowed in paths.", 400)(scope, receive, send)
             return
         await self.app(scope, receive, send)

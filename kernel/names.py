@@ -15,6 +15,10 @@ from kernel.types import Rejected
 
 _PRINCIPAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 MAX_SEGMENT = 255
+#: Control characters (NUL included), which no path holds.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: What a segment never holds: slashes, backslashes, and control characters.
+FORBIDDEN_IN_SEGMENT = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 def check_principal_name(name: str) -> None:
@@ -35,9 +39,7 @@ def check_segment(name: str) -> None:
         not name
         or name in (".", "..")
         or len(name) > MAX_SEGMENT
-        or "/" in name
-        or "\\" in name
-        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+        or FORBIDDEN_IN_SEGMENT.search(name)
     ):
         raise Rejected(400, None, f"{name!r} is not a valid resource name.")
 

@@ -142,10 +142,14 @@ class Hrefs:
         return self.collection(collection) + quote_segment(name)
 
 
+#: What a decoded segment never holds: backslashes and control characters (NUL included).
+_UNSAFE = re.compile(r"[\\\x00-\x1f\x7f]")
+
+
 def _decode(part: bytes) -> str:
     """Percent-decode one segment completely and normalise it to NFC."""
     try:
-        return canonical_name(unquote_to_bytes(part).decode("utf-8"))
+        return canonical_name((unquote_to_bytes(part) if b"%" in part else part).decode("utf-8"))
     except UnicodeDecodeError:
         raise DavError(400, "Path segments must be UTF-8.") from None
 
@@ -156,11 +160,12 @@ def split_path(raw: bytes) -> list[str]:
     for part in raw.split(b"/"):
         if not part:
             continue
-        low = part.lower()
-        if b"%2f" in low or b"%5c" in low or b"%00" in low:
-            raise DavError(400, "Encoded slashes, backslashes and NUL are not allowed in paths.")
+        if b"%" in part:
+            low = part.lower()
+            if b"%2f" in low or b"%5c" in low or b"%00" in low:
+                raise DavError(400, "Encoded slashes, backslashes and NUL are not allowed in paths.")
         segment = _decode(part)
-        if segment in (".", "..") or "\\" in segment or any(ord(ch) < 32 or ord(ch) == 127 for ch in segment):
+        if segment in (".", "..") or _UNSAFE.search(segment):
             raise DavError(400, f"{segment!r} is not allowed in a path.")
         segments.append(segment)
     return segments
