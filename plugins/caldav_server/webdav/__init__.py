@@ -60,8 +60,8 @@ def install(app: DavApp) -> None:
     """Register the WebDAV methods, properties and reports."""
     for name, method in (
         ("OPTIONS", Method(options)),
-        ("GET", Method(get, _existing)),
-        ("HEAD", Method(get, _existing)),
+        ("GET", Method(get, _existing, reads_content=True)),
+        ("HEAD", Method(get, _existing, reads_content=True)),
         ("PROPFIND", Method(propfind, _existing)),
         ("PROPPATCH", Method(proppatch, _writable_props)),
         ("PUT", Method(put, _putable, prepare_put)),

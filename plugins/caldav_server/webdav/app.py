@@ -68,12 +68,15 @@ class Method:
     ``handler(ctx)`` runs in a worker thread after the body is read
     (``ctx.body``). ``prepare(ctx)``, when given, runs before the body is
     read: it may refuse the request or set ``ctx.body_limit`` and
-    ``ctx.body_precondition`` (PUT asks the size limit there).
+    ``ctx.body_precondition`` (PUT asks the size limit there). With ``reads_content`` the
+    URL's resource is resolved together with its content (``Target.data``, one statement:
+    GET and HEAD send bytes and ETag of one version).
     """
 
     handler: MethodHandler
     allowed: Callable[[Target], bool] = _always
     prepare: Callable[[DavContext], None] | None = None
+    reads_content: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,14 +211,14 @@ class DavApp:
             raw = raw.split(b"?", 1)[0]
             root = hrefs.root.encode("utf-8")
             server_root = root[: -len(DAV_ROOT)]
+            method = self.methods.get(request.method)
             if raw.rstrip(b"/") == server_root:
                 target = Target("root", server_root.decode("utf-8") + "/")
             elif raw.startswith(root):
-                reads = request.method in ("GET", "HEAD")  # the object's row and content in one statement
+                reads = method is not None and method.reads_content
                 target = resolve(self.host.store, hrefs, split_path(raw[len(root) :]), principal, with_data=reads)
             else:
                 raise DavError(404, "Not found.")
-            method = self.methods.get(request.method)
             if method is None:
                 if request.method in HTTP_METHODS:
                     allow = ", ".join(self.allow(target))

@@ -49,16 +49,11 @@ def get(ctx: DavContext) -> Response:
     if target.kind == "unmapped":
         raise DavError(404, "Not found.")
     ctx.require("read")
-    if target.resource is not None:
-        # the row and its content from one statement (the resolution's, or read here), so
-        # that the ETag is that of the bytes sent even when a write commits in between
-        resource, data = target.resource, target.data
-        if data is None:
-            found = ctx.store.resources_by_ids([target.resource.id], with_data=True)
-            if not found:
-                raise DavError(404, "Not found.")
-            resource, data = found[0]
-            assert data is not None
+    resource, data = target.resource, target.data
+    if resource is not None:
+        # row and content come from the one statement that resolved the URL (the method
+        # reads_content), so the ETag is that of the bytes sent even when a write commits after
+        assert data is not None
         early = conditional(ctx, resource.etag, resource.modified)
         if early is not None:
             return early
