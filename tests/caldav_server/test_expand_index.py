@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from kernel import make_etag
 from kernel.budget import Budget
 from kernel.ical import parse_object
 from kernel.testing import add_user, make_host
@@ -320,3 +321,31 @@ def test_a_single_event_outside_the_expand_window_leaves_an_empty_calendar():
     data = ics(component("DTSTART:20240105T100000Z", "DTEND:20240105T110000Z", "SUMMARY:utc"))
     general, indexed, _ = both_ways(data, _ts("20240201T000000Z"), _ts("20240208T000000Z"), None)
     assert same(general, indexed) and "VEVENT" not in indexed
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(page=st.lists(objects(), min_size=1, max_size=5), start=_starts, hours=st.sampled_from([24, 24 * 7]),
+       tz=st.sampled_from([None, BERLIN]), subset=st.booleans(), cold=st.booleans())
+def test_a_page_of_objects_expands_as_each_does_alone(page, start, hours, tz, subset, cold):
+    """``render_page`` (a report's page of objects at once, what the cache knows looked up
+    together) answers each object as ``render`` does alone, and spends the same budget."""
+    stored = []
+    for data in page:
+        try:
+            parse_object(data)
+        except Rejected:
+            continue
+        stored.append(data)
+    assume(stored)
+    qs = int(start.replace(tzinfo=UTC).timestamp())
+    qe = qs + hours * 3600
+    window = expand(stamp(dt.datetime.fromtimestamp(qs, UTC)), stamp(dt.datetime.fromtimestamp(qe, UTC)))
+    req = request((SUBSET if subset else "") + window)
+    items = [(make_etag(data), data, index_rows(data, qs, qe)) for data in stored]
+    if cold:
+        expansion.forget_all()
+    together_budget, alone_budget = Budget(), Budget()
+    together = req.render_page(items, tz, together_budget)
+    alone = [req.render(data, None, tz, budget=alone_budget, instances=rows, etag=etag) for etag, data, rows in items]
+    assert together == alone
+    assert together_budget.used == alone_budget.used

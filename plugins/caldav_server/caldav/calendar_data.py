@@ -24,7 +24,7 @@ import datetime as dt
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
@@ -161,6 +161,24 @@ class CalendarDataRequest:
         text = icaltext.serialize(raw)
         budget.spend("bytes", len(text))
         return text
+
+    def render_page(self, objects: Sequence[tuple[str, bytes, list[Instance] | None]], tz: dt.tzinfo | None,
+                    budget: Budget) -> list[str]:
+        """:meth:`render` of a page of objects, each given as (ETag, stored bytes, index rows near
+        the expand window or None): whole objects expanded from their index rows are written
+        together (``expansion.indexed_texts``), the others one by one."""
+        if self.expand is None or not self._whole:
+            return [self.render(data, None, tz, budget=budget, instances=instances, etag=etag)
+                    for etag, data, instances in objects]
+        texts = expansion.indexed_texts(objects, lambda data: parsed_calendar(data, budget), tz, self.expand, budget)
+        out: list[str] = []
+        for (etag, data, _), text in zip(objects, texts, strict=True):
+            if text is None:  # the general path: no rows to write it from, or no plan
+                text = self.render(data, None, tz, budget=budget, etag=etag)
+            else:
+                budget.spend("bytes", len(text))
+            out.append(text)
+        return out
 
     @functools.cached_property
     def _whole(self) -> bool:

@@ -170,8 +170,8 @@ def indexed_answers(
     for first in range(0, len(ids), BATCH):
         batch = store.resources_by_ids(ids[first : first + BATCH], with_data=True, fields=fields)
         renderer.preload(store, batch)
-        for resource, data in batch:
-            yield resource, renderer.computed(resource, data or b"", tz, ctx.budget, instances=near.get(resource.id))
+        yield from zip((resource for resource, _ in batch), renderer.computed_page(batch, tz, ctx.budget, near),
+                       strict=True)
 
 
 #: Objects read per query while an indexed answer streams.

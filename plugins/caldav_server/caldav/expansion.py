@@ -40,7 +40,7 @@ import threading
 import time
 import zoneinfo
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -331,24 +331,23 @@ class ExpansionPlan(NamedTuple):
         if len(hits) > 1:
             hits.sort(key=lambda h: (h[0], h[1]))
         out = [self.head[0]]
-        for _, _, inst in hits:
-            out += self._written(inst)
+        master, overrides, recurring = self.master, self.overrides, self.recurring
+        for _, _, inst in hits:  # each instance's text runs, its times in the template's slots
+            rid = inst.recurrence_id
+            template = master if rid is None else overrides.get(rid, master)
+            assert template is not None  # plans without a master have overrides for every row
+            parts = list(template.written)
+            kind = template.start_kind
+            start = f"{_START_PREFIX[kind]}{_key_text(inst.start, kind)}\r\n"
+            if rid is not None and recurring:
+                start += _line("RECURRENCE-ID", rid) + "\r\n"
+            parts[template.start_at] = start
+            if template.end_at >= 0:
+                kind = template.end_kind
+                parts[template.end_at] = f"{_END_PREFIX[template.name, kind]}{_key_text(inst.end, kind)}\r\n"
+            out += parts
         out.append(self.head[1])
         return "".join(out)
-
-    def _written(self, inst: Instance) -> list[str]:
-        """The text runs of one instance."""
-        rid = inst.recurrence_id
-        template = self.master if rid is None else self.overrides.get(rid, self.master)
-        assert template is not None  # plans without a master have overrides for every row
-        parts = list(template.written)
-        start = f"{_START_PREFIX[template.start_kind]}{_key_text(inst.start, template.start_kind)}\r\n"
-        if rid is not None and self.recurring:
-            start += _line("RECURRENCE-ID", rid) + "\r\n"
-        parts[template.start_at] = start
-        if template.end_at >= 0:
-            parts[template.end_at] = f"{_END_PREFIX[template.name, template.end_kind]}{_key_text(inst.end, template.end_kind)}\r\n"
-        return parts
 
 
 def instances_in(instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange,
@@ -481,22 +480,40 @@ def indexed_text(data: bytes, calendar: Callable[[], icalendar.Calendar], instan
     """The whole expanded object written from its index rows near ``window`` (``instances``):
     the stored text when it expands to itself (:func:`is_itself`) and its one instance is in
     the window, else from its plan (:func:`plan_for`); None when it needs the general path."""
-    key = etag or make_etag(data)
+    return indexed_texts([(etag or make_etag(data), data, instances)], lambda _: calendar(), tz, window, budget)[0]
+
+
+def indexed_texts(objects: Sequence[tuple[str, bytes, list[Instance] | None]],
+                  parse: Callable[[bytes], icalendar.Calendar], tz: dt.tzinfo | None, window: TimeRange,
+                  budget: Budget) -> list[str | None]:
+    """:func:`indexed_text` of a page of objects, each given as (ETag, stored bytes, index rows
+    near ``window`` or None), with what the cache knows of them looked up under one lock;
+    ``parse`` reads an object that must be planned from its parse. None for each object of
+    the general path (no rows, or no plan)."""
     with _known_lock:
-        entry = _entry(key)
-        itself, plan = entry.itself, entry.plan
-    # an object that expands to itself has one index row, without a recurrence id (every row of
-    # a recurrence set has one)
-    if len(instances) == 1 and instances[0].recurrence_id is None:
-        if itself is None:
-            itself = is_itself(data, key)
-        if itself and len(instances_in(instances, tz, window, None)) == 1:
-            budget.spend("instances", 1)
-            budget.spend("nodes", 1)
-            return data.decode("utf-8", "replace")
-    if isinstance(plan, _Unplanned):
-        plan = plan_for(data, calendar, key)
-    return None if plan is None else plan.text(instances, tz, window, budget)
+        entries = [None if instances is None else _entry(etag) for etag, _, instances in objects]
+    texts: list[str | None] = []
+    add = texts.append
+    spend = budget.spend
+    for (etag, data, instances), entry in zip(objects, entries, strict=True):
+        if entry is None or instances is None:
+            add(None)
+            continue
+        # an object that expands to itself has one index row, without a recurrence id
+        if len(instances) == 1 and instances[0].recurrence_id is None:
+            itself = entry.itself
+            if itself is None:
+                itself = is_itself(data, etag)
+            if itself and instances_in(instances, tz, window, None):
+                spend("instances", 1)
+                spend("nodes", 1)
+                add(data.decode("utf-8", "replace"))
+                continue
+        plan = entry.plan
+        if isinstance(plan, _Unplanned):
+            plan = plan_for(data, functools.partial(parse, data), etag)
+        add(None if plan is None else plan.text(instances, tz, window, budget))
+    return texts
 
 
 def plans_wanted(etags: Iterable[str]) -> set[str]:
@@ -514,22 +531,25 @@ def plans_wanted(etags: Iterable[str]) -> set[str]:
 def remember(etag: str, plan: ExpansionPlan | None) -> None:
     """Keep ``plan`` as the plan of the content with this ETag (made by :func:`plan_for` here
     or elsewhere and stored), within :data:`PLAN_CACHE_BYTES`."""
+    remember_all([(etag, plan, _plan_size(plan))])
+
+
+def remember_all(plans: Iterable[tuple[str, ExpansionPlan | None, int]], itself: Iterable[str] = ()) -> None:
+    """Keep many plans at once, each as (ETag of its content, plan, about the memory it takes),
+    and note the contents (by ETag) known to expand to themselves (:func:`expands_to_itself`,
+    as their stored rows say: :func:`indexed_texts` then answers with their text without
+    looking at it); under one lock, within :data:`PLAN_CACHE_BYTES`."""
     global _known_bytes
     with _known_lock:
-        entry = _entry(etag)
-        if isinstance(entry.plan, _Unplanned):
-            entry.plan = plan
-            size = _plan_size(plan)
-            entry.size += size
-            _known_bytes += size
-            _evict()
-
-
-def remember_itself(etag: str) -> None:
-    """Note that the content with this ETag expands to itself (:func:`expands_to_itself`), as
-    its stored row says: :func:`indexed_text` then answers with its text without looking at it."""
-    with _known_lock:
-        _entry(etag).itself = True
+        for etag in itself:
+            _entry(etag).itself = True
+        for etag, plan, size in plans:
+            entry = _entry(etag)
+            if isinstance(entry.plan, _Unplanned):
+                entry.plan = plan
+                entry.size += size
+                _known_bytes += size
+        _evict()
 
 
 def forget_all() -> None:
@@ -572,13 +592,16 @@ def plan_from_text(text: str) -> ExpansionPlan | None:
 def _template_from(value: list[object]) -> _Template:
     """A :class:`_Template` from its JSON list, its slots checked against its runs."""
     name, written, start_at, end_at, start_kind, end_kind = value
-    if not isinstance(written, list) or not all(isinstance(w, str) for w in written):
-        raise ValueError("runs are not text")
-    if not isinstance(start_at, int) or not isinstance(end_at, int) or not 0 <= start_at < len(written) \
-            or not -1 <= end_at < len(written):
+    if type(written) is not list or type(start_at) is not int or type(end_at) is not int:
+        raise ValueError("not a template")
+    if not 0 <= start_at < len(written) or not -1 <= end_at < len(written):
         raise ValueError("slot out of range")
     if start_kind not in _KINDS or end_kind not in _KINDS or name not in ("VEVENT", "VTODO"):
         raise ValueError("unknown component or value kind")
+    try:
+        "".join(written)  # every run is text (one pass in C)
+    except TypeError:
+        raise ValueError("runs are not text") from None
     return _Template(name, tuple(written), start_at, end_at, start_kind, end_kind)
 
 

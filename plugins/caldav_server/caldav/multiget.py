@@ -44,7 +44,8 @@ def calendar_multiget(ctx: DavContext, body: Element) -> Response:
     def work() -> dict[str, tuple[Resource, dict[str, str] | None]]:
         near = renderer.near(ctx.store, collection.id, [r.id for r, _ in rows])
         renderer.preload(ctx.store, rows)
-        return {r.name: (r, renderer.computed(r, data, tz, ctx.budget, None, near.get(r.id))) for r, data in rows}
+        computed = renderer.computed_page(rows, tz, ctx.budget, near)
+        return {r.name: (r, found) for (r, _), found in zip(rows, computed, strict=True)}
 
     try:
         results = work()

@@ -8,7 +8,7 @@ leaves the client the exact CRLF lines that were stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from plugins.caldav_server.caldav import stored_plans
@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from plugins.caldav_server.caldav.timerange import TimeRange
 
 CALENDAR_DATA = c("calendar-data")
+
+
+def _element(text: str) -> dict[str, str]:
+    """{CALDAV:calendar-data: the element holding ``text``}, its carriage returns as ``&#13;``."""
+    return {CALENDAR_DATA: f"<C:calendar-data>{escape(text).replace(chr(13), '&#13;')}</C:calendar-data>"}
 
 
 class CalendarDataRenderer:
@@ -70,8 +75,21 @@ class CalendarDataRenderer:
             text = data.decode("utf-8", "replace")
         else:
             text = self.spec.render(data, calendar, tz, budget=budget, instances=instances, etag=resource.etag)
-        text = escape(text).replace("\r", "&#13;")
-        return {CALENDAR_DATA: f"<C:calendar-data>{text}</C:calendar-data>"}
+        return _element(text)
+
+    def computed_page(
+        self, rows: Sequence[tuple[Resource, bytes | None]], tz: dt.tzinfo | None, budget: Budget,
+        near: Mapping[int, list[Instance] | None],
+    ) -> list[dict[str, str] | None]:
+        """:meth:`computed` of a page of resources (rows with their stored bytes; ``near``: their
+        index rows near the expand window by resource id, as :meth:`near` gives them)."""
+        if self.spec is None:
+            return [None] * len(rows)
+        if self._as_stored:
+            texts = [(data or b"").decode("utf-8", "replace") for _, data in rows]
+        else:
+            texts = self.spec.render_page([(r.etag, data or b"", near.get(r.id)) for r, data in rows], tz, budget)
+        return [_element(text) for text in texts]
 
     def expand_window(self) -> TimeRange | None:
         """The range CALDAV:expand asks for, if it does."""

@@ -89,18 +89,21 @@ def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None
             f" AND resource_id IN ({','.join('?' * len(part))})",
             (expansion.PLAN_FORMAT, *part),
         ).fetchall()
+        plans: list[tuple[str, expansion.ExpansionPlan | None, int]] = []
+        itself: list[str] = []
         for resource_id, etag, text in found:
             if etag != wanted[resource_id]:
                 continue
             if text == SELF:
-                expansion.remember_itself(etag)
+                itself.append(etag)
                 continue
             try:
                 plan = expansion.plan_from_text(text)
             except ValueError as exc:
                 log.warning("the stored plan of resource %d is unreadable (%s); planning it anew", resource_id, exc)
                 continue
-            expansion.remember(etag, plan)
+            plans.append((etag, plan, 2 * len(text)))  # about twice its text, as the cache counts plans
+        expansion.remember_all(plans, itself)
 
 
 def backfill(store: Store, *, seconds: float = BACKFILL_SECONDS) -> int:
