@@ -60,6 +60,7 @@ PUBLIC_MODULES = (
     "kernel.netguard",    # outbound HTTP that refuses private addresses: check_url, GuardedTransport
     "kernel.recurrence",  # bounded RRULE/RDATE expansion: build_series, scan, to_key
     "kernel.testing",     # the pytest plugin and helpers for plugins' tests
+    "kernel.turns",       # blocking work taking turns in worker threads: run (host.run without a host)
 )
 
 __all__ = [

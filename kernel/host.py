@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
-from anyio import to_thread
 
-from kernel import tracing
+from kernel import tracing, turns
 from kernel.auth import CHALLENGE, BasicAuth, PasswordCheck, PasswordChecks
 from kernel.budget import Budget, Limits
 from kernel.config import Config, ConfigError, KernelSettings, SecretUnavailable, config_path, read_config, validate
@@ -276,11 +275,14 @@ class Host:
         """Run blocking work (store access, parsing, expansion) in a worker thread and await it.
 
         Request handlers call this for everything but waiting: the event loop
-        only accepts connections and moves bytes, so no request, however heavy,
-        delays another's answer. Each worker thread has its own store connection.
+        only accepts connections and moves bytes. Pieces of work take turns
+        (``kernel.turns``): one runs at a time, and another starts whenever
+        every running one has run long, so no request, however heavy, holds
+        up another's answer for more than that. Each worker thread has its own
+        store connection.
         """
         self.loop = asyncio.get_running_loop()
-        return await to_thread.run_sync(func, *args)
+        return await turns.run(func, *args, at_once=self.store.backend.at_once)
 
     # -- identity and access ------------------------------------------------------
 

@@ -54,6 +54,10 @@ class Backend(Protocol, Generic[C]):
     dialect: str
     #: Exceptions a constraint violation raises.
     integrity_errors: tuple[type[BaseException], ...]
+    #: Pieces of work run at once before the others wait their turn (``kernel.turns``): 1
+    #: where statements run in this process (a second piece only competes for the
+    #: interpreter), more where each statement waits on the network.
+    at_once: int
 
     def connect(self) -> C:
         """A new connection (in autocommit mode: one statement, one transaction)."""

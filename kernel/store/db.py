@@ -86,6 +86,7 @@ class SQLiteBackend:
 
     dialect = "sqlite"
     integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+    at_once = 1  # statements run in this process: a second piece would only compete for the interpreter
 
     def __init__(self, path: str | Path, synchronous: str = "full") -> None:
         if synchronous not in SYNCHRONOUS:

@@ -138,6 +138,7 @@ class PostgresBackend:
     """Several teamcal processes, on one or several machines, sharing one PostgreSQL database."""
 
     dialect = "postgresql"
+    at_once = 2  # each statement waits on the network, and another piece runs meanwhile
 
     def __init__(self, url: str, *, password: str = "", max_connections: int = 32) -> None:
         import psycopg

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator
 from http import HTTPStatus
 
-from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from kernel import turns
 from plugins.caldav_server.webdav.xml import (
     ROOT_NAMESPACES,
     XML_CONTENT_TYPE,
@@ -133,7 +133,7 @@ def _take(parts: Iterator[str], buffer: list[str]) -> tuple[str, bool]:
 async def _chunks(first: str, rest: Iterator[str], end: str) -> AsyncIterator[bytes]:
     yield first.encode("utf-8")
     while True:
-        text, done = await to_thread.run_sync(_take, rest, [])
+        text, done = await turns.run(_take, rest, [])
         if done:
             yield (text + end).encode("utf-8")
             return
