@@ -348,6 +348,28 @@ class Floor(Server):
         return "/rows/{i}"
 
 
+class Replay(Server):
+    """``bench.replay``: answers from memory, each upstream answer asked once (the client's ceiling)."""
+
+    name = "replay"
+
+    def __init__(self, folder: Path, upstream: Server, ics: Path) -> None:
+        super().__init__(folder)
+        self.upstream = upstream
+        self.ics = ics
+
+    def command(self) -> list[str]:
+        """python -m bench.replay --port P --upstream URL --ics DIR."""
+        return [
+            sys.executable, "-m", "bench.replay", "--port", str(self.port), "--upstream", self.upstream.base_url,
+            "--ics", str(self.ics),
+        ]
+
+    def calendar_path(self, name: str = CALENDAR) -> str:
+        """The upstream's path: its answers are replayed under it."""
+        return self.upstream.calendar_path(name)
+
+
 PEERS = {"radicale": Radicale, "xandikos": Xandikos}
 
 

@@ -104,3 +104,24 @@ def test_workers_run_measures_each_worker_count(tmp_path: Path) -> None:
     assert cells[0][3] == "1.00x" and cells[1][3].endswith("x") and float(cells[1][3][:-1]) > 0
     assert all(float(c[2].replace(",", "")) > 0 and c[-2] == "0" and c[-1] == "0" for c in cells)
     assert all(float(c[4].replace(",", "")) > 0 and float(c[5].replace(",", "")) > 0 for c in cells)  # reads and writes
+
+
+@needs_shared_bench
+@pytest.mark.sqlite_only  # one teamcal on SQLite and the replay in front of it
+def test_ceiling_run_measures_teamcal_and_the_replay(tmp_path: Path) -> None:
+    """`python -m bench.ceiling`: the mixed load against teamcal and against the replay of its
+    answers, both with every answer right; the replay spends less CPU per operation than
+    teamcal (it looks answers up), which is what makes its rate the client's ceiling."""
+    out = tmp_path / "ceiling.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ceiling", "--events", "50", "--mixed-seconds", "2", "--rounds", "1",
+         "--warm-seconds", "1", "--json", str(out)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| replay | 1 |" in done.stdout and "| teamcal | 1 |" in done.stdout
+    runs = json.loads(out.read_text())
+    teamcal, replay = runs["teamcal"][0], runs["replay"][0]
+    for run in (teamcal, replay):
+        assert run["ops_per_s"] > 0 and run["errors"] == 0 and run["mismatches"] == 0, run
+    assert replay["server_cpu_ms_per_op"] < teamcal["server_cpu_ms_per_op"]
