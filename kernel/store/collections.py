@@ -7,7 +7,8 @@ from typing import Any
 
 from kernel.names import canonical_name, check_path
 from kernel.store.connections import Connection
-from kernel.types import Collection, CollectionKind, Principal, Rejected
+from kernel.store.resources import RESOURCE_COLUMNS, RESOURCE_FIELDS, resource_of
+from kernel.types import Collection, CollectionKind, Principal, Rejected, Resource
 
 #: RFC 4791 5.3.1 / 5.3.2: where a calendar collection may be made, copied or moved to.
 LOCATION_OK = "{urn:ietf:params:xml:ns:caldav}calendar-collection-location-ok"
@@ -25,6 +26,9 @@ _SELECT = (
     " p.id, p.name, p.kind, p.display_name, p.email, p.is_admin, c.sync_floor"
     " FROM collections c JOIN principals p ON p.id = c.owner_id"
 )
+#: Columns of :data:`_SELECT`, and of the resource a path names after them.
+_WIDTH = 20
+_MEMBER = ", ".join(f"r.{column.strip()}" for column in RESOURCE_COLUMNS.split(","))
 
 #: Attributes of a collection that writes may set, with their column names.
 ATTRIBUTES = ("display_name", "description", "color", "sort_order", "timezone", "components", "transparent")
@@ -84,6 +88,31 @@ class CollectionStore:
             f"{_SELECT} WHERE p.id = ? AND c.path IN ({', '.join('?' * len(wanted))})", (owner_id, *wanted)
         )
         return {c.path: c for c in map(_collection, rows.fetchall())}
+
+    def collections_with_member(
+        self, owner_id: int, path: str, parent: str, name: str, *, with_data: bool = False
+    ) -> tuple[dict[str, Collection], Resource | None, bytes | None]:
+        """What a resource URL in ``owner_id``'s home may name, in one statement: the collections
+        at ``path`` and at ``parent`` (as :meth:`collections_at` gives them), and the resource
+        ``name`` of the one at ``parent`` (None when there is none), with its content when asked."""
+        wanted = sorted({canonical_name(path), canonical_name(parent)})
+        data = ", r.data" if with_data else ""
+        sql = (
+            _SELECT.replace(" FROM ", f", {_MEMBER}{data} FROM ", 1)
+            + " LEFT JOIN resources r ON r.collection_id = c.id AND c.path = ? AND r.name = ?"
+            + f" WHERE p.id = ? AND c.path IN ({', '.join('?' * len(wanted))})"
+        )
+        rows = self.conn.execute(sql, (canonical_name(parent), canonical_name(name), owner_id, *wanted)).fetchall()
+        found: dict[str, Collection] = {}
+        resource: Resource | None = None
+        content: bytes | None = None
+        for row in rows:
+            collection = _collection(row)
+            found[collection.path] = collection
+            if row[_WIDTH] is not None:
+                resource = resource_of(row[_WIDTH : _WIDTH + len(RESOURCE_FIELDS)])
+                content = row[-1] if with_data else None
+        return found, resource, content
 
     def collection_by_id(self, collection_id: int) -> Collection | None:
         """The collection with this id, or None."""

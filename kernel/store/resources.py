@@ -16,17 +16,17 @@ from kernel.store.properties import byte_size
 from kernel.store.tables import one_of
 from kernel.types import Resource
 
-_COLUMNS = (
+RESOURCE_COLUMNS = (
     "id, collection_id, name, etag, content_type, size, uid, component, created, modified,"
     " created_by, modified_by"
 )
 
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(Resource))
+RESOURCE_FIELDS = tuple(f.name for f in dataclasses.fields(Resource))
 _new = object.__new__
 
 
-def _resource(row: tuple[Any, ...]) -> Resource:
+def resource_of(row: tuple[Any, ...]) -> Resource:
     """A Resource from a row in a third of the time ``Resource(*row)`` takes.
 
     The frozen dataclass's ``__init__`` sets each of the 12 fields through
@@ -35,14 +35,14 @@ def _resource(row: tuple[Any, ...]) -> Resource:
     equality and hash).
     """
     resource = _new(Resource)
-    resource.__dict__.update(zip(_FIELDS, row))
+    resource.__dict__.update(zip(RESOURCE_FIELDS, row))
     return resource
 
 
 def _record_fields(fields: Iterable[str]) -> tuple[str, ...]:
     """``name`` and ``fields``, each once, checked to be Resource fields (they become SQL)."""
     wanted = tuple(dict.fromkeys(("name", *fields)))
-    unknown = set(wanted) - set(_FIELDS)
+    unknown = set(wanted) - set(RESOURCE_FIELDS)
     if unknown:
         raise ValueError(f"not resource fields: {sorted(unknown)}")
     return wanted
@@ -69,10 +69,10 @@ class ResourceStore:
     def resource(self, collection_id: int, name: str) -> Resource | None:
         """The resource ``name`` (in any Unicode normal form) in a collection, or None."""
         row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?",
+            f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?",
             (collection_id, canonical_name(name)),
         ).fetchone()
-        return _resource(row) if row else None
+        return resource_of(row) if row else None
 
     def resource_by_uid(self, collection_id: int, uid: str) -> Resource | None:
         """The calendar object with this UID in a collection, or None.
@@ -84,27 +84,27 @@ class ResourceStore:
         """
         hint = " INDEXED BY resources_uid" if self.dialect == "sqlite" else ""
         row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM resources{hint} WHERE collection_id = ? AND uid = ? AND uid IS NOT NULL",
+            f"SELECT {RESOURCE_COLUMNS} FROM resources{hint} WHERE collection_id = ? AND uid = ? AND uid IS NOT NULL",
             (collection_id, uid),
         ).fetchone()
-        return _resource(row) if row else None
+        return resource_of(row) if row else None
 
     def resources(self, collection_id: int, names: Iterable[str] | None = None) -> list[Resource]:
         """Resources of a collection (all, or those named, in any Unicode normal form), by name."""
         if names is None:
             rows = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? ORDER BY name", (collection_id,)
+                f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? ORDER BY name", (collection_id,)
             )
-            return [_resource(r) for r in rows]
+            return [resource_of(r) for r in rows]
         wanted = list(dict.fromkeys(map(canonical_name, names)))
         found: list[Resource] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             among, values = one_of(self.dialect, "name", chunk)
             rows = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? AND {among}", (collection_id, *values)
+                f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND {among}", (collection_id, *values)
             )
-            found.extend(_resource(r) for r in rows)
+            found.extend(resource_of(r) for r in rows)
         return sorted(found, key=lambda r: r.name)
 
     def iter_resources(self, collection_id: int, *, batch: int = 500) -> Iterator[Resource]:
@@ -115,11 +115,11 @@ class ResourceStore:
         collection: a PROPFIND of 100,000 objects streams in pages.
         """
         after = ""
-        sql = f"SELECT {_COLUMNS} FROM resources WHERE collection_id = ? AND name > ? ORDER BY name LIMIT ?"
+        sql = f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND name > ? ORDER BY name LIMIT ?"
         while True:
             rows = self.conn.execute(sql, (collection_id, after, batch)).fetchall()
             for row in rows:
-                yield _resource(row)
+                yield resource_of(row)
             if len(rows) < batch:
                 return
             after = rows[-1][2]
@@ -151,18 +151,18 @@ class ResourceStore:
         """Resources with their content (all, or those named), in one query per 500 names."""
         if names is None:
             rows = self.conn.execute(
-                f"SELECT {_COLUMNS}, data FROM resources WHERE collection_id = ? ORDER BY name", (collection_id,)
+                f"SELECT {RESOURCE_COLUMNS}, data FROM resources WHERE collection_id = ? ORDER BY name", (collection_id,)
             )
-            return [(_resource(r[:-1]), r[-1]) for r in rows]
+            return [(resource_of(r[:-1]), r[-1]) for r in rows]
         wanted = list(dict.fromkeys(map(canonical_name, names)))
         out: list[tuple[Resource, bytes]] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             among, values = one_of(self.dialect, "name", chunk)
             rows = self.conn.execute(
-                f"SELECT {_COLUMNS}, data FROM resources WHERE collection_id = ? AND {among}", (collection_id, *values)
+                f"SELECT {RESOURCE_COLUMNS}, data FROM resources WHERE collection_id = ? AND {among}", (collection_id, *values)
             )
-            out.extend((_resource(r[:-1]), r[-1]) for r in rows)
+            out.extend((resource_of(r[:-1]), r[-1]) for r in rows)
         return sorted(out, key=lambda pair: pair[0].name)
 
     def resources_by_ids(
@@ -172,8 +172,8 @@ class ResourceStore:
         light records of just those fields (and ``name``) instead of :class:`Resource`\ s, as
         :meth:`iter_listing` gives (ValueError for a name that is not a Resource field)."""
         wanted = list(dict.fromkeys(ids))
-        names = _FIELDS if fields is None else _record_fields(fields)
-        make = _resource if fields is None else _listing_record(names)._make
+        names = RESOURCE_FIELDS if fields is None else _record_fields(fields)
+        make = resource_of if fields is None else _listing_record(names)._make
         columns, width = ", ".join(names), len(names)
         cols = columns + (", data" if with_data else "")
         out: list[tuple[Any, bytes | None]] = []

@@ -246,23 +246,21 @@ def _in_home(
     store: Store, owner: Principal, path: list[str], href_of: Callable[[list[str]], str], with_data: bool = False
 ) -> Target:
     """Resolve a path below ``owner``'s home; ``href_of`` spells the segments as an href."""
-    full, up = "/".join(path), "/".join(path[:-1])
-    found = store.collections_at(owner.id, [full, up] if up else [full])  # the URL's and its parent's, at once
+    full, up, name = "/".join(path), "/".join(path[:-1]), path[-1]
+    resource: Resource | None = None
+    data: bytes | None = None
+    if up:  # the URL's collection, its parent's, and the parent's resource of that name: one statement
+        found, resource, data = store.collections_with_member(owner.id, full, up, name, with_data=with_data)
+    else:
+        found = store.collections_at(owner.id, [full])
     collection = found.get(canonical_name(full))
     if collection is not None:
         return Target("collection", href_of(path) + "/", owner=owner, collection=collection)
-    name = path[-1]
     if len(path) == 1:
         return Target("unmapped", href_of(path), owner=owner, name=name)
     parent = found.get(canonical_name(up))
     if parent is None:
         return Target("unmapped", href_of(path), owner=owner, name=name, parent_missing=True)
-    data: bytes | None = None
-    if with_data:
-        both = store.resources_with_data(parent.id, [name])
-        resource, data = both[0] if both else (None, None)
-    else:
-        resource = store.resource(parent.id, name)
     kind: TargetKind = "resource" if resource is not None else "unmapped"
     return Target(kind, href_of(path), owner=owner, collection=parent, resource=resource, name=name, data=data)
 
