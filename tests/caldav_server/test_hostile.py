@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -192,3 +195,36 @@ def test_runaway_rule_is_answered_in_bounded_time(deployment: Deployment, alice:
     assert list(parse_multistatus(answers["query"])) == [cal + "tick.ics"]  # found past the index horizon
     assert answers["expand"].status_code == 403 and "max-instances" in answers["expand"].text  # 5,000 per object
     assert answers["free-busy"].status_code == 507 and "recurrence instances" in answers["free-busy"].text
+
+
+def test_a_write_waiting_for_the_database_lock_does_not_hold_up_others(
+    deployment: Deployment, alice: httpx.Client, bob: httpx.Client
+) -> None:
+    """Another process holds the database's write lock: alice's PUT waits for it inside its
+    piece of work (kernel.turns), and bob is still answered within a second meanwhile; the
+    PUT lands once the lock is let go."""
+    cal = mkcalendar(alice)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with deployment.host.store.transaction():  # another host's connection: the lock at database level
+            held.set()
+            release.wait(30)
+
+    took: list[float] = []
+    with ThreadPoolExecutor(2) as pool:
+        holder = pool.submit(hold)
+        try:
+            assert held.wait(10)
+            put = pool.submit(alice.put, cal + "waits.ics", content=event("waits"))
+            time.sleep(0.3)  # the PUT has reached the server and waits for the lock
+            for _ in range(3):
+                started = time.monotonic()
+                assert bob.request("PROPFIND", "/dav/cal/bob/", headers={"Depth": "0"}).status_code == 207
+                took.append(time.monotonic() - started)
+            assert not put.done()
+        finally:
+            release.set()
+        holder.result(timeout=30)
+        assert put.result(timeout=30).status_code == 201
+    assert max(took) < 1.0, took
