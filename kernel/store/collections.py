@@ -26,8 +26,8 @@ _SELECT = (
     " p.id, p.name, p.kind, p.display_name, p.email, p.is_admin, c.sync_floor"
     " FROM collections c JOIN principals p ON p.id = c.owner_id"
 )
-#: Columns of :data:`_SELECT`, and of the resource a path names after them.
-_WIDTH = 20
+#: Columns of :data:`_SELECT` (the resource a path names follows them in a member query).
+_WIDTH = _SELECT.split(" FROM ", 1)[0].count(",") + 1
 _MEMBER = ", ".join(f"r.{column.strip()}" for column in RESOURCE_COLUMNS.split(","))
 
 #: Attributes of a collection that writes may set, with their column names.
