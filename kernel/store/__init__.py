@@ -112,10 +112,13 @@ class Store(
         """Inside a write transaction: statements of the block whose results nobody reads go to
         the database together with the next one whose result is read. On PostgreSQL (psycopg's
         pipeline mode) a write's update, index rows and change row cost one round trip, not one
-        each; an error surfaces at the next read or at the block's end, and the transaction
-        then rolls back as on any error. Do not read ``rowcount`` inside. SQLite runs statements
-        in-process: the block changes nothing there."""
-        with self.backend.deferred(self.conn):
+        each; an error surfaces at the next read, or after the block (at the transaction's
+        next statement, or its COMMIT when the block ends the outermost transaction: the
+        COMMIT then goes with the block's statements), and the transaction rolls back as on
+        any error. Do not read ``rowcount`` inside. SQLite runs statements in-process: the
+        block changes nothing there."""
+        outermost = self.connections.slot().depth == 1
+        with self.backend.deferred(self.conn, outermost=outermost):
             yield
 
     def ping(self) -> None:

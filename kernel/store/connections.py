@@ -71,9 +71,11 @@ class Backend(Protocol, Generic[C]):
     def begin_read(self, conn: C) -> None:
         """Open a read-only transaction that sees one consistent snapshot, without blocking writers."""
 
-    def deferred(self, conn: C) -> AbstractContextManager[Any]:
+    def deferred(self, conn: C, *, outermost: bool = False) -> AbstractContextManager[Any]:
         """A block whose statements go out without waiting for each answer, where the backend
-        can (a round trip per result read, not per statement); a plain block where it cannot."""
+        can (a round trip per result read, not per statement); a plain block where it cannot.
+        ``outermost``: the block is in the outermost transaction, so what it sent may wait for
+        the transaction's next statement (its ``COMMIT``), and fail there."""
 
     def close(self) -> None:
         """Release everything the backend holds (a pool)."""

@@ -111,7 +111,7 @@ class SQLiteBackend:
         conn.execute("BEGIN")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
-    def deferred(self, conn: sqlite3.Connection) -> AbstractContextManager[Any]:
+    def deferred(self, conn: sqlite3.Connection, *, outermost: bool = False) -> AbstractContextManager[Any]:
         """A plain block: statements run in-process, there is no round trip to save."""
         return nullcontext()
 

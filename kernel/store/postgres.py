@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -60,41 +60,64 @@ def _adapt(params: Any) -> Any:
 
 
 class PgConnection:
-    """A pooled psycopg connection speaking the portable subset (``execute`` like sqlite3's)."""
+    """A pooled psycopg connection speaking the portable subset (``execute`` like sqlite3's).
+
+    Two things wait to ride with the next statement, each saving a round trip: the
+    statements that open a write transaction (:meth:`open_with`), and a pipeline left open
+    after the last deferred block of a transaction (:meth:`pipeline`), closed by the ``COMMIT``.
+    """
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
         self._trace: Callable[[str], Any] | None = None
+        self._opening: tuple[str, ...] = ()
+        self._held: Any = None
 
     def set_trace_callback(self, callback: Callable[[str], Any] | None) -> None:
         """Call ``callback(sql)`` for every statement run (None: stop), as sqlite3 does."""
         self._trace = callback
 
+    def open_with(self, *statements: str) -> None:
+        """Open a transaction with ``statements`` (a BEGIN and what must follow it), sent in
+        one round trip with the transaction's first statement. A transaction that runs none
+        sends nothing: its COMMIT or ROLLBACK only forgets them."""
+        self._opening = statements
+
     def execute(self, sql: str, params: Any = ()) -> Any:
-        """Run one statement; returns the psycopg cursor. Rows come in PostgreSQL's binary
-        format: the same Python values as text, read without parsing text (object data
-        without hex encoding), about a third less time for a month's objects."""
-        if self._trace is not None:
-            self._trace(sql)
+        """Run one statement; returns the psycopg cursor (None for a COMMIT or ROLLBACK that
+        only closed what was waiting). Rows come in PostgreSQL's binary format: the same Python
+        values as text, read without parsing text (object data without hex encoding), about a
+        third less time for a month's objects."""
+        if self._held is not None and self._release_held(sql):
+            return None
+        opening, self._opening = self._opening, ()
+        if opening and sql in ("COMMIT", "ROLLBACK"):
+            return None
+        self._traced(*opening, sql)
         try:
-            return self.raw.execute(pg_sql(sql), _adapt(params), binary=True)
+            if not opening:
+                return self.raw.execute(pg_sql(sql), _adapt(params), binary=True)
+            with self.raw.pipeline():
+                for statement in opening:
+                    self.raw.execute(statement)
+                cursor = self.raw.execute(pg_sql(sql), _adapt(params), binary=True)
+            return cursor
         except self._data_error as exc:
             raise _refused(exc) from None
 
     def script(self, sql: str) -> None:
         """Run statements without parameters, separated by ``;``, in one round trip (the
         simple query protocol: text results, never prepared)."""
-        if self._trace is not None:
-            self._trace(sql)
+        self._settle()
+        self._traced(sql)
         self.raw.execute(sql)
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> Any:
         """Run one statement for each parameter set."""
+        self._settle()
         cursor = self.raw.cursor()
         rows = [_adapt(p) for p in seq]
-        if self._trace is not None:
-            for _ in rows:
-                self._trace(sql)
+        self._traced(*(sql for _ in rows))
         try:
             cursor.executemany(pg_sql(sql), rows)
         except self._data_error as exc:
@@ -104,11 +127,74 @@ class PgConnection:
     def stream(self, sql: str, params: Any = (), size: int = 1000) -> Iterator[list[Any]]:
         """The rows of a query in lists of ``size``, through a server-side cursor (inside a
         transaction), so a big table is never held in memory at once."""
+        self._settle()
         with self.raw.cursor(name="teamcal_stream") as cursor:
             cursor.itersize = size
             cursor.execute(pg_sql(sql), _adapt(params))
             while rows := cursor.fetchmany(size):
                 yield rows
+
+    @contextmanager
+    def pipeline(self, *, hold: bool = False) -> Iterator[None]:
+        """psycopg's pipeline mode for the block: statements are sent as they run, and the
+        client waits only when a result is read or the pipeline closes. With ``hold`` the
+        pipeline stays open after a block that ends normally, until the next statement: a
+        ``COMMIT`` then goes with the block's statements, and their errors surface there."""
+        pipeline = self.raw.pipeline()
+        pipeline.__enter__()
+        try:
+            if self._opening:
+                opening, self._opening = self._opening, ()
+                self._traced(*opening)
+                for statement in opening:
+                    self.raw.execute(statement)
+            yield
+        except BaseException as exc:
+            self._close(pipeline, exc)
+            raise
+        if hold:
+            self._held = pipeline
+        else:
+            self._close(pipeline)
+
+    def _release_held(self, sql: str) -> bool:
+        """Close the held pipeline before ``sql``; True when ``sql`` was a COMMIT sent with it.
+        Before a ROLLBACK, what failed in the pipeline is not raised: it is being undone."""
+        held, self._held = self._held, None
+        if sql == "COMMIT":
+            self._traced(sql)
+            self.raw.execute(sql)
+            self._close(held)
+            return True
+        if sql == "ROLLBACK":
+            try:
+                self._close(held)
+            except self._psycopg_error:
+                pass
+            return False
+        self._close(held)
+        return False
+
+    def _settle(self) -> None:
+        """Send what waits for the next statement before one that cannot go with it."""
+        if self._held is not None:
+            self._release_held("")
+        if self._opening:
+            opening, self._opening = self._opening, ()
+            self._traced("; ".join(opening))
+            self.raw.execute("; ".join(opening))
+
+    def _close(self, pipeline: Any, exc: BaseException | None = None) -> None:
+        """Leave a pipeline: wait for its results, raising the first error among them."""
+        try:
+            pipeline.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+        except self._data_error as error:
+            raise _refused(error) from None
+
+    def _traced(self, *statements: str) -> None:
+        if self._trace is not None:
+            for sql in statements:
+                self._trace(sql)
 
     @property
     def _data_error(self) -> type[Exception]:
@@ -117,11 +203,17 @@ class PgConnection:
         return psycopg.DataError
 
     @property
+    def _psycopg_error(self) -> type[Exception]:
+        import psycopg
+
+        return psycopg.Error
+
+    @property
     def in_transaction(self) -> bool:
-        """True while a transaction is open (or failed and not yet rolled back)."""
+        """True while a transaction is open (or failed and not yet rolled back), or waits to be."""
         from psycopg.pq import TransactionStatus
 
-        return bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
+        return bool(self._opening) or bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
 
 
 def _refused(exc: Exception) -> Exception:
@@ -180,20 +272,22 @@ class PostgresBackend:
         self.pool.putconn(conn.raw)
 
     def begin(self, conn: PgConnection) -> None:
-        """BEGIN, then wait for the cluster-wide write lock (released at COMMIT or ROLLBACK);
-        one round trip."""
-        conn.script(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        """BEGIN, then wait for the cluster-wide write lock (released at COMMIT or ROLLBACK).
+        Both go with the transaction's first statement: the lock is taken before it runs,
+        and a transaction that runs no statement takes none."""
+        conn.open_with("BEGIN", f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
     def begin_read(self, conn: PgConnection) -> None:
         """A REPEATABLE READ, READ ONLY transaction: one snapshot, taken at its first statement
         (a ``SELECT 1`` sent with the BEGIN, in one round trip)."""
         conn.script("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT 1")
 
-    def deferred(self, conn: PgConnection) -> AbstractContextManager[Any]:
+    def deferred(self, conn: PgConnection, *, outermost: bool = False) -> AbstractContextManager[Any]:
         """psycopg's pipeline mode: statements are sent as they run, and the client waits only
-        when a result is read (or at the end), for every statement sent before it."""
-        pipeline: AbstractContextManager[Any] = conn.raw.pipeline()
-        return pipeline
+        when a result is read, for every statement sent before it. In the outermost
+        transaction the pipeline stays open until the next statement, so the ``COMMIT`` after
+        a write's last block costs no round trip of its own."""
+        return conn.pipeline(hold=outermost)
 
     def close(self) -> None:
         """Close the pool and its connections."""

@@ -12,7 +12,9 @@ Backends: the ini option ``teamcal_backends`` (default ``sqlite``; teamcal's own
 suite sets ``sqlite postgresql``) runs every test on each backend listed: hosts
 made here get a fresh SQLite file, or a fresh schema in a private
 PostgreSQL cluster started for the session (:mod:`kernel.testing.postgres`).
-Mark a test that reads the SQLite file itself with ``@pytest.mark.sqlite_only``;
+Mark a test that reads the SQLite file itself with ``@pytest.mark.sqlite_only``, and one
+about PostgreSQL's protocol (:func:`~kernel.testing.postgres.round_trips`) with
+``@pytest.mark.postgresql_only``;
 a module- or session-scoped fixture that makes hosts takes ``teamcal_backend`` as
 an argument, so that it is made again for each backend.
 """
@@ -219,8 +221,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the ``sqlite_only`` marker."""
+    """Declare the ``sqlite_only`` and ``postgresql_only`` markers."""
     config.addinivalue_line("markers", "sqlite_only: the test reads the SQLite file itself; run it on SQLite only")
+    config.addinivalue_line(
+        "markers", "postgresql_only: the test is about PostgreSQL's protocol; run it on PostgreSQL only"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -233,6 +238,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(f"teamcal_backends: unknown backend {sorted(unknown)[0]!r} (sqlite, postgresql)")
     if metafunc.definition.get_closest_marker("sqlite_only"):
         backends = ["sqlite"]
+    if metafunc.definition.get_closest_marker("postgresql_only"):
+        backends = [b for b in backends if b == "postgresql"]  # none configured: skipped, no parameter
     if len(backends) > 1 or backends != ["sqlite"]:
         metafunc.parametrize("teamcal_backend", backends, indirect=True, scope="session")
 

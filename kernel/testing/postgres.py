@@ -16,7 +16,10 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 
@@ -114,3 +117,41 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+#: Messages after which a client waits for the server: a simple query, and a pipeline's (or
+#: an extended query's) Sync or Flush.
+_WAITS = ("Query", "Sync", "Flush")
+
+
+@contextmanager
+def round_trips(store: Any) -> Iterator[list[list[str]]]:
+    """The round trips the calling thread's PostgreSQL connection makes during the block, read
+    from libpq's protocol trace: one entry per wait for the server, listing the messages sent
+    for it (``Parse "" "BEGIN"``, ``Query "SELECT 1"``, ...). Filled when the block ends."""
+    raw = store.conn.raw
+    trips: list[list[str]] = []
+    with tempfile.TemporaryFile() as trace:
+        raw.pgconn.trace(trace.fileno())
+        raw.pgconn.set_trace_flags(_trace_flags())
+        try:
+            yield trips
+        finally:
+            raw.pgconn.untrace()
+        trace.seek(0)
+        sent = [line.split("\t", 2)[2] for line in trace.read().decode().splitlines() if line.startswith("F\t")]
+    current: list[str] = []
+    for message in sent:
+        kind = message.split(" ", 1)[0].split("\t", 1)[0]
+        if kind == "Flush" and not current and trips:
+            continue  # the Flush psycopg sends right after a Sync: the same wait
+        current.append(message)
+        if kind in _WAITS:
+            trips.append(current)
+            current = []
+
+
+def _trace_flags() -> Any:
+    from psycopg import pq
+
+    return pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE

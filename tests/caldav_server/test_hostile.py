@@ -208,6 +208,7 @@ def test_a_write_waiting_for_the_database_lock_does_not_hold_up_others(
 
     def hold() -> None:
         with deployment.host.store.transaction():  # another host's connection: the lock at database level
+            deployment.host.store.execute("SELECT 1")  # taken with the transaction's first statement
             held.set()
             release.wait(30)
 

@@ -12,6 +12,7 @@ from kernel.host import Host
 from kernel.store.postgres import pg_sql, redact
 from kernel.store.tables import SchemaError
 from kernel.testing import add_user, assert_config_error, event_object, make_host, write_config
+from kernel.testing.postgres import round_trips
 
 OLD_FILE = Path(__file__).parent.parent / "data" / "teamcal-0.1.sqlite3"
 
@@ -110,6 +111,79 @@ def test_a_deferred_block_reads_its_own_writes_and_fails_as_a_whole(host: Host) 
     with store.transaction():  # the connection is usable afterwards
         store.execute(insert, (cal.id, "e", "five"))
     assert store.execute("SELECT count(*) FROM notes_items").fetchone()[0] == 3
+
+
+def test_a_failed_deferred_block_in_a_savepoint_leaves_the_outer_transaction_usable(host: Host) -> None:
+    """A deferred block inside a nested transaction fails by that transaction's end, which rolls
+    back alone: the outer transaction goes on and commits its other writes."""
+    alice = add_user(host, "alice")
+    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    store = host.store
+    insert = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
+    with store.transaction():
+        store.execute(insert, (cal.id, "a", "one"))
+        with pytest.raises(store.integrity_errors), store.transaction(), store.deferred():
+            store.execute(insert, (cal.id, "b", "kept?"))
+            store.execute(insert, (cal.id, "a", "a second a"))
+        store.execute(insert, (cal.id, "c", "three"))
+    assert [r[0] for r in store.execute("SELECT key FROM notes_items ORDER BY key")] == ["a", "c"]
+
+
+def test_a_transaction_failing_after_its_deferred_block_writes_nothing(host: Host) -> None:
+    """An error raised after a deferred block (whose statements may still be on their way, one of
+    them broken) rolls the whole transaction back, and the connection stays usable."""
+    alice = add_user(host, "alice")
+    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    store = host.store
+    insert = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
+    with store.transaction():
+        store.execute(insert, (cal.id, "a", "one"))
+    for broken in (False, True):
+        with pytest.raises((RuntimeError, *store.integrity_errors)), store.transaction():
+            with store.deferred():
+                store.execute(insert, (cal.id, "b", "two"))
+                if broken:
+                    store.execute(insert, (cal.id, "a", "a second a"))
+            raise RuntimeError("the block fails after its deferred writes")
+        assert [r[0] for r in store.execute("SELECT key FROM notes_items ORDER BY key")] == ["a"]
+    with store.transaction():
+        store.execute(insert, (cal.id, "d", "four"))
+    assert store.execute("SELECT count(*) FROM notes_items").fetchone()[0] == 2
+
+
+@pytest.mark.postgresql_only
+def test_a_write_transaction_opens_with_its_first_statement_and_commits_with_its_last_block(host: Host) -> None:
+    """On PostgreSQL a transaction's BEGIN and write lock go with its first statement, and its
+    COMMIT with its last deferred block: a read then deferred writes is two round trips, a
+    transaction that runs nothing is none. The lock is still taken before anything is read."""
+    alice = add_user(host, "alice")
+    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    store = host.store
+    insert = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
+    with round_trips(store) as trips:
+        with store.transaction():
+            pass
+    assert trips == []
+    with store.traced() as statements, round_trips(store) as trips:
+        with store.transaction():
+            count = store.execute("SELECT count(*) FROM notes_items").fetchone()[0]
+            with store.deferred():
+                store.execute(insert, (cal.id, "a", str(count)))
+                store.execute(insert, (cal.id, "b", str(count)))
+    assert [_executed(trip) for trip in trips] == [3, 3], trips
+    assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", "SELECT", "INSERT", "INSERT", "COMMIT"]
+    assert "pg_advisory_xact_lock" in statements[1] and "count(*)" in statements[2]
+    assert [tuple(r) for r in store.execute("SELECT key, body FROM notes_items ORDER BY key")] == [
+        ("a", "0"), ("b", "0")
+    ]
+    with round_trips(store) as trips, store.transaction():  # without a deferred block: COMMIT on its own
+        store.execute("UPDATE notes_items SET body = 'x' WHERE key = 'a'")
+    assert [_executed(trip) for trip in trips] == [3, 1], trips
+
+
+def _executed(trip: list[str]) -> int:
+    """How many statements a round trip ran (a simple query counts as one)."""
+    return sum(message.startswith(("Execute", "Query")) for message in trip)
 
 
 def test_generated_keys_are_never_reused(host: Host) -> None:
