@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel import Principal, Store
-from plugins.limits import overrides
 from plugins.limits.settings import KEYS, TYPES, Settings, Size
 
 
@@ -26,8 +25,9 @@ class Limit:
 
 def effective_limits(settings: Settings, store: Store, owner: Principal) -> dict[str, Limit]:
     """Every limit that applies to calendars owned by ``owner``, by key."""
-    groups = ([owner] if owner.kind == "group" else []) + store.groups_of(owner.id)
-    stored = overrides.read(store, [owner.id, *(g.id for g in groups)])
+    member_of, rows = store.groups_and_rows(owner.id, "limits_overrides", ("key", "value"))
+    groups = ([owner] if owner.kind == "group" else []) + member_of
+    stored = {principal_id: {key: int(value) for key, value in found} for principal_id, found in rows.items()}
     own_db = stored.get(owner.id, {})
     own_toml = settings.accounts[owner.name].values() if owner.name in settings.accounts else {}
     group_levels: list[tuple[str, dict[str, int], dict[str, int]]] = [

@@ -11,7 +11,7 @@ from kernel import Column, Index, Migrations, Table, hookimpl
 from kernel.host import Host
 from kernel.store.postgres import pg_sql, redact
 from kernel.store.tables import SchemaError
-from kernel.testing import add_user, assert_config_error, event_object, make_host, write_config
+from kernel.testing import add_group, add_user, assert_config_error, event_object, make_host, write_config
 from kernel.testing.postgres import round_trips
 
 OLD_FILE = Path(__file__).parent.parent / "data" / "teamcal-0.1.sqlite3"
@@ -184,6 +184,27 @@ def test_a_write_transaction_opens_with_its_first_statement_and_commits_with_its
 def _executed(trip: list[str]) -> int:
     """How many statements a round trip ran (a simple query counts as one)."""
     return sum(message.startswith(("Execute", "Query")) for message in trip)
+
+
+def test_groups_and_rows_read_an_accounts_groups_with_their_rows_in_one_statement(host: Host) -> None:
+    """``store.groups_and_rows``: the groups (nested ones too, by name, as ``groups_of``) and the
+    rows of a table keyed by the account or any of them, in one statement; names are checked."""
+    alice, bob = add_user(host, "alice"), add_user(host, "bob")
+    leads = add_group(host, "leads", [alice])
+    team = add_group(host, "team", [bob, leads])
+    with host.store.traced() as statements:
+        groups, rows = host.store.groups_and_rows(alice.id, "memberships", ("group_id", "admin"), key="member_id")
+    assert len(statements) == 1
+    assert groups == host.store.groups_of(alice.id) == [leads, team]
+    assert rows == {alice.id: [(leads.id, 0)], leads.id: [(team.id, 0)]}  # team belongs to nothing
+    assert host.store.groups_and_rows(bob.id, "memberships", ("group_id",), key="member_id") == (
+        [team], {bob.id: [(team.id,)]}
+    )
+    carol = add_user(host, "carol")
+    assert host.store.groups_and_rows(carol.id, "memberships", ("group_id",), key="member_id") == ([], {})
+    for table, columns in (("memberships; DROP TABLE principals", ("group_id",)), ("memberships", ("1=1 --",))):
+        with pytest.raises(ValueError):
+            host.store.groups_and_rows(alice.id, table, columns, key="member_id")
 
 
 def test_generated_keys_are_never_reused(host: Host) -> None:

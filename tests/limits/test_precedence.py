@@ -123,3 +123,20 @@ def test_removing_a_principal_removes_its_overrides(d: Deployment) -> None:
     with store.transaction():
         store.delete_principal(carol.id)
     assert store.execute("SELECT count(*) FROM limits_overrides WHERE principal_id = ?", (carol.id,)).fetchone()[0] == 0
+
+
+def test_an_accounts_limits_are_read_in_one_statement(d: Deployment) -> None:
+    """The account's groups (nested ones too) and every stored override that reaches it come
+    from one statement: a PUT or a calendar's PROPFIND waits for one round trip, not two."""
+    store = d.host.store
+    overrides.save(store, store.principal("eng").id, {"max_recurrence_expansions": 70})
+    overrides.save(store, store.principal("alice").id, {"max_attendees": 4})
+    principal = store.principal("alice")
+    assert principal is not None
+    with store.traced() as statements:
+        found = effective_limits(d.host.settings("limits"), store, principal)
+    assert len(statements) == 1
+    alice = {k: (v.value, v.source) for k, v in found.items()}
+    assert alice["max_recurrence_expansions"] == (70, "group eng (db)")
+    assert alice["max_attendees"] == (4, "account override (db)")
+    assert alice["max_events"] == (300, "group ops (plugins.toml)")
