@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import httpx
@@ -64,3 +65,33 @@ def test_listing_sync_and_week_query_cost_is_constant(tmp_path: Path) -> None:
     finally:
         small.close()
         large.close()
+
+
+def test_a_put_reads_each_thing_once_before_its_transaction(tmp_path: Path) -> None:
+    """Before it begins, a PUT (new or replacing) reads the account, the calendar and object
+    its URL names, the locks over them and the owner's limits: one statement each (a round
+    trip each on PostgreSQL), however many locks it checks."""
+    host = make_host(tmp_path, ["caldav_server", "limits"])
+    alice = add_user(host, "alice", PASSWORD)
+    host.writes.create_collection(alice, "cal", "calendar", principal=alice)
+
+    async def run() -> list[list[str]]:
+        seen: list[list[str]] = []
+        async with asgi_client(host, "alice", PASSWORD) as client:
+            await client.request("OPTIONS", "/dav/")
+            etag = None
+            for status in (201, 204):  # new, then replaced under If-Match
+                headers = {"If-Match": etag} if etag else {}
+                with host.store.traced() as statements:
+                    put = await client.put("/dav/cal/alice/cal/e.ics", content=event("e"), headers=headers)
+                assert put.status_code == status, put.text
+                etag = put.headers["ETag"]
+                seen.append(statements[: next(i for i, s in enumerate(statements) if s.startswith("BEGIN"))])
+        return seen
+
+    try:
+        for before in asyncio.run(run()):
+            tables = sorted(re.search(r"\b(?:FROM|JOIN) (\w+)", s).group(1) for s in before)  # type: ignore[union-attr]
+            assert tables == ["caldav_server_locks", "collections", "memberships", "principals"], before
+    finally:
+        host.close()

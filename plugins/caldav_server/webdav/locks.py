@@ -126,15 +126,17 @@ class Locks:
 
     def covering(self, path: str) -> list[Lock]:
         """Locks whose root is ``path``, or an ancestor locked at depth infinity."""
-        ancestors = _ancestors(path)
-        return [
-            lock
-            for lock in self._rows(
-                f"SELECT {_COLUMNS} FROM caldav_server_locks WHERE path IN ({','.join('?' * len(ancestors))})",
-                ancestors,
-            )
-            if lock.covers(path)
-        ]
+        return self.covering_each([path])[path]
+
+    def covering_each(self, paths: Iterable[str]) -> dict[str, list[Lock]]:
+        """The locks covering each of ``paths`` (as :meth:`covering`), read in one statement."""
+        wanted = list(dict.fromkeys(paths))
+        ancestors = sorted({ancestor for path in wanted for ancestor in _ancestors(path)})
+        found = self._rows(
+            f"SELECT {_COLUMNS} FROM caldav_server_locks WHERE path IN ({','.join('?' * len(ancestors))})",
+            ancestors,
+        )
+        return {path: [lock for lock in found if lock.covers(path)] for path in wanted}
 
     def below(self, path: str) -> list[Lock]:
         """Locks rooted strictly below ``path``."""
@@ -253,9 +255,10 @@ class Locks:
         of several shared locks may write.
         """
         tokens = self.submitted(ctx)
-        for target, deep in protected:
-            path = self.key(ctx, target)
-            guarding = [(lock, path) for lock in self.covering(path)]
+        keyed = [(self.key(ctx, target), deep) for target, deep in protected]
+        covering = self.covering_each(path for path, _ in keyed)
+        for path, deep in keyed:
+            guarding = [(lock, path) for lock in covering[path]]
             guarding += [(lock, lock.path) for lock in (self.below(path) if deep else [])]
             held = [lock for lock, _ in guarding if lock.token in tokens and lock.principal_id == ctx.principal.id]
             for lock, guarded in guarding:
