@@ -60,6 +60,20 @@ def make_etag(data: bytes) -> str:
     return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
+#: How many times the first page the largest page of a listing is.
+PAGE_GROWTH = 8
+
+
+def page_sizes(first: int) -> Iterator[int]:
+    """The sizes of a listing's pages: ``first`` (a small collection, and the start of a big
+    one's answer, come at once), then doubling up to :data:`PAGE_GROWTH` times ``first``: a
+    listing of 10,000 takes 5 statements (round trips on PostgreSQL) at 500, not 20."""
+    size = first
+    while True:
+        yield size
+        size = min(size * 2, first * PAGE_GROWTH)
+
+
 class ResourceStore:
     """Mixin of :class:`kernel.store.Store` for resources."""
 
@@ -108,19 +122,20 @@ class ResourceStore:
         return sorted(found, key=lambda r: r.name)
 
     def iter_resources(self, collection_id: int, *, batch: int = 500) -> Iterator[Resource]:
-        """Every resource of a collection by name, read ``batch`` at a time.
+        """Every resource of a collection by name, read in pages (:func:`page_sizes`: ``batch``
+        first, then bigger).
 
-        Each batch is its own query (from the last name on), so no statement
-        stays open between batches and memory follows the batch, not the
+        Each page is its own query (from the last name on), so no statement
+        stays open between pages and memory follows the page, not the
         collection: a PROPFIND of 100,000 objects streams in pages.
         """
         after = ""
         sql = f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND name > ? ORDER BY name LIMIT ?"
-        while True:
-            rows = self.conn.execute(sql, (collection_id, after, batch)).fetchall()
+        for size in page_sizes(batch):
+            rows = self.conn.execute(sql, (collection_id, after, size)).fetchall()
             for row in rows:
                 yield resource_of(row)
-            if len(rows) < batch:
+            if len(rows) < size:
                 return
             after = rows[-1][2]
 
@@ -133,17 +148,17 @@ class ResourceStore:
             yield from page
 
     def listing_pages(self, collection_id: int, fields: Iterable[str], *, batch: int = 500) -> Iterator[list[Any]]:
-        """:meth:`iter_listing`'s records a page (one query, up to ``batch``) at a time, for
-        callers that turn a whole page into output at once."""
+        """:meth:`iter_listing`'s records a page (one query, as :func:`page_sizes` sizes them
+        from ``batch``) at a time, for callers that turn a whole page into output at once."""
         wanted = _record_fields(fields)
         make = _listing_record(wanted)._make
         sql = f"SELECT {', '.join(wanted)} FROM resources WHERE collection_id = ? AND name > ? ORDER BY name LIMIT ?"
         after = ""
-        while True:
-            rows = self.conn.execute(sql, (collection_id, after, batch)).fetchall()
+        for size in page_sizes(batch):
+            rows = self.conn.execute(sql, (collection_id, after, size)).fetchall()
             if rows:
                 yield list(map(make, rows))
-            if len(rows) < batch:
+            if len(rows) < size:
                 return
             after = rows[-1][0]
 
