@@ -148,6 +148,14 @@ class Store(
             slot.depth -= 1
             slot.conn.execute("ROLLBACK")
 
+    def read_together(self, *statements: tuple[str, Any]) -> list[list[Any]]:
+        """The rows of several reads that do not depend on each other's results, each a list:
+        on PostgreSQL sent together, one round trip for all (psycopg's pipeline); on SQLite
+        run one after the other."""
+        if self.dialect != "sqlite":
+            return self.conn.read_together(statements)  # type: ignore[attr-defined,no-any-return]
+        return [self.execute(sql, params).fetchall() for sql, params in statements]
+
     def stream(self, sql: str, params: Any = (), size: int = 1000) -> Iterator[list[Any]]:
         """The rows of a query in lists of ``size`` (inside :meth:`snapshot` or a transaction),
         never the whole result in memory at once."""

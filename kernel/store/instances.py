@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from kernel.budget import Budget
 from kernel.icaltext import read_calendar
@@ -43,6 +44,8 @@ class InstanceStore:
 
     conn: Connection
     dialect: str
+    #: :meth:`kernel.store.Store.read_together`
+    read_together: Callable[..., list[list[Any]]]
 
     def index_instances(self, resource: Resource, instances: Iterable[Instance]) -> None:
         """Replace a resource's index rows (inside a write transaction, after its row is saved:
@@ -194,7 +197,16 @@ class InstanceStore:
         if component:
             args["component"] = component
         sql = _RANGE_SQL[(self.dialect, bool(component), rows is not None)]
-        found = self.conn.execute(sql, args).fetchall()  # psycopg: C loop, not a row at a time
+        flagged_sql = (
+            "SELECT id, indexed_until, data FROM resources WHERE collection_id = ?"
+            " AND indexed_until IS NOT NULL AND indexed_until <= ?"
+        )
+        flagged_args: list[object] = [collection_id, qe]
+        if component:
+            flagged_sql += " AND component = ?"
+            flagged_args.append(component)
+        # the index rows, and the objects whose index stops before the range ends: one round trip
+        found, flagged = self.read_together((sql, args), (flagged_sql, flagged_args))
         hits: set[int] = set()
         if rows is None:
             for rid, s, e, flags in found:
@@ -210,16 +222,8 @@ class InstanceStore:
                     rows[rid] = [inst]
                 else:
                     kept.append(inst)
-        flagged_sql = (
-            "SELECT id, indexed_until, data FROM resources WHERE collection_id = ?"
-            " AND indexed_until IS NOT NULL AND indexed_until <= ?"
-        )
-        flagged_args: list[object] = [collection_id, qe]
-        if component:
-            flagged_sql += " AND component = ?"
-            flagged_args.append(component)
         budget = budget or Budget()
-        for rid, until, data in self.conn.execute(flagged_sql, flagged_args).fetchall():
+        for rid, until, data in flagged:
             if rows is not None:
                 rows.pop(rid, None)  # its index stops before the range ends: rows would be missing
             if rid in hits:

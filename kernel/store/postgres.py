@@ -11,7 +11,7 @@ advisory lock, so writers on every node queue as they do on one SQLite file.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
@@ -90,18 +90,35 @@ class PgConnection:
         third less time for a month's objects."""
         if self._held is not None and self._release_held(sql):
             return None
-        opening, self._opening = self._opening, ()
-        if opening and sql in ("COMMIT", "ROLLBACK"):
-            return None
-        self._traced(*opening, sql)
+        if self._opening:
+            if sql in ("COMMIT", "ROLLBACK"):
+                self._opening = ()
+                return None
+            return self._send_together([(sql, params)])[0]
+        self._traced(sql)
         try:
-            if not opening:
-                return self.raw.execute(pg_sql(sql), _adapt(params), binary=True)
+            return self.raw.execute(pg_sql(sql), _adapt(params), binary=True)
+        except self._data_error as exc:
+            raise _refused(exc) from None
+
+    def read_together(self, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
+        """The rows of each of several reads, sent in one pipeline: one round trip for all
+        (and, outside a transaction, one snapshot: the pipeline runs as one implicit
+        transaction)."""
+        if self._held is not None:
+            self._release_held("")
+        return [cursor.fetchall() for cursor in self._send_together(statements)]
+
+    def _send_together(self, statements: Sequence[tuple[str, Any]]) -> list[Any]:
+        """Send what opens a transaction, if it waits, and ``statements`` in one pipeline;
+        their cursors, with their results read."""
+        opening, self._opening = self._opening, ()
+        self._traced(*opening, *(sql for sql, _ in statements))
+        try:
             with self.raw.pipeline():
                 for statement in opening:
                     self.raw.execute(statement)
-                cursor = self.raw.execute(pg_sql(sql), _adapt(params), binary=True)
-            return cursor
+                return [self.raw.execute(pg_sql(sql), _adapt(params), binary=True) for sql, params in statements]
         except self._data_error as exc:
             raise _refused(exc) from None
 

@@ -181,6 +181,46 @@ def test_a_write_transaction_opens_with_its_first_statement_and_commits_with_its
     assert [_executed(trip) for trip in trips] == [3, 1], trips
 
 
+def test_reads_sent_together_each_answer_in_order(host: Host) -> None:
+    """``store.read_together``: each read's rows, in the order asked, outside a transaction and
+    inside one (where it sees the transaction's own writes)."""
+    alice = add_user(host, "alice")
+    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    store = host.store
+    insert = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
+    store.executemany(insert, [(cal.id, "a", "one"), (cal.id, "b", "two")])
+    keys = ("SELECT key FROM notes_items WHERE collection_id = ? ORDER BY key", (cal.id,))
+    body = ("SELECT body FROM notes_items WHERE key = :key", {"key": "b"})
+    none = ("SELECT key FROM notes_items WHERE key = ?", ("z",))
+    assert [[tuple(r) for r in rows] for rows in store.read_together(keys, body, none)] == [
+        [("a",), ("b",)], [("two",)], []
+    ]
+    with store.transaction():
+        store.execute(insert, (cal.id, "c", "three"))
+        assert [tuple(r) for r in store.read_together(keys)[0]] == [("a",), ("b",), ("c",)]
+
+
+@pytest.mark.postgresql_only
+def test_reads_sent_together_and_a_time_range_query_are_one_round_trip(host: Host) -> None:
+    """On PostgreSQL ``read_together`` is one round trip, also as a transaction's first
+    statement (its BEGIN goes with it); a time-range query reads the index and the objects
+    indexed short of the range together."""
+    alice = add_user(host, "alice")
+    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    host.writes.put_object(cal, "e.ics", event_object("e", "20240103T100000Z", "20240103T110000Z"), principal=alice)
+    store = host.store
+    reads = [("SELECT count(*) FROM notes_items", ()), ("SELECT count(*) FROM resources", ())]
+    with round_trips(store) as trips:
+        assert [rows[0][0] for rows in store.read_together(*reads)] == [0, 1]
+    assert [_executed(trip) for trip in trips] == [2]
+    with round_trips(store) as trips, store.transaction():
+        store.read_together(*reads)
+    assert [_executed(trip) for trip in trips] == [4, 1]  # BEGIN, the lock and both reads; COMMIT
+    with round_trips(store) as trips:
+        found = store.time_range(cal.id, 1704067200, 1704672000)  # the first week of 2024
+    assert len(found) == 1 and len(trips) == 1, trips
+
+
 def _executed(trip: list[str]) -> int:
     """How many statements a round trip ran (a simple query counts as one)."""
     return sum(message.startswith(("Execute", "Query")) for message in trip)
