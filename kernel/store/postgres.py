@@ -6,6 +6,8 @@ parameters, ``ON CONFLICT``, ``RETURNING``); :func:`pg_sql` rewrites the
 parameter markers into psycopg's. Each thread holds one pooled connection in
 autocommit mode; a write transaction is ``BEGIN`` plus a transaction-scoped
 advisory lock, so writers on every node queue as they do on one SQLite file.
+Round trips are what a request pays most for here, so statements that need no answer
+of their own ride with the next one that does (:class:`PgConnection`).
 """
 
 from __future__ import annotations
