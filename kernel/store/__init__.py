@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from kernel.store.principals import PrincipalStore
 from kernel.store.properties import PropertyStore
 from kernel.store.resources import ResourceStore, make_etag
 from kernel.store.schema import kernel_migrations
-from kernel.store.tables import Catalogue, Migrations, SchemaError, applied
+from kernel.store.tables import Catalogue, Migrations, SchemaError, applied, one_of
 
 __all__ = ["EVERYONE", "Store", "StoreClosed", "StoreUnavailable", "kernel_migrations", "make_etag", "open_backend"]
 
@@ -91,6 +91,13 @@ class Store(
         cursor has ``fetchone()``, ``fetchall()``, iteration and ``rowcount``.
         """
         return self.conn.execute(sql, params)
+
+    def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """The condition "``column`` is one of ``values``" and its parameters, for a statement
+        whose other markers are ``?``: ``column IN (?, ...)`` on SQLite, ``column = ANY(?)`` on
+        PostgreSQL, whose statement text is then the same for any number of values (psycopg
+        reads a text with hundreds of markers anew each time: about a millisecond at 500)."""
+        return one_of(self.dialect, column, values)
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> Any:
         """Run one statement of the portable subset for each parameter set."""

@@ -165,11 +165,10 @@ def event_counts(host: Host, collection_ids: list[int]) -> dict[int, int]:
     """How many events (VEVENT objects, a recurring one counted once) each calendar holds."""
     if not collection_ids:
         return {}
-    marks = ", ".join("?" for _ in collection_ids)
+    among, values = host.store.one_of("collection_id", collection_ids)
     rows = host.store.execute(
-        f"SELECT collection_id, count(*) FROM resources WHERE component = 'VEVENT' AND collection_id IN ({marks})"
-        " GROUP BY collection_id",
-        collection_ids,
+        f"SELECT collection_id, count(*) FROM resources WHERE component = 'VEVENT' AND {among} GROUP BY collection_id",
+        values,
     )
     return {int(cid): int(n) for cid, n in rows}
 

@@ -247,6 +247,27 @@ def test_groups_and_rows_read_an_accounts_groups_with_their_rows_in_one_statemen
             host.store.groups_and_rows(alice.id, table, columns, key="member_id")
 
 
+def test_one_of_selects_the_rows_whose_column_is_among_values(host: Host) -> None:
+    """``store.one_of``: a condition for any number of values (none included) beside other
+    ``?`` markers; on PostgreSQL its text does not change with the number of values."""
+    alice = add_user(host, "alice")
+    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
+    store = host.store
+    store.executemany(
+        "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)",
+        [(cal.id, key, key.upper()) for key in "abcde"],
+    )
+    texts = set()
+    for wanted, expected in ((["b", "d", "z"], ["B", "D"]), (["a"], ["A"]), ([], [])):
+        among, values = store.one_of("key", wanted)
+        texts.add(among)
+        rows = store.execute(
+            f"SELECT body FROM notes_items WHERE collection_id = ? AND {among} ORDER BY body", (cal.id, *values)
+        ).fetchall()
+        assert [r[0] for r in rows] == expected
+    assert len(texts) == (1 if store.dialect == "postgresql" else 3)
+
+
 def test_generated_keys_are_never_reused(host: Host) -> None:
     alice = add_user(host, "alice")
     cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)

@@ -84,10 +84,10 @@ def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None
     ids = list(wanted)
     for first in range(0, len(ids), BATCH):
         part = ids[first : first + BATCH]
+        among, values = store.one_of("resource_id", part)
         found = store.execute(
-            f"SELECT resource_id, etag, plan FROM caldav_server_plans WHERE format = ?"
-            f" AND resource_id IN ({','.join('?' * len(part))})",
-            (expansion.PLAN_FORMAT, *part),
+            f"SELECT resource_id, etag, plan FROM caldav_server_plans WHERE format = ? AND {among}",
+            (expansion.PLAN_FORMAT, *values),
         ).fetchall()
         plans: list[tuple[str, expansion.ExpansionPlan | None, int]] = []
         itself: list[str] = []
@@ -138,10 +138,8 @@ def _plan_batch(store: Store, ids: Sequence[int]) -> int:
         return 0
     saved = 0
     with store.transaction():
-        marks = ",".join("?" * len(made))
-        current = dict(store.execute(
-            f"SELECT id, etag FROM resources WHERE id IN ({marks})", [resource.id for resource, _ in made]
-        ).fetchall())
+        among, values = store.one_of("id", [resource.id for resource, _ in made])
+        current = dict(store.execute(f"SELECT id, etag FROM resources WHERE {among}", values).fetchall())
         for resource, text in made:
             if current.get(resource.id) == resource.etag:
                 _save(store, resource, text)
