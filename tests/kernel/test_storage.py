@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel import Column, Index, Migrations, Table, hookimpl
+from kernel import Collection, Column, Index, Migrations, Table, hookimpl
 from kernel.host import Host
 from kernel.store.postgres import pg_sql, redact
 from kernel.store.tables import SchemaError
@@ -62,6 +62,17 @@ def host(tmp_path: Path) -> Host:
     h.close()
 
 
+#: A row of the notes plugin's table (collection, key, body).
+INSERT = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
+
+
+@pytest.fixture
+def cal(host: Host) -> Collection:
+    """alice's calendar ``work``, which notes rows belong to."""
+    alice = add_user(host, "alice")
+    return host.writes.create_collection(alice, "work", "calendar", principal=alice)
+
+
 def test_declared_tables_take_portable_statements(host: Host) -> None:
     alice = add_user(host, "alice")
     cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
@@ -87,79 +98,67 @@ def test_declared_tables_take_portable_statements(host: Host) -> None:
     assert store.execute("SELECT count(*) FROM notes_items").fetchone()[0] == 0
 
 
-def test_a_deferred_block_reads_its_own_writes_and_fails_as_a_whole(host: Host) -> None:
+def test_a_deferred_block_reads_its_own_writes_and_fails_as_a_whole(host: Host, cal: Collection) -> None:
     """``store.deferred()``: a read inside sees the statements sent before it; a constraint broken
     inside surfaces by the block's end and the whole transaction rolls back."""
-    alice = add_user(host, "alice")
-    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
     store = host.store
-    insert = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
     with store.transaction(), store.deferred():
-        store.execute(insert, (cal.id, "a", "one"))
-        store.executemany(insert, [(cal.id, "b", "two"), (cal.id, "c", "three")])
+        store.execute(INSERT, (cal.id, "a", "one"))
+        store.executemany(INSERT, [(cal.id, "b", "two"), (cal.id, "c", "three")])
         store.execute("UPDATE notes_items SET body = 'ONE' WHERE key = 'a'")
         inside = store.execute("SELECT key, body FROM notes_items ORDER BY key").fetchall()
         store.execute("DELETE FROM notes_items WHERE key = 'c'")
     assert [tuple(r) for r in inside] == [("a", "ONE"), ("b", "two"), ("c", "three")]
     assert [r[0] for r in store.execute("SELECT key FROM notes_items ORDER BY key")] == ["a", "b"]
     with pytest.raises(store.integrity_errors), store.transaction(), store.deferred():
-        store.execute(insert, (cal.id, "d", "kept?"))
-        store.execute(insert, (cal.id, "a", "a second a"))  # the unique (collection_id, key) broken
+        store.execute(INSERT, (cal.id, "d", "kept?"))
+        store.execute(INSERT, (cal.id, "a", "a second a"))  # the unique (collection_id, key) broken
         store.execute("UPDATE notes_items SET body = 'changed'")
     rows = store.execute("SELECT key, body FROM notes_items ORDER BY key").fetchall()
     assert [tuple(r) for r in rows] == [("a", "ONE"), ("b", "two")]
     with store.transaction():  # the connection is usable afterwards
-        store.execute(insert, (cal.id, "e", "five"))
+        store.execute(INSERT, (cal.id, "e", "five"))
     assert store.execute("SELECT count(*) FROM notes_items").fetchone()[0] == 3
 
 
-def test_a_failed_deferred_block_in_a_savepoint_leaves_the_outer_transaction_usable(host: Host) -> None:
+def test_a_failed_deferred_block_in_a_savepoint_leaves_the_outer_transaction_usable(host: Host, cal: Collection) -> None:
     """A deferred block inside a nested transaction fails by that transaction's end, which rolls
     back alone: the outer transaction goes on and commits its other writes."""
-    alice = add_user(host, "alice")
-    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
     store = host.store
-    insert = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
     with store.transaction():
-        store.execute(insert, (cal.id, "a", "one"))
+        store.execute(INSERT, (cal.id, "a", "one"))
         with pytest.raises(store.integrity_errors), store.transaction(), store.deferred():
-            store.execute(insert, (cal.id, "b", "kept?"))
-            store.execute(insert, (cal.id, "a", "a second a"))
-        store.execute(insert, (cal.id, "c", "three"))
+            store.execute(INSERT, (cal.id, "b", "kept?"))
+            store.execute(INSERT, (cal.id, "a", "a second a"))
+        store.execute(INSERT, (cal.id, "c", "three"))
     assert [r[0] for r in store.execute("SELECT key FROM notes_items ORDER BY key")] == ["a", "c"]
 
 
-def test_a_transaction_failing_after_its_deferred_block_writes_nothing(host: Host) -> None:
+def test_a_transaction_failing_after_its_deferred_block_writes_nothing(host: Host, cal: Collection) -> None:
     """An error raised after a deferred block (whose statements may still be on their way, one of
     them broken) rolls the whole transaction back, and the connection stays usable."""
-    alice = add_user(host, "alice")
-    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
     store = host.store
-    insert = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
     with store.transaction():
-        store.execute(insert, (cal.id, "a", "one"))
+        store.execute(INSERT, (cal.id, "a", "one"))
     for broken in (False, True):
         with pytest.raises((RuntimeError, *store.integrity_errors)), store.transaction():
             with store.deferred():
-                store.execute(insert, (cal.id, "b", "two"))
+                store.execute(INSERT, (cal.id, "b", "two"))
                 if broken:
-                    store.execute(insert, (cal.id, "a", "a second a"))
+                    store.execute(INSERT, (cal.id, "a", "a second a"))
             raise RuntimeError("the block fails after its deferred writes")
         assert [r[0] for r in store.execute("SELECT key FROM notes_items ORDER BY key")] == ["a"]
     with store.transaction():
-        store.execute(insert, (cal.id, "d", "four"))
+        store.execute(INSERT, (cal.id, "d", "four"))
     assert store.execute("SELECT count(*) FROM notes_items").fetchone()[0] == 2
 
 
 @pytest.mark.postgresql_only
-def test_a_write_transaction_opens_with_its_first_statement_and_commits_with_its_last_block(host: Host) -> None:
+def test_a_write_transaction_opens_with_its_first_statement_and_commits_with_its_last_block(host: Host, cal: Collection) -> None:
     """On PostgreSQL a transaction's BEGIN and write lock go with its first statement, and its
     COMMIT with its last deferred block: a read then deferred writes is two round trips, a
     transaction that runs nothing is none. The lock is still taken before anything is read."""
-    alice = add_user(host, "alice")
-    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
     store = host.store
-    insert = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
     with round_trips(store) as trips:
         with store.transaction():
             pass
@@ -168,8 +167,8 @@ def test_a_write_transaction_opens_with_its_first_statement_and_commits_with_its
         with store.transaction():
             count = store.execute("SELECT count(*) FROM notes_items").fetchone()[0]
             with store.deferred():
-                store.execute(insert, (cal.id, "a", str(count)))
-                store.execute(insert, (cal.id, "b", str(count)))
+                store.execute(INSERT, (cal.id, "a", str(count)))
+                store.execute(INSERT, (cal.id, "b", str(count)))
     assert [_executed(trip) for trip in trips] == [3, 3], trips
     assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", "SELECT", "INSERT", "INSERT", "COMMIT"]
     assert "pg_advisory_xact_lock" in statements[1] and "count(*)" in statements[2]
@@ -181,14 +180,11 @@ def test_a_write_transaction_opens_with_its_first_statement_and_commits_with_its
     assert [_executed(trip) for trip in trips] == [3, 1], trips
 
 
-def test_reads_sent_together_each_answer_in_order(host: Host) -> None:
+def test_reads_sent_together_each_answer_in_order(host: Host, cal: Collection) -> None:
     """``store.read_together``: each read's rows, in the order asked, outside a transaction and
     inside one (where it sees the transaction's own writes)."""
-    alice = add_user(host, "alice")
-    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
     store = host.store
-    insert = "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)"
-    store.executemany(insert, [(cal.id, "a", "one"), (cal.id, "b", "two")])
+    store.executemany(INSERT, [(cal.id, "a", "one"), (cal.id, "b", "two")])
     keys = ("SELECT key FROM notes_items WHERE collection_id = ? ORDER BY key", (cal.id,))
     body = ("SELECT body FROM notes_items WHERE key = :key", {"key": "b"})
     none = ("SELECT key FROM notes_items WHERE key = ?", ("z",))
@@ -196,18 +192,16 @@ def test_reads_sent_together_each_answer_in_order(host: Host) -> None:
         [("a",), ("b",)], [("two",)], []
     ]
     with store.transaction():
-        store.execute(insert, (cal.id, "c", "three"))
+        store.execute(INSERT, (cal.id, "c", "three"))
         assert [tuple(r) for r in store.read_together(keys)[0]] == [("a",), ("b",), ("c",)]
 
 
 @pytest.mark.postgresql_only
-def test_reads_sent_together_and_a_time_range_query_are_one_round_trip(host: Host) -> None:
+def test_reads_sent_together_and_a_time_range_query_are_one_round_trip(host: Host, cal: Collection) -> None:
     """On PostgreSQL ``read_together`` is one round trip, also as a transaction's first
     statement (its BEGIN goes with it); a time-range query reads the index and the objects
     indexed short of the range together."""
-    alice = add_user(host, "alice")
-    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
-    host.writes.put_object(cal, "e.ics", event_object("e", "20240103T100000Z", "20240103T110000Z"), principal=alice)
+    host.writes.put_object(cal, "e.ics", event_object("e", "20240103T100000Z", "20240103T110000Z"), principal=cal.owner)
     store = host.store
     reads = [("SELECT count(*) FROM notes_items", ()), ("SELECT count(*) FROM resources", ())]
     with round_trips(store) as trips:
@@ -247,16 +241,11 @@ def test_groups_and_rows_read_an_accounts_groups_with_their_rows_in_one_statemen
             host.store.groups_and_rows(alice.id, table, columns, key="member_id")
 
 
-def test_one_of_selects_the_rows_whose_column_is_among_values(host: Host) -> None:
+def test_one_of_selects_the_rows_whose_column_is_among_values(host: Host, cal: Collection) -> None:
     """``store.one_of``: a condition for any number of values (none included) beside other
     ``?`` markers; on PostgreSQL its text does not change with the number of values."""
-    alice = add_user(host, "alice")
-    cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
     store = host.store
-    store.executemany(
-        "INSERT INTO notes_items (collection_id, key, body) VALUES (?, ?, ?)",
-        [(cal.id, key, key.upper()) for key in "abcde"],
-    )
+    store.executemany(INSERT, [(cal.id, key, key.upper()) for key in "abcde"])
     texts = set()
     for wanted, expected in ((["b", "d", "z"], ["B", "D"]), (["a"], ["A"]), ([], [])):
         among, values = store.one_of("key", wanted)
