@@ -182,7 +182,7 @@ class Writes:
         given = data
         with self.transaction():
             self._require(principal, "write", collection)
-            old = self.store.resource(collection.id, name)
+            old, seq = self.store.resource_for_write(collection.id, name)
             _check_conditions(old, if_match, if_none_match, if_unmodified_since)
             calendar = info = None
             if collection.kind == "calendar":
@@ -266,6 +266,7 @@ class Writes:
                     etag=resource.etag,
                     uid=resource.uid,
                     principal_id=principal.id if principal else None,
+                    seq=seq,
                 )
         return Stored(resource, old is None, data != given)
 

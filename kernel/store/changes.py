@@ -16,6 +16,14 @@ _RECORD_PG = (
     " u AS (UPDATE collections SET sync_seq = (SELECT seq FROM c), modified = ? WHERE id = ?)"
     " SELECT seq FROM c"
 )
+#: PostgreSQL: the next change's sequence number, taken ahead (the write lock is held, so
+#: numbers are still taken in commit order; one a rollback leaves unused is a gap).
+RESERVE_PG = "SELECT nextval(pg_get_serial_sequence('changes', 'seq'))"
+#: The row with a reserved number: nothing is read back, so it can go out with the COMMIT.
+_RECORD_RESERVED_PG = (
+    "WITH c AS (INSERT INTO changes (seq, collection_id, name, kind, etag, uid, principal_id, at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)) UPDATE collections SET sync_seq = ?, modified = ? WHERE id = ?"
+)
 
 
 class ChangeStore:
@@ -33,12 +41,17 @@ class ChangeStore:
         etag: str | None = None,
         uid: str | None = None,
         principal_id: int | None = None,
+        seq: int | None = None,
     ) -> Change:
         """Append a change row and move the collection's sync sequence (inside a write transaction;
-        one statement on PostgreSQL, two on SQLite, which has no writing WITH)."""
+        one statement on PostgreSQL, two on SQLite, which has no writing WITH). ``seq``: the number
+        :meth:`~kernel.store.resources.ResourceStore.resource_for_write` reserved (PostgreSQL),
+        written without reading anything back."""
         now = time.time()
         args = (collection_id, name, kind, etag, uid, principal_id, now)
-        if self.dialect == "postgresql":
+        if self.dialect == "postgresql" and seq is not None:
+            self.conn.execute(_RECORD_RESERVED_PG, (seq, *args, seq, now, collection_id))
+        elif self.dialect == "postgresql":
             seq = self.conn.execute(_RECORD_PG, (*args, now, collection_id)).fetchone()[0]
         else:
             seq = self.conn.execute(f"{_INSERT} RETURNING seq", args).fetchone()[0]

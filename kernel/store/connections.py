@@ -136,6 +136,11 @@ class Connections:
                     conn.set_trace_callback(self._tracer)
         return slot
 
+    def live(self) -> list[Any]:
+        """Every thread's open connection (for tools that watch them all, as tests do)."""
+        with self._guard:
+            return [slot.conn for slot in self._slots]
+
     def set_tracer(self, callback: Callable[[str], Any] | None) -> None:
         """Report every statement any thread runs to ``callback`` (None: stop)."""
         with self._guard:

@@ -7,10 +7,11 @@ import dataclasses
 import functools
 import hashlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from kernel.names import canonical_name, check_segment
+from kernel.store.changes import RESERVE_PG
 from kernel.store.connections import Connection
 from kernel.store.properties import byte_size
 from kernel.store.tables import one_of
@@ -79,6 +80,8 @@ class ResourceStore:
 
     conn: Connection
     dialect: str
+    #: :meth:`kernel.store.Store.read_together`
+    read_together: Callable[..., list[list[Any]]]
 
     def resource(self, collection_id: int, name: str) -> Resource | None:
         """The resource ``name`` (in any Unicode normal form) in a collection, or None."""
@@ -87,6 +90,19 @@ class ResourceStore:
             (collection_id, canonical_name(name)),
         ).fetchone()
         return resource_of(row) if row else None
+
+    def resource_for_write(self, collection_id: int, name: str) -> tuple[Resource | None, int | None]:
+        """Inside a write transaction that records one change: :meth:`resource`, and on
+        PostgreSQL the sequence number that change will take, reserved in the same round trip
+        (for ``record_change(seq=...)``; None on SQLite, which numbers it as it inserts)."""
+        if self.dialect != "postgresql":
+            return self.resource(collection_id, name), None
+        rows, reserved = self.read_together(
+            (f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?",
+             (collection_id, canonical_name(name))),
+            (RESERVE_PG, ()),
+        )
+        return (resource_of(rows[0]) if rows else None), int(reserved[0][0])
 
     def resource_by_uid(self, collection_id: int, uid: str) -> Resource | None:
         """The calendar object with this UID in a collection, or None.

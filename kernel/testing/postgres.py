@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -125,21 +125,31 @@ _WAITS = ("Query", "Sync", "Flush")
 
 
 @contextmanager
-def round_trips(store: Any) -> Iterator[list[list[str]]]:
-    """The round trips the calling thread's PostgreSQL connection makes during the block, read
-    from libpq's protocol trace: one entry per wait for the server, listing the messages sent
-    for it (``Parse "" "BEGIN"``, ``Query "SELECT 1"``, ...). Filled when the block ends."""
-    raw = store.conn.raw
+def round_trips(store: Any, *, every_thread: bool = False) -> Iterator[list[list[str]]]:
+    """The round trips the calling thread's PostgreSQL connection makes during the block (with
+    ``every_thread``: those of every connection the store has open, as request handlers'
+    worker threads hold them), read from libpq's protocol trace: one entry per wait for the
+    server, listing the messages sent for it (``Parse "" "BEGIN"``, ``Query "SELECT 1"``,
+    ...). Filled when the block ends."""
+    connections = store.connections.live() if every_thread else [store.conn]
     trips: list[list[str]] = []
-    with tempfile.TemporaryFile() as trace:
-        raw.pgconn.trace(trace.fileno())
-        raw.pgconn.set_trace_flags(_trace_flags())
-        try:
+    with ExitStack() as files:
+        traces = [files.enter_context(tempfile.TemporaryFile()) for _ in connections]
+        with ExitStack() as tracing:
+            for conn, trace in zip(connections, traces, strict=True):
+                conn.raw.pgconn.trace(trace.fileno())
+                conn.raw.pgconn.set_trace_flags(_trace_flags())
+                tracing.callback(conn.raw.pgconn.untrace)
             yield trips
-        finally:
-            raw.pgconn.untrace()
-        trace.seek(0)
-        sent = [line.split("\t", 2)[2] for line in trace.read().decode().splitlines() if line.startswith("F\t")]
+        for trace in traces:
+            trace.seek(0)
+            trips.extend(_trips(trace.read().decode()))
+
+
+def _trips(trace: str) -> list[list[str]]:
+    """A protocol trace's messages from the client, grouped by the wait that ends each group."""
+    sent = [line.split("\t", 2)[2] for line in trace.splitlines() if line.startswith("F\t")]
+    trips: list[list[str]] = []
     current: list[str] = []
     for message in sent:
         kind = message.split(" ", 1)[0].split("\t", 1)[0]
@@ -149,6 +159,7 @@ def round_trips(store: Any) -> Iterator[list[list[str]]]:
         if kind in _WAITS:
             trips.append(current)
             current = []
+    return trips
 
 
 def _trace_flags() -> Any:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from kernel.host import Host
 from kernel.testing import add_user, asgi_client, make_host
 from kernel.testing import event_object as event
 from kernel.testing.dav import CALDAV
+from kernel.testing.postgres import round_trips
 from tests.caldav_server.conftest import PASSWORD
 
 PROPFIND = b'<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:getcontenttype/><D:resourcetype/></D:prop></D:propfind>'
@@ -95,3 +98,48 @@ def test_a_put_reads_each_thing_once_before_its_transaction(tmp_path: Path) -> N
             assert tables == ["caldav_server_locks", "collections", "memberships", "principals"], before
     finally:
         host.close()
+
+
+@pytest.mark.postgresql_only
+def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> None:
+    """What a request waits for on PostgreSQL, counted on the wire. A GET is 2 round trips
+    (the account, the URL with the object). A PUT replacing an object is 6: the account, the
+    URL, the locks, the limits; then its transaction, the old row with BEGIN, the lock and the
+    change's reserved number, and the writes with COMMIT. A new object's PUT adds 3 reads (its
+    UID is free, the account's object count, the new row's id). A week's calendar-query is 4
+    (the account, the URL, the index with the objects indexed short of it, the data)."""
+    host = make_host(tmp_path, ["caldav_server", "limits"])
+    alice = add_user(host, "alice", PASSWORD)
+    host.writes.create_collection(alice, "cal", "calendar", principal=alice)
+    cal = "/dav/cal/alice/cal/"
+
+    async def run() -> list[tuple[int, ...]]:
+        async with asgi_client(host, "alice", PASSWORD) as client:
+
+            async def counted(method: str, path: str, status: int, **kw: Any) -> tuple[int, httpx.Response]:
+                with round_trips(host.store, every_thread=True) as trips:
+                    answer = await client.request(method, path, **kw)
+                assert answer.status_code == status, answer.text
+                # psycopg prepares a statement on its fifth use with a round trip of its own
+                # (a named Parse), once per connection: not part of what a request costs
+                return len([t for t in trips if not (len(t) == 2 and t[0].startswith("Parse"))]), answer
+
+            seen = []
+            for i in range(3):  # the first rounds open the worker threads' connections
+                data = event(f"n{i}", "20240103T100000Z", "20240103T110000Z")
+                new, created = await counted("PUT", cal + f"n{i}.ics", 201, content=data)
+
+                replacing, _ = await counted(
+                    "PUT", cal + f"n{i}.ics", 204, content=data.replace(b"SUMMARY:x", b"SUMMARY:y"),
+                    headers={"If-Match": created.headers["ETag"]},
+                )
+                get, _ = await counted("GET", cal + f"n{i}.ics", 200)
+                week, _ = await counted("REPORT", cal, 207, content=WEEK, headers={"Depth": "1"})
+                seen.append((new, replacing, get, week))
+            return seen
+
+    try:
+        seen = asyncio.run(run())
+    finally:
+        host.close()
+    assert seen[-1] == (9, 6, 2, 4), seen
