@@ -24,6 +24,7 @@ from kernel.types import (
     Change,
     Collection,
     CollectionKind,
+    ObjectInfo,
     ObjectWrite,
     Principal,
     PropertyWrite,
@@ -32,6 +33,8 @@ from kernel.types import (
 )
 
 if TYPE_CHECKING:
+    import icalendar
+
     from kernel.host import Host
 
 log = logging.getLogger("teamcal.ingest")
@@ -180,27 +183,23 @@ class Writes:
         name = canonical_name(name)
         check_segment(name)
         given = data
+        # parsed before the write lock is taken, which then covers the database's work alone;
+        # what parsing refuses is raised where it was before, after access and preconditions
+        parsed: tuple[bytes, icalendar.Calendar, ObjectInfo] | Rejected | OverBudget | None = None
+        if collection.kind == "calendar":
+            try:
+                parsed = self._parse_object(collection, name, data)
+            except (Rejected, OverBudget) as exc:
+                parsed = exc
         with self.transaction():
             self._require(principal, "write", collection)
             old, seq = self.store.resource_for_write(collection.id, name)
             _check_conditions(old, if_match, if_none_match, if_unmodified_since)
             calendar = info = None
-            if collection.kind == "calendar":
-                budget = self.host.budget()
-                try:
-                    ingested = ingest.repair(data, budget)
-                except OverBudget as exc:
-                    raise Rejected(403, ical.MAX_INSTANCES, exc.message) from exc
-                data = ingested.data
-                if ingested.repairs:
-                    log.debug("repaired %s/%s: %s", collection.path, name, ", ".join(ingested.repairs))
-                calendar, info = ical.parse_object(
-                    data,
-                    max_index_instances=self.host.kernel.index_max_instances,
-                    horizon=int(time.time()) + self.host.kernel.index_horizon_years * 366 * 86400,
-                    budget=budget,
-                    calendar=ingested.calendar,
-                )
+            if isinstance(parsed, (Rejected, OverBudget)):
+                raise parsed
+            if parsed is not None:
+                data, calendar, info = parsed
                 if collection.components and info.component not in collection.components:
                     raise Rejected(
                         403,
@@ -269,6 +268,27 @@ class Writes:
                     seq=seq,
                 )
         return Stored(resource, old is None, data != given)
+
+    def _parse_object(
+        self, collection: Collection, name: str, data: bytes
+    ) -> tuple[bytes, icalendar.Calendar, ObjectInfo]:
+        """A calendar object's body as it will be stored (the ingest repairs applied), its
+        parse and what the index needs of it; Rejected when it is not one to store."""
+        budget = self.host.budget()
+        try:
+            ingested = ingest.repair(data, budget)
+        except OverBudget as exc:
+            raise Rejected(403, ical.MAX_INSTANCES, exc.message) from exc
+        if ingested.repairs:
+            log.debug("repaired %s/%s: %s", collection.path, name, ", ".join(ingested.repairs))
+        calendar, info = ical.parse_object(
+            ingested.data,
+            max_index_instances=self.host.kernel.index_max_instances,
+            horizon=int(time.time()) + self.host.kernel.index_horizon_years * 366 * 86400,
+            budget=budget,
+            calendar=ingested.calendar,
+        )
+        return ingested.data, calendar, info
 
     def delete_object(
         self,

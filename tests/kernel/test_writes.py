@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernel import Rejected, make_etag
+from kernel import Rejected, ical, make_etag
 from kernel.host import Host
 from kernel.testing import add_user
 
@@ -342,3 +342,29 @@ def test_every_stored_etag_is_the_digest_of_its_bytes(host: Host, cal) -> None:
     assert len(rows) == 5
     assert all(etag == make_etag(bytes(data)) for etag, data in rows)
     assert make_etag(b"x") != make_etag(b"y") and make_etag(b"x") == make_etag(b"x")
+
+
+def test_a_calendar_object_is_parsed_before_the_write_lock_and_refused_in_order(
+    host: Host, cal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The body is repaired and parsed before the write transaction (the database's write lock
+    then covers the database's work alone); what parsing refuses is still raised after access
+    and preconditions: a 404 or 403 first, then a failed If-Match's 412, then the body's 403."""
+    alice, work = cal
+    bob = add_user(host, "bob")
+    parsed_in: list[bool] = []
+    parse_object = ical.parse_object
+
+    def watched(*args, **kwargs):
+        parsed_in.append(host.store.transaction.active)
+        return parse_object(*args, **kwargs)
+
+    monkeypatch.setattr(ical, "parse_object", watched)
+    host.writes.put_object(work, "e1.ics", event(), principal=alice)
+    assert parsed_in == [False]
+    broken = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    for principal, if_match, status in ((bob, None, 404), (alice, '"not-it"', 412), (alice, None, 403)):
+        with pytest.raises(Rejected) as refused:
+            host.writes.put_object(work, "e1.ics", broken, principal=principal, if_match=if_match)
+        assert refused.value.status == status
+    assert host.store.data(host.store.resource(work.id, "e1.ics").id) == event()
