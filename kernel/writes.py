@@ -193,7 +193,9 @@ class Writes:
                 parsed = exc
         with self.transaction():
             self._require(principal, "write", collection)
-            old, seq = self.store.resource_for_write(collection.id, name)
+            uid = parsed[2].uid if isinstance(parsed, tuple) else None
+            target = self.store.resource_for_write(collection.id, name, uid)
+            old = target.old
             _check_conditions(old, if_match, if_none_match, if_unmodified_since)
             calendar = info = None
             if isinstance(parsed, (Rejected, OverBudget)):
@@ -214,10 +216,7 @@ class Writes:
                         f" {info.uid!r}.",
                         conflict=old,
                     )
-                # a replace that keeps its UID needs no look-up: a calendar's UIDs are unique,
-                # so the object holding it is the one replaced
-                same = old is not None and old.uid == info.uid
-                other = None if same else self.store.resource_by_uid(collection.id, info.uid)
+                other = target.holder  # read with the old row, unless it is the old row
                 if other is not None and other.name != name:
                     raise Rejected(
                         409,
@@ -250,6 +249,7 @@ class Writes:
                     indexed_until=info.indexed_until if info else None,
                     principal_id=principal.id if principal else None,
                     old=old,
+                    new_id=target.new_id,
                 )
                 if info is not None:
                     self.store.index_instances(resource, info.instances)
@@ -265,7 +265,7 @@ class Writes:
                     etag=resource.etag,
                     uid=resource.uid,
                     principal_id=principal.id if principal else None,
-                    seq=seq,
+                    seq=target.change_seq,
                 )
         return Stored(resource, old is None, data != given)
 

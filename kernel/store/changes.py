@@ -16,9 +16,12 @@ _RECORD_PG = (
     " u AS (UPDATE collections SET sync_seq = (SELECT seq FROM c), modified = ? WHERE id = ?)"
     " SELECT seq FROM c"
 )
-#: PostgreSQL: the next change's sequence number, taken ahead (the write lock is held, so
-#: numbers are still taken in commit order; one a rollback leaves unused is a gap).
-RESERVE_PG = "SELECT nextval(pg_get_serial_sequence('changes', 'seq'))"
+#: PostgreSQL: the next change's sequence number and the next resource id, taken ahead (the
+#: write lock is held, so changes are still numbered in commit order; what a rollback, or a
+#: replace that needs no new id, leaves unused is a gap).
+RESERVE_PG = (
+    "SELECT nextval(pg_get_serial_sequence('changes', 'seq')), nextval(pg_get_serial_sequence('resources', 'id'))"
+)
 #: The row with a reserved number: nothing is read back, so it can go out with the COMMIT.
 _RECORD_RESERVED_PG = (
     "WITH c AS (INSERT INTO changes (seq, collection_id, name, kind, etag, uid, principal_id, at)"

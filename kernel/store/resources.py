@@ -8,7 +8,7 @@ import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from kernel.names import canonical_name, check_segment
 from kernel.store.changes import RESERVE_PG
@@ -75,6 +75,26 @@ def page_sizes(first: int) -> Iterator[int]:
         size = min(size * 2, first * PAGE_GROWTH)
 
 
+#: The columns a new resource row is written with, and their markers.
+_INSERTED = (
+    "collection_id, name, uid, component, etag, content_type, size, data,"
+    " indexed_until, created, modified, created_by, modified_by"
+)
+_MARKS = ", ".join("?" * (_INSERTED.count(",") + 1))
+#: The calendar object holding a UID in a collection.
+_BY_UID = f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND uid = ? AND uid IS NOT NULL"
+
+
+class WriteTarget(NamedTuple):
+    """What :meth:`ResourceStore.resource_for_write` reads before a write: the resource at the
+    name, the other one holding the UID, and (PostgreSQL) the reserved change number and id."""
+
+    old: Resource | None
+    holder: Resource | None
+    change_seq: int | None
+    new_id: int | None
+
+
 class ResourceStore:
     """Mixin of :class:`kernel.store.Store` for resources."""
 
@@ -91,18 +111,29 @@ class ResourceStore:
         ).fetchone()
         return resource_of(row) if row else None
 
-    def resource_for_write(self, collection_id: int, name: str) -> tuple[Resource | None, int | None]:
-        """Inside a write transaction that records one change: :meth:`resource`, and on
-        PostgreSQL the sequence number that change will take, reserved in the same round trip
-        (for ``record_change(seq=...)``; None on SQLite, which numbers it as it inserts)."""
+    def resource_for_write(self, collection_id: int, name: str, uid: str | None = None) -> WriteTarget:
+        """Inside a write transaction that stores one object and records one change: the
+        resource ``name`` (as :meth:`resource`), the one holding ``uid`` when it is not that
+        one, and on PostgreSQL the change's sequence number and a new resource id, reserved;
+        there all of it is one round trip (``record_change(seq=...)`` and
+        ``save_resource_row(new_id=...)`` then write without reading anything back)."""
+        name = canonical_name(name)
         if self.dialect != "postgresql":
-            return self.resource(collection_id, name), None
-        rows, reserved = self.read_together(
-            (f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?",
-             (collection_id, canonical_name(name))),
+            old = self.resource(collection_id, name)
+            if uid is None or (old is not None and old.uid == uid):  # no UID, or the old row holds it
+                return WriteTarget(old, None, None, None)
+            return WriteTarget(old, self.resource_by_uid(collection_id, uid), None, None)
+        reads: list[tuple[str, Any]] = [
+            (f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?", (collection_id, name)),
             (RESERVE_PG, ()),
-        )
-        return (resource_of(rows[0]) if rows else None), int(reserved[0][0])
+        ]
+        if uid is not None:
+            reads.append((_BY_UID, (collection_id, uid)))
+        found = self.read_together(*reads)
+        old = resource_of(found[0][0]) if found[0] else None
+        holder = resource_of(found[2][0]) if uid is not None and found[2] else None
+        seq, new_id = found[1][0]
+        return WriteTarget(old, None if holder == old else holder, int(seq), int(new_id))
 
     def resource_by_uid(self, collection_id: int, uid: str) -> Resource | None:
         """The calendar object with this UID in a collection, or None.
@@ -113,11 +144,9 @@ class ResourceStore:
         objects). PostgreSQL's planner finds the UID index by itself.
         """
         hint = " INDEXED BY resources_uid" if self.dialect == "sqlite" else ""
-        row = self.conn.execute(
-            f"SELECT {RESOURCE_COLUMNS} FROM resources{hint} WHERE collection_id = ? AND uid = ? AND uid IS NOT NULL",
-            (collection_id, uid),
-        ).fetchone()
-        return resource_of(row) if row else None
+        row = self.conn.execute(_BY_UID.replace(" FROM resources", " FROM resources" + hint, 1), (collection_id, uid))
+        found = row.fetchone()
+        return resource_of(found) if found else None
 
     def resources(self, collection_id: int, names: Iterable[str] | None = None) -> list[Resource]:
         """Resources of a collection (all, or those named, in any Unicode normal form), by name."""
@@ -253,20 +282,23 @@ class ResourceStore:
         indexed_until: int | None,
         principal_id: int | None,
         old: Resource | None,
+        new_id: int | None = None,
     ) -> Resource:
         """Insert or replace a resource row (inside a write transaction); ``name`` is canonical
-        (kernel.writes makes it so)."""
+        (kernel.writes makes it so). ``new_id``: the id :meth:`resource_for_write` reserved for
+        a new row."""
         check_segment(name)
         etag = make_etag(data)
         now = time.time()
         if old is None:
-            new_id = self.conn.execute(
-                "INSERT INTO resources (collection_id, name, uid, component, etag, content_type, size, data,"
-                " indexed_until, created, modified, created_by, modified_by)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (collection_id, name, uid, component, etag, content_type, len(data), data,
-                 indexed_until, now, now, principal_id, principal_id),
-            ).fetchone()[0]
+            values = (collection_id, name, uid, component, etag, content_type, len(data), data,
+                      indexed_until, now, now, principal_id, principal_id)
+            if new_id is not None:  # reserved: nothing to read back
+                self.conn.execute(f"INSERT INTO resources (id, {_INSERTED}) VALUES (?, {_MARKS})", (new_id, *values))
+            else:
+                new_id = self.conn.execute(
+                    f"INSERT INTO resources ({_INSERTED}) VALUES ({_MARKS}) RETURNING id", values
+                ).fetchone()[0]
             if component is not None:
                 self._count_object(collection_id, 1)
             return Resource(new_id, collection_id, name, etag, content_type, len(data),

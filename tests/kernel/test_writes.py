@@ -125,8 +125,9 @@ def test_uid_conflict_names_the_other_resource(host: Host, cal) -> None:
 
 
 def test_a_replace_keeping_its_uid_does_not_look_the_uid_up(host: Host, cal) -> None:
-    """Replacing an object with one of the same UID skips the by-UID look-up (the object replaced
-    holds it); one of another UID still looks it up and is refused when another object holds it."""
+    """Replacing an object with one of the same UID skips the by-UID look-up on SQLite (the object
+    replaced holds it); on PostgreSQL the look-up goes with the old row's read, in its round trip
+    (test_query_counts counts them). One of another UID is refused when another object holds it."""
     alice, work = cal
     host.writes.put_object(work, "one.ics", event("first"), principal=alice)
     host.writes.put_object(work, "two.ics", event("second"), principal=alice)
@@ -140,7 +141,7 @@ def test_a_replace_keeping_its_uid_does_not_look_the_uid_up(host: Host, cal) -> 
         changed = [s for s in statements if "AND uid = " in " ".join(s.split())]
     finally:
         host.store.connections.set_tracer(None)
-    assert kept == [] and len(changed) == 1
+    assert (len(kept), len(changed)) == ((0, 1) if host.store.dialect == "sqlite" else (1, 2))
     assert err.value.precondition.endswith("no-uid-conflict") and err.value.conflict.name == "two.ics"
     assert host.store.resource(work.id, "one.ics").uid == "first"
 
