@@ -81,8 +81,14 @@ _INSERTED = (
     " indexed_until, created, modified, created_by, modified_by"
 )
 _MARKS = ", ".join("?" * (_INSERTED.count(",") + 1))
-#: The calendar object holding a UID in a collection.
-_BY_UID = f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND uid = ? AND uid IS NOT NULL"
+#: The resource of a name in a collection.
+_BY_NAME = f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?"
+
+
+def _by_uid(hint: str = "") -> str:
+    """The statement reading the calendar object holding a UID in a collection (``hint``: an
+    ``INDEXED BY`` clause)."""
+    return f"SELECT {RESOURCE_COLUMNS} FROM resources{hint} WHERE collection_id = ? AND uid = ? AND uid IS NOT NULL"
 
 
 class WriteTarget(NamedTuple):
@@ -105,10 +111,7 @@ class ResourceStore:
 
     def resource(self, collection_id: int, name: str) -> Resource | None:
         """The resource ``name`` (in any Unicode normal form) in a collection, or None."""
-        row = self.conn.execute(
-            f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?",
-            (collection_id, canonical_name(name)),
-        ).fetchone()
+        row = self.conn.execute(_BY_NAME, (collection_id, canonical_name(name))).fetchone()
         return resource_of(row) if row else None
 
     def resource_for_write(self, collection_id: int, name: str, uid: str | None = None) -> WriteTarget:
@@ -123,17 +126,16 @@ class ResourceStore:
             if uid is None or (old is not None and old.uid == uid):  # no UID, or the old row holds it
                 return WriteTarget(old, None, None, None)
             return WriteTarget(old, self.resource_by_uid(collection_id, uid), None, None)
-        reads: list[tuple[str, Any]] = [
-            (f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?", (collection_id, name)),
-            (RESERVE_PG, ()),
-        ]
+        reads: list[tuple[str, Any]] = [(_BY_NAME, (collection_id, name)), (RESERVE_PG, ())]
         if uid is not None:
-            reads.append((_BY_UID, (collection_id, uid)))
+            reads.append((_by_uid(), (collection_id, uid)))
         found = self.read_together(*reads)
         old = resource_of(found[0][0]) if found[0] else None
         holder = resource_of(found[2][0]) if uid is not None and found[2] else None
+        if old is not None and old.uid == uid:  # the old row holds it, as on SQLite
+            holder = None
         seq, new_id = found[1][0]
-        return WriteTarget(old, None if holder == old else holder, int(seq), int(new_id))
+        return WriteTarget(old, holder, int(seq), int(new_id))
 
     def resource_by_uid(self, collection_id: int, uid: str) -> Resource | None:
         """The calendar object with this UID in a collection, or None.
@@ -144,9 +146,8 @@ class ResourceStore:
         objects). PostgreSQL's planner finds the UID index by itself.
         """
         hint = " INDEXED BY resources_uid" if self.dialect == "sqlite" else ""
-        row = self.conn.execute(_BY_UID.replace(" FROM resources", " FROM resources" + hint, 1), (collection_id, uid))
-        found = row.fetchone()
-        return resource_of(found) if found else None
+        row = self.conn.execute(_by_uid(hint), (collection_id, uid)).fetchone()
+        return resource_of(row) if row else None
 
     def resources(self, collection_id: int, names: Iterable[str] | None = None) -> list[Resource]:
         """Resources of a collection (all, or those named, in any Unicode normal form), by name."""
