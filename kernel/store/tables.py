@@ -52,10 +52,25 @@ def one_of(dialect: str, column: str, values: Sequence[Any]) -> tuple[str, list[
     """The condition "``column`` is one of ``values``" and its parameters. PostgreSQL takes the
     values as one array, so the statement's text is the same for any number of them (psycopg
     converts and prepares it once, where a marker per value made it tokenise the text of every
-    statement past 50 parameters again); SQLite has a marker per value (at most 32,766)."""
+    statement past 50 parameters again); SQLite has a marker per value (at most 32,766).
+
+    On PostgreSQL an array of integers or of strings goes as one text literal that the server
+    casts: psycopg adapts a Python list value by value (about 0.2 ms for 500 ids), the
+    literal is joined in C and parsed by the server."""
     if dialect == "postgresql":
-        return f"{column} = ANY(?)", [list(values)]
+        items = list(values)
+        if items and all(type(value) is int for value in items):
+            return f"{column} = ANY(CAST(? AS BIGINT[]))", ["{" + ",".join(map(str, items)) + "}"]
+        if items and all(type(value) is str for value in items):
+            return f"{column} = ANY(CAST(? AS TEXT[]))", ["{" + ",".join(map(_array_element, items)) + "}"]
+        return f"{column} = ANY(?)", [items]
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+
+def _array_element(value: str) -> str:
+    """A string as an element of a PostgreSQL array literal: double-quoted, with ``\\`` and
+    ``"`` escaped, so that commas, braces, blanks and ``NULL`` stay text."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def literal(value: Any) -> str:

@@ -243,18 +243,32 @@ def test_groups_and_rows_read_an_accounts_groups_with_their_rows_in_one_statemen
 
 def test_one_of_selects_the_rows_whose_column_is_among_values(host: Host, cal: Collection) -> None:
     """``store.one_of``: a condition for any number of values (none included) beside other
-    ``?`` markers; on PostgreSQL its text does not change with the number of values."""
+    ``?`` markers; on PostgreSQL its text does not change with the number of values, and
+    strings that mean something in an array literal are still only text."""
     store = host.store
-    store.executemany(INSERT, [(cal.id, key, key.upper()) for key in "abcde"])
-    texts = set()
-    for wanted, expected in ((["b", "d", "z"], ["B", "D"]), (["a"], ["A"]), ([], [])):
+    keys = ["a", "b", "c", 'd"q', "e\\", "f,g", "{h}", "NULL", " i ", "", "ü"]
+    store.executemany(INSERT, [(cal.id, key, f"<{key}>") for key in keys])
+    ids = {key: store.execute("SELECT id FROM notes_items WHERE key = ?", (key,)).fetchone()[0] for key in keys}
+    texts: dict[type, set[str]] = {str: set(), int: set()}
+    cases = [(["b", "z"], ["b"]), (["a"], ["a"]), (keys[3:], keys[3:]), (["NULL", "null", ""], ["NULL", ""])]
+    for wanted, expected in cases:
         among, values = store.one_of("key", wanted)
-        texts.add(among)
+        texts[str].add(among)
         rows = store.execute(
-            f"SELECT body FROM notes_items WHERE collection_id = ? AND {among} ORDER BY body", (cal.id, *values)
+            f"SELECT body FROM notes_items WHERE collection_id = ? AND {among}", (cal.id, *values)
         ).fetchall()
-        assert [r[0] for r in rows] == expected
-    assert len(texts) == (1 if store.dialect == "postgresql" else 3)
+        assert sorted(r[0] for r in rows) == sorted(f"<{key}>" for key in expected)
+    for wanted_ids, expected in (([ids["b"], ids["f,g"], 10**12], ["b", "f,g"]), ([ids["ü"]], ["ü"])):
+        among, values = store.one_of("id", wanted_ids)
+        texts[int].add(among)
+        rows = store.execute(f"SELECT key FROM notes_items WHERE {among}", values).fetchall()
+        assert sorted(r[0] for r in rows) == sorted(expected)
+    among, values = store.one_of("key", [])
+    assert store.execute(f"SELECT key FROM notes_items WHERE {among}", values).fetchall() == []
+    if store.dialect == "postgresql":
+        assert len(texts[str]) == len(texts[int]) == 1
+    else:
+        assert len(texts[str]) == len(cases)  # a marker per value
 
 
 def test_generated_keys_are_never_reused(host: Host) -> None:
