@@ -163,6 +163,24 @@ class Store(
             return self.conn.read_together(statements)  # type: ignore[attr-defined,no-any-return]
         return [self.execute(sql, params).fetchall() for sql, params in statements]
 
+    @contextmanager
+    def expecting(self, *statements: tuple[str, Any]) -> Iterator[None]:
+        """Name reads the calling thread will soon run outside a transaction, to save their
+        round trips: on PostgreSQL they are sent with the block's next statement, and when
+        one runs in the block, the same text with the same parameters, it is answered from
+        what came back. Opening a transaction forgets them (it must read what it holds), and
+        so does the end of the block. Such a read sees the database as the first statement
+        did: name only reads that could as well have run then. On SQLite nothing changes."""
+        if self.dialect == "sqlite":
+            yield
+            return
+        conn = self.conn
+        conn.expect(statements)  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            conn.forget_expected()  # type: ignore[attr-defined]
+
     def stream(self, sql: str, params: Any = (), size: int = 1000) -> Iterator[list[Any]]:
         """The rows of a query in lists of ``size`` (inside :meth:`snapshot` or a transaction),
         never the whole result in memory at once."""

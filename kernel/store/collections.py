@@ -80,29 +80,29 @@ class CollectionStore:
         row = self.conn.execute(f"{_SELECT} WHERE {key} = ? AND c.path = ?", (owner, canonical_name(path))).fetchone()
         return _collection(row) if row else None
 
-    def collections_at(self, owner_id: int, paths: list[str]) -> dict[str, Collection]:
-        """The collections at any of ``paths`` in ``owner_id``'s home, in one query, by their stored
-        (canonical) path: a resource URL's collection and its parent without two round trips."""
-        wanted = sorted({canonical_name(p) for p in paths})
-        rows = self.conn.execute(
-            f"{_SELECT} WHERE p.id = ? AND c.path IN ({', '.join('?' * len(wanted))})", (owner_id, *wanted)
-        )
+    def collections_at(self, owner: str | int, paths: list[str]) -> dict[str, Collection]:
+        """The collections at any of ``paths`` in the home of ``owner`` (name or id), in one query,
+        by their stored (canonical) path: a resource URL's collection and its parent without two
+        round trips."""
+        rows = self.conn.execute(*self.collections_at_statement(owner, paths))
         return {c.path: c for c in map(_collection, rows.fetchall())}
 
+    @staticmethod
+    def collections_at_statement(owner: str | int, paths: list[str]) -> tuple[str, tuple[Any, ...]]:
+        """The statement :meth:`collections_at` runs (to name it ahead: ``store.expecting``)."""
+        wanted = sorted({canonical_name(p) for p in paths})
+        key = "p.id" if isinstance(owner, int) else "p.name"
+        return f"{_SELECT} WHERE {key} = ? AND c.path IN ({', '.join('?' * len(wanted))})", (owner, *wanted)
+
     def collections_with_member(
-        self, owner_id: int, path: str, parent: str, name: str, *, with_data: bool = False
+        self, owner: str | int, path: str, parent: str, name: str, *, with_data: bool = False
     ) -> tuple[dict[str, Collection], Resource | None, bytes | None]:
-        """What a resource URL in ``owner_id``'s home may name, in one statement: the collections
-        at ``path`` and at ``parent`` (as :meth:`collections_at` gives them), and the resource
-        ``name`` of the one at ``parent`` (None when there is none), with its content when asked."""
-        wanted = sorted({canonical_name(path), canonical_name(parent)})
-        data = ", r.data" if with_data else ""
-        sql = (
-            _SELECT.replace(" FROM ", f", {_MEMBER}{data} FROM ", 1)
-            + " LEFT JOIN resources r ON r.collection_id = c.id AND c.path = ? AND r.name = ?"
-            + f" WHERE p.id = ? AND c.path IN ({', '.join('?' * len(wanted))})"
-        )
-        rows = self.conn.execute(sql, (canonical_name(parent), canonical_name(name), owner_id, *wanted)).fetchall()
+        """What a resource URL in the home of ``owner`` (name or id) may name, in one statement:
+        the collections at ``path`` and at ``parent`` (as :meth:`collections_at` gives them), and
+        the resource ``name`` of the one at ``parent`` (None when there is none), with its
+        content when asked."""
+        statement = self.collections_with_member_statement(owner, path, parent, name, with_data=with_data)
+        rows = self.conn.execute(*statement).fetchall()
         found: dict[str, Collection] = {}
         resource: Resource | None = None
         content: bytes | None = None
@@ -113,6 +113,21 @@ class CollectionStore:
                 resource = resource_of(row[_WIDTH : _WIDTH + len(RESOURCE_FIELDS)])
                 content = row[-1] if with_data else None
         return found, resource, content
+
+    @staticmethod
+    def collections_with_member_statement(
+        owner: str | int, path: str, parent: str, name: str, *, with_data: bool = False
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement :meth:`collections_with_member` runs (to name it ahead: ``store.expecting``)."""
+        wanted = sorted({canonical_name(path), canonical_name(parent)})
+        data = ", r.data" if with_data else ""
+        key = "p.id" if isinstance(owner, int) else "p.name"
+        sql = (
+            _SELECT.replace(" FROM ", f", {_MEMBER}{data} FROM ", 1)
+            + " LEFT JOIN resources r ON r.collection_id = c.id AND c.path = ? AND r.name = ?"
+            + f" WHERE {key} = ? AND c.path IN ({', '.join('?' * len(wanted))})"
+        )
+        return sql, (canonical_name(parent), canonical_name(name), owner, *wanted)
 
     def collection_by_id(self, collection_id: int) -> Collection | None:
         """The collection with this id, or None."""

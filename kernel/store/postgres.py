@@ -7,7 +7,8 @@ parameter markers into psycopg's. Each thread holds one pooled connection in
 autocommit mode; a write transaction is ``BEGIN`` plus a transaction-scoped
 advisory lock, so writers on every node queue as they do on one SQLite file.
 Round trips are what a request pays most for here, so statements that need no answer
-of their own ride with the next one that does (:class:`PgConnection`).
+of their own ride with the next one that does, and reads named ahead ride with the next
+statement (:class:`PgConnection`).
 """
 
 from __future__ import annotations
@@ -64,9 +65,10 @@ def _adapt(params: Any) -> Any:
 class PgConnection:
     """A pooled psycopg connection speaking the portable subset (``execute`` like sqlite3's).
 
-    Two things wait to ride with the next statement, each saving a round trip: the
-    statements that open a write transaction (:meth:`open_with`), and a pipeline left open
-    after the last deferred block of a transaction (:meth:`pipeline`), closed by the ``COMMIT``.
+    Three things wait to ride with the next statement, each saving a round trip: the
+    statements that open a write transaction (:meth:`open_with`), a pipeline left open
+    after the last deferred block of a transaction (:meth:`pipeline`), closed by the
+    ``COMMIT``, and reads named ahead outside a transaction (:meth:`expect`).
     """
 
     def __init__(self, raw: Any) -> None:
@@ -74,6 +76,8 @@ class PgConnection:
         self._trace: Callable[[str], Any] | None = None
         self._opening: tuple[str, ...] = ()
         self._held: Any = None
+        self._expected: list[tuple[str, Any]] = []
+        self._answered: dict[tuple[str, str], list[Any]] = {}
 
     def set_trace_callback(self, callback: Callable[[str], Any] | None) -> None:
         """Call ``callback(sql)`` for every statement run (None: stop), as sqlite3 does."""
@@ -82,8 +86,21 @@ class PgConnection:
     def open_with(self, *statements: str) -> None:
         """Open a transaction with ``statements`` (a BEGIN and what must follow it), sent in
         one round trip with the transaction's first statement. A transaction that runs none
-        sends nothing: its COMMIT or ROLLBACK only forgets them."""
+        sends nothing: its COMMIT or ROLLBACK only forgets them. Reads named ahead are
+        forgotten: in a transaction a read sees what the transaction holds."""
+        self.forget_expected()
         self._opening = statements
+
+    def expect(self, statements: Sequence[tuple[str, Any]]) -> None:
+        """Reads this thread will soon run outside a transaction: they are sent after the next
+        statement run outside one, in its round trip, and when they run they are answered
+        from what came back. A transaction, or :meth:`forget_expected`, forgets them."""
+        self._expected.extend(statements)
+
+    def forget_expected(self) -> None:
+        """Forget the reads named ahead, sent or not."""
+        self._expected.clear()
+        self._answered.clear()
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run one statement; returns the psycopg cursor (None for a COMMIT or ROLLBACK that
@@ -97,11 +114,40 @@ class PgConnection:
                 self._opening = ()
                 return None
             return self._send_together([(sql, params)])[0]
+        if (self._answered or self._expected) and not _is_read(sql):
+            self.forget_expected()  # this thread writes: what was read ahead may be older than that
+        if self._answered and (rows := self._answered.pop(_statement_key(sql, params), None)) is not None:
+            return _Answered(rows)
+        if self._expected and not self.in_transaction:
+            return self._send_expected(sql, params)
         self._traced(sql)
         try:
             return self.raw.execute(pg_sql(sql), _adapt(params), binary=True)
         except self._data_error as exc:
             raise _refused(exc) from None
+
+    def _send_expected(self, sql: str, params: Any) -> Any:
+        """Run ``sql`` with the reads named ahead after it, in one pipeline; keep their rows.
+        A read ahead that fails is only not answered: it runs again when its turn comes."""
+        expected, self._expected = self._expected, []
+        self._traced(sql, *(statement for statement, _ in expected))
+        ahead: list[tuple[tuple[str, str], Any]] = []
+        cursor: Any = None
+        try:
+            with self.raw.pipeline():
+                cursor = self.raw.execute(pg_sql(sql), _adapt(params), binary=True)
+                for statement, values in expected:
+                    ahead.append((_statement_key(statement, values),
+                                  self.raw.execute(pg_sql(statement), _adapt(values), binary=True)))
+        except self._psycopg_error as exc:
+            if _succeeded(cursor):  # only a read ahead failed
+                return cursor
+            if isinstance(exc, self._data_error):
+                raise _refused(exc) from None
+            raise
+        for key, read in ahead:
+            self._answered[key] = read.fetchall()
+        return cursor
 
     def read_together(self, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
         """The rows of each of several reads, sent in one pipeline: one round trip for all
@@ -127,12 +173,14 @@ class PgConnection:
     def script(self, sql: str) -> None:
         """Run statements without parameters, separated by ``;``, in one round trip (the
         simple query protocol: text results, never prepared)."""
+        self.forget_expected()
         self._settle()
         self._traced(sql)
         self.raw.execute(sql)
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> Any:
         """Run one statement for each parameter set."""
+        self.forget_expected()
         self._settle()
         cursor = self.raw.cursor()
         rows = [_adapt(p) for p in seq]
@@ -233,6 +281,55 @@ class PgConnection:
         from psycopg.pq import TransactionStatus
 
         return bool(self._opening) or bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
+
+
+def _succeeded(cursor: Any) -> bool:
+    """Did the statement of this psycopg cursor, sent in a pipeline, get its result?"""
+    from psycopg.pq import ExecStatus
+
+    result = None if cursor is None else cursor.pgresult
+    return result is not None and result.status in (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK)
+
+
+def _is_read(sql: str) -> bool:
+    """Is this statement a plain read (a SELECT)?"""
+    return sql.lstrip()[:6].upper() == "SELECT"
+
+
+def _statement_key(sql: str, params: Any) -> tuple[str, str]:
+    """What identifies a read named ahead: its text and its parameters' values."""
+    if isinstance(params, dict):
+        return sql, repr(sorted(params.items()))
+    return sql, repr(tuple(params))
+
+
+class _Answered:
+    """The rows of a read named ahead (:meth:`PgConnection.expect`), read as from a cursor."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+        self._at = 0
+        self.rowcount = len(rows)
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        if self._at >= len(self._rows):
+            return None
+        self._at += 1
+        return self._rows[self._at - 1]
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        """Up to ``size`` next rows."""
+        taken = self._rows[self._at : self._at + size]
+        self._at += len(taken)
+        return taken
+
+    def fetchall(self) -> list[Any]:
+        """The rows not yet read."""
+        return self.fetchmany(len(self._rows))
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
 
 
 def _refused(exc: Exception) -> Exception:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -269,6 +271,67 @@ def test_one_of_selects_the_rows_whose_column_is_among_values(host: Host, cal: C
         assert len(texts[str]) == len(texts[int]) == 1
     else:
         assert len(texts[str]) == len(cases)  # a marker per value
+
+
+BODY_OF = "SELECT body FROM notes_items WHERE collection_id = ? AND key = ?"
+
+
+def test_reads_named_ahead_are_answered_as_if_run_then(host: Host, cal: Collection) -> None:
+    """``store.expecting``: each read named ahead runs once, sent with the block's first
+    statement (one round trip on PostgreSQL), and is answered as read then, on both backends."""
+    store = host.store
+    store.executemany(INSERT, [(cal.id, key, f"<{key}>") for key in "abc"])
+    with store.traced() as statements, store.expecting((BODY_OF, (cal.id, "a")), (BODY_OF, (cal.id, "b"))):
+        with round_trips(store) if store.dialect == "postgresql" else nullcontext([]) as trips:
+            first = store.execute(BODY_OF, (cal.id, "c")).fetchone()
+        a = store.execute(BODY_OF, (cal.id, "a"))
+        b = store.execute(BODY_OF, (cal.id, "b"))
+        assert (first, a.fetchone(), a.fetchone(), b.fetchall()) == (("<c>",), ("<a>",), None, [("<b>",)])
+    assert len(statements) == 3
+    assert len(trips) == (1 if store.dialect == "postgresql" else 0)
+    assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("<a>",)]  # after the block: read as usual
+
+
+def test_reads_named_ahead_never_answer_older_than_this_threads_writes(host: Host, cal: Collection) -> None:
+    """What the thread writes (in a transaction or not) after the reads went out makes them
+    run again; a read the block did not run is not kept for a later one."""
+    store = host.store
+    store.execute(INSERT, (cal.id, "a", "old"))
+    update = "UPDATE notes_items SET body = ? WHERE collection_id = ? AND key = ?"
+    with store.expecting((BODY_OF, (cal.id, "a"))):
+        store.execute("SELECT 1").fetchall()  # sends the read ahead on PostgreSQL
+        with store.transaction():
+            store.execute(update, ("in a transaction", cal.id, "a"))
+        assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("in a transaction",)]
+    with store.expecting((BODY_OF, (cal.id, "a"))):
+        store.execute("SELECT 1").fetchall()
+        store.execute(update, ("alone", cal.id, "a"))
+        assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("alone",)]
+    with store.expecting((BODY_OF, (cal.id, "a"))):
+        store.execute("SELECT 1").fetchall()
+    with store.transaction():
+        store.execute(update, ("after the block", cal.id, "a"))
+    assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("after the block",)]
+    # a transaction reads what it holds, even what it only reads, whoever wrote meanwhile
+    with store.expecting((BODY_OF, (cal.id, "a"))):
+        store.execute("SELECT 1").fetchall()
+        other = threading.Thread(target=lambda: store.execute(update, ("another thread", cal.id, "a")))
+        other.start()
+        other.join(timeout=30)
+        with store.transaction():
+            store.execute("SELECT 1").fetchall()
+            assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("another thread",)]
+
+
+def test_a_read_named_ahead_that_fails_fails_only_when_it_runs(host: Host, cal: Collection) -> None:
+    store = host.store
+    store.execute(INSERT, (cal.id, "a", "body"))
+    missing = "SELECT body FROM no_such_table WHERE key = ?"
+    with store.expecting((missing, ("a",))):
+        assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("body",)]
+        with pytest.raises(Exception, match="no_such_table"):
+            store.execute(missing, ("a",)).fetchall()
+    assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("body",)]
 
 
 def test_generated_keys_are_never_reused(host: Host) -> None:
