@@ -71,6 +71,16 @@ def test_a_client_finds_it_on_first_connection(host: Host) -> None:
             assert str(calendars[0].url).endswith("/dav/cal/alice/default/")
 
 
+def test_a_first_request_into_the_default_calendar_finds_it(host: Host) -> None:
+    """The URL of a client's very first request is read ahead with its account (on
+    PostgreSQL), before the calendar it names is made for the account: it is read again."""
+    add_user(host, "alice")
+    with LiveServer(host) as server, server.client("alice") as client:
+        put = client.put("/dav/cal/alice/default/e.ics", content=EVENT, headers={"Content-Type": "text/calendar"})
+        assert put.status_code == 201, put.text
+        assert client.get("/dav/cal/alice/default/e.ics").content == EVENT
+
+
 def test_disabled_leaves_an_empty_home(tmp_path: Path) -> None:
     host = make_host(tmp_path, ["caldav_server", "default_calendar"], '[default_calendar]\nhref_name = ""\n')
     add_user(host, "alice")

@@ -52,7 +52,7 @@ def _size_precondition(collection: Collection) -> str | None:
 def install(app: DavApp) -> None:
     """Register the CalDAV pieces on a DAV app."""
     properties.register(app)
-    app.methods["MKCALENDAR"] = Method(mkcalendar, lambda t: t.kind == "unmapped")
+    app.methods["MKCALENDAR"] = Method(mkcalendar, lambda t: t.kind == "unmapped", checks_locks=True)
     app.reports[c("calendar-query")] = Report(calendar_query, _in_calendar)
     app.reports[c("calendar-multiget")] = Report(calendar_multiget, _in_calendar)
     app.reports[c("free-busy-query")] = Report(free_busy_query, _is_calendar)

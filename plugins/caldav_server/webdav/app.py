@@ -27,7 +27,7 @@ from plugins.caldav_server.webdav.context import DavContext
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.locks import Locks
 from plugins.caldav_server.webdav.properties import LiveProperty
-from plugins.caldav_server.webdav.resolve import Hrefs, Target, resolve, split_path
+from plugins.caldav_server.webdav.resolve import Hrefs, Target, resolve, resolving_read, split_path
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -70,13 +70,15 @@ class Method:
     read: it may refuse the request or set ``ctx.body_limit`` and
     ``ctx.body_precondition`` (PUT asks the size limit there). With ``reads_content`` the
     URL's resource is resolved together with its content (``Target.data``, one statement:
-    GET and HEAD send bytes and ETag of one version).
+    GET and HEAD send bytes and ETag of one version). With ``checks_locks`` the method
+    checks the locks covering the URL (``Locks.check``), and they are read with the URL.
     """
 
     handler: MethodHandler
     allowed: Callable[[Target], bool] = _always
     prepare: Callable[[DavContext], None] | None = None
     reads_content: bool = False
+    checks_locks: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,13 +181,34 @@ class DavApp:
         return await self.host.run(self._run, ctx, method)
 
     def _begin(self, request: Request, body: bytes | None) -> Response | PasswordCheck | tuple[DavContext, Method]:
-        """In a worker: authenticate, then go on as :meth:`_as` (or say which password to verify)."""
-        answer = self.host.identify(request)
-        if answer is None:
-            return _challenge()
-        if isinstance(answer, PasswordCheck):
-            return answer
-        return self._as(request, answer, body)
+        """In a worker: authenticate, then go on as :meth:`_as` (or say which password to verify).
+        The reads resolving the URL (and its locks, for a method that checks them) are named
+        ahead: on PostgreSQL they go with authentication's, one round trip for all."""
+        with self.host.store.expecting(*self._reads_ahead(request)):
+            answer = self.host.identify(request)
+            if answer is None:
+                return _challenge()
+            if isinstance(answer, PasswordCheck):
+                return answer
+            return self._as(request, answer, body)
+
+    def _reads_ahead(self, request: Request) -> list[tuple[str, Any]]:
+        """The statements :meth:`_prepare` will run for this request's URL, as far as the URL
+        alone tells (a path into a home)."""
+        method = self.methods.get(request.method)
+        root = self.hrefs(request).root.encode("utf-8")
+        raw = (request.scope.get("raw_path") or request.scope["path"].encode("utf-8")).split(b"?", 1)[0]
+        if method is None or not raw.startswith(root + b"/"):
+            return []
+        try:
+            segments = split_path(raw[len(root) :])
+            below = raw[len(root) :].decode("utf-8").rstrip("/")
+        except (DavError, UnicodeDecodeError):
+            return []
+        reads = [resolving_read(self.host.store, segments, with_data=method.reads_content)]
+        if method.checks_locks:
+            reads.append(self.locks.covering_statement([below]))
+        return [read for read in reads if read is not None]
 
     def _as(
         self, request: Request, principal: Principal, body: bytes | None

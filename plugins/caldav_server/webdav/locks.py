@@ -131,12 +131,16 @@ class Locks:
     def covering_each(self, paths: Iterable[str]) -> dict[str, list[Lock]]:
         """The locks covering each of ``paths`` (as :meth:`covering`), read in one statement."""
         wanted = list(dict.fromkeys(paths))
-        ancestors = sorted({ancestor for path in wanted for ancestor in _ancestors(path)})
-        found = self._rows(
-            f"SELECT {_COLUMNS} FROM caldav_server_locks WHERE path IN ({','.join('?' * len(ancestors))})",
-            ancestors,
-        )
+        found = self._rows(*self.covering_statement(wanted))
         return {path: [lock for lock in found if lock.covers(path)] for path in wanted}
+
+    @staticmethod
+    def covering_statement(paths: Iterable[str]) -> tuple[str, tuple[str, ...]]:
+        """The statement :meth:`covering_each` runs (to name it ahead: ``store.expecting``)."""
+        ancestors = sorted({ancestor for path in paths for ancestor in _ancestors(path)})
+        return f"SELECT {_COLUMNS} FROM caldav_server_locks WHERE path IN ({','.join('?' * len(ancestors))})", (
+            *ancestors,
+        )
 
     def below(self, path: str) -> list[Lock]:
         """Locks rooted strictly below ``path``."""

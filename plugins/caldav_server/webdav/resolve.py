@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from kernel import canonical_name
@@ -228,6 +228,19 @@ def resolve(
     return _in_home(store, owner, path, lambda segs: base + "/".join(map(quote_segment, segs)), with_data)
 
 
+def resolving_read(store: Store, segments: list[str], *, with_data: bool = False) -> tuple[str, tuple[Any, ...]] | None:
+    """The statement :func:`resolve` runs for a path to a collection or an object in a home
+    (named by the URL, not through an alias), to name it ahead of authentication
+    (``store.expecting``); None for other paths."""
+    if len(segments) < 3 or segments[0] != HOMES or ALIAS in segments[2]:
+        return None
+    owner, path = segments[1], segments[2:]
+    if len(path) == 1:
+        return store.collections_at_statement(owner, [path[0]])
+    return store.collections_with_member_statement(owner, "/".join(path), "/".join(path[:-1]), path[-1],
+                                                   with_data=with_data)
+
+
 def alias_name(collection: Collection) -> str:
     """The name a collection of another principal has in a home it is shared into."""
     return f"{collection.owner.name}{ALIAS}{collection.path}"
@@ -250,9 +263,9 @@ def _in_home(
     resource: Resource | None = None
     data: bytes | None = None
     if up:  # the URL's collection, its parent's, and the parent's resource of that name: one statement
-        found, resource, data = store.collections_with_member(owner.id, full, up, name, with_data=with_data)
+        found, resource, data = store.collections_with_member(owner.name, full, up, name, with_data=with_data)
     else:
-        found = store.collections_at(owner.id, [full])
+        found = store.collections_at(owner.name, [full])
     collection = found.get(canonical_name(full))
     if collection is not None:
         return Target("collection", href_of(path) + "/", owner=owner, collection=collection)
