@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -164,18 +164,19 @@ class Store(
         return [self.execute(sql, params).fetchall() for sql, params in statements]
 
     @contextmanager
-    def expecting(self, *statements: tuple[str, Any]) -> Iterator[None]:
+    def expecting(self, reads: Callable[[], Iterable[tuple[str, Any]]]) -> Iterator[None]:
         """Name reads the calling thread will soon run outside a transaction, to save their
-        round trips: on PostgreSQL they are sent with the block's next statement, and when
-        one runs in the block, the same text with the same parameters, it is answered from
-        what came back. Opening a transaction forgets them (it must read what it holds), and
-        so does the end of the block. Such a read sees the database as the first statement
-        did: name only reads that could as well have run then. On SQLite nothing changes."""
+        round trips: ``reads()`` gives them as (sql, params). On PostgreSQL they are sent with
+        the block's next statement, and when one runs in the block, the same text with the
+        same parameters, it is answered from what came back. Opening a transaction forgets
+        them (it must read what it holds), and so does the end of the block. Such a read sees
+        the database as the first statement did: name only reads that could as well have run
+        then. On SQLite, where a read costs no round trip, ``reads`` is not even called."""
         if self.dialect == "sqlite":
             yield
             return
         conn = self.conn
-        conn.expect(statements)  # type: ignore[attr-defined]
+        conn.expect(list(reads()))  # type: ignore[attr-defined]
         try:
             yield
         finally:

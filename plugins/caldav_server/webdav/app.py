@@ -184,7 +184,7 @@ class DavApp:
         """In a worker: authenticate, then go on as :meth:`_as` (or say which password to verify).
         The reads resolving the URL (and its locks, for a method that checks them) are named
         ahead: on PostgreSQL they go with authentication's, one round trip for all."""
-        with self.host.store.expecting(*self._reads_ahead(request)):
+        with self.host.store.expecting(lambda: self._reads_ahead(request)):
             answer = self.host.identify(request)
             if answer is None:
                 return _challenge()
