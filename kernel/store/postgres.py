@@ -291,9 +291,15 @@ def _succeeded(cursor: Any) -> bool:
     return result is not None and result.status in (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK)
 
 
+@lru_cache(maxsize=4096)
 def _is_read(sql: str) -> bool:
-    """Is this statement a plain read (a SELECT)?"""
-    return sql.lstrip()[:6].upper() == "SELECT"
+    """Is this statement a read: a SELECT, or a WITH without INSERT, UPDATE, DELETE or MERGE
+    anywhere in it (a word of those in a name or a literal only makes it count as a write)?"""
+    head = sql.lstrip()[:6].upper()
+    return head == "SELECT" or (head[:4] == "WITH" and _WRITES.search(sql) is None)
+
+
+_WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
 def _statement_key(sql: str, params: Any) -> tuple[str, str]:
