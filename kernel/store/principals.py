@@ -159,29 +159,38 @@ class PrincipalStore:
         return [_principal(r) for r in rows]
 
     def groups_and_rows(
-        self, principal_id: int, table: str, columns: tuple[str, ...], key: str = "principal_id"
+        self, principal: str | int, table: str, columns: tuple[str, ...], key: str = "principal_id"
     ) -> tuple[list[Principal], dict[int, list[tuple[Any, ...]]]]:
-        """The groups a principal belongs to (as :meth:`groups_of` gives them) and, in the same
-        statement, the ``columns`` of a plugin's ``table`` rows whose ``key`` is the principal
-        or one of those groups, by that id: settings an account takes from its groups, read
-        in one round trip."""
+        """The groups a principal (name or id) belongs to (as :meth:`groups_of` gives them) and,
+        in the same statement, the ``columns`` of a plugin's ``table`` rows whose ``key`` is the
+        principal or one of those groups, by that id: settings an account takes from its
+        groups, read in one round trip."""
+        rows = self.conn.execute(*self.groups_and_rows_statement(principal, table, columns, key))
+        groups: dict[int, Principal] = {}
+        found: dict[int, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            member = _principal(row)
+            if principal not in (member.id, member.name):
+                groups.setdefault(member.id, member)
+            if row[-1] is not None:
+                found.setdefault(member.id, []).append(tuple(row[6:-1]))
+        return list(groups.values()), found
+
+    @staticmethod
+    def groups_and_rows_statement(
+        principal: str | int, table: str, columns: tuple[str, ...], key: str = "principal_id"
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement :meth:`groups_and_rows` runs (to name it ahead: ``store.expecting``);
+        ValueError for a table or column name that is not an identifier."""
         for name in (table, key, *columns):
             if not _IDENTIFIER.fullmatch(name):
                 raise ValueError(f"not a table or column name: {name!r}")
         picked = ", ".join(f"t.{c}" for c in (*columns, key))
-        rows = self.conn.execute(
-            "WITH RECURSIVE g(id) AS (SELECT CAST(? AS BIGINT)"
+        start = "SELECT id FROM principals WHERE name = ?" if isinstance(principal, str) else "SELECT CAST(? AS BIGINT)"
+        return (
+            f"WITH RECURSIVE g(id) AS ({start}"
             " UNION SELECT m.group_id FROM memberships m JOIN g ON m.member_id = g.id)"
             f" SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}, {picked}"
             f" FROM g JOIN principals p ON p.id = g.id LEFT JOIN {table} t ON t.{key} = g.id ORDER BY p.name",
-            (principal_id,),
+            (principal,),
         )
-        groups: dict[int, Principal] = {}
-        found: dict[int, list[tuple[Any, ...]]] = {}
-        for row in rows:
-            principal = _principal(row)
-            if principal.id != principal_id:
-                groups.setdefault(principal.id, principal)
-            if row[-1] is not None:
-                found.setdefault(principal.id, []).append(tuple(row[6:-1]))
-        return list(groups.values()), found
