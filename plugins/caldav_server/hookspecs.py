@@ -83,3 +83,18 @@ def dav_extend(host: HostAPI, dav: DavExtensions) -> None:
     methods, resource types, PUT checks, collection renderers for GET, DAV compliance
     classes and privileges (see :class:`plugins.caldav_server.webdav.extensions.DavExtensions`).
     """
+
+
+@hookspec
+def dav_reads_ahead(host: HostAPI, method: str, owner: str, path: list[str]) -> list[tuple[str, Any]] | None:
+    """Reads your plugin will make, outside a transaction, for a DAV request on ``path`` in the
+    home of ``owner`` (names as the URL gives them, decoded; ``path`` may be empty): a list
+    of (sql, params), or None.
+
+    They are named ahead of authentication (``store.expecting``): on PostgreSQL they go to
+    the database with the account's read, and your read, the same text with the same
+    parameters, is answered from what came back, without a round trip of its own. Name only
+    reads that could as well run before the request is authenticated; one that is not run
+    costs only the database's work. The limits plugin names its read of the owner's limits
+    for a PUT.
+    """

@@ -14,7 +14,7 @@ from typing import Any
 
 from kernel import CalendarOp, Collection, Host, ObjectWrite, Principal, PropertyWrite, Resource, Store, hookimpl
 from plugins.limits import admin_section, commands, enforcement
-from plugins.limits.effective import Limit, effective_limits
+from plugins.limits.effective import Limit, effective_limits, overrides_read
 from plugins.limits.overrides import migrations
 from plugins.limits.settings import Settings
 
@@ -60,6 +60,15 @@ def object_size_limit(host: Host, principal: Principal | None, collection: Colle
     if collection.kind != "calendar":
         return None
     return limits_of(host, host.store)(collection.owner)["max_icalendar_size"].value
+
+
+@hookimpl(optionalhook=True)
+def dav_reads_ahead(host: Host, method: str, owner: str, path: list[str]) -> list[tuple[str, Any]] | None:
+    """A PUT asks for the owner's size limit before its body is read: its overrides are read
+    with the request's account."""
+    if method != "PUT" or not path:
+        return None
+    return [host.store.groups_and_rows_statement(*overrides_read(owner))]
 
 
 @hookimpl

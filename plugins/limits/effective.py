@@ -25,7 +25,7 @@ class Limit:
 
 def effective_limits(settings: Settings, store: Store, owner: Principal) -> dict[str, Limit]:
     """Every limit that applies to calendars owned by ``owner``, by key."""
-    member_of, rows = store.groups_and_rows(owner.id, "limits_overrides", ("key", "value"))
+    member_of, rows = store.groups_and_rows(*overrides_read(owner.name))
     groups = ([owner] if owner.kind == "group" else []) + member_of
     stored = {principal_id: {key: int(value) for key, value in found} for principal_id, found in rows.items()}
     own_db = stored.get(owner.id, {})
@@ -43,6 +43,12 @@ def effective_limits(settings: Settings, store: Store, owner: Principal) -> dict
         else:
             result[key] = _from_groups(key, group_levels) or Limit(int(getattr(settings, key)), "default")
     return result
+
+
+def overrides_read(owner: str) -> tuple[str, str, tuple[str, ...]]:
+    """The arguments of ``store.groups_and_rows`` that read the overrides bearing on ``owner``
+    (by name, as a URL gives it, so that the read can be named ahead of the request)."""
+    return owner, "limits_overrides", ("key", "value")
 
 
 def _from_groups(key: str, levels: list[tuple[str, dict[str, int], dict[str, int]]]) -> Limit | None:

@@ -1,4 +1,5 @@
-"""The hooks the CalDAV plugin offers: dav_properties, dav_reports, dav_methods, dav_extend."""
+"""The hooks the CalDAV plugin offers: dav_properties, dav_reports, dav_methods, dav_extend,
+dav_reads_ahead."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from kernel import Rejected, hookimpl
 from kernel.testing import event_object as event
-from kernel.testing.dav import CALDAV, mkcalendar, parse_multistatus, propfind, unique
+from kernel.testing.dav import CALDAV, mkcalendar, parse_multistatus, prop_xml, propfind, unique
 from tests.caldav_server.conftest import Deployment, make_deployment
 
 C = "{" + CALDAV + "}"
@@ -202,3 +203,49 @@ def test_hook_dav_extend(extender: Deployment) -> None:
             assert found[href].text("{urn:ietf:params:xml:ns:caldav}calendar-data") == got.text
     with extender.client("carol") as carol:  # carol may not read alice's calendar: no summary for her
         assert carol.get(journal, headers={"Accept": "text/x-summary"}).status_code in (403, 404)
+
+
+#: The read a third-party plugin names ahead and later runs.
+OWNER_READ = "SELECT display_name FROM principals WHERE name = ?"
+
+
+class ReadAhead:
+    """A third-party plugin that names ahead the read its property makes of a home's owner."""
+
+    def __init__(self) -> None:
+        self.named: list[tuple[str, str, list[str]]] = []
+
+    @hookimpl(optionalhook=True)
+    def dav_reads_ahead(self, host: Any, method: str, owner: str, path: list[str]) -> list[tuple[str, Any]]:
+        self.named.append((method, owner, path))
+        return [(OWNER_READ, (owner,))]
+
+    @hookimpl(optionalhook=True)
+    def dav_properties(self, host: Any, principal: Any, collection: Any, resource: Any) -> dict[str, Any]:
+        """The calendar owner's display name, read by the owner's name."""
+        (name,) = host.store.execute(OWNER_READ, (collection.owner.name,)).fetchone()
+        return {"{urn:ext}owner-display-name": name}
+
+
+def test_hook_dav_reads_ahead(tmp_path: Path) -> None:
+    """On PostgreSQL the plugin's read goes with the account's, and its own run of it is
+    answered without running it again; on SQLite the hook is not even asked."""
+    ext = ReadAhead()
+    dep = make_deployment(tmp_path, plugins=(("read-ahead", ext),))
+    try:
+        with dep.server, dep.client("bob") as bob:
+            path = mkcalendar(bob, "bob", "work")
+            with dep.server.host.store.traced() as statements:  # the server's own host
+                answer = propfind(bob, path, prop_xml('<X:owner-display-name xmlns:X="urn:ext"/>'))
+            found = parse_multistatus(answer)
+    finally:
+        dep.host.close()
+    assert found[path].value("{urn:ext}owner-display-name").text == "Bob Builder"
+    runs = [s for s in statements if s.startswith("SELECT display_name FROM principals")]
+    assert len(runs) == 1, statements  # named ahead and answered, or simply run
+    if dep.host.store.dialect == "postgresql":
+        assert ("PROPFIND", "bob", ["work"]) in ext.named
+        # sent with the account's read and the URL's, before anything the request reads later
+        assert statements.index(runs[0]) == 2, statements
+    else:
+        assert ext.named == []

@@ -27,7 +27,7 @@ from plugins.caldav_server.webdav.context import DavContext
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.locks import Locks
 from plugins.caldav_server.webdav.properties import LiveProperty
-from plugins.caldav_server.webdav.resolve import Hrefs, Target, resolve, resolving_read, split_path
+from plugins.caldav_server.webdav.resolve import HOMES, Hrefs, Target, resolve, resolving_read, split_path
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -194,7 +194,7 @@ class DavApp:
 
     def _reads_ahead(self, request: Request) -> list[tuple[str, Any]]:
         """The statements :meth:`_prepare` will run for this request's URL, as far as the URL
-        alone tells (a path into a home)."""
+        alone tells (a path into a home), and those plugins name (``dav_reads_ahead``)."""
         method = self.methods.get(request.method)
         root = self.hrefs(request).root.encode("utf-8")
         raw = (request.scope.get("raw_path") or request.scope["path"].encode("utf-8")).split(b"?", 1)[0]
@@ -208,6 +208,10 @@ class DavApp:
         reads = [resolving_read(self.host.store, segments, with_data=method.reads_content)]
         if method.checks_locks:
             reads.append(self.locks.covering_statement([below]))
+        if len(segments) > 1 and segments[0] == HOMES:
+            for answer in self.host.hook.dav_reads_ahead(host=self.host, method=request.method, owner=segments[1],
+                                                         path=segments[2:]):
+                reads += answer or []
         return [read for read in reads if read is not None]
 
     def _as(
