@@ -171,7 +171,8 @@ class Store(
         same parameters, it is answered from what came back. Opening a transaction forgets
         them (it must read what it holds), and so does the end of the block. Such a read sees
         the database as the first statement did: name only reads that could as well have run
-        then. On SQLite, where a read costs no round trip, ``reads`` is not even called."""
+        then; a statement that is not a read is never sent ahead. On SQLite, where a read costs
+        no round trip, ``reads`` is not even called."""
         if self.dialect == "sqlite":
             yield
             return

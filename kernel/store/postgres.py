@@ -94,8 +94,9 @@ class PgConnection:
     def expect(self, statements: Sequence[tuple[str, Any]]) -> None:
         """Reads this thread will soon run outside a transaction: they are sent after the next
         statement run outside one, in its round trip, and when they run they are answered
-        from what came back. A transaction, or :meth:`forget_expected`, forgets them."""
-        self._expected.extend(statements)
+        from what came back. A transaction, or :meth:`forget_expected`, forgets them. A
+        statement that is not a read is never sent ahead: it runs when its turn comes."""
+        self._expected.extend(statement for statement in statements if _is_read(statement[0]))
 
     def forget_expected(self) -> None:
         """Forget the reads named ahead, sent or not."""

@@ -345,6 +345,16 @@ def test_a_read_named_ahead_that_fails_fails_only_when_it_runs(host: Host, cal: 
     assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("body",)]
 
 
+def test_only_reads_are_sent_ahead(host: Host, cal: Collection) -> None:
+    """A write named ahead (by mistake, or by a plugin's hook) is not run before its turn."""
+    store = host.store
+    store.execute(INSERT, (cal.id, "a", "kept"))
+    delete = "DELETE FROM notes_items WHERE collection_id = ?"
+    with store.expecting(lambda: [(delete, (cal.id,)), (f"WITH d AS ({delete} RETURNING key) SELECT 1", (cal.id,))]):
+        assert store.execute("SELECT 1").fetchall() == [(1,)]
+        assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("kept",)]
+
+
 def test_generated_keys_are_never_reused(host: Host) -> None:
     alice = add_user(host, "alice")
     cal = host.writes.create_collection(alice, "work", "calendar", principal=alice)
