@@ -23,9 +23,17 @@ from .test_feeds import feed
 
 
 def file_bytes(directory: Path) -> bytes:
-    assert list(directory.glob("teamcal.sqlite3*")), "no SQLite file to read"
-    """The database file with its -wal and -shm, as they lie on disk."""
-    return b"".join(p.read_bytes() for p in sorted(directory.glob("teamcal.sqlite3*")))
+    """The database file with its -wal and -shm, as they lie on disk. Closing the last
+    connection removes the -wal and -shm, maybe between listing them and reading them: a
+    file gone by then holds nothing."""
+    assert (directory / "teamcal.sqlite3").exists(), "no SQLite file to read"
+    found = []
+    for path in sorted(directory.glob("teamcal.sqlite3*")):
+        try:
+            found.append(path.read_bytes())
+        except FileNotFoundError:
+            continue
+    return b"".join(found)
 
 
 def stored_credentials(host: Host) -> list[tuple[str | None, str | None]]:
