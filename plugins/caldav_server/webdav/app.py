@@ -197,7 +197,7 @@ class DavApp:
         alone tells (a path into a home), and those plugins name (``dav_reads_ahead``)."""
         method = self.methods.get(request.method)
         root = self.hrefs(request).root.encode("utf-8")
-        raw = (request.scope.get("raw_path") or request.scope["path"].encode("utf-8")).split(b"?", 1)[0]
+        raw = _raw_path(request)
         if method is None or not raw.startswith(root + b"/"):
             return []
         try:
@@ -234,8 +234,7 @@ class DavApp:
         hrefs = self.hrefs(request)
         ctx: DavContext | None = None
         try:
-            raw = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
-            raw = raw.split(b"?", 1)[0]
+            raw = _raw_path(request)
             root = hrefs.root.encode("utf-8")
             server_root = root[: -len(DAV_ROOT)]
             method = self.methods.get(request.method)
@@ -271,6 +270,12 @@ class DavApp:
 #: method's checks, so that the request takes one worker hop; bigger or chunked bodies
 #: are read after them, within the limit they set.
 SMALL_BODY = 256 * 1024
+
+
+def _raw_path(request: Request) -> bytes:
+    """The request's path as sent (percent-encoded), without its query."""
+    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
+    return raw.split(b"?", 1)[0]
 
 
 def _small_body(request: Request, cap: int) -> bool:
