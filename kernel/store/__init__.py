@@ -117,7 +117,7 @@ class Store(
     @contextmanager
     def deferred(self) -> Iterator[None]:
         """Inside a write transaction: statements of the block whose results nobody reads go to
-        the database together with the next one whose result is read. On PostgreSQL (psycopg's
+        the database together with the next one whose result is read. On PostgreSQL (libpq's
         pipeline mode) a write's update, index rows and change row cost one round trip, not one
         each; an error surfaces at the next read, or after the block (at the transaction's
         next statement, or its COMMIT when the block ends the outermost transaction: the
@@ -157,7 +157,7 @@ class Store(
 
     def read_together(self, *statements: tuple[str, Any]) -> list[list[Any]]:
         """The rows of several reads that do not depend on each other's results, each a list:
-        on PostgreSQL sent together, one round trip for all (psycopg's pipeline); on SQLite
+        on PostgreSQL sent together, one round trip for all (libpq's pipeline); on SQLite
         run one after the other."""
         if self.dialect != "sqlite":
             return self.conn.read_together(statements)  # type: ignore[attr-defined,no-any-return]

@@ -20,6 +20,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from kernel.store.pg_wire import Batch, Pending, Rows, Wire, send_all
+
 
 class StoreUnavailable(RuntimeError):
     """The database cannot be reached (one line naming it and why)."""
@@ -65,17 +67,21 @@ def _adapt(params: Any) -> Any:
 class PgConnection:
     """A pooled psycopg connection speaking the portable subset (``execute`` like sqlite3's).
 
-    Three things wait to ride with the next statement, each saving a round trip: the
-    statements that open a write transaction (:meth:`open_with`), a pipeline left open
-    after the last deferred block of a transaction (:meth:`pipeline`), closed by the
-    ``COMMIT``, and reads named ahead outside a transaction (:meth:`expect`).
+    Statements go through :mod:`kernel.store.pg_wire` (libpq's pipeline, less Python a
+    statement than psycopg's cursors). Three things wait to ride with the next statement,
+    each saving a round trip: the statements that open a write transaction
+    (:meth:`open_with`), a batch left open after the last deferred block of a transaction
+    (:meth:`pipeline`), closed by the ``COMMIT``, and reads named ahead outside a
+    transaction (:meth:`expect`).
     """
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
+        self.wire = Wire(raw, refine=_refine)
         self._trace: Callable[[str], Any] | None = None
         self._opening: tuple[str, ...] = ()
-        self._held: Any = None
+        self._batch: Batch | None = None  # the open deferred block's
+        self._held: Batch | None = None  # left open after the last one, until the next statement
         self._expected: list[tuple[str, Any]] = []
         self._answered: dict[tuple[str, str], list[Any]] = {}
 
@@ -104,10 +110,11 @@ class PgConnection:
         self._answered.clear()
 
     def execute(self, sql: str, params: Any = ()) -> Any:
-        """Run one statement; returns the psycopg cursor (None for a COMMIT or ROLLBACK that
-        only closed what was waiting). Rows come in PostgreSQL's binary format: the same Python
-        values as text, read without parsing text (object data without hex encoding), about a
-        third less time for a month's objects."""
+        """Run one statement; returns its rows as a cursor (:class:`pg_wire.Rows`; None for a
+        COMMIT or ROLLBACK that only closed what was waiting). Rows come in PostgreSQL's
+        binary format: the same Python values as text, read without parsing text (object
+        data without hex encoding), about a third less time for a month's objects. In a
+        deferred block the statement is only sent: its answer is waited for when read."""
         if self._held is not None and self._release_held(sql):
             return None
         if self._opening:
@@ -115,61 +122,57 @@ class PgConnection:
                 self._opening = ()
                 return None
             return self._send_together([(sql, params)])[0]
+        if self._batch is not None:
+            self._traced(sql)
+            return self._batch.send(sql, _adapt(params))
         if (self._answered or self._expected) and not _is_read(sql):
             self.forget_expected()  # this thread writes: what was read ahead may be older than that
         if self._answered and (rows := self._answered.pop(_statement_key(sql, params), None)) is not None:
-            return _Answered(rows)
+            return Rows(rows)
         if self._expected and not self.in_transaction:
             return self._send_expected(sql, params)
         self._traced(sql)
-        try:
-            return self.raw.execute(pg_sql(sql), _adapt(params), binary=True)
-        except self._data_error as exc:
-            raise _refused(exc) from None
+        return self.wire.run(sql, _adapt(params))
 
     def _send_expected(self, sql: str, params: Any) -> Any:
-        """Run ``sql`` with the reads named ahead after it, in one pipeline; keep their rows.
+        """Run ``sql`` with the reads named ahead after it, in one batch; keep their rows.
         A read ahead that fails is only not answered: it runs again when its turn comes."""
         expected, self._expected = self._expected, []
         self._traced(sql, *(statement for statement, _ in expected))
-        ahead: list[tuple[tuple[str, str], Any]] = []
-        cursor: Any = None
+        batch, sent = send_all(self.wire, [(sql, _adapt(params)), *((s, _adapt(v)) for s, v in expected)])
+        first = sent[0]
         try:
-            with self.raw.pipeline():
-                cursor = self.raw.execute(pg_sql(sql), _adapt(params), binary=True)
-                for statement, values in expected:
-                    ahead.append((_statement_key(statement, values),
-                                  self.raw.execute(pg_sql(statement), _adapt(values), binary=True)))
-        except self._psycopg_error as exc:
-            if _succeeded(cursor):  # only a read ahead failed
-                return cursor
-            if isinstance(exc, self._data_error):
-                raise _refused(exc) from None
-            raise
-        for key, read in ahead:
-            self._answered[key] = read.fetchall()
-        return cursor
+            batch.close()
+        except Exception:
+            if not (first.done and first.error is None):
+                raise
+        for (statement, values), read in zip(expected, sent[1:], strict=True):
+            if read.done and read.error is None:
+                self._answered[_statement_key(statement, values)] = read.fetchall()
+        return first
 
     def read_together(self, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
-        """The rows of each of several reads, sent in one pipeline: one round trip for all
-        (and, outside a transaction, one snapshot: the pipeline runs as one implicit
+        """The rows of each of several reads, sent in one batch: one round trip for all
+        (and, outside a transaction, one snapshot: the batch runs as one implicit
         transaction)."""
+        if self._batch is not None:
+            self._traced(*(sql for sql, _ in statements))
+            sent = [self._batch.send(sql, _adapt(params)) for sql, params in statements]
+            return [rows.fetchall() for rows in sent]
         if self._held is not None:
             self._release_held("")
-        return [cursor.fetchall() for cursor in self._send_together(statements)]
+        return [rows.fetchall() for rows in self._send_together(statements)]
 
-    def _send_together(self, statements: Sequence[tuple[str, Any]]) -> list[Any]:
-        """Send what opens a transaction, if it waits, and ``statements`` in one pipeline;
-        their cursors, with their results read."""
+    def _send_together(self, statements: Sequence[tuple[str, Any]]) -> list[Pending]:
+        """Send what opens a transaction, if it waits, and ``statements`` in one batch;
+        their answers, read."""
         opening, self._opening = self._opening, ()
         self._traced(*opening, *(sql for sql, _ in statements))
-        try:
-            with self.raw.pipeline():
-                for statement in opening:
-                    self.raw.execute(statement)
-                return [self.raw.execute(pg_sql(sql), _adapt(params), binary=True) for sql, params in statements]
-        except self._data_error as exc:
-            raise _refused(exc) from None
+        batch, sent = send_all(
+            self.wire, [*((statement, ()) for statement in opening), *((sql, _adapt(p)) for sql, p in statements)]
+        )
+        batch.close()
+        return sent[len(opening):]
 
     def script(self, sql: str) -> None:
         """Run statements without parameters, separated by ``;``, in one round trip (the
@@ -180,11 +183,16 @@ class PgConnection:
         self.raw.execute(sql)
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> Any:
-        """Run one statement for each parameter set."""
+        """Run one statement for each parameter set (in a deferred block: only sent)."""
         self.forget_expected()
+        rows = [_adapt(p) for p in seq]
+        if self._batch is not None:
+            self._traced(*(sql for _ in rows))
+            for values in rows:
+                self._batch.send(sql, values)
+            return Rows([])
         self._settle()
         cursor = self.raw.cursor()
-        rows = [_adapt(p) for p in seq]
         self._traced(*(sql for _ in rows))
         try:
             cursor.executemany(pg_sql(sql), rows)
@@ -204,60 +212,67 @@ class PgConnection:
 
     @contextmanager
     def pipeline(self, *, hold: bool = False) -> Iterator[None]:
-        """psycopg's pipeline mode for the block: statements are sent as they run, and the
-        client waits only when a result is read or the pipeline closes. With ``hold`` the
-        pipeline stays open after a block that ends normally, until the next statement: a
-        ``COMMIT`` then goes with the block's statements, and their errors surface there."""
-        pipeline = self.raw.pipeline()
-        pipeline.__enter__()
+        """A deferred block: its statements are sent as they run, and the client waits only
+        when an answer is read, for every statement sent before it. With ``hold`` the batch
+        stays open after a block that ends normally, until the next statement: a ``COMMIT``
+        then goes with the block's statements, and their errors surface there. A block
+        inside another ends at a sync point, raising its errors by its own end."""
+        if self._batch is not None:
+            try:
+                yield
+            except BaseException:
+                self._batch.sync(raising=False)
+                raise
+            self._batch.sync()
+            return
+        if self._held is not None:
+            batch, self._held = self._held, None
+        else:
+            batch = self.wire.batch()
+        self._batch = batch
         try:
             if self._opening:
                 opening, self._opening = self._opening, ()
                 self._traced(*opening)
                 for statement in opening:
-                    self.raw.execute(statement)
+                    batch.send(statement, ())
             yield
-        except BaseException as exc:
-            self._close(pipeline, exc)
+        except BaseException:
+            self._batch = None
+            batch.abandon()
             raise
+        self._batch = None
         if hold:
-            self._held = pipeline
+            self._held = batch
         else:
-            self._close(pipeline)
+            batch.close()
 
     def _release_held(self, sql: str) -> bool:
-        """Close the held pipeline before ``sql``; True when ``sql`` was a COMMIT sent with it.
-        Before a ROLLBACK, what failed in the pipeline is not raised: it is being undone."""
+        """Close the held batch before ``sql``; True when ``sql`` was a COMMIT sent with it.
+        Before a ROLLBACK, what failed in the batch is not raised: it is being undone."""
         held, self._held = self._held, None
+        assert held is not None
         if sql == "COMMIT":
             self._traced(sql)
-            self.raw.execute(sql)
-            self._close(held)
+            held.send(sql, ())
+            held.close()
             return True
         if sql == "ROLLBACK":
-            try:
-                self._close(held)
-            except self._psycopg_error:
-                pass
+            held.abandon()
             return False
-        self._close(held)
+        held.close()
         return False
 
     def _settle(self) -> None:
-        """Send what waits for the next statement before one that cannot go with it."""
+        """Send what waits for the next statement before one psycopg runs itself."""
+        if self._batch is not None:
+            raise RuntimeError("a script, COPY or server-side cursor cannot run in a deferred block")
         if self._held is not None:
             self._release_held("")
         if self._opening:
             opening, self._opening = self._opening, ()
             self._traced("; ".join(opening))
             self.raw.execute("; ".join(opening))
-
-    def _close(self, pipeline: Any, exc: BaseException | None = None) -> None:
-        """Leave a pipeline: wait for its results, raising the first error among them."""
-        try:
-            pipeline.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
-        except self._data_error as error:
-            raise _refused(error) from None
 
     def _traced(self, *statements: str) -> None:
         if self._trace is not None:
@@ -271,12 +286,6 @@ class PgConnection:
         return psycopg.DataError
 
     @property
-    def _psycopg_error(self) -> type[Exception]:
-        import psycopg
-
-        return psycopg.Error
-
-    @property
     def in_transaction(self) -> bool:
         """True while a transaction is open (or failed and not yet rolled back), or waits to be."""
         from psycopg.pq import TransactionStatus
@@ -284,12 +293,7 @@ class PgConnection:
         return bool(self._opening) or bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
 
 
-def _succeeded(cursor: Any) -> bool:
-    """Did the statement of this psycopg cursor, sent in a pipeline, get its result?"""
-    from psycopg.pq import ExecStatus
-
-    result = None if cursor is None else cursor.pgresult
-    return result is not None and result.status in (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK)
+_WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=4096)
@@ -300,9 +304,6 @@ def _is_read(sql: str) -> bool:
     return head == "SELECT" or (head[:4] == "WITH" and _WRITES.search(sql) is None)
 
 
-_WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
-
-
 def _statement_key(sql: str, params: Any) -> tuple[str, str]:
     """What identifies a read named ahead: its text and its parameters' values."""
     if isinstance(params, dict):
@@ -310,33 +311,11 @@ def _statement_key(sql: str, params: Any) -> tuple[str, str]:
     return sql, repr(tuple(params))
 
 
-class _Answered:
-    """The rows of a read named ahead (:meth:`PgConnection.expect`), read as from a cursor."""
+def _refine(exc: Exception) -> Exception:
+    """What to raise for an error psycopg gives: a refused value as :func:`_refused` says."""
+    import psycopg
 
-    def __init__(self, rows: list[Any]) -> None:
-        self._rows = rows
-        self._at = 0
-        self.rowcount = len(rows)
-
-    def fetchone(self) -> Any:
-        """The next row, or None."""
-        if self._at >= len(self._rows):
-            return None
-        self._at += 1
-        return self._rows[self._at - 1]
-
-    def fetchmany(self, size: int = 1) -> list[Any]:
-        """Up to ``size`` next rows."""
-        taken = self._rows[self._at : self._at + size]
-        self._at += len(taken)
-        return taken
-
-    def fetchall(self) -> list[Any]:
-        """The rows not yet read."""
-        return self.fetchmany(len(self._rows))
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.fetchall())
+    return _refused(exc) if isinstance(exc, psycopg.DataError) else exc
 
 
 def _refused(exc: Exception) -> Exception:
@@ -406,9 +385,9 @@ class PostgresBackend:
         conn.script("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT 1")
 
     def deferred(self, conn: PgConnection, *, outermost: bool = False) -> AbstractContextManager[Any]:
-        """psycopg's pipeline mode: statements are sent as they run, and the client waits only
-        when a result is read, for every statement sent before it. In the outermost
-        transaction the pipeline stays open until the next statement, so the ``COMMIT`` after
+        """A batch in libpq's pipeline mode: statements are sent as they run, and the client
+        waits only when a result is read, for every statement sent before it. In the outermost
+        transaction the batch stays open until the next statement, so the ``COMMIT`` after
         a write's last block costs no round trip of its own."""
         return conn.pipeline(hold=outermost)
 
