@@ -121,18 +121,13 @@ class Pending(Rows):
         self.done = True
 
     def wait(self) -> None:
-        """Wait for this statement's answer; raise what the batch failed with at or before it."""
+        """Wait for this statement's answer; raise what the batch failed with at or before it
+        (the first error of the batch, or this statement's own once that was raised)."""
         if not self.done:
             self._batch.read_until(self)
         if self.error is not None:
             self._batch.raise_first()
-
-    @property
-    def succeeded(self) -> bool:
-        """Did the statement run? (Its answer is waited for.)"""
-        if not self.done:
-            self._batch.read_until(self)
-        return self.error is None
+            raise self._batch.wire.refine(self.error)
 
     def fetchone(self) -> Any:
         self.wait()
@@ -238,6 +233,7 @@ class Batch:
         self._queue: deque[tuple[str, Any]] = deque()  # ("prepare", key) | ("query", Pending) | ("sync", None)
         self._errors: list[Exception] = []
         self._raised = 0
+        self._unasked = False  # statements were sent since the server was last asked for answers
         self.pgconn.enter_pipeline_mode()
 
     def send(self, sql: str, params: Any) -> Pending:
@@ -270,14 +266,15 @@ class Batch:
             self.pgconn.send_query_prepared(name, values or None, param_formats=formats or None,
                                             result_format=self._binary)
         self._queue.append(("query", pending))
+        self._unasked = True
         return pending
 
     def read_until(self, pending: Pending) -> None:
         """Ask the server for what it has done so far and read answers up to ``pending``'s."""
-        if not any(item is pending for _, item in self._queue):
-            return
-        self.pgconn.send_flush_request()
-        self._flush()
+        if self._unasked:
+            self.pgconn.send_flush_request()
+            self._flush()
+            self._unasked = False
         while not pending.done:
             self._read_one()
 
@@ -290,6 +287,7 @@ class Batch:
         self.pgconn.pipeline_sync()
         self._queue.append(("sync", None))
         self._flush()
+        self._unasked = False
         while self._queue:
             self._read_one()
         if not raising:
@@ -368,15 +366,14 @@ class Batch:
         pending.failed(self._error(result))
 
     def _error(self, result: Any) -> Exception:
-        import psycopg
+        """The error of a failed statement, or of one skipped after an earlier error (a COMMIT
+        skipped so must fail too), kept in order to be raised."""
         from psycopg import errors
 
         if result.status == self._status.PIPELINE_ABORTED:
-            aborted = psycopg.errors.PipelineAborted("pipeline aborted")
-            if not self._errors:
-                self._errors.append(aborted)
-            return aborted
-        error = errors.error_from_result(result, encoding=self.wire.raw.info.encoding)
+            error: Exception = errors.PipelineAborted("skipped after an earlier error in the same batch")
+        else:
+            error = errors.error_from_result(result, encoding=self.wire.raw.info.encoding)
         self._errors.append(error)
         return error
 

@@ -89,6 +89,21 @@ def test_in_a_deferred_block_an_answer_read_raises_the_first_error(store) -> Non
 
 
 @pytest.mark.postgresql_only
+def test_a_statement_skipped_after_an_error_never_answers_empty_and_its_commit_fails(store) -> None:
+    with pytest.raises(psycopg.errors.PipelineAborted):  # the COMMIT, skipped: nothing was committed
+        with store.transaction():
+            with store.deferred():
+                store.execute("SELECT 1 / (? - 1)", (1,))
+                later, after = store.execute("SELECT 2"), store.execute("SELECT 3")
+                with pytest.raises(psycopg.errors.DivisionByZero):
+                    later.fetchone()
+                with pytest.raises(psycopg.errors.PipelineAborted):
+                    after.fetchone()
+    assert not store.conn.in_transaction
+    assert store.execute("SELECT 4").fetchone()[0] == 4
+
+
+@pytest.mark.postgresql_only
 def test_answers_give_rowcount_and_column_names(store) -> None:
     changed = store.execute("UPDATE principals SET display_name = display_name WHERE name IN (?, ?)", ("x", "y"))
     assert changed.rowcount == 0
