@@ -10,7 +10,8 @@ are psycopg's exceptions. psycopg still owns the connection: its pool, its notic
 ``COPY``, server-side cursors and ``executemany`` outside a batch.
 
 A statement is prepared (a named Parse, sent in the same round trip) on its second use on a
-connection, under a name of this module's, at most :data:`MAX_PREPARED` per connection.
+connection, under a name of this module's; past :data:`MAX_PREPARED` on a connection the
+least recently used one is deallocated, in the same round trip too.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from __future__ import annotations
 import re
 import select
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
-#: Statements prepared per connection; beyond them a statement is parsed each time it runs.
+#: Statements prepared per connection; past them the least recently used one is deallocated.
 MAX_PREPARED = 512
 #: Statements whose uses are counted per connection before the count starts afresh.
 _MAX_COUNTED = 4096
@@ -164,7 +165,7 @@ class _Names:
     __slots__ = ("next", "prepared", "uses")
 
     def __init__(self) -> None:
-        self.prepared: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        self.prepared: OrderedDict[tuple[bytes, tuple[int, ...]], bytes] = OrderedDict()
         self.uses: dict[tuple[bytes, tuple[int, ...]], int] = {}
         self.next = 0
 
@@ -230,7 +231,7 @@ class Batch:
         self.pgconn = wire.pgconn
         self._status = ExecStatus
         self._binary = Format.BINARY
-        self._queue: deque[tuple[str, Any]] = deque()  # ("prepare", key) | ("query", Pending) | ("sync", None)
+        self._queue: deque[tuple[str, Any]] = deque()  # ("prepare", key), ("query", Pending), ("deallocate" | "sync", None)
         self._errors: list[Exception] = []
         self._raised = 0
         self._unasked = False  # statements were sent since the server was last asked for answers
@@ -243,9 +244,15 @@ class Batch:
         key = (text, types)
         names = wire.names
         name = names.prepared.get(key)
-        if name is None and len(names.prepared) < MAX_PREPARED:
+        if name is not None:
+            names.prepared.move_to_end(key)
+        else:
             uses = names.uses.get(key, 0) + 1
             if uses >= 2:
+                while len(names.prepared) >= MAX_PREPARED:
+                    _, unused = names.prepared.popitem(last=False)
+                    self.pgconn.send_query_params(b"DEALLOCATE " + unused, None)
+                    self._queue.append(("deallocate", None))
                 names.next += 1
                 name = b"tc_%d" % names.next
                 names.prepared[key] = name
@@ -346,6 +353,8 @@ class Batch:
             return
         if self._result() is not None:  # pragma: no cover - one result per statement here
             raise RuntimeError("more than one result for a statement")
+        if kind == "deallocate":  # it cannot fail but in a failed transaction; the name is never reused
+            return
         if kind == "prepare":
             if status != self._status.COMMAND_OK:
                 self.wire.names.prepared.pop(item, None)

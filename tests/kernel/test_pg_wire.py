@@ -62,16 +62,24 @@ def test_a_statement_that_fails_to_prepare_is_not_taken_for_prepared(store) -> N
 
 
 @pytest.mark.postgresql_only
-def test_beyond_the_limit_statements_are_parsed_each_time(store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_past_the_limit_the_least_recently_used_statement_is_deallocated(store, monkeypatch: pytest.MonkeyPatch) -> None:
     store.execute("SELECT 1").fetchall()
     names = pg_wire._NAMES[store.conn.raw]
-    monkeypatch.setattr(pg_wire, "MAX_PREPARED", len(names.prepared) + 1)
-    first, second = "SELECT 1 + ?", "SELECT 2 + ?"
-    for _ in range(2):
-        store.execute(first, (1,)).fetchall()  # takes the last place
-    with round_trips(store) as trips:
-        assert [store.execute(second, (n,)).fetchone()[0] for n in range(4)] == [2, 3, 4, 5]
-    assert [_parses(trip) for trip in trips] == [[""]] * 4
+    assert len(names.prepared) > 2  # the host's own, made as it started
+    monkeypatch.setattr(pg_wire, "MAX_PREPARED", 2)
+    statements = [f"SELECT {n} + ?" for n in range(5)]
+    for sql in statements:  # each prepared on its second use, the oldest deallocated past two
+        with round_trips(store) as trips:
+            assert [store.execute(sql, (1,)).fetchone()[0] for _ in range(2)] == [int(sql.split()[1]) + 1] * 2
+        assert len(trips) == 2, trips
+    on_server = {row[0] for row in store.execute("SELECT name FROM pg_prepared_statements") if row[0].startswith("tc_")}
+    assert on_server == set(map(bytes.decode, names.prepared.values()))
+    assert len(names.prepared) == 2
+    kept = {text for text, _ in names.prepared}
+    assert {wire_sql(sql)[0] for sql in statements[-2:]} <= kept
+    assert not kept & {wire_sql(sql)[0] for sql in statements[:3]}
+    # the least recently used went; a statement deallocated is parsed again, then prepared again
+    assert [store.execute(statements[0], (1,)).fetchone()[0] for _ in range(3)] == [1, 1, 1]
 
 
 @pytest.mark.postgresql_only
