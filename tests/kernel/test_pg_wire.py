@@ -161,3 +161,20 @@ def test_a_batch_of_big_statements_with_big_answers_never_blocks(store) -> None:
     worker.join(60)  # 20 MB each way; a client and server both blocked on writing would never end
     assert not worker.is_alive() and not errors, errors
     assert lengths == [200_000 + n for n in range(100)]
+
+
+@pytest.mark.postgresql_only
+def test_text_with_a_nul_is_refused_before_it_is_sent_and_the_transaction_goes_on(store) -> None:
+    from kernel import Rejected
+
+    with store.transaction():
+        store.execute("CREATE TEMP TABLE t_nul (v text)")
+        with pytest.raises(Rejected) as refused:
+            store.execute("INSERT INTO t_nul VALUES (?)", ("a\x00b",))
+        assert refused.value.status == 400
+        with store.deferred():
+            store.execute("INSERT INTO t_nul VALUES (?)", ("first",))
+            with pytest.raises(Rejected):
+                store.execute("INSERT INTO t_nul VALUES (?)", ("b\x00",))
+            store.execute("INSERT INTO t_nul VALUES (?)", ("second",))
+    assert [row[0] for row in store.execute("SELECT v FROM t_nul ORDER BY v")] == ["first", "second"]
