@@ -304,16 +304,19 @@ class Writes:
         name = canonical_name(name)
         with self.transaction():
             self._require(principal, "write", collection)
-            old = self.store.resource(collection.id, name)
+            target = self.store.resource_for_write(collection.id, name)
+            old = target.old
             if old is None:
                 raise Rejected(404, None, "No such resource.")
             _check_conditions(old, if_match, None, if_unmodified_since)
             write = ObjectWrite("delete", collection, name, principal, source, old=old)
             self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
-            self.store.delete_resource_row(old.id)
-            self._record(
-                collection.id, name, "deleted", uid=old.uid, principal_id=principal.id if principal else None
-            )
+            with self.store.deferred():  # the row, the counters and the change: one round trip with COMMIT
+                self.store.delete_resource_row(old.id)
+                self._record(
+                    collection.id, name, "deleted", uid=old.uid, principal_id=principal.id if principal else None,
+                    seq=target.change_seq,
+                )
         return old
 
     def copy_object(

@@ -10,6 +10,10 @@ def byte_size(value: str) -> int:
     return len(value.encode("utf-8"))
 
 
+#: :func:`byte_size` in SQL, per dialect (format it with the column).
+BYTE_LENGTH = {"sqlite": "length(CAST({} AS BLOB))", "postgresql": "octet_length({})"}
+
+
 class PropertyStore:
     """Mixin of :class:`kernel.store.Store` for dead properties.
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from kernel.names import canonical_name, check_segment
 from kernel.store.changes import RESERVE_PG
 from kernel.store.connections import Connection
-from kernel.store.properties import byte_size
+from kernel.store.properties import BYTE_LENGTH
 from kernel.store.tables import one_of
 from kernel.types import Resource
 
@@ -315,18 +315,15 @@ class ResourceStore:
                         old.created, now, old.created_by, principal_id)
 
     def delete_resource_row(self, resource_id: int) -> None:
-        """Delete a resource with its index rows and properties (inside a write transaction)."""
-        gone = sum(byte_size(v) for (v,) in self.conn.execute(
-            "SELECT value FROM properties WHERE resource_id = ?", (resource_id,)
-        ))
-        row = self.conn.execute(
-            "DELETE FROM resources WHERE id = ? RETURNING collection_id, component", (resource_id,)
-        ).fetchone()
-        if row is None:
-            return
-        if row[1] is not None or gone:
-            self.conn.execute(
-                "UPDATE collections SET object_count = object_count - ?, property_bytes = property_bytes - ?"
-                " WHERE id = ?",
-                (int(row[1] is not None), gone, row[0]),
-            )
+        """Delete a resource with its index rows and properties (inside a write transaction),
+        its collection's counters kept; two statements that read nothing back (so they can go
+        in a deferred block). Nothing happens for an id that is not stored."""
+        size = BYTE_LENGTH[self.dialect].format("value")
+        self.conn.execute(
+            "UPDATE collections SET"
+            " object_count = object_count - (SELECT count(*) FROM resources WHERE id = ? AND component IS NOT NULL),"
+            f" property_bytes = property_bytes - (SELECT coalesce(sum({size}), 0) FROM properties WHERE resource_id = ?)"
+            " WHERE id = (SELECT collection_id FROM resources WHERE id = ?)",
+            (resource_id, resource_id, resource_id),
+        )
+        self.conn.execute("DELETE FROM resources WHERE id = ?", (resource_id,))

@@ -10,6 +10,7 @@ steps still build and fill the old structures, which m012 drops.
 
 from __future__ import annotations
 
+from kernel.store.properties import BYTE_LENGTH
 from kernel.store.reach import reach_sql
 from kernel.store.tables import Column, Index, Migrations, Migrator, Table
 
@@ -222,9 +223,6 @@ def m007_group_admins(m: Migrator) -> None:
 
 
 #: The size in bytes of a text column's value, per dialect.
-BYTE_LENGTH = {"sqlite": "length(CAST({} AS BLOB))", "postgresql": "octet_length({})"}
-
-
 @kernel_migrations()
 def m008_property_bytes(m: Migrator) -> None:
     """Bytes of dead properties per collection (its own and its resources'), so that an

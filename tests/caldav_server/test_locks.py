@@ -64,6 +64,19 @@ def test_exclusive_lock_guards_writes(alice: httpx.Client) -> None:
     assert alice.delete(cal + "e.ics").status_code == 204
 
 
+def test_deleting_a_locked_resource_destroys_its_lock_and_no_other(alice: httpx.Client) -> None:
+    """RFC 4918 9.6.1: a successful DELETE destroys the locks rooted on the deleted resource;
+    a lock on another resource of the calendar stays."""
+    cal = mkcalendar(alice)
+    alice.put(cal + "a.ics", content=event("a")).raise_for_status()
+    alice.put(cal + "b.ics", content=event("b")).raise_for_status()
+    mine, other = token_of(lock(alice, cal + "a.ics")), token_of(lock(alice, cal + "b.ics"))
+    assert alice.delete(cal + "a.ics", headers={"If": f"(<{mine}>)"}).status_code == 204
+    assert alice.put(cal + "a.ics", content=event("a")).status_code == 201  # no lock left on the URL
+    assert alice.delete(cal + "b.ics").status_code == 423
+    assert alice.delete(cal + "b.ics", headers={"If": f"(<{other}>)"}).status_code == 204
+
+
 def test_another_user_cannot_use_my_token(deployment: Deployment, alice: httpx.Client) -> None:
     team = mkcalendar(alice, owner="team")
     alice.put(team + "e.ics", content=event("team-lock"))

@@ -108,7 +108,9 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
     the old row with BEGIN, the lock and the change's number and a new row's id reserved,
     with the row holding the body's UID, and the writes with COMMIT. A new object's PUT adds
     one read, the limits plugin's count of the account's objects. A week's calendar-query is
-    3 (the account with the URL, the index with the objects indexed short of it, the data)."""
+    3 (the account with the URL, the index with the objects indexed short of it, the data).
+    A DELETE is 3, as a PUT replacing an object (no limits read; its writes go with COMMIT,
+    and an unlocked object's locks are not looked for again)."""
     host = make_host(tmp_path, ["caldav_server", "limits"])
     alice = add_user(host, "alice", PASSWORD)
     host.writes.create_collection(alice, "cal", "calendar", principal=alice)
@@ -135,11 +137,13 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
                 )
                 get, _ = await counted("GET", cal + f"n{i}.ics", 200)
                 week, _ = await counted("REPORT", cal, 207, content=WEEK, headers={"Depth": "1"})
-                seen.append((new, replacing, get, week))
+                await counted("PUT", cal + f"d{i}.ics", 201, content=event(f"d{i}", "20240103T100000Z", "20240103T110000Z"))
+                deleting, _ = await counted("DELETE", cal + f"d{i}.ics", 204)
+                seen.append((new, replacing, get, week, deleting))
             return seen
 
     try:
         seen = asyncio.run(run())
     finally:
         host.close()
-    assert seen[-1] == (4, 3, 1, 3), seen
+    assert seen[-1] == (4, 3, 1, 3, 3), seen

@@ -29,7 +29,8 @@ def delete(ctx: DavContext) -> Response:
         assert target.collection is not None and target.name is not None
         ctx.require("write", dav=("unbind",))
         conditions.require(ctx)  # If-None-Match here; If-Match and the date again in the transaction
-        ctx.app.locks.check(ctx, [(target, False), (collection_target(ctx.hrefs, target.collection), False)])
+        key = ctx.app.locks.key(ctx, target)
+        covering = ctx.app.locks.check(ctx, [(target, False), (collection_target(ctx.hrefs, target.collection), False)])
         ctx.host.writes.delete_object(
             target.collection,
             target.name,
@@ -38,7 +39,8 @@ def delete(ctx: DavContext) -> Response:
             if_unmodified_since=http_time(ctx.request.headers.get("if-unmodified-since")),
             source="caldav",
         )
-        ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, target))
+        if any(lock.path == key for lock in covering[key]):  # a resource has nothing below it to lock
+            ctx.app.locks.remove_tree(key)
         return Response(status_code=204)
     if target.kind != "collection":
         ctx.require("read")

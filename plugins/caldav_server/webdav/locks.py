@@ -248,8 +248,9 @@ class Locks:
             raise DavError(412, "The conditions of the If header do not hold.")
         return tokens
 
-    def check(self, ctx: DavContext, protected: Iterable[tuple[Target, bool]]) -> None:
-        """Refuse (423) a write touching a locked resource the request holds no lock on.
+    def check(self, ctx: DavContext, protected: Iterable[tuple[Target, bool]]) -> dict[str, list[Lock]]:
+        """Refuse (423) a write touching a locked resource the request holds no lock on; else
+        the locks covering each target, by its lock path (:meth:`key`).
 
         ``protected`` lists (target, deep): deep also checks locks below the
         target (deleting or moving a collection). What a lock guards (the
@@ -273,3 +274,4 @@ class Locks:
                         d("lock-token-submitted"),
                         xml.href(ctx.hrefs.root + lock.root),
                     )
+        return covering
