@@ -65,6 +65,10 @@ class Backend(Protocol, Generic[C]):
     def release(self, conn: C) -> None:
         """Give back a connection the thread no longer needs (close it, or return it to a pool)."""
 
+    def broken(self, conn: C) -> bool:
+        """Has the database dropped this connection (a restart, a failover)? It is then
+        replaced before the thread's next statement outside a transaction."""
+
     def begin(self, conn: C) -> None:
         """Open a write transaction holding the database's write lock."""
 
@@ -87,11 +91,12 @@ class Backend(Protocol, Generic[C]):
 class _Slot:
     """One thread's connection and how deep its transactions are nested."""
 
-    __slots__ = ("__weakref__", "conn", "depth")
+    __slots__ = ("__weakref__", "conn", "depth", "release")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.depth = 0
+        self.release: Callable[[], Any] = lambda: None  # gives the connection back (set by Connections)
 
 
 class StoreClosed(RuntimeError):
@@ -120,14 +125,19 @@ class Connections:
         self.slot()  # connect now, so that a wrong path or URL surfaces at start-up
 
     def slot(self) -> _Slot:
-        """This thread's connection slot, connecting if needed."""
+        """This thread's connection slot, connecting if needed (again, when the database
+        dropped the connection and no transaction is open on it)."""
         slot: _Slot | None = getattr(self._local, "slot", None)
+        if slot is not None and not slot.depth and self.backend.broken(slot.conn):
+            slot.release()
+            slot = self._local.slot = None
         if slot is None:
             if self._closed:
                 raise StoreClosed("the store is closed")
             conn = self.backend.connect()
             slot = self._local.slot = _Slot(conn)
             finalizer = weakref.finalize(slot, self.backend.release, conn)
+            slot.release = finalizer
             with self._guard:
                 self._finalizers = {f for f in self._finalizers if f.alive}
                 self._finalizers.add(finalizer)

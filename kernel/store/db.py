@@ -102,6 +102,10 @@ class SQLiteBackend:
         """Close a thread's connection (the last one to close checkpoints the WAL)."""
         conn.close()
 
+    def broken(self, conn: sqlite3.Connection) -> bool:
+        """Never: a file does not drop its connections."""
+        return False
+
     def begin(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE: take the file's write lock now, not at the first write."""
         conn.execute("BEGIN IMMEDIATE")

@@ -21,6 +21,7 @@ import select
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -235,10 +236,15 @@ class Batch:
         self._errors: list[Exception] = []
         self._raised = 0
         self._unasked = False  # statements were sent since the server was last asked for answers
-        self.pgconn.enter_pipeline_mode()
+        with self._talking():
+            self.pgconn.enter_pipeline_mode()
 
     def send(self, sql: str, params: Any) -> Pending:
         """Queue one statement; its answer comes when it is read."""
+        with self._talking():
+            return self._send(sql, params)
+
+    def _send(self, sql: str, params: Any) -> Pending:
         wire = self.wire
         text, values, types, formats = wire.dump(sql, params)
         key = (text, types)
@@ -278,12 +284,13 @@ class Batch:
 
     def read_until(self, pending: Pending) -> None:
         """Ask the server for what it has done so far and read answers up to ``pending``'s."""
-        if self._unasked:
-            self.pgconn.send_flush_request()
-            self._flush()
-            self._unasked = False
-        while not pending.done:
-            self._read_one()
+        with self._talking():
+            if self._unasked:
+                self.pgconn.send_flush_request()
+                self._flush()
+                self._unasked = False
+            while not pending.done:
+                self._read_one()
 
     def sync(self, *, raising: bool = True) -> None:
         """A sync point: everything sent is answered, and what follows runs even if something
@@ -291,12 +298,13 @@ class Batch:
         error not raised yet (without ``raising``: marks them raised)."""
         if not raising:
             self._raised = len(self._errors)
-        self.pgconn.pipeline_sync()
-        self._queue.append(("sync", None))
-        self._flush()
-        self._unasked = False
-        while self._queue:
-            self._read_one()
+        with self._talking():
+            self.pgconn.pipeline_sync()
+            self._queue.append(("sync", None))
+            self._flush()
+            self._unasked = False
+            while self._queue:
+                self._read_one()
         if not raising:
             self._raised = len(self._errors)
         self.raise_first()
@@ -306,19 +314,35 @@ class Batch:
         try:
             self.sync()
         finally:
-            if self._queue:  # the connection failed while answers were read
-                self.wire.raw.close()
-            else:
-                self.pgconn.exit_pipeline_mode()
+            self._leave()
 
     def abandon(self) -> None:
         """Close after an exception elsewhere: answers are read, their errors not raised. A
         connection left unreadable is closed (its pool then discards it)."""
         try:
             self.sync(raising=False)
-            self.pgconn.exit_pipeline_mode()
-        except Exception:  # noqa: BLE001 - the connection is no longer usable
-            self.wire.raw.close()
+        except Exception:  # noqa: BLE001 - the connection is no longer usable: closed below
+            pass
+        self._leave()
+
+    def _leave(self) -> None:
+        """Leave pipeline mode; close a connection that failed on the way (its pool then
+        discards it, and the thread's next statement outside a transaction connects anew)."""
+        if not self._queue and not self.wire.raw.closed:
+            try:
+                self.pgconn.exit_pipeline_mode()
+                return
+            except self.wire._refusals:  # still busy: answers were left unread
+                pass
+        self.wire.raw.close()
+
+    @contextmanager
+    def _talking(self) -> Iterator[None]:
+        """Errors of libpq's own calls (a lost connection) as the wire refines them."""
+        try:
+            yield
+        except self.wire._refusals as exc:
+            raise self.wire.refine(exc) from exc
 
     def raise_first(self) -> None:
         """Raise the first error of the batch not raised yet (each is raised once)."""

@@ -77,7 +77,7 @@ class PgConnection:
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
-        self.wire = Wire(raw, refine=_refine)
+        self.wire = Wire(raw, refine=self._refine)
         self._trace: Callable[[str], Any] | None = None
         self._opening: tuple[str, ...] = ()
         self._batch: Batch | None = None  # the open deferred block's
@@ -88,6 +88,24 @@ class PgConnection:
     def set_trace_callback(self, callback: Callable[[str], Any] | None) -> None:
         """Call ``callback(sql)`` for every statement run (None: stop), as sqlite3 does."""
         self._trace = callback
+
+    @property
+    def broken(self) -> bool:
+        """Has the server dropped this connection (psycopg has closed it)?"""
+        return bool(self.raw.closed or self.raw.broken)
+
+    def _refine(self, exc: Exception) -> Exception:
+        """What to raise for an error psycopg gives: a refused value as :func:`_refused` says;
+        a lost connection as a 503 (the next statement outside a transaction connects anew)."""
+        import psycopg
+
+        if isinstance(exc, psycopg.DataError):
+            return _refused(exc)
+        if isinstance(exc, psycopg.OperationalError) and self.broken:
+            from kernel.types import Rejected
+
+            return Rejected(503, None, "The database connection was lost; try again.")
+        return exc
 
     def open_with(self, *statements: str) -> None:
         """Open a transaction with ``statements`` (a BEGIN and what must follow it), sent in
@@ -311,13 +329,6 @@ def _statement_key(sql: str, params: Any) -> tuple[str, str]:
     return sql, repr(tuple(params))
 
 
-def _refine(exc: Exception) -> Exception:
-    """What to raise for an error psycopg gives: a refused value as :func:`_refused` says."""
-    import psycopg
-
-    return _refused(exc) if isinstance(exc, psycopg.DataError) else exc
-
-
 def _refused(exc: Exception) -> Exception:
     """Text PostgreSQL cannot hold (a NUL character) is the client's error, not the server's:
     refused before it reaches the server, the open transaction stays usable."""
@@ -360,16 +371,22 @@ class PostgresBackend:
         """A connection from the pool, held by the calling thread until it ends."""
         return PgConnection(self.pool.getconn())
 
+    def broken(self, conn: PgConnection) -> bool:
+        """Has the server dropped the connection? (:attr:`PgConnection.broken`)"""
+        return conn.broken
+
     def release(self, conn: PgConnection) -> None:
         """Return a thread's connection to the pool (rolled back if a transaction was left open)."""
         if self.pool.closed:
             return
-        if conn.in_transaction:
+        if conn.in_transaction and not conn.broken:  # a broken one the pool discards
             import psycopg
+
+            from kernel.types import Rejected
 
             try:
                 conn.execute("ROLLBACK")
-            except psycopg.Error:  # the server went away: the pool discards a broken connection
+            except (psycopg.Error, Rejected):  # the server went away meanwhile
                 pass
         self.pool.putconn(conn.raw)
 

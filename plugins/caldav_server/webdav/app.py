@@ -184,13 +184,16 @@ class DavApp:
         """In a worker: authenticate, then go on as :meth:`_as` (or say which password to verify).
         The reads resolving the URL (and its locks, for a method that checks them) are named
         ahead: on PostgreSQL they go with authentication's, one round trip for all."""
-        with self.host.store.expecting(lambda: self._reads_ahead(request)):
-            answer = self.host.identify(request)
-            if answer is None:
-                return _challenge()
-            if isinstance(answer, PasswordCheck):
-                return answer
-            return self._as(request, answer, body)
+        try:
+            with self.host.store.expecting(lambda: self._reads_ahead(request)):
+                answer = self.host.identify(request)
+                if answer is None:
+                    return _challenge()
+                if isinstance(answer, PasswordCheck):
+                    return answer
+                return self._as(request, answer, body)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer (a lost database: 503)
+            return _failure(request, None, exc)
 
     def _reads_ahead(self, request: Request) -> list[tuple[str, Any]]:
         """The statements :meth:`_prepare` will run for this request's URL, as far as the URL
