@@ -310,13 +310,16 @@ def _has_body(request: Request) -> bool:
 
 
 def _failure(request: Request, ctx: DavContext | None, exc: Exception) -> Response:
-    """The answer to a refused or failed request: DAV errors and kernel refusals as 4xx,
-    anything else a logged 500 that leaks no detail."""
+    """The answer to a refused or failed request: DAV errors and kernel refusals with their
+    status (a database that dropped the connection: 503 with Retry-After), anything else a
+    logged 500 that leaks no detail."""
     if isinstance(exc, DavError):
         return exc.response()
     if isinstance(exc, Rejected):
-        if ctx is None:
-            return DavError(exc.status, exc.message, exc.precondition).response()
-        return ctx.rejected(exc).response()
+        error = DavError(exc.status, exc.message, exc.precondition) if ctx is None else ctx.rejected(exc)
+        response = error.response()
+        if exc.status == 503:  # unavailable for a moment (RFC 9110 10.2.3): the client may retry
+            response.headers["Retry-After"] = "1"
+        return response
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return PlainTextResponse("Internal server error.\n", 500)
