@@ -30,7 +30,9 @@ MAX_PREPARED = 512
 #: Statements whose uses are counted per connection before the count starts afresh.
 _MAX_COUNTED = 4096
 
-_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:([A-Za-z_]\w*)|\?")
+#: The tokens of a portable statement its markers are rewritten among: quoted text and
+#: names (left alone), ``::`` casts, ``:name`` and ``?`` markers, and ``%``.
+TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:([A-Za-z_]\w*)|\?|%")
 
 
 @lru_cache(maxsize=4096)
@@ -52,7 +54,7 @@ def wire_sql(sql: str) -> tuple[bytes, tuple[str, ...] | None]:
             return f"${names.index(match.group(1)) + 1}"
         return token
 
-    text = _TOKEN.sub(replace, sql)
+    text = TOKENS.sub(replace, sql)
     return text.encode(), (tuple(names) if names else None)
 
 

@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from kernel.store.pg_wire import Batch, Pending, Rows, Wire, send_all
+from kernel.store.pg_wire import TOKENS, Batch, Pending, Rows, Wire, send_all
 
 
 class StoreUnavailable(RuntimeError):
@@ -29,9 +29,6 @@ class StoreUnavailable(RuntimeError):
 
 #: The advisory lock every write transaction holds (any constant unique to teamcal).
 WRITE_LOCK_KEY = 0x7EA3CA1
-
-_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:([A-Za-z_]\w*)|\?|%")
-
 
 @lru_cache(maxsize=4096)
 def pg_sql(sql: str) -> str:
@@ -54,7 +51,7 @@ def pg_sql(sql: str) -> str:
             return token.replace("%", "%%")
         return token
 
-    return _TOKEN.sub(replace, sql)
+    return TOKENS.sub(replace, sql)
 
 
 def _adapt(params: Any) -> Any:
