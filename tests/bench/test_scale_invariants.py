@@ -12,7 +12,7 @@ import pytest
 from kernel.host import Host
 from kernel.testing import LiveServer, add_user, make_host
 from kernel.types import Principal
-from plugins.caldav_server.webdav.multistatus import CHUNK
+from plugins.caldav_server.webdav import multistatus
 
 DAV = "{DAV:}"
 
@@ -100,13 +100,15 @@ def test_paged_listing_is_complete_and_ordered(host: Host) -> None:
     assert paged == host.store.resources(cal.id)
 
 
-def test_big_answers_stream_complete(host: Host) -> None:
+def test_big_answers_stream_complete(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     """PROPFIND, sync-collection and calendar-query answers past one streamed chunk
-    (``multistatus.CHUNK`` characters) go out chunked and hold every member exactly once."""
+    (``multistatus.CHUNK`` characters, made small here) go out chunked and hold every member
+    exactly once."""
+    monkeypatch.setattr(multistatus, "CHUNK", 64 * 1024)
     alice = add_user(host, "alice")
     cal = host.writes.create_collection(alice, "cal", "calendar", principal=alice)
     # each member's DAV:response is over 200 characters in every one of the three answers
-    names = [f"event-with-a-long-name-{i:04d}.ics" for i in range(CHUNK // 200)]
+    names = [f"event-with-a-long-name-{i:04d}.ics" for i in range(multistatus.CHUNK // 200)]
     with host.writes.transaction():
         for i, name in enumerate(names):
             host.writes.put_object(cal, name, event(f"u{i}", 1 + i % 28), principal=alice)
