@@ -65,11 +65,13 @@ class PgConnection:
     """A pooled psycopg connection speaking the portable subset (``execute`` like sqlite3's).
 
     Statements go through :mod:`kernel.store.pg_wire` (libpq's pipeline, less Python a
-    statement than psycopg's cursors). Three things wait to ride with the next statement,
+    statement than psycopg's cursors). Four things wait to ride with the next statement,
     each saving a round trip: the statements that open a write transaction
-    (:meth:`open_with`), a batch left open after the last deferred block of a transaction
-    (:meth:`pipeline`), closed by the ``COMMIT``, and reads named ahead outside a
-    transaction (:meth:`expect`).
+    (:meth:`open_with`), the savepoint steps of nested transactions (``SAVEPOINT``,
+    ``RELEASE SAVEPOINT``, ``ROLLBACK TO SAVEPOINT``: they answer nothing, and what fails
+    after them is still raised by the statement that failed), a batch left open after the
+    last deferred block of a transaction (:meth:`pipeline`), closed by the ``COMMIT``, and
+    reads named ahead outside a transaction (:meth:`expect`).
     """
 
     def __init__(self, raw: Any) -> None:
@@ -77,6 +79,7 @@ class PgConnection:
         self.wire = Wire(raw, refine=self._refine)
         self._trace: Callable[[str], Any] | None = None
         self._opening: tuple[str, ...] = ()
+        self._steps: list[str] = []  # savepoint steps not sent yet, in a transaction begun
         self._batch: Batch | None = None  # the open deferred block's
         self._held: Batch | None = None  # left open after the last one, until the next statement
         self._expected: list[tuple[str, Any]] = []
@@ -126,20 +129,26 @@ class PgConnection:
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run one statement; returns its rows as a cursor (:class:`pg_wire.Rows`; None for a
-        COMMIT or ROLLBACK that only closed what was waiting). Rows come in PostgreSQL's
+        savepoint step held back, or a COMMIT or ROLLBACK that only closed what was waiting). Rows come in PostgreSQL's
         binary format: the same Python values as text, read without parsing text (object
         data without hex encoding), about a third less time for a month's objects. In a
         deferred block the statement is only sent: its answer is waited for when read."""
-        if self._held is not None and self._release_held(sql):
-            return None
-        if self._opening:
-            if sql in ("COMMIT", "ROLLBACK"):
-                self._opening = ()
-                return None
-            return self._send_together([(sql, params)])[0]
         if self._batch is not None:
             self._traced(sql)
             return self._batch.send(sql, _adapt(params))
+        if self._held is not None and self._release_held(sql):  # its errors surface here
+            return None
+        if self._opening and sql in ("COMMIT", "ROLLBACK"):  # the transaction ran nothing
+            self._opening = ()
+            self._steps.clear()
+            return None
+        if _SAVEPOINT_STEP.match(sql) and self.in_transaction:
+            self._steps.append(sql)
+            return None
+        if self._steps and sql == "ROLLBACK":  # it undoes whatever the steps would have done
+            self._steps.clear()
+        if self._opening or self._steps:
+            return self._send_together([(sql, params)])[0]
         if (self._answered or self._expected) and not _is_read(sql):
             self.forget_expected()  # this thread writes: what was read ahead may be older than that
         if self._answered and (rows := self._answered.pop(_statement_key(sql, params), None)) is not None:
@@ -179,15 +188,22 @@ class PgConnection:
         return [rows.fetchall() for rows in self._send_together(statements)]
 
     def _send_together(self, statements: Sequence[tuple[str, Any]]) -> list[Pending]:
-        """Send what opens a transaction, if it waits, and ``statements`` in one batch;
-        their answers, read."""
-        opening, self._opening = self._opening, ()
-        self._traced(*opening, *(sql for sql, _ in statements))
+        """Send what waits for the next statement (what opens a transaction, savepoint steps)
+        and ``statements`` in one batch; their answers, read."""
+        waiting = self._waiting()
+        self._traced(*waiting, *(sql for sql, _ in statements))
         batch, sent = send_all(
-            self.wire, [*((statement, ()) for statement in opening), *((sql, _adapt(p)) for sql, p in statements)]
+            self.wire, [*((statement, ()) for statement in waiting), *((sql, _adapt(p)) for sql, p in statements)]
         )
         batch.close()
-        return sent[len(opening):]
+        return sent[len(waiting):]
+
+    def _waiting(self) -> list[str]:
+        """Take what waits to be sent before the next statement, in order."""
+        waiting = [*self._opening, *self._steps]
+        self._opening = ()
+        self._steps.clear()
+        return waiting
 
     def script(self, sql: str) -> None:
         """Run statements without parameters, separated by ``;``, in one round trip (the
@@ -246,11 +262,10 @@ class PgConnection:
             batch = self.wire.batch()
         self._batch = batch
         try:
-            if self._opening:
-                opening, self._opening = self._opening, ()
-                self._traced(*opening)
-                for statement in opening:
-                    batch.send(statement, ())
+            waiting = self._waiting()
+            self._traced(*waiting)
+            for statement in waiting:
+                batch.send(statement, ())
             yield
         except BaseException:
             self._batch = None
@@ -284,10 +299,9 @@ class PgConnection:
             raise RuntimeError("a script, COPY or server-side cursor cannot run in a deferred block")
         if self._held is not None:
             self._release_held("")
-        if self._opening:
-            opening, self._opening = self._opening, ()
-            self._traced("; ".join(opening))
-            self.raw.execute("; ".join(opening))
+        if waiting := self._waiting():
+            self._traced("; ".join(waiting))
+            self.raw.execute("; ".join(waiting))
 
     def _traced(self, *statements: str) -> None:
         if self._trace is not None:
@@ -308,6 +322,8 @@ class PgConnection:
         return bool(self._opening) or bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
 
 
+#: The statements of a nested transaction that answer nothing (``Transactions`` sends them).
+_SAVEPOINT_STEP = re.compile(r"(?:SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) \w+\Z")
 _WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 

@@ -178,3 +178,55 @@ def test_text_with_a_nul_is_refused_before_it_is_sent_and_the_transaction_goes_o
                 store.execute("INSERT INTO t_nul VALUES (?)", ("b\x00",))
             store.execute("INSERT INTO t_nul VALUES (?)", ("second",))
     assert [row[0] for row in store.execute("SELECT v FROM t_nul ORDER BY v")] == ["first", "second"]
+
+
+@pytest.mark.postgresql_only
+def test_a_nested_transactions_savepoint_steps_ride_with_the_next_statement(store) -> None:
+    with store.transaction():
+        store.execute("CREATE TEMP TABLE t_steps (v int)")
+        with round_trips(store) as trips:
+            with store.transaction():
+                store.execute("INSERT INTO t_steps VALUES (1)")
+            with store.transaction():
+                store.execute("INSERT INTO t_steps VALUES (2)")
+            store.execute("INSERT INTO t_steps VALUES (3)")
+    sent = [" ".join(trip) for trip in trips]
+    assert len(sent) == 3, sent  # each INSERT with the steps before it, none alone
+    assert "SAVEPOINT sp1" in sent[0] and "VALUES (1)" in sent[0]
+    assert "RELEASE SAVEPOINT sp1" in sent[1] and "VALUES (2)" in sent[1]
+    assert "RELEASE SAVEPOINT sp1" in sent[2] and "VALUES (3)" in sent[2]
+    assert [row[0] for row in store.execute("SELECT v FROM t_steps ORDER BY v")] == [1, 2, 3]
+
+
+@pytest.mark.postgresql_only
+def test_a_failure_in_a_nested_transaction_is_raised_there_and_undoes_only_its_work(store) -> None:
+    with store.transaction():
+        store.execute("CREATE TEMP TABLE t_nested (v int PRIMARY KEY)")
+        store.execute("INSERT INTO t_nested VALUES (1)")
+        reached = False
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            with store.transaction():
+                store.execute("INSERT INTO t_nested VALUES (2)")
+                store.execute("INSERT INTO t_nested VALUES (1)")
+                reached = True
+        assert not reached
+        with store.transaction():
+            store.execute("INSERT INTO t_nested VALUES (3)")
+        with pytest.raises(RuntimeError):
+            with store.transaction():  # undone without a statement of its own having failed
+                store.execute("INSERT INTO t_nested VALUES (4)")
+                raise RuntimeError("the block gives up")
+    assert [row[0] for row in store.execute("SELECT v FROM t_nested ORDER BY v")] == [1, 3]
+
+
+@pytest.mark.postgresql_only
+def test_transactions_that_run_nothing_send_nothing(store) -> None:
+    with round_trips(store) as trips:
+        with store.transaction():
+            with store.transaction():
+                pass
+        with pytest.raises(RuntimeError):
+            with store.transaction(), store.transaction():
+                raise RuntimeError("nothing to undo")
+    assert trips == []
+    assert not store.conn.in_transaction
