@@ -136,8 +136,11 @@ class PgConnection:
         if self._batch is not None:
             self._traced(sql)
             return self._batch.send(sql, _adapt(params))
-        if self._held is not None and self._release_held(sql):  # its errors surface here
-            return None
+        if self._held is not None:
+            if sql not in ("COMMIT", "ROLLBACK") and not _SAVEPOINT_STEP.match(sql):
+                return self._close_held_with(sql, params)
+            if self._release_held(sql):  # the batch's errors surface here, before a nested transaction
+                return None
         if self._opening and sql in ("COMMIT", "ROLLBACK"):  # the transaction ran nothing
             self._opening = ()
             self._steps.clear()
@@ -276,6 +279,20 @@ class PgConnection:
             self._held = batch
         else:
             batch.close()
+
+    def _close_held_with(self, sql: str, params: Any) -> Any:
+        """Send ``sql`` in the held batch and close it: one round trip for both. Raises the
+        batch's first error, the statement's own or an earlier one's."""
+        held, self._held = self._held, None
+        assert held is not None
+        self._traced(sql)
+        try:
+            rows = held.send(sql, _adapt(params))
+        except BaseException:  # refused before it was sent (text with a NUL): what was sent stands
+            held.close()
+            raise
+        held.close()
+        return rows
 
     def _release_held(self, sql: str) -> bool:
         """Close the held batch before ``sql``; True when ``sql`` was a COMMIT sent with it.
