@@ -458,7 +458,8 @@ class Writes:
             collection=collection,
             resource=resource,
         )
-        self.store.set_properties(changes, **key)
+        with self.store.deferred():  # the writes ride with the transaction's next statement
+            self.store.set_properties(changes, **key)
 
     def delete_principal(self, principal: Principal, *, by: Principal | None = None, source: str = "api") -> None:
         """Delete a user or group with everything in its home.
@@ -535,7 +536,8 @@ class Writes:
                 collection=collection, changes=attrs,
             )
             self.host.hook.validate_calendar(host=self.host, tx=self.store, op=op)
-            self.store.update_collection_row(collection.id, attrs)
+            with self.store.deferred():  # rides with the next statement
+                self.store.update_collection_row(collection.id, attrs)
             if properties:
                 self._save_properties(properties, principal=principal, source=source, collection=collection)
             self._record(collection.id, None, "modified", principal_id=principal.id if principal else None)

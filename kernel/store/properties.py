@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kernel.store.connections import Connection
+from kernel.store.tables import one_of
 
 
 def byte_size(value: str) -> int:
@@ -76,24 +77,26 @@ class PropertyStore:
         """Set (XML value) or remove (None) dead properties (inside a write transaction; see
         ``host.writes``, which runs the ``validate_properties`` hooks first).
 
-        Keeps the owning collection's ``property_bytes`` current.
+        Keeps the owning collection's ``property_bytes`` current. Reads nothing back, so in a
+        deferred block (``Store.deferred``) its statements wait for no answer.
         """
+        if not changes:
+            return
         key, target = _target(collection_id, resource_id)
-        old = self.property_sizes(collection_id=collection_id, resource_id=resource_id)
-        delta = sum(byte_size(xml) for xml in changes.values() if xml is not None)
-        delta -= sum(old.get(name, 0) for name in changes)
-        self.conn.executemany(
-            f"DELETE FROM properties WHERE {key} = ? AND name = ?", [(target, name) for name in changes if name in old]
+        named, names = one_of(self.dialect, "name", list(changes))
+        added = sum(byte_size(xml) for xml in changes.values() if xml is not None)
+        owner = "?" if collection_id is not None else "(SELECT collection_id FROM resources WHERE id = ?)"
+        replaced = f"SELECT coalesce(sum({BYTE_LENGTH[self.dialect].format('value')}), 0) FROM properties"
+        self.conn.execute(  # before the rows it counts are deleted
+            f"UPDATE collections SET property_bytes = property_bytes + ? - ({replaced} WHERE {key} = ? AND {named})"
+            f" WHERE id = {owner}",
+            (added, target, *names, target),
         )
+        self.conn.execute(f"DELETE FROM properties WHERE {key} = ? AND {named}", (target, *names))
         self.conn.executemany(
             f"INSERT INTO properties ({key}, name, value) VALUES (?, ?, ?)",
             [(target, name, xml) for name, xml in changes.items() if xml is not None],
         )
-        if delta:
-            owner = "?" if collection_id is not None else "(SELECT collection_id FROM resources WHERE id = ?)"
-            self.conn.execute(
-                f"UPDATE collections SET property_bytes = property_bytes + ? WHERE id = {owner}", (delta, target)
-            )
 
 
 def _target(collection_id: int | None, resource_id: int | None) -> tuple[str, int]:

@@ -110,7 +110,9 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
     one read, the limits plugin's count of the account's objects. A week's calendar-query is
     3 (the account with the URL, the index with the objects indexed short of it, the data).
     A DELETE is 3, as a PUT replacing an object (no limits read; its writes go with COMMIT,
-    and an unlocked object's locks are not looked for again)."""
+    and an unlocked object's locks are not looked for again). A PROPPATCH of a calendar is 6:
+    the account with the URL and its locks; BEGIN with the properties' sizes; the owner's
+    limits; the writes with the change; the calendar read back; COMMIT."""
     host = make_host(tmp_path, ["caldav_server", "limits"])
     alice = add_user(host, "alice", PASSWORD)
     host.writes.create_collection(alice, "cal", "calendar", principal=alice)
@@ -139,11 +141,15 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
                 week, _ = await counted("REPORT", cal, 207, content=WEEK, headers={"Depth": "1"})
                 await counted("PUT", cal + f"d{i}.ics", 201, content=event(f"d{i}", "20240103T100000Z", "20240103T110000Z"))
                 deleting, _ = await counted("DELETE", cal + f"d{i}.ics", 204)
-                seen.append((new, replacing, get, week, deleting))
+                patch = ('<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><X:calendar-color xmlns:X="'
+                         f'http://apple.com/ns/ical/">#00000{i}</X:calendar-color><Y:z xmlns:Y="urn:y">{i}</Y:z>'
+                         "</D:prop></D:set></D:propertyupdate>")
+                patching, _ = await counted("PROPPATCH", cal, 207, content=patch)
+                seen.append((new, replacing, get, week, deleting, patching))
             return seen
 
     try:
         seen = asyncio.run(run())
     finally:
         host.close()
-    assert seen[-1] == (4, 3, 1, 3, 3), seen
+    assert seen[-1] == (4, 3, 1, 3, 3, 6), seen

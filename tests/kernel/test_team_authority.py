@@ -168,7 +168,10 @@ def test_property_bytes_follow_every_write(host: Host) -> None:
     assert host.store.property_bytes(alice.id) == len(a.encode()) + len("<b xmlns='x:'/>")
     host.writes.delete_object(cal, "e.ics", principal=alice)
     assert host.store.property_bytes(alice.id) == len(a.encode())
-    host.writes.update_collection(cal, principal=alice, properties={"{x:}a": None})
+    c = "<c xmlns='x:'>ü€</c>"  # removing one that was never set counts nothing
+    host.writes.update_collection(cal, principal=alice, properties={"{x:}never": None, "{x:}c": c})
+    assert host.store.property_bytes(alice.id) == len(a.encode()) + len(c.encode())
+    host.writes.update_collection(cal, principal=alice, properties={"{x:}a": None, "{x:}c": None})
     assert host.store.property_bytes(alice.id) == 0
 
 

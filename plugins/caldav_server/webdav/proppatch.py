@@ -117,9 +117,8 @@ def proppatch(ctx: DavContext) -> Response:
         raise DavError(403, "This collection has no writable properties.", PROTECTED)
     ctx.require("admin" if target.kind in ("collection", "home") else "write", dav=("write-properties",))
     conditions.require(ctx)
-    ctx.app.locks.check(ctx, [(target, False)])
+    ctx.app.locks.check(ctx, [(target, False)])  # the body has arrived: a handler runs after it
     body = ctx.read_xml()
-    ctx.app.locks.check(ctx, [(target, False)])  # a LOCK may have landed while the body arrived
     if body is None or body.tag != d("propertyupdate"):
         raise DavError(400, "The body of a PROPPATCH must be a DAV:propertyupdate element.")
     ops = operations(ctx, body)
