@@ -70,8 +70,9 @@ class PgConnection:
     (:meth:`open_with`), the savepoint steps of nested transactions (``SAVEPOINT``,
     ``RELEASE SAVEPOINT``, ``ROLLBACK TO SAVEPOINT``: they answer nothing, and what fails
     after them is still raised by the statement that failed), a batch left open after the
-    last deferred block of a transaction (:meth:`pipeline`), closed by the ``COMMIT``, and
-    reads named ahead outside a transaction (:meth:`expect`).
+    last deferred block of a transaction (:meth:`pipeline`), which the next statement (the
+    ``COMMIT`` or any other) joins and closes, and reads named ahead outside a transaction
+    (:meth:`expect`).
     """
 
     def __init__(self, raw: Any) -> None:
@@ -129,10 +130,11 @@ class PgConnection:
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run one statement; returns its rows as a cursor (:class:`pg_wire.Rows`; None for a
-        savepoint step held back, or a COMMIT or ROLLBACK that only closed what was waiting). Rows come in PostgreSQL's
-        binary format: the same Python values as text, read without parsing text (object
-        data without hex encoding), about a third less time for a month's objects. In a
-        deferred block the statement is only sent: its answer is waited for when read."""
+        savepoint step held back, or a COMMIT or ROLLBACK that only closed what was waiting).
+        Rows come in PostgreSQL's binary format: the same Python values as text, read without
+        parsing text (object data without hex encoding), about a third less time for a month's
+        objects. In a deferred block the statement is only sent: its answer is waited for when
+        read."""
         if self._batch is not None:
             self._traced(sql)
             return self._batch.send(sql, _adapt(params))
