@@ -77,6 +77,25 @@ def test_deleting_a_locked_resource_destroys_its_lock_and_no_other(alice: httpx.
     assert alice.delete(cal + "b.ics", headers={"If": f"(<{other}>)"}).status_code == 204
 
 
+def test_moving_a_locked_resource_leaves_its_lock_behind_and_no_other(alice: httpx.Client) -> None:
+    """A MOVE needs the source's lock token, and the lock rooted at the source URL goes with
+    it (the URL is unbound); the moved object is unlocked at its destination, and a lock on
+    another resource of the calendar stays."""
+    cal = mkcalendar(alice)
+    alice.put(cal + "a.ics", content=event("a")).raise_for_status()
+    alice.put(cal + "b.ics", content=event("b")).raise_for_status()
+    mine, other = token_of(lock(alice, cal + "a.ics")), token_of(lock(alice, cal + "b.ics"))
+    assert alice.request("MOVE", cal + "a.ics", headers={"Destination": cal + "moved.ics"}).status_code == 423
+    moved = alice.request("MOVE", cal + "a.ics", headers={"Destination": cal + "moved.ics", "If": f"(<{mine}>)"})
+    assert moved.status_code == 201
+    assert alice.put(cal + "a.ics", content=event("a2")).status_code == 201  # no lock left on the URL
+    assert alice.put(cal + "moved.ics", content=event("a", summary="edited")).status_code == 204
+    assert alice.request("MOVE", cal + "b.ics", headers={"Destination": cal + "c.ics"}).status_code == 423
+    assert alice.request("MOVE", cal + "moved.ics", headers={"Destination": cal + "d.ics"}).status_code == 201
+    with_token = {"Destination": cal + "c.ics", "If": f"(<{other}>)"}
+    assert alice.request("MOVE", cal + "b.ics", headers=with_token).status_code == 201
+
+
 def test_another_user_cannot_use_my_token(deployment: Deployment, alice: httpx.Client) -> None:
     team = mkcalendar(alice, owner="team")
     alice.put(team + "e.ics", content=event("team-lock"))

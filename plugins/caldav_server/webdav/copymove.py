@@ -98,10 +98,11 @@ def transfer(ctx: DavContext, *, move: bool) -> Response:
     binding_collection = src.kind == "collection" or dest.kind == "collection"
     ctx.require("admin" if binding_collection else "write", dest_parent, dav=("bind",))
     conditions.require(ctx)  # on the source, the Request-URI (RFC 9110 13.2)
-    protected = [(dest, True), (dest_parent, False)]
+    # locks below a URL are looked for only under a collection: a resource has nothing below it
+    protected = [(dest, dest.kind == "collection"), (dest_parent, False)]
     if move:
-        protected += [(src, True), (parent, False)]
-    ctx.app.locks.check(ctx, protected)
+        protected += [(src, src.kind == "collection"), (parent, False)]
+    covering = ctx.app.locks.check(ctx, protected)
     existed = dest.kind != "unmapped"
     if not replace and existed:
         raise DavError(412, "The destination exists and Overwrite is F.")
@@ -128,8 +129,9 @@ def transfer(ctx: DavContext, *, move: bool) -> Response:
             if_match=ctx.request.headers.get("if-match"),
             if_unmodified_since=conditions.http_time(ctx.request.headers.get("if-unmodified-since")),
         )
-        if move:
-            ctx.app.locks.remove_tree(ctx.app.locks.key(ctx, src))
+        source_key = ctx.app.locks.key(ctx, src)
+        if move and any(lock.path == source_key for lock in covering[source_key]):
+            ctx.app.locks.remove_tree(source_key)  # a lock rooted at the unbound URL goes (RFC 4918 7)
         return Response(status_code=204 if existed else 201)
     assert src.collection is not None and dest.owner is not None
     if dest.kind == "collection":
