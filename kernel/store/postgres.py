@@ -138,8 +138,9 @@ class PgConnection:
         if self._batch is not None:
             self._traced(sql)
             return self._batch.send(sql, _adapt(params))
+        step = _SAVEPOINT_STEP.match(sql) is not None
         if self._held is not None:
-            if sql not in ("COMMIT", "ROLLBACK") and not _SAVEPOINT_STEP.match(sql):
+            if sql not in ("COMMIT", "ROLLBACK") and not step:
                 return self._close_held_with(sql, params)
             if self._release_held(sql):  # the batch's errors surface here, before a nested transaction
                 return None
@@ -147,7 +148,7 @@ class PgConnection:
             self._opening = ()
             self._steps.clear()
             return None
-        if _SAVEPOINT_STEP.match(sql) and self.in_transaction:
+        if step and self.in_transaction:
             self._steps.append(sql)
             return None
         if self._steps and sql == "ROLLBACK":  # it undoes whatever the steps would have done

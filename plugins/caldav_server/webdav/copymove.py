@@ -129,9 +129,8 @@ def transfer(ctx: DavContext, *, move: bool) -> Response:
             if_match=ctx.request.headers.get("if-match"),
             if_unmodified_since=conditions.http_time(ctx.request.headers.get("if-unmodified-since")),
         )
-        source_key = ctx.app.locks.key(ctx, src)
-        if move and any(lock.path == source_key for lock in covering[source_key]):
-            ctx.app.locks.remove_tree(source_key)  # a lock rooted at the unbound URL goes (RFC 4918 7)
+        if move:  # a lock rooted at the unbound URL goes with it
+            ctx.app.locks.remove_resource_locks(covering, ctx.app.locks.key(ctx, src))
         return Response(status_code=204 if existed else 201)
     assert src.collection is not None and dest.owner is not None
     if dest.kind == "collection":

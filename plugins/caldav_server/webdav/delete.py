@@ -39,8 +39,7 @@ def delete(ctx: DavContext) -> Response:
             if_unmodified_since=http_time(ctx.request.headers.get("if-unmodified-since")),
             source="caldav",
         )
-        if any(lock.path == key for lock in covering[key]):  # a resource has nothing below it to lock
-            ctx.app.locks.remove_tree(key)
+        ctx.app.locks.remove_resource_locks(covering, key)
         return Response(status_code=204)
     if target.kind != "collection":
         ctx.require("read")

@@ -221,6 +221,13 @@ class Locks:
             "DELETE FROM caldav_server_locks WHERE path = ? OR path LIKE ? ESCAPE '\\'", (path, escaped + "/%")
         )
 
+    def remove_resource_locks(self, covering: dict[str, list[Lock]], path: str) -> None:
+        """After a resource at ``path`` is deleted or moved away: release its lock, when the
+        check made before (:meth:`check`, whose answer is ``covering``) found one rooted
+        there. A resource has nothing below it to lock, so nothing else is looked for."""
+        if any(lock.path == path for lock in covering[path]):
+            self.remove_tree(path)
+
     # -- the check every write makes ------------------------------------------------------
 
     def submitted(self, ctx: DavContext) -> set[str]:

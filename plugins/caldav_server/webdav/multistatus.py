@@ -118,7 +118,7 @@ def multistatus(parts: Iterable[str], *, tail: str = "", minimal: bool = False, 
 #: Characters built before an answer goes out, and per streamed chunk. Each chunk is one
 #: worker-thread turn, and on a virtual machine a hop to a worker thread and back costs
 #: 0.15 ms or more: at 1 MB a week of 10,000 events (350 KB) is one hop, not two, and a
-#: PROPFIND Depth 1 of them (2.5 MB) three, not ten. A slow reader holds at most one
+#: PROPFIND Depth 1 of them (2.9 MB) two, not five. A slow reader holds at most one
 #: chunk in the server's send buffer.
 CHUNK = 1024 * 1024
 
