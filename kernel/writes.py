@@ -344,13 +344,12 @@ class Writes:
         name, target_name = canonical_name(name), canonical_name(target_name)
         with self.transaction():
             self._require(principal, "read", source_collection)
-            old = self.store.resource(source_collection.id, name)
+            old, data, props, existing = self.store.resource_for_copy(source_collection.id, name, target.id, target_name)
             if old is None:
                 raise Rejected(404, None, "No such resource.")
             _check_conditions(old, if_match, None, if_unmodified_since)
             if source_collection.id == target.id and name == target_name:
                 raise Rejected(403, None, "Source and destination are the same resource.")
-            existing = self.store.resource(target.id, target_name)
             if existing is not None and not overwrite:
                 raise Rejected(412, None, "The destination exists and Overwrite is F.")
             if target.kind == "plain" and self.store.collection(target.owner.id, _join(target.path, target_name)):
@@ -361,8 +360,6 @@ class Writes:
                     principal=principal,
                     source=source,
                 )
-            data = self.store.data(old.id)
-            props = self.store.properties(resource_id=old.id)
             if move:
                 self.delete_object(source_collection, name, principal=principal, source=source)
             if existing is not None:

@@ -101,6 +101,17 @@ class WriteTarget(NamedTuple):
     new_id: int | None
 
 
+class CopySource(NamedTuple):
+    """What :meth:`ResourceStore.resource_for_copy` reads before an object is copied or moved:
+    the source resource with its content and dead properties, and the resource already at the
+    destination (None for each that is not there)."""
+
+    source: Resource | None
+    data: bytes
+    properties: dict[str, str]
+    existing: Resource | None
+
+
 class ResourceStore:
     """Mixin of :class:`kernel.store.Store` for resources."""
 
@@ -136,6 +147,25 @@ class ResourceStore:
             holder = None
         seq, new_id = found[1][0]
         return WriteTarget(old, holder, int(seq), int(new_id))
+
+    def resource_for_copy(self, collection_id: int, name: str, target_id: int, target_name: str) -> CopySource:
+        """Inside the transaction copying or moving resource ``name`` of a collection to
+        ``target_name`` in collection ``target_id``: what it copies and what it replaces
+        (:class:`CopySource`), read in one round trip on PostgreSQL."""
+        name, target_name = canonical_name(name), canonical_name(target_name)
+        found, properties, existing = self.read_together(
+            (f"SELECT {RESOURCE_COLUMNS}, data FROM resources WHERE collection_id = ? AND name = ?",
+             (collection_id, name)),
+            ("SELECT p.name, p.value FROM properties p JOIN resources r ON r.id = p.resource_id"
+             " WHERE r.collection_id = ? AND r.name = ? ORDER BY p.name", (collection_id, name)),
+            (_BY_NAME, (target_id, target_name)),
+        )
+        return CopySource(
+            resource_of(found[0][:-1]) if found else None,
+            bytes(found[0][-1]) if found else b"",
+            dict(properties),
+            resource_of(existing[0]) if existing else None,
+        )
 
     def resource_by_uid(self, collection_id: int, uid: str) -> Resource | None:
         """The calendar object with this UID in a collection, or None.

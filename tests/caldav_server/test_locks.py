@@ -96,6 +96,35 @@ def test_moving_a_locked_resource_leaves_its_lock_behind_and_no_other(alice: htt
     assert alice.request("MOVE", cal + "b.ics", headers=with_token).status_code == 201
 
 
+def test_a_locked_destination_refuses_copy_and_move_without_its_token(alice: httpx.Client) -> None:
+    """The locks of a COPY's or MOVE's Destination (read with the request's URL) guard it as
+    a PUT's would: a locked object is not replaced, nor is a new one bound in a calendar
+    locked at depth infinity, without the lock's token; the Destination given as a path
+    or as an absolute URL."""
+    cal, other, third = mkcalendar(alice), mkcalendar(alice), mkcalendar(alice)
+    alice.put(cal + "a.ics", content=event("a", summary="new")).raise_for_status()
+    alice.put(other + "taken.ics", content=event("a", summary="old")).raise_for_status()
+    taken = token_of(lock(alice, other + "taken.ics"))
+    absolute = str(alice.base_url.join(other + "taken.ics"))
+    for method in ("COPY", "MOVE"):
+        for destination in (other + "taken.ics", absolute):
+            refused = alice.request(method, cal + "a.ics", headers={"Destination": destination})
+            assert refused.status_code == 423, (method, destination)
+            assert error_elements(refused)[0] == D + "lock-token-submitted"
+    assert "SUMMARY:old" in alice.get(other + "taken.ics").text
+    # a tagged list: an untagged one would be a condition on the Request-URI (RFC 4918 10.4.2)
+    copied = alice.request("COPY", cal + "a.ics", headers={"Destination": absolute, "If": f"<{absolute}> (<{taken}>)"})
+    assert copied.status_code == 204
+    assert "SUMMARY:new" in alice.get(other + "taken.ics").text
+    whole = token_of(lock(alice, third, depth="infinity"))
+    assert alice.request("MOVE", cal + "a.ics", headers={"Destination": third + "a.ics"}).status_code == 423
+    assert alice.get(cal + "a.ics").status_code == 200
+    tagged = f"<{alice.base_url.join(third)}> (<{whole}>)"
+    assert alice.request("MOVE", cal + "a.ics", headers={"Destination": third + "a.ics", "If": tagged}).status_code == 201
+    assert alice.get(cal + "a.ics").status_code == 404
+    assert "SUMMARY:new" in alice.get(third + "a.ics").text
+
+
 def test_another_user_cannot_use_my_token(deployment: Deployment, alice: httpx.Client) -> None:
     team = mkcalendar(alice, owner="team")
     alice.put(team + "e.ics", content=event("team-lock"))

@@ -112,10 +112,16 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
     A DELETE is 3, as a PUT replacing an object (no limits read; its writes go with COMMIT,
     and an unlocked object's locks are not looked for again). A PROPPATCH of a calendar is 6:
     the account with the URL and its locks; BEGIN with the properties' sizes; the owner's
-    limits; the writes with the change; the calendar read back; COMMIT."""
+    limits; the writes with the change; the calendar read back; COMMIT. A MOVE of an
+    object within its calendar is 9: the account with both URLs and their locks read ahead;
+    BEGIN with the source, its content and properties and what the destination holds; the
+    delete's own read and its writes; the new row's reads, the owner's limits and the
+    account's count, its writes, and COMMIT. A COPY to another calendar is 7: the same
+    without the delete."""
     host = make_host(tmp_path, ["caldav_server", "limits"])
     alice = add_user(host, "alice", PASSWORD)
     host.writes.create_collection(alice, "cal", "calendar", principal=alice)
+    host.writes.create_collection(alice, "other", "calendar", principal=alice)
     cal = "/dav/cal/alice/cal/"
 
     async def run() -> list[tuple[int, ...]]:
@@ -145,11 +151,15 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
                          f'http://apple.com/ns/ical/">#00000{i}</X:calendar-color><Y:z xmlns:Y="urn:y">{i}</Y:z>'
                          "</D:prop></D:set></D:propertyupdate>")
                 patching, _ = await counted("PROPPATCH", cal, 207, content=patch)
-                seen.append((new, replacing, get, week, deleting, patching))
+                await counted("PUT", cal + f"m{i}.ics", 201, content=event(f"m{i}", "20240103T100000Z", "20240103T110000Z"))
+                moving, _ = await counted("MOVE", cal + f"m{i}.ics", 201, headers={"Destination": cal + f"moved{i}.ics"})
+                copying, _ = await counted("COPY", cal + f"moved{i}.ics", 201,
+                                           headers={"Destination": f"/dav/cal/alice/other/copied{i}.ics"})
+                seen.append((new, replacing, get, week, deleting, patching, moving, copying))
             return seen
 
     try:
         seen = asyncio.run(run())
     finally:
         host.close()
-    assert seen[-1] == (4, 3, 1, 3, 3, 6), seen
+    assert seen[-1] == (4, 3, 1, 3, 3, 6, 9, 7), seen

@@ -27,7 +27,16 @@ from plugins.caldav_server.webdav.context import DavContext
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.locks import Locks
 from plugins.caldav_server.webdav.properties import LiveProperty
-from plugins.caldav_server.webdav.resolve import HOMES, Hrefs, Target, resolve, resolving_read, split_path
+from plugins.caldav_server.webdav.resolve import (
+    HOMES,
+    Hrefs,
+    Target,
+    header_href,
+    relative_path,
+    resolve,
+    resolving_read,
+    split_path,
+)
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -72,6 +81,8 @@ class Method:
     URL's resource is resolved together with its content (``Target.data``, one statement:
     GET and HEAD send bytes and ETag of one version). With ``checks_locks`` the method
     checks the locks covering the URL (``Locks.check``), and they are read with the URL.
+    With ``to_destination`` it also acts on the URL of its Destination header (COPY, MOVE):
+    that URL is resolved and the locks covering it are checked, read with the request's URL.
     """
 
     handler: MethodHandler
@@ -79,6 +90,7 @@ class Method:
     prepare: Callable[[DavContext], None] | None = None
     reads_content: bool = False
     checks_locks: bool = False
+    to_destination: bool = False
 
 
 @dataclass(frozen=True)
@@ -206,11 +218,18 @@ class DavApp:
         try:
             segments = split_path(raw[len(root) :])
             below = raw[len(root) :].decode("utf-8").rstrip("/")
+            # the Destination's path as copymove resolves it, without its leading slash
+            destination = _destination_path(request, self.hrefs(request)) if method.to_destination else None
+            moved_to = split_path(destination) if destination else []
         except (DavError, UnicodeDecodeError):
             return []
         reads = [resolving_read(self.host.store, segments, with_data=method.reads_content)]
-        if method.checks_locks:
-            reads.append(self.locks.covering_statement([below]))
+        locked = [below] if method.checks_locks else []
+        if destination:
+            reads.append(resolving_read(self.host.store, moved_to))
+            locked.append("/" + destination.decode("utf-8").rstrip("/"))
+        if locked:
+            reads.append(self.locks.covering_statement(locked))
         if len(segments) > 1 and segments[0] == HOMES:
             for answer in self.host.hook.dav_reads_ahead(host=self.host, method=request.method, owner=segments[1],
                                                          path=segments[2:]):
@@ -279,6 +298,13 @@ def _raw_path(request: Request) -> bytes:
     """The request's path as sent (percent-encoded), without its query."""
     raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
     return raw.split(b"?", 1)[0]
+
+
+def _destination_path(request: Request, hrefs: Hrefs) -> bytes | None:
+    """The percent-encoded path below the DAV root of the request's Destination header, as
+    ``copymove.destination`` resolves it; None without one or with one outside the root."""
+    header = header_href(request.headers.get("destination", ""))
+    return relative_path(hrefs, header) if header else None
 
 
 def _small_body(request: Request, cap: int) -> bool:
