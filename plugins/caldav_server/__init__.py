@@ -68,7 +68,8 @@ def object_stored(tx: Store, write: ObjectWrite, resource: Resource) -> None:
 @hookimpl
 def register_jobs(host: Host) -> list[Job]:
     """Plan the calendar objects stored without a current plan (``caldav.stored_plans.backfill``)."""
-    return [Job("caldav_server.plans", PLANS_INTERVAL, lambda host: stored_plans.backfill(host.store))]
+    return [Job("caldav_server.plans", PLANS_INTERVAL, lambda host: stored_plans.backfill(
+        host.store, host.state("caldav_server.plans", stored_plans.Progress)))]
 
 
 @hookimpl

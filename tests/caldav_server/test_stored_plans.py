@@ -227,6 +227,44 @@ def test_backfill_plans_what_has_no_current_plan(host: Host, monkeypatch: pytest
         assert expand_week(host).count("BEGIN:VEVENT") == 11
 
 
+def test_after_a_whole_pass_the_backfill_looks_only_at_what_the_feed_names(host: Host) -> None:
+    """A run with ``progress`` looks at every object until one has seen them all; later runs
+    look only at objects a change since names (one written by a node without the plugin:
+    here its plan row is taken away after the write). An object that lost its plan without
+    a change is left to the next process's first run, and to expansion meanwhile."""
+    alice = host.store.principal("alice")
+    cal = host.store.collection(alice.id, "cal")
+
+    def drop(name: str) -> None:
+        with host.store.transaction():
+            host.store.execute("DELETE FROM caldav_server_plans WHERE resource_id IN"
+                               " (SELECT id FROM resources WHERE name = ?)", (name,))
+
+    progress = stored_plans.Progress()
+    drop("series.ics")
+    assert stored_plans.backfill(host.store, progress) == 1  # the whole pass
+    assert progress.seen == host.store.latest_seq()
+    drop("single.ics")  # no change names it
+    host.writes.put_object(cal, "late.ics", SINGLE.replace(b"UID:single", b"UID:late"), principal=alice)
+    host.writes.put_object(cal, "series.ics", SERIES.replace(b"stand-up", b"retro"), principal=alice)
+    drop("late.ics")
+    drop("series.ics")
+    assert stored_plans.backfill(host.store, progress) == 2
+    assert set(rows(host)) == {"series.ics", "general.ics", "late.ics"} and "retro" in rows(host)["series.ics"][2]
+    assert stored_plans.backfill(host.store, progress) == 0
+    assert stored_plans.backfill(host.store, stored_plans.Progress()) == 1  # a new process looks at all
+    assert "single.ics" in rows(host)
+
+
+def test_a_backfill_stopped_by_its_time_looks_at_everything_again(host: Host) -> None:
+    with host.store.transaction():
+        host.store.execute("DELETE FROM caldav_server_plans")
+    progress = stored_plans.Progress()
+    assert stored_plans.backfill(host.store, progress, seconds=0) == 0
+    assert progress.seen is None
+    assert stored_plans.backfill(host.store, progress) == 3 and progress.seen is not None
+
+
 def test_backfill_leaves_an_object_replaced_while_it_was_planned(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     alice = host.store.principal("alice")
     cal = host.store.collection(alice.id, "cal")

@@ -12,8 +12,11 @@ without looking at it, and :func:`backfill` can tell an object it has planned fr
 has not.
 
 :func:`backfill` (a periodic job) plans what was written while the plugin was off or
-before it stored plans, and what an older format stored. A row the reader cannot decode
-is skipped with a warning: its object is planned at query time, as without a row.
+before it stored plans, and what an older format stored. Its first run in a process looks
+at every calendar object; once one has looked at all of them, later runs look only at the
+objects the change feed names since (what another node without the plugin wrote, say): a
+run with nothing to do then reads a few rows, not every object. A row the reader cannot
+decode is skipped with a warning: its object is planned at query time, as without a row.
 """
 
 from __future__ import annotations
@@ -106,23 +109,49 @@ def preload(store: Store, rows: Iterable[tuple[Resource, bytes | None]]) -> None
         expansion.remember_all(plans, itself)
 
 
-def backfill(store: Store, *, seconds: float = BACKFILL_SECONDS) -> int:
+class Progress:
+    """How far :func:`backfill` has looked, in one process: ``seen`` is None until a run has
+    looked at every calendar object, then the newest change number before that run began."""
+
+    def __init__(self) -> None:
+        self.seen: int | None = None
+
+
+def backfill(store: Store, progress: Progress | None = None, *, seconds: float = BACKFILL_SECONDS) -> int:
     """Plan the calendar objects whose row is missing, of another content or of another
-    format; for at most about ``seconds``. Returns how many were planned."""
+    format; for at most about ``seconds``. With ``progress`` (kept by the caller between
+    runs), only those the change feed names after ``progress.seen`` once a run has looked at
+    all of them. Returns how many were planned."""
     deadline = time.monotonic() + seconds
-    planned = last_id = 0
+    begun = store.latest_seq()
+    since = progress.seen if progress is not None else None
+    sql = _unplanned(by_feed=since is not None)
+    planned = 0
+    after = since or 0
     while time.monotonic() < deadline:
-        ids = [row[0] for row in store.execute(
-            "SELECT r.id FROM resources r JOIN collections c ON c.id = r.collection_id"
-            " LEFT JOIN caldav_server_plans p ON p.resource_id = r.id AND p.etag = r.etag AND p.format = ?"
-            " WHERE c.kind = 'calendar' AND r.id > ? AND p.resource_id IS NULL ORDER BY r.id LIMIT ?",
-            (expansion.PLAN_FORMAT, last_id, BATCH),
-        ).fetchall()]
-        if not ids:
+        rows = store.execute(sql, (expansion.PLAN_FORMAT, after, BATCH)).fetchall()
+        if not rows:
+            if progress is not None:  # all looked at: next time, what changed since this run began
+                progress.seen = begun
             break
-        last_id = ids[-1]
-        planned += _plan_batch(store, ids)
+        after = rows[-1][0]
+        planned += _plan_batch(store, list(dict.fromkeys(row[1] for row in rows)))
     return planned
+
+
+def _unplanned(*, by_feed: bool) -> str:
+    """The statement reading calendar objects without a current plan, as (position, id) in
+    order of position after a given one (parameters: the plan format, the position, how
+    many). The position is the object's id; ``by_feed``, the number of a change naming the
+    object: then only the objects of the changes after it are read, found from the feed."""
+    source, position = "resources r", "r.id"
+    if by_feed:
+        source, position = "changes ch JOIN resources r ON r.collection_id = ch.collection_id AND r.name = ch.name", "ch.seq"
+    return (
+        f"SELECT {position}, r.id FROM {source} JOIN collections c ON c.id = r.collection_id"
+        " LEFT JOIN caldav_server_plans p ON p.resource_id = r.id AND p.etag = r.etag AND p.format = ?"
+        f" WHERE {position} > ? AND c.kind = 'calendar' AND p.resource_id IS NULL ORDER BY {position} LIMIT ?"
+    )
 
 
 def _plan_batch(store: Store, ids: Sequence[int]) -> int:
