@@ -174,6 +174,27 @@ def test_bad_headers_are_400(alice: httpx.Client) -> None:
     assert alice.request("COPY", cal, headers={"Destination": cal + "x/", "Overwrite": "maybe"}).status_code == 400
 
 
+def test_an_href_that_is_no_url_is_a_4xx_wherever_it_is_given(alice: httpx.Client) -> None:
+    """``http://[::1/x`` (an unclosed IPv6 bracket) is no URL: as a Destination it is a 400, as
+    the resource an If header's tagged list names a condition that does not hold (412), and
+    as a multiget href a 404 beside the other answers; nothing is moved, written or lost."""
+    cal = mkcalendar(alice)
+    etag = alice.put(cal + "a.ics", content=event("a")).headers["ETag"]
+    bad = "http://[::1/x"
+    for method in ("MOVE", "COPY"):
+        answer = alice.request(method, cal + "a.ics", headers={"Destination": bad})
+        assert answer.status_code == 400 and "not a URL" in answer.text
+    refused = alice.put(cal + "a.ics", content=event("a", summary="changed"), headers={"If": f"<{bad}> ([{etag}])"})
+    assert refused.status_code == 412
+    multiget = (
+        f'<C:calendar-multiget xmlns:D="DAV:" xmlns:C="{CALDAV}"><D:prop><D:getetag/></D:prop>'
+        f"<D:href>{bad}</D:href><D:href>{cal}a.ics</D:href></C:calendar-multiget>"
+    ).encode()
+    answered = parse_multistatus(alice.request("REPORT", cal, content=multiget, headers={"Depth": "1"}))
+    assert answered[bad].status == 404 and answered[cal + "a.ics"].value("{DAV:}getetag").text == etag
+    assert alice.get(cal + "a.ics").headers["ETag"] == etag
+
+
 def test_runaway_rule_is_answered_in_bounded_time(deployment: Deployment, alice: httpx.Client) -> None:
     cal = mkcalendar(alice)
     assert alice.put(cal + "tick.ics", content=SECONDLY).status_code == 201

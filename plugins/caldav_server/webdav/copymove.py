@@ -44,7 +44,10 @@ def destination(ctx: DavContext) -> Target:
     header = header_href(ctx.request.headers.get("destination", ""))
     if not header:
         raise DavError(400, "COPY and MOVE need a Destination header.")
-    parts = urlsplit(header.strip())
+    try:
+        parts = urlsplit(header.strip())
+    except ValueError:
+        raise DavError(400, "The Destination header is not a URL.") from None
     host = ctx.request.headers.get("host", "")
     if parts.netloc and host and parts.netloc.lower() != host.lower():
         raise DavError(502, "The destination is on another server.")

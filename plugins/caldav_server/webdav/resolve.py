@@ -172,8 +172,12 @@ def split_path(raw: bytes) -> list[str]:
 
 
 def relative_path(hrefs: Hrefs, href: str) -> bytes | None:
-    """The percent-encoded path of an href (absolute URL or path) below the DAV root, or None."""
-    path = urlsplit(href.strip()).path if "://" in href else href.strip().split("?", 1)[0]
+    """The percent-encoded path of an href (absolute URL or path) below the DAV root; None
+    outside it, and for an absolute URL that is not one (``http://[::1/x``)."""
+    try:
+        path = urlsplit(href.strip()).path if "://" in href else href.strip().split("?", 1)[0]
+    except ValueError:  # an unclosed IPv6 bracket, a bracketed host that is no address
+        return None
     raw = path.encode("utf-8")
     root = hrefs.root.encode("utf-8")
     if raw == root or raw == root + b"/":
