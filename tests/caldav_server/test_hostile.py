@@ -175,15 +175,17 @@ def test_bad_headers_are_400(alice: httpx.Client) -> None:
 
 
 def test_an_href_that_is_no_url_is_a_4xx_wherever_it_is_given(alice: httpx.Client) -> None:
-    """``http://[::1/x`` (an unclosed IPv6 bracket) is no URL: as a Destination it is a 400, as
-    the resource an If header's tagged list names a condition that does not hold (412), and
-    as a multiget href a 404 beside the other answers; nothing is moved, written or lost."""
+    """``http://[::1/x`` (an unclosed IPv6 bracket) is no URL: as a Destination it is a 400
+    (as is a relative reference: RFC 4918 10.3 asks for an absolute URI or path), as the
+    resource an If header's tagged list names a condition that does not hold (412), and as
+    a multiget href a 404 beside the other answers; nothing is moved, written or lost."""
     cal = mkcalendar(alice)
     etag = alice.put(cal + "a.ics", content=event("a")).headers["ETag"]
     bad = "http://[::1/x"
     for method in ("MOVE", "COPY"):
-        answer = alice.request(method, cal + "a.ics", headers={"Destination": bad})
-        assert answer.status_code == 400 and "not a URL" in answer.text
+        for destination in (bad, "b.ics", "*"):
+            answer = alice.request(method, cal + "a.ics", headers={"Destination": destination})
+            assert answer.status_code == 400 and "not a URL" in answer.text, (method, destination)
     refused = alice.put(cal + "a.ics", content=event("a", summary="changed"), headers={"If": f"<{bad}> ([{etag}])"})
     assert refused.status_code == 412
     multiget = (

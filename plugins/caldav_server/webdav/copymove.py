@@ -40,14 +40,17 @@ def move(ctx: DavContext) -> Response:
 
 
 def destination(ctx: DavContext) -> Target:
-    """The target the Destination header names; 400 when missing, 502 when on another server."""
-    header = header_href(ctx.request.headers.get("destination", ""))
+    """The target the Destination header names; 400 when missing or neither an absolute URL
+    nor an absolute path (RFC 4918 10.3), 502 when on another server."""
+    header = header_href(ctx.request.headers.get("destination", "")).strip()
     if not header:
         raise DavError(400, "COPY and MOVE need a Destination header.")
     try:
-        parts = urlsplit(header.strip())
+        parts = urlsplit(header)
     except ValueError:
         raise DavError(400, "The Destination header is not a URL.") from None
+    if not parts.scheme and not header.startswith("/"):
+        raise DavError(400, "The Destination header is not a URL: give an absolute URL or a path from the root.")
     host = ctx.request.headers.get("host", "")
     if parts.netloc and host and parts.netloc.lower() != host.lower():
         raise DavError(502, "The destination is on another server.")
