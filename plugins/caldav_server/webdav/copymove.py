@@ -1,8 +1,8 @@
 """COPY and MOVE (RFC 4918 9.8, 9.9) of resources and collection trees.
 
-The Destination header may be a path or an absolute URL (percent-encoded, or
-raw UTF-8), and names what it decodes to (see ``resolve``);
-one on another server is a 502. ``Overwrite: F`` onto something that exists
+The Destination header may be a path from the root or an absolute URL
+(percent-encoded, or raw UTF-8), and names what it decodes to (see ``resolve``);
+anything else is a 400, one on another server a 502. ``Overwrite: F`` onto something that exists
 is a 412; a missing destination parent is a 409. MOVE needs unbind on the
 source's parent, both need bind where the destination goes (also in
 another principal's home): for resources that is write on the collection,
