@@ -208,6 +208,21 @@ def validate_object(host: HostAPI, tx: Store, write: ObjectWrite) -> None:
 
 
 @hookspec
+def object_reads_ahead(host: HostAPI, collection: Collection) -> list[tuple[str, Any]] | None:
+    """Reads your ``validate_object`` will run in the transaction that stores an object in
+    ``collection`` (created or replaced): a list of (sql, params), or None.
+
+    They are named ahead (``store.expecting``): on PostgreSQL they go to the database with
+    the transaction's first round trip, after its write lock, and your read, the same text
+    with the same parameters, is answered from what came back instead of waiting a round
+    trip of its own. Name only reads the write's own statements do not change (they run
+    before any). One your hook does not run costs only the database's work; one that fails
+    fails the write, as it would have when it ran. The limits plugin names its count of the
+    owner's objects, read when an object is created.
+    """
+
+
+@hookspec
 def object_stored(host: HostAPI, tx: Store, write: ObjectWrite, resource: Resource) -> None:
     """An object was created or replaced, inside its transaction: ``resource`` is its new row
     (its id, ETag), ``write`` what ``validate_object`` saw.

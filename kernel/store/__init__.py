@@ -165,14 +165,16 @@ class Store(
 
     @contextmanager
     def expecting(self, reads: Callable[[], Iterable[tuple[str, Any]]]) -> Iterator[None]:
-        """Name reads the calling thread will soon run outside a transaction, to save their
-        round trips: ``reads()`` gives them as (sql, params). On PostgreSQL they are sent with
-        the block's next statement, and when one runs in the block, the same text with the
-        same parameters, it is answered from what came back. Opening a transaction forgets
-        them (it must read what it holds), and so does the end of the block. Such a read sees
-        the database as the first statement did: name only reads that could as well have run
-        then; a statement that is not a read is never sent ahead. On SQLite, where a read costs
-        no round trip, ``reads`` is not even called."""
+        """Name reads the calling thread will soon run, to save their round trips: ``reads()``
+        gives them as (sql, params). On PostgreSQL they are sent with the block's next
+        statement (in a transaction, the next that waits for the server), and when one runs in
+        the block, the same text with the same parameters, it is answered from what came back.
+        Opening a transaction forgets them (it must read what it holds), so does a write, and
+        so does the end of the block. Such a read sees the database as that statement did:
+        name only reads that could as well have run then; a statement that is not a read is
+        never sent ahead. In a transaction a read ahead that fails fails the transaction (as
+        it would have when it ran); outside one, only when it runs. On SQLite, where a read
+        costs no round trip, ``reads`` is not even called."""
         if self.dialect == "sqlite":
             yield
             return

@@ -71,8 +71,7 @@ class PgConnection:
     ``RELEASE SAVEPOINT``, ``ROLLBACK TO SAVEPOINT``: they answer nothing, and what fails
     after them is still raised by the statement that failed), a batch left open after the
     last deferred block of a transaction (:meth:`pipeline`), which the next statement (the
-    ``COMMIT`` or any other) joins and closes, and reads named ahead outside a transaction
-    (:meth:`expect`).
+    ``COMMIT`` or any other) joins and closes, and reads named ahead (:meth:`expect`).
     """
 
     def __init__(self, raw: Any) -> None:
@@ -117,10 +116,13 @@ class PgConnection:
         self._opening = statements
 
     def expect(self, statements: Sequence[tuple[str, Any]]) -> None:
-        """Reads this thread will soon run outside a transaction: they are sent after the next
-        statement run outside one, in its round trip, and when they run they are answered
-        from what came back. A transaction, or :meth:`forget_expected`, forgets them. A
-        statement that is not a read is never sent ahead: it runs when its turn comes."""
+        """Reads this thread will soon run: they are sent after the next statement, in its
+        round trip (outside a transaction, one that runs alone; in one, the next that waits
+        for the server), and when they run they are answered from what came back. Opening a
+        transaction, a write, or :meth:`forget_expected` forgets them. A statement that is
+        not a read is never sent ahead: it runs when its turn comes. Outside a transaction a
+        read ahead that fails fails only when it runs; in one it fails the transaction, as
+        it would have when it ran."""
         self._expected.extend(statement for statement in statements if _is_read(statement[0]))
 
     def forget_expected(self) -> None:
@@ -135,6 +137,8 @@ class PgConnection:
         parsing text (object data without hex encoding), about a third less time for a month's
         objects. In a deferred block the statement is only sent: its answer is waited for when
         read."""
+        if (self._answered or self._expected) and not _is_read(sql):
+            self.forget_expected()  # this thread writes: what was read ahead may be older than that
         if self._batch is not None:
             self._traced(sql)
             return self._batch.send(sql, _adapt(params))
@@ -155,8 +159,6 @@ class PgConnection:
             self._steps.clear()
         if self._opening or self._steps:
             return self._send_together([(sql, params)])[0]
-        if (self._answered or self._expected) and not _is_read(sql):
-            self.forget_expected()  # this thread writes: what was read ahead may be older than that
         if self._answered and (rows := self._answered.pop(_statement_key(sql, params), None)) is not None:
             return Rows(rows)
         if self._expected and not self.in_transaction:
@@ -194,15 +196,29 @@ class PgConnection:
         return [rows.fetchall() for rows in self._send_together(statements)]
 
     def _send_together(self, statements: Sequence[tuple[str, Any]]) -> list[Pending]:
-        """Send what waits for the next statement (what opens a transaction, savepoint steps)
-        and ``statements`` in one batch; their answers, read."""
-        waiting = self._waiting()
-        self._traced(*waiting, *(sql for sql, _ in statements))
-        batch, sent = send_all(
-            self.wire, [*((statement, ()) for statement in waiting), *((sql, _adapt(p)) for sql, p in statements)]
-        )
-        batch.close()
-        return sent[len(waiting):]
+        """Send what waits for the next statement (what opens a transaction, savepoint steps),
+        ``statements`` and, in a transaction, the reads named ahead, in one batch; the answers
+        of ``statements``, read (those of the reads ahead are kept for when they run)."""
+        ahead: list[tuple[str, Any]] = []
+        if self._expected and self.in_transaction:
+            ahead, self._expected = self._expected, []
+        waiting = [(statement, ()) for statement in self._waiting()]
+        # in a savepoint of their own: one that fails leaves the transaction as it was
+        guarded = [(_AHEAD_SAVEPOINT, ()), *ahead, (_AHEAD_RELEASE, ())] if ahead else []
+        self._traced(*(sql for sql, _ in (*waiting, *statements, *guarded)))
+        batch, sent = send_all(self.wire, [*waiting, *((sql, _adapt(p)) for sql, p in (*statements, *guarded))])
+        ours = sent[: len(waiting) + len(statements)]
+        try:
+            batch.close()
+        except Exception:
+            if not all(pending.done and pending.error is None for pending in ours):
+                raise
+            undo, _ = send_all(self.wire, [(_AHEAD_UNDO, ()), (_AHEAD_RELEASE, ())])
+            undo.close()  # a read ahead failed: it fails again when it runs, if it does
+            return ours[len(waiting):]
+        for (sql, params), read in zip(ahead, sent[len(ours) + 1 :], strict=False):
+            self._answered[_statement_key(sql, params)] = read.fetchall()
+        return ours[len(waiting):]
 
     def _waiting(self) -> list[str]:
         """Take what waits to be sent before the next statement, in order."""
@@ -342,6 +358,10 @@ class PgConnection:
         return bool(self._opening) or bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
 
 
+#: The savepoint holding the reads named ahead in a transaction, and what undoes it when one fails.
+_AHEAD_SAVEPOINT = "SAVEPOINT teamcal_ahead"
+_AHEAD_RELEASE = "RELEASE SAVEPOINT teamcal_ahead"
+_AHEAD_UNDO = "ROLLBACK TO SAVEPOINT teamcal_ahead"
 #: The statements of a nested transaction that answer nothing (``Transactions`` sends them).
 _SAVEPOINT_STEP = re.compile(r"(?:SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT) \w+\Z")
 _WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)

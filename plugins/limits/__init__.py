@@ -72,6 +72,15 @@ def dav_reads_ahead(host: Host, method: str, owner: str, path: list[str]) -> lis
 
 
 @hookimpl
+def object_reads_ahead(host: Host, collection: Collection) -> list[tuple[str, Any]] | None:
+    """A calendar object's write counts the owner's objects when it creates one (max_events):
+    the count rides with the write's first round trip."""
+    if collection.kind != "calendar":
+        return None
+    return [host.store.owner_count_statement(collection.owner.id)]
+
+
+@hookimpl
 def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
     """Refuse oversized objects, too many attendees or instances, and objects past the account's count."""
     enforcement.check_object(host.settings("limits"), tx, write, limits_of(host, tx))

@@ -345,6 +345,39 @@ def test_a_read_named_ahead_that_fails_fails_only_when_it_runs(host: Host, cal: 
     assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("body",)]
 
 
+def test_reads_named_ahead_in_a_transaction_go_with_its_first_round_trip(host: Host, cal: Collection) -> None:
+    """In a transaction, reads named ahead go with the statement that opens it (after BEGIN
+    and the write lock: one round trip on PostgreSQL) and are answered as the transaction
+    saw them then; a write in between makes them run again. One that fails fails only when
+    it runs, and leaves the transaction as it was, on both backends."""
+    store = host.store
+    store.executemany(INSERT, [(cal.id, key, f"<{key}>") for key in "ab"])
+    update = "UPDATE notes_items SET body = ? WHERE collection_id = ? AND key = ?"
+    counted = round_trips if store.dialect == "postgresql" else (lambda _: nullcontext([]))
+    with store.transaction(), store.expecting(lambda: [(BODY_OF, (cal.id, "a")), (BODY_OF, (cal.id, "b"))]):
+        with counted(store) as opening:
+            assert store.execute("SELECT 1").fetchall() == [(1,)]
+        with counted(store) as answered:
+            a = store.execute(BODY_OF, (cal.id, "a")).fetchall()
+        store.execute(update, ("changed", cal.id, "b"))
+        b = store.execute(BODY_OF, (cal.id, "b")).fetchall()
+    assert (a, b) == ([("<a>",)], [("changed",)])
+    assert (len(opening), len(answered)) == ((1, 0) if store.dialect == "postgresql" else (0, 0))
+    missing = "SELECT body FROM no_such_table WHERE key = ?"
+    with store.transaction(), store.expecting(lambda: [(missing, ("a",)), (BODY_OF, (cal.id, "a"))]):
+        store.execute(INSERT, (cal.id, "c", "<c>"))
+        assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("<a>",)]
+        with pytest.raises(Exception, match="no_such_table"), store.transaction():
+            store.execute(missing, ("a",)).fetchall()  # in a nested transaction, as a caller that goes on
+        store.execute(INSERT, (cal.id, "d", "<d>"))
+    with store.transaction(), store.expecting(lambda: [(missing, ("a",)), (BODY_OF, (cal.id, "b"))]):
+        assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("<a>",)]  # sent with the failing read
+        assert store.execute(BODY_OF, (cal.id, "b")).fetchall() == [("changed",)]
+        store.execute(INSERT, (cal.id, "e", "<e>"))
+    among, values = store.one_of("key", ["c", "d", "e"])
+    assert len(store.execute(f"SELECT key FROM notes_items WHERE {among}", values).fetchall()) == 3
+
+
 def test_only_reads_are_sent_ahead(host: Host, cal: Collection) -> None:
     """A write named ahead (by mistake, or by a plugin's hook) is not run before its turn."""
     store = host.store

@@ -157,6 +157,25 @@ def test_team_calendar_counts_against_its_group(deploy: Callable[..., Deployment
     refused(d, 507, TEAMCAL + "max-events", lambda: d.put(calendar_object("t2"), "t2.ics", collection=team))
 
 
+def test_hook_object_reads_ahead_counts_the_owners_objects_once_per_write(deploy: Callable[..., Deployment]) -> None:
+    """The count of the owner's objects that max_events needs is named ahead of each calendar
+    object's write (on PostgreSQL it goes with the read of the old row), runs once per write,
+    and still holds the limit: the last object at the limit is stored, one more refused, and
+    a replace at the limit accepted."""
+    d = deploy("[limits]\nmax_events = 2\n")
+    plain = d.host.writes.create_collection(d.alice, "files", "plain", principal=d.alice)
+    named = [read for answer in d.host.hook.object_reads_ahead(host=d.host, collection=d.cal) for read in answer or ()]
+    assert named == [d.host.store.owner_count_statement(d.alice.id)]
+    assert not any(d.host.hook.object_reads_ahead(host=d.host, collection=plain))
+    counting = named[0][0].partition("?")[0]  # SQLite traces the statement with its values
+    for name in ("e1.ics", "e2.ics"):
+        with d.host.store.traced() as statements:
+            d.put(calendar_object(name.removesuffix(".ics")), name)
+        assert sum(statement.startswith(counting) for statement in statements) == 1, statements
+    refused(d, 507, TEAMCAL + "max-events", lambda: d.put(calendar_object("e3"), "e3.ics"))
+    d.put(calendar_object("e1", summary="replaced"), "e1.ics")
+
+
 def test_hook_validate_calendar(deploy: Callable[..., Deployment]) -> None:
     """max_calendars on create; plain collections do not count."""
     d = deploy("[limits]\nmax_calendars = 2\n")
