@@ -217,8 +217,8 @@ def object_reads_ahead(host: HostAPI, collection: Collection) -> list[tuple[str,
     with the same parameters, is answered from what came back instead of waiting a round
     trip of its own. Name only reads the write's own statements do not change (they run
     before any). One your hook does not run costs only the database's work; one that fails
-    fails the write, as it would have when it ran. The limits plugin names its count of the
-    owner's objects, read when an object is created.
+    fails only when your hook runs it. The limits plugin names its count of the owner's
+    objects, read when an object is created.
     """
 
 

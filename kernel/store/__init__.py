@@ -172,9 +172,9 @@ class Store(
         Opening a transaction forgets them (it must read what it holds), so does a write, and
         so does the end of the block. Such a read sees the database as that statement did:
         name only reads that could as well have run then; a statement that is not a read is
-        never sent ahead. In a transaction a read ahead that fails fails the transaction (as
-        it would have when it ran); outside one, only when it runs. On SQLite, where a read
-        costs no round trip, ``reads`` is not even called."""
+        never sent ahead. A read ahead that fails fails only when it runs (in a transaction
+        they go in a savepoint of their own, so the transaction goes on). On SQLite, where a
+        read costs no round trip, ``reads`` is not even called."""
         if self.dialect == "sqlite":
             yield
             return

@@ -120,9 +120,9 @@ class PgConnection:
         round trip (outside a transaction, one that runs alone; in one, the next that waits
         for the server), and when they run they are answered from what came back. Opening a
         transaction, a write, or :meth:`forget_expected` forgets them. A statement that is
-        not a read is never sent ahead: it runs when its turn comes. Outside a transaction a
-        read ahead that fails fails only when it runs; in one it fails the transaction, as
-        it would have when it ran."""
+        not a read is never sent ahead: it runs when its turn comes. A read ahead that fails
+        fails only when it runs: in a transaction they go in a savepoint of their own, which
+        is rolled back then, so the transaction goes on."""
         self._expected.extend(statement for statement in statements if _is_read(statement[0]))
 
     def forget_expected(self) -> None:
@@ -216,7 +216,7 @@ class PgConnection:
             undo, _ = send_all(self.wire, [(_AHEAD_UNDO, ()), (_AHEAD_RELEASE, ())])
             undo.close()  # a read ahead failed: it fails again when it runs, if it does
             return ours[len(waiting):]
-        for (sql, params), read in zip(ahead, sent[len(ours) + 1 :], strict=False):
+        for (sql, params), read in zip(ahead, sent[len(ours) + 1 : len(ours) + 1 + len(ahead)], strict=True):
             self._answered[_statement_key(sql, params)] = read.fetchall()
         return ours[len(waiting):]
 
