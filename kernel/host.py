@@ -22,7 +22,7 @@ from kernel.feed import FeedFollower
 from kernel.jobs import JobSchedule
 from kernel.leases import Leases
 from kernel.plugins import available_plugins, declared_settings, load_plugins, new_manager, register
-from kernel.request_state import request_state
+from kernel.request_state import request_state, request_state_known
 from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
 from kernel.store.backup import keep_automatic
 from kernel.store.tables import Migrations, SchemaError
@@ -252,6 +252,12 @@ class Host:
         several hooks of one request derive alike, not for anything a write must read inside
         its own transaction to be consistent (counts, conditions)."""
         return request_state(key, factory)
+
+    def request_state_known(self, key: str) -> bool:
+        """Whether the current HTTP request already holds a value for ``key`` (see
+        :meth:`request_state`; False outside a request): to name a read ahead only when the
+        value will be read."""
+        return request_state_known(key)
 
     @property
     def base_url(self) -> str:

@@ -70,6 +70,9 @@ class HostAPI(Protocol):
     def request_state(self, key: str, factory: Callable[[], T]) -> T:
         """Per-request state: ``factory()`` made once for ``key`` in an HTTP request, then shared in it."""
 
+    def request_state_known(self, key: str) -> bool:
+        """Whether the current HTTP request already holds a value for ``key``."""
+
     def budget(self) -> Budget:
         """A fresh work budget for one request (parse and expansion limits)."""
 

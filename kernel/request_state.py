@@ -42,6 +42,12 @@ def request_state(key: str, factory: Callable[[], T]) -> T:
     return value
 
 
+def request_state_known(key: str) -> bool:
+    """Whether the current HTTP request holds a value for ``key`` already (False outside one)."""
+    state = _current.get()
+    return state is not None and state.open and key in state
+
+
 class RequestState:
     """ASGI middleware: each HTTP request starts with an empty state, dropped when it ends."""
 

@@ -47,11 +47,14 @@ def limits_of(host: Host, store: Store) -> enforcement.LimitsOf:
     settings, so a request may use them as it found them at its start."""
 
     def read(owner: Principal) -> dict[str, Limit]:
-        return host.request_state(
-            f"limits.effective:{owner.id}", lambda: effective_limits(host.settings("limits"), store, owner)
-        )
+        return host.request_state(_limits_key(owner), lambda: effective_limits(host.settings("limits"), store, owner))
 
     return read
+
+
+def _limits_key(owner: Principal) -> str:
+    """Where a request keeps an owner's effective limits (``host.request_state``)."""
+    return f"limits.effective:{owner.id}"
 
 
 @hookimpl
@@ -73,11 +76,16 @@ def dav_reads_ahead(host: Host, method: str, owner: str, path: list[str]) -> lis
 
 @hookimpl
 def object_reads_ahead(host: Host, collection: Collection) -> list[tuple[str, Any]] | None:
-    """A calendar object's write counts the owner's objects when it creates one (max_events):
-    the count rides with the write's first round trip."""
+    """A calendar object's write reads the owner's limits, unless the request already has
+    them (a PUT read them ahead of its body), and counts the owner's objects when it creates
+    one (max_events): both ride with the write's first round trip."""
     if collection.kind != "calendar":
         return None
-    return [host.store.owner_count_statement(collection.owner.id)]
+    owner = collection.owner
+    reads = [host.store.owner_count_statement(owner.id)]
+    if not host.request_state_known(_limits_key(owner)):
+        reads.append(host.store.groups_and_rows_statement(*overrides_read(owner.name)))
+    return reads
 
 
 @hookimpl

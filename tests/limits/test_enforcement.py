@@ -9,7 +9,9 @@ import pytest
 
 from kernel import Rejected
 from kernel.testing import add_group, add_user
+from kernel.testing.client import app_client
 from plugins.limits import overrides
+from plugins.limits.effective import overrides_read
 
 from .conftest import CALDAV, TEAMCAL, Deployment, calendar_object, footprint, sized_object
 
@@ -157,22 +159,35 @@ def test_team_calendar_counts_against_its_group(deploy: Callable[..., Deployment
     refused(d, 507, TEAMCAL + "max-events", lambda: d.put(calendar_object("t2"), "t2.ics", collection=team))
 
 
-def test_hook_object_reads_ahead_counts_the_owners_objects_once_per_write(deploy: Callable[..., Deployment]) -> None:
-    """The count of the owner's objects that max_events needs is named ahead of each calendar
-    object's write (on PostgreSQL it goes with the read of the old row), runs once per write,
-    and still holds the limit: the last object at the limit is stored, one more refused, and
-    a replace at the limit accepted."""
-    d = deploy("[limits]\nmax_events = 2\n")
+def test_hook_object_reads_ahead_names_the_owners_limits_and_count_once_per_write(
+    deploy: Callable[..., Deployment],
+) -> None:
+    """What max_events and the other limits read in an object's write transaction is named
+    ahead of it (on PostgreSQL it goes with the read of the old row): the owner's count, and
+    the owner's limits unless the HTTP request has them already (a PUT reads them ahead of
+    its body). Each runs once per write, and the limit still holds: the last object at the
+    limit is stored, one more refused, and a replace at the limit accepted."""
+    d = deploy("[limits]\nmax_events = 3\n", enabled=("limits", "caldav_server"))
+    store = d.host.store
     plain = d.host.writes.create_collection(d.alice, "files", "plain", principal=d.alice)
     named = [read for answer in d.host.hook.object_reads_ahead(host=d.host, collection=d.cal) for read in answer or ()]
-    assert named == [d.host.store.owner_count_statement(d.alice.id)]
+    assert named == [store.owner_count_statement(d.alice.id), store.groups_and_rows_statement(*overrides_read("alice"))]
     assert not any(d.host.hook.object_reads_ahead(host=d.host, collection=plain))
-    counting = named[0][0].partition("?")[0]  # SQLite traces the statement with its values
+    starts = [sql.partition("?")[0] for sql, _ in named]  # SQLite traces a statement with its values
+
+    def runs(statements: list[str]) -> list[int]:
+        return [sum(statement.startswith(start) for statement in statements) for start in starts]
+
     for name in ("e1.ics", "e2.ics"):
-        with d.host.store.traced() as statements:
+        with store.traced() as statements:
             d.put(calendar_object(name.removesuffix(".ics")), name)
-        assert sum(statement.startswith(counting) for statement in statements) == 1, statements
-    refused(d, 507, TEAMCAL + "max-events", lambda: d.put(calendar_object("e3"), "e3.ics"))
+        assert runs(statements) == [1, 1], statements
+    with app_client(d.host, "alice", "password") as client:
+        client.request("OPTIONS", "/dav/")  # the password checked once, as for any client
+        with store.traced() as statements:
+            assert client.put("/dav/cal/alice/cal/e3.ics", content=calendar_object("e3")).status_code == 201
+    assert runs(statements) == [1, 1], statements  # the limits once: read ahead of the body, kept
+    refused(d, 507, TEAMCAL + "max-events", lambda: d.put(calendar_object("e4"), "e4.ics"))
     d.put(calendar_object("e1", summary="replaced"), "e1.ics")
 
 
