@@ -122,7 +122,7 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
     5: the same without the delete."""
     host = make_host(tmp_path, ["caldav_server", "limits"])
     alice = add_user(host, "alice", PASSWORD)
-    host.writes.create_collection(alice, "cal", "calendar", principal=alice)
+    calendar = host.writes.create_collection(alice, "cal", "calendar", principal=alice)
     host.writes.create_collection(alice, "other", "calendar", principal=alice)
     cal = "/dav/cal/alice/cal/"
 
@@ -162,6 +162,13 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
 
     try:
         seen = asyncio.run(run())
+        outside = []  # a write outside a request (a subscription's sync): its old row, then COMMIT
+        for summary in (b"SUMMARY:x", b"SUMMARY:z"):  # created, then replaced
+            data = event("sync", "20240103T100000Z", "20240103T110000Z").replace(b"SUMMARY:x", summary)
+            with round_trips(host.store) as trips:
+                host.writes.put_object(calendar, "sync.ics", data, principal=None, source="subscription")
+            outside.append(len(trips))
     finally:
         host.close()
     assert seen[-1] == (3, 3, 1, 3, 3, 6, 7, 5), seen
+    assert outside == [2, 2]
