@@ -218,7 +218,8 @@ def object_reads_ahead(host: HostAPI, collection: Collection) -> list[tuple[str,
     trip of its own. Name only reads the write's own statements do not change (they run
     before any). One your hook does not run costs only the database's work; one that fails
     fails only when your hook runs it. The limits plugin names its count of the owner's
-    objects, read when an object is created.
+    objects (read when an object is created) and, unless the HTTP request holds them already
+    (``host.request_state_known``), the owner's limits.
     """
 
 

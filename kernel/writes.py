@@ -191,55 +191,55 @@ class Writes:
                 parsed = self._parse_object(collection, name, data)
             except (Rejected, OverBudget) as exc:
                 parsed = exc
-        with self.transaction():
-            # what validate_object implementations will read rides with the write's first round trip
-            with self.store.expecting(lambda: self._reads_ahead(collection)):
-                self._require(principal, "write", collection)
-                uid = parsed[2].uid if isinstance(parsed, tuple) else None
-                target = self.store.resource_for_write(collection.id, name, uid)
-                old = target.old
-                _check_conditions(old, if_match, if_none_match, if_unmodified_since)
-                calendar = info = None
-                if isinstance(parsed, (Rejected, OverBudget)):
-                    raise parsed
-                if parsed is not None:
-                    data, calendar, info = parsed
-                    if collection.components and info.component not in collection.components:
-                        raise Rejected(
-                            403,
-                            CALDAV + "supported-calendar-component",
-                            f"This calendar does not accept {info.component} components.",
-                        )
-                    if keep_uid and old is not None and old.uid and old.uid != info.uid:
-                        raise Rejected(
-                            409,
-                            CALDAV + "no-uid-conflict",
-                            f"This resource holds the UID {old.uid!r}; it cannot be replaced by one with the UID"
-                            f" {info.uid!r}.",
-                            conflict=old,
-                        )
-                    other = target.holder  # read with the old row, unless it is the old row
-                    if other is not None and other.name != name:
-                        raise Rejected(
-                            409,
-                            CALDAV + "no-uid-conflict",
-                            f"Another object in this calendar already has the UID {info.uid!r}.",
-                            conflict=other,
-                        )
-                    content_type = f"{CALENDAR_CONTENT_TYPE}; component={info.component}"
-                write = ObjectWrite(
-                    action="update" if old else "create",
-                    collection=collection,
-                    name=name,
-                    principal=principal,
-                    source=source,
-                    data=data,
-                    content_type=content_type or "application/octet-stream",
-                    calendar=calendar,
-                    info=info,
-                    old=old,
-                )
-                self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
+        # what validate_object implementations will read rides with the write's first round trip
+        # (a write forgets it: the deferred block below sends nothing ahead)
+        with self.transaction(), self.store.expecting(lambda: self._reads_ahead(collection)):
+            self._require(principal, "write", collection)
+            uid = parsed[2].uid if isinstance(parsed, tuple) else None
+            target = self.store.resource_for_write(collection.id, name, uid)
+            old = target.old
+            _check_conditions(old, if_match, if_none_match, if_unmodified_since)
+            calendar = info = None
+            if isinstance(parsed, (Rejected, OverBudget)):
+                raise parsed
+            if parsed is not None:
+                data, calendar, info = parsed
+                if collection.components and info.component not in collection.components:
+                    raise Rejected(
+                        403,
+                        CALDAV + "supported-calendar-component",
+                        f"This calendar does not accept {info.component} components.",
+                    )
+                if keep_uid and old is not None and old.uid and old.uid != info.uid:
+                    raise Rejected(
+                        409,
+                        CALDAV + "no-uid-conflict",
+                        f"This resource holds the UID {old.uid!r}; it cannot be replaced by one with the UID"
+                        f" {info.uid!r}.",
+                        conflict=old,
+                    )
+                other = target.holder  # read with the old row, unless it is the old row
+                if other is not None and other.name != name:
+                    raise Rejected(
+                        409,
+                        CALDAV + "no-uid-conflict",
+                        f"Another object in this calendar already has the UID {info.uid!r}.",
+                        conflict=other,
+                    )
+                content_type = f"{CALENDAR_CONTENT_TYPE}; component={info.component}"
+            write = ObjectWrite(
+                action="update" if old else "create",
+                collection=collection,
+                name=name,
+                principal=principal,
+                source=source,
+                data=data,
+                content_type=content_type or "application/octet-stream",
+                calendar=calendar,
+                info=info,
+                old=old,
+            )
+            self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
             with self.store.deferred():  # the row, its index, plan and change: one round trip
                 resource = self.store.save_resource_row(
                     collection.id,

@@ -211,7 +211,8 @@ class DavApp:
         """The statements :meth:`_prepare` will run for this request's URL, as far as the URL
         alone tells (a path into a home), and those plugins name (``dav_reads_ahead``)."""
         method = self.methods.get(request.method)
-        root = self.hrefs(request).root.encode("utf-8")
+        hrefs = self.hrefs(request)
+        root = hrefs.root.encode("utf-8")
         raw = _raw_path(request)
         if method is None or not raw.startswith(root + b"/"):
             return []
@@ -219,7 +220,7 @@ class DavApp:
             segments = split_path(raw[len(root) :])
             below = raw[len(root) :].decode("utf-8").rstrip("/")
             # the Destination's path as copymove resolves it, without its leading slash
-            destination = _destination_path(request, self.hrefs(request)) if method.to_destination else None
+            destination = _destination_path(request, hrefs) if method.to_destination else None
             moved_to = split_path(destination) if destination else []
         except (DavError, UnicodeDecodeError):
             return []
