@@ -4,7 +4,8 @@ The process that commits a change calls ``changes_committed`` right after the
 commit. Every other process learns of it from the change feed: a
 :class:`FeedFollower` in each server's lifespan reads the feed by sequence
 number every ``[kernel] feed_poll`` seconds and passes on the changes other
-processes made, in feed order, once each. Because every write holds the
+processes made (each change row names the process that recorded it), in feed
+order, once each. Because every write holds the
 database's write lock (kernel.store.connections), sequence numbers follow
 commit order and a reader that has seen number N has seen everything before it.
 
@@ -17,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,38 +35,17 @@ class FeedFollower:
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self._own: set[int] = set()
-        self._lock = threading.Lock()
         self.cursor: int | None = None
 
-    def mine(self, seqs: Iterable[int]) -> None:
-        """Sequence numbers this process is committing (called before the commit)."""
-        with self._lock:
-            self._own.update(seqs)
-
-    def not_mine(self, seqs: Iterable[int]) -> None:
-        """Forget numbers of a transaction that rolls back (called before the rollback)."""
-        with self._lock:
-            self._own.difference_update(seqs)
-
-    def others(self, changes: list[Change]) -> list[Change]:
-        """The changes other processes made, forgetting our own as they pass."""
-        with self._lock:
-            found = [c for c in changes if c.seq not in self._own]
-            last = changes[-1].seq if changes else 0
-            self._own = {seq for seq in self._own if seq > last}
-        return found
-
     def poll(self) -> list[Change]:
-        """Read the feed past the cursor (in a worker thread); the other processes' changes."""
+        """Read the feed past the cursor (in a worker thread); the other processes' changes,
+        told from this one's by the origin each change row names (``store.changes_by_others``)."""
         store = self.host.store
         if self.cursor is None:
             self.cursor = store.latest_seq()
             return []
-        changes = store.changes_since(self.cursor, limit=BATCH)
-        if changes:
-            self.cursor = changes[-1].seq
-        return self.others(changes)
+        self.cursor, changes = store.changes_by_others(self.cursor, limit=BATCH)
+        return changes
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the feed until ``stop`` is set."""

@@ -7,18 +7,19 @@ change row, or nothing: ``validate_*`` hooks run inside it and may raise
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 from kernel import ical, ingest
 from kernel.budget import OverBudget
 from kernel.names import canonical_name, check_segment
 from kernel.store.collections import inside_calendar
-from kernel.store.resources import make_etag
+from kernel.store.resources import StaleRow, WriteTarget, make_etag
 from kernel.types import (
     CalendarOp,
     Change,
@@ -55,6 +56,11 @@ _CONTAINER_REFUSAL = (
     "Creating, deleting or moving a collection here needs admin rights where it lives:"
     " the home's owner, an admin of the group that owns it, or a server admin."
 )
+
+
+def _never() -> bool:
+    """No row was trusted, so none can have changed (see ``Store.guard_row``)."""
+    return False
 
 
 class Stored(NamedTuple):
@@ -105,25 +111,21 @@ class Writes:
         outer = not self.store.transaction.active
         if outer:
             self._local.pending = []
-        pending: list[Change] = self._local.__dict__.setdefault("pending", [])
+        pending: list[Callable[[], Change]] = self._local.__dict__.setdefault("pending", [])
         mark = len(pending)
         with self.store.transaction():
             try:
                 yield
             except BaseException:
-                # before the rollback: these numbers are not ours (and may be given out again)
-                self.host.feed.not_mine(c.seq for c in pending[mark:])
                 del pending[mark:]
                 raise
         if outer:
             changes, self._local.pending = pending, []
-            self.host.notify(changes)
+            self.host.notify([change() for change in changes])
 
-    def _record(self, collection_id: int, name: str | None, kind: Any, **kw: Any) -> Change:
-        change = self.store.record_change(collection_id, name, kind, **kw)
-        self.host.feed.mine((change.seq,))
-        self._local.__dict__.setdefault("pending", []).append(change)
-        return change
+    def _record(self, collection_id: int, name: str | None, kind: Any, **kw: Any) -> None:
+        """Record a change in the open transaction; its number is read after the COMMIT."""
+        self._local.__dict__.setdefault("pending", []).append(self.store.send_change(collection_id, name, kind, **kw))
 
     # -- who may write --------------------------------------------------------------
 
@@ -165,6 +167,7 @@ class Writes:
         source: str = "api",
         properties: dict[str, str | None] | None = None,
         keep_uid: bool = False,
+        expected: Resource | None = None,
     ) -> Stored:
         """Create or replace a resource; returns (resource, created, rewritten).
 
@@ -179,10 +182,15 @@ class Writes:
         (:func:`kernel.names.canonical_name`). With ``keep_uid`` a calendar object is not
         replaced by one of another UID (409 CALDAV:no-uid-conflict naming the resource, as
         RFC 4791 5.3.2.1 asks of CalDAV clients); mirrors of another store leave it off.
+
+        ``expected``: the row the caller read at ``name`` before the call (a request's resolving
+        read), if any. A replace that keeps the row's UID then trusts it instead of reading the
+        row again under the write lock, and a check sent with its writes makes sure it has not
+        changed (``store.guard_row``): on PostgreSQL such a transaction is one round trip. When
+        it has changed, the write runs again, reading the row.
         """
         name = canonical_name(name)
         check_segment(name)
-        given = data
         # parsed before the write lock is taken, which then covers the database's work alone;
         # what parsing refuses is raised where it was before, after access and preconditions
         parsed: tuple[bytes, icalendar.Calendar, ObjectInfo] | Rejected | OverBudget | None = None
@@ -191,84 +199,132 @@ class Writes:
                 parsed = self._parse_object(collection, name, data)
             except (Rejected, OverBudget) as exc:
                 parsed = exc
-        # what validate_object implementations will read rides with the write's first round trip
-        # (a write forgets it: the deferred block below sends nothing ahead)
-        with self.transaction(), self.store.expecting(lambda: self._reads_ahead(collection)):
-            self._require(principal, "write", collection)
-            uid = parsed[2].uid if isinstance(parsed, tuple) else None
-            target = self.store.resource_for_write(collection.id, name, uid)
-            old = target.old
-            _check_conditions(old, if_match, if_none_match, if_unmodified_since)
-            calendar = info = None
-            if isinstance(parsed, (Rejected, OverBudget)):
-                raise parsed
-            if parsed is not None:
-                data, calendar, info = parsed
-                if collection.components and info.component not in collection.components:
-                    raise Rejected(
-                        403,
-                        CALDAV + "supported-calendar-component",
-                        f"This calendar does not accept {info.component} components.",
-                    )
-                if keep_uid and old is not None and old.uid and old.uid != info.uid:
-                    raise Rejected(
-                        409,
-                        CALDAV + "no-uid-conflict",
-                        f"This resource holds the UID {old.uid!r}; it cannot be replaced by one with the UID"
-                        f" {info.uid!r}.",
-                        conflict=old,
-                    )
-                other = target.holder  # read with the old row, unless it is the old row
-                if other is not None and other.name != name:
-                    raise Rejected(
-                        409,
-                        CALDAV + "no-uid-conflict",
-                        f"Another object in this calendar already has the UID {info.uid!r}.",
-                        conflict=other,
-                    )
-                content_type = f"{CALENDAR_CONTENT_TYPE}; component={info.component}"
-            write = ObjectWrite(
-                action="update" if old else "create",
-                collection=collection,
-                name=name,
-                principal=principal,
-                source=source,
-                data=data,
-                content_type=content_type or "application/octet-stream",
-                calendar=calendar,
-                info=info,
-                old=old,
-            )
-            self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
-            with self.store.deferred():  # the row, its index, plan and change: one round trip
-                resource = self.store.save_resource_row(
-                    collection.id,
-                    name,
-                    data,
-                    write.content_type or "application/octet-stream",
-                    uid=info.uid if info else None,
-                    component=info.component if info else None,
-                    indexed_until=info.indexed_until if info else None,
-                    principal_id=principal.id if principal else None,
+        put = functools.partial(
+            self._put_object, collection, name, data, parsed, principal=principal, content_type=content_type,
+            if_match=if_match, if_none_match=if_none_match, if_unmodified_since=if_unmodified_since,
+            source=source, properties=properties, keep_uid=keep_uid,
+        )
+        uid = parsed[2].uid if isinstance(parsed, tuple) else None
+        if self._trusted(expected, collection, name) and (parsed is None or (uid is not None and uid == expected.uid)):
+            try:
+                return put(trusted=expected)
+            except StaleRow:
+                log.debug("%s/%s changed since it was read; writing it again", collection.path, name)
+        return put(trusted=None)
+
+    def _trusted(self, expected: Resource | None, collection: Collection, name: str) -> TypeGuard[Resource]:
+        """Whether a write may trust ``expected`` as the row at ``name`` (``put_object``,
+        ``delete_object``): it is that collection's row of that name, and no transaction is open
+        (one that is holds the write lock already, and may have changed the row)."""
+        return (expected is not None and expected.collection_id == collection.id and expected.name == name
+                and not self.store.transaction.active)
+
+    def _put_object(
+        self,
+        collection: Collection,
+        name: str,
+        data: bytes,
+        parsed: tuple[bytes, icalendar.Calendar, ObjectInfo] | Rejected | OverBudget | None,
+        *,
+        principal: Principal | None,
+        content_type: str | None,
+        if_match: str | None,
+        if_none_match: str | None,
+        if_unmodified_since: float | None,
+        source: str,
+        properties: dict[str, str | None] | None,
+        keep_uid: bool,
+        trusted: Resource | None,
+    ) -> Stored:
+        """:meth:`put_object` of a parsed body; with ``trusted``, the row at the name as read
+        before (StaleRow when it has changed since: nothing is written)."""
+        given = data
+        stale: Callable[[], bool] = _never
+        try:
+            # what validate_object implementations will read rides with the write's first round
+            # trip (a write forgets it: the deferred block below sends nothing ahead)
+            with self.transaction(), self.store.expecting(lambda: self._reads_ahead(collection)):
+                self._require(principal, "write", collection)
+                uid = parsed[2].uid if isinstance(parsed, tuple) else None
+                target = WriteTarget(trusted, None, None) if trusted else self.store.resource_for_write(
+                    collection.id, name, uid)
+                old = target.old
+                _check_conditions(old, if_match, if_none_match, if_unmodified_since)
+                calendar = info = None
+                if isinstance(parsed, (Rejected, OverBudget)):
+                    raise parsed
+                if parsed is not None:
+                    data, calendar, info = parsed
+                    if collection.components and info.component not in collection.components:
+                        raise Rejected(
+                            403,
+                            CALDAV + "supported-calendar-component",
+                            f"This calendar does not accept {info.component} components.",
+                        )
+                    if keep_uid and old is not None and old.uid and old.uid != info.uid:
+                        raise Rejected(
+                            409,
+                            CALDAV + "no-uid-conflict",
+                            f"This resource holds the UID {old.uid!r}; it cannot be replaced by one with the UID"
+                            f" {info.uid!r}.",
+                            conflict=old,
+                        )
+                    other = target.holder  # read with the old row, unless it is the old row
+                    if other is not None and other.name != name:
+                        raise Rejected(
+                            409,
+                            CALDAV + "no-uid-conflict",
+                            f"Another object in this calendar already has the UID {info.uid!r}.",
+                            conflict=other,
+                        )
+                    content_type = f"{CALENDAR_CONTENT_TYPE}; component={info.component}"
+                write = ObjectWrite(
+                    action="update" if old else "create",
+                    collection=collection,
+                    name=name,
+                    principal=principal,
+                    source=source,
+                    data=data,
+                    content_type=content_type or "application/octet-stream",
+                    calendar=calendar,
+                    info=info,
                     old=old,
-                    new_id=target.new_id,
                 )
-                if info is not None:
-                    self.store.index_instances(resource, info.instances)
-                self.host.hook.object_stored(host=self.host, tx=self.store, write=write, resource=resource)
-                if properties:
-                    self._save_properties(
-                        properties, principal=principal, source=source, collection=collection, resource=resource
+                self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
+                with self.store.deferred():  # the row, its index, plan and change: one round trip
+                    if trusted is not None:
+                        stale = self.store.guard_row(trusted)
+                    resource = self.store.save_resource_row(
+                        collection.id,
+                        name,
+                        data,
+                        write.content_type or "application/octet-stream",
+                        uid=info.uid if info else None,
+                        component=info.component if info else None,
+                        indexed_until=info.indexed_until if info else None,
+                        principal_id=principal.id if principal else None,
+                        old=old,
+                        new_id=target.new_id,
                     )
-                self._record(
-                    collection.id,
-                    name,
-                    "modified" if old else "created",
-                    etag=resource.etag,
-                    uid=resource.uid,
-                    principal_id=principal.id if principal else None,
-                    seq=target.change_seq,
-                )
+                    if info is not None:
+                        self.store.index_instances(resource, info.instances)
+                    self.host.hook.object_stored(host=self.host, tx=self.store, write=write, resource=resource)
+                    if properties:
+                        self._save_properties(
+                            properties, principal=principal, source=source, collection=collection, resource=resource
+                        )
+                    self._record(
+                        collection.id,
+                        name,
+                        "modified" if old else "created",
+                        etag=resource.etag,
+                        uid=resource.uid,
+                        principal_id=principal.id if principal else None,
+                    )
+        except Exception as exc:
+            if stale():
+                raise StaleRow(f"{collection.path}/{name} changed") from exc
+            raise
         return Stored(resource, old is None, data != given)
 
     def _reads_ahead(self, collection: Collection) -> list[tuple[str, Any]]:
@@ -306,24 +362,55 @@ class Writes:
         if_match: str | None = None,
         if_unmodified_since: float | None = None,
         source: str = "api",
+        expected: Resource | None = None,
     ) -> Resource:
-        """Delete a resource; 404 when absent, 412 when ``if_match`` or ``if_unmodified_since`` fails."""
+        """Delete a resource; 404 when absent, 412 when ``if_match`` or ``if_unmodified_since`` fails.
+        ``expected``: the row the caller read at ``name`` before the call, trusted as
+        :meth:`put_object` trusts it."""
         name = canonical_name(name)
-        with self.transaction():
-            self._require(principal, "write", collection)
-            target = self.store.resource_for_write(collection.id, name)
-            old = target.old
-            if old is None:
-                raise Rejected(404, None, "No such resource.")
-            _check_conditions(old, if_match, None, if_unmodified_since)
-            write = ObjectWrite("delete", collection, name, principal, source, old=old)
-            self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
-            with self.store.deferred():  # the row, the counters and the change: one round trip with COMMIT
-                self.store.delete_resource_row(old.id)
-                self._record(
-                    collection.id, name, "deleted", uid=old.uid, principal_id=principal.id if principal else None,
-                    seq=target.change_seq,
-                )
+        delete = functools.partial(self._delete_object, collection, name, principal=principal, if_match=if_match,
+                                   if_unmodified_since=if_unmodified_since, source=source)
+        if self._trusted(expected, collection, name):
+            try:
+                return delete(trusted=expected)
+            except StaleRow:
+                log.debug("%s/%s changed since it was read; deleting it again", collection.path, name)
+        return delete(trusted=None)
+
+    def _delete_object(
+        self,
+        collection: Collection,
+        name: str,
+        *,
+        principal: Principal | None,
+        if_match: str | None,
+        if_unmodified_since: float | None,
+        source: str,
+        trusted: Resource | None,
+    ) -> Resource:
+        """:meth:`delete_object`; with ``trusted``, the row as read before (StaleRow when it has
+        changed since: nothing is deleted)."""
+        stale: Callable[[], bool] = _never
+        try:
+            with self.transaction():
+                self._require(principal, "write", collection)
+                old = trusted or self.store.resource_for_write(collection.id, name).old
+                if old is None:
+                    raise Rejected(404, None, "No such resource.")
+                _check_conditions(old, if_match, None, if_unmodified_since)
+                write = ObjectWrite("delete", collection, name, principal, source, old=old)
+                self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
+                with self.store.deferred():  # the row, the counters and the change: one round trip with COMMIT
+                    if trusted is not None:
+                        stale = self.store.guard_row(trusted)
+                    self.store.delete_resource_row(old.id)
+                    self._record(
+                        collection.id, name, "deleted", uid=old.uid, principal_id=principal.id if principal else None,
+                    )
+        except Exception as exc:
+            if stale():
+                raise StaleRow(f"{collection.path}/{name} changed") from exc
+            raise
         return old
 
     def copy_object(

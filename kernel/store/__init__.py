@@ -16,6 +16,7 @@ reach them through :meth:`Store.execute` in the portable SQL subset
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -67,6 +68,8 @@ class Store(
         self.integrity_errors = self.backend.integrity_errors
         self.connections = Connections(self.backend)
         self.transaction = Transactions(self.connections)
+        #: Which process recorded a change row (``ChangeStore.origin``): random per store.
+        self.origin = secrets.randbits(62)
 
     @property
     def conn(self) -> Connection:  # type: ignore[override]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,17 @@ def plan(names: Iterable[str], canonical: Callable[[str, dict[str, str]], str], 
     return renames
 
 
+def _record(store: Store, collection_id: int, name: str | None, kind: str, etag: str | None = None,
+            uid: str | None = None) -> None:
+    """A change row of m006, in the feed's columns of that migration's time (rows name the
+    process that wrote them from m013 on: these name none) and the collection's sync sequence."""
+    seq = store.execute(
+        "INSERT INTO changes (collection_id, name, kind, etag, uid, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+        (collection_id, name, kind, etag, uid, time.time()),
+    ).fetchone()[0]
+    store.execute("UPDATE collections SET sync_seq = ? WHERE id = ?", (seq, collection_id))
+
+
 def rename_collections(store: Store) -> None:
     """Give every collection path its canonical form, per owner (parents before children)."""
     owners = [r[0] for r in store.execute("SELECT DISTINCT owner_id FROM collections")]
@@ -91,7 +103,7 @@ def rename_collections(store: Store) -> None:
 
         for old, new in plan(ids, canonical, "collection").items():
             store.execute("UPDATE collections SET path = ? WHERE id = ?", (new, ids[old]))
-            store.record_change(ids[old], None, "modified")
+            _record(store, ids[old], None, "modified")
             log.info("m006: collection %r renamed to %r", old, new)
 
 
@@ -107,8 +119,8 @@ def rename_resources(store: Store) -> None:
         for old, new in renames.items():
             rid, etag, uid = by_name[old]
             store.execute("UPDATE resources SET name = ? WHERE id = ?", (new, rid))
-            store.record_change(cid, old, "deleted", uid=uid)
-            store.record_change(cid, new, "created", etag=etag, uid=uid)
+            _record(store, cid, old, "deleted", None, uid)
+            _record(store, cid, new, "created", etag, uid)
         if renames:
             store.execute("UPDATE collections SET sync_floor = sync_seq WHERE id = ?", (cid,))
             log.info("m006: %d resource name(s) of collection %d made canonical", len(renames), cid)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from kernel.names import canonical_name, check_segment
-from kernel.store.changes import RESERVE_PG
+from kernel.store.changes import RESERVE_ID_PG
 from kernel.store.connections import Connection
 from kernel.store.properties import BYTE_LENGTH
 from kernel.store.tables import one_of
@@ -85,6 +85,19 @@ _MARKS = ", ".join("?" * (_INSERTED.count(",") + 1))
 _BY_NAME = f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND name = ?"
 
 
+#: A write's check that a row read before its transaction is unchanged (:meth:`ResourceStore.guard_row`):
+#: how many rows hold that id and content (1 or 0); on PostgreSQL a division by zero (SQLSTATE
+#: 22012) when none does, so that the statements sent after it in the same batch are skipped
+#: and the transaction fails.
+_HOLDS = "SELECT count(*) FROM resources WHERE id = ? AND etag = ?"
+_GUARD_PG = f"SELECT 1 / ({_HOLDS})"
+_DIVISION_BY_ZERO = "22012"
+
+
+class StaleRow(Exception):
+    """A row a write was given as read before its transaction had changed by then."""
+
+
 def _by_uid(hint: str = "") -> str:
     """The statement reading the calendar object holding a UID in a collection (``hint``: an
     ``INDEXED BY`` clause)."""
@@ -93,11 +106,10 @@ def _by_uid(hint: str = "") -> str:
 
 class WriteTarget(NamedTuple):
     """What :meth:`ResourceStore.resource_for_write` reads before a write: the resource at the
-    name, the other one holding the UID, and (PostgreSQL) the reserved change number and id."""
+    name, the other one holding the UID, and (PostgreSQL) a reserved id for a new row."""
 
     old: Resource | None
     holder: Resource | None
-    change_seq: int | None
     new_id: int | None
 
 
@@ -126,18 +138,17 @@ class ResourceStore:
         return resource_of(row) if row else None
 
     def resource_for_write(self, collection_id: int, name: str, uid: str | None = None) -> WriteTarget:
-        """Inside a write transaction that stores one object and records one change: the
-        resource ``name`` (as :meth:`resource`), the one holding ``uid`` when it is not that
-        one, and on PostgreSQL the change's sequence number and a new resource id, reserved;
-        there all of it is one round trip (``record_change(seq=...)`` and
-        ``save_resource_row(new_id=...)`` then write without reading anything back)."""
+        """Inside a write transaction that stores one object: the resource ``name`` (as
+        :meth:`resource`), the one holding ``uid`` when it is not that one, and on PostgreSQL a
+        new resource id, reserved; there all of it is one round trip (``save_resource_row(new_id=...)``
+        then writes without reading anything back)."""
         name = canonical_name(name)
         if self.dialect != "postgresql":
             old = self.resource(collection_id, name)
             if uid is None or (old is not None and old.uid == uid):  # no UID, or the old row holds it
-                return WriteTarget(old, None, None, None)
-            return WriteTarget(old, self.resource_by_uid(collection_id, uid), None, None)
-        reads: list[tuple[str, Any]] = [(_BY_NAME, (collection_id, name)), (RESERVE_PG, ())]
+                return WriteTarget(old, None, None)
+            return WriteTarget(old, self.resource_by_uid(collection_id, uid), None)
+        reads: list[tuple[str, Any]] = [(_BY_NAME, (collection_id, name)), (RESERVE_ID_PG, ())]
         if uid is not None:
             reads.append((_by_uid(), (collection_id, uid)))
         found = self.read_together(*reads)
@@ -145,8 +156,22 @@ class ResourceStore:
         holder = resource_of(found[2][0]) if uid is not None and found[2] else None
         if old is not None and old.uid == uid:  # the old row holds it, as on SQLite
             holder = None
-        seq, new_id = found[1][0]
-        return WriteTarget(old, holder, int(seq), int(new_id))
+        return WriteTarget(old, holder, int(found[1][0][0]))
+
+    def guard_row(self, resource: Resource) -> Callable[[], bool]:
+        """Inside a write transaction, in a deferred block, for a row read before the transaction
+        and trusted instead of reading it again under the write lock: make the transaction fail
+        unless the row still holds ``resource``'s content (its id and ETag). SQLite checks at
+        once and raises :class:`StaleRow`; on PostgreSQL the check goes with the block's
+        statements and fails the block (and its COMMIT). The returned function tells, once the
+        transaction has failed, whether the check is why; the caller then writes again,
+        reading the row."""
+        if self.dialect != "postgresql":
+            if not self.conn.execute(_HOLDS, (resource.id, resource.etag)).fetchone()[0]:
+                raise StaleRow(f"resource {resource.id} changed")
+            return lambda: False
+        sent = self.conn.execute(_GUARD_PG, (resource.id, resource.etag))
+        return lambda: bool(getattr(getattr(sent, "error", None), "sqlstate", None) == _DIVISION_BY_ZERO)
 
     def resource_for_copy(self, collection_id: int, name: str, target_id: int, target_name: str) -> CopySource:
         """Inside the transaction copying or moving resource ``name`` of a collection to

@@ -298,3 +298,12 @@ def m012_instance_window_index(m: Migrator) -> None:
     )))
     m.only("sqlite", "DROP TABLE IF EXISTS instances_rtree")
     m.only("postgresql", "DROP INDEX IF EXISTS instances_box")
+
+
+@kernel_migrations()
+def m013_change_origins(m: Migrator) -> None:
+    """Each change row names the process that recorded it (``changes.origin``, a random number
+    per store), so that the feed follower tells its own process's changes from others' by the
+    row, not by numbers it must learn before the COMMIT: a write's change row can then go with
+    its COMMIT, its number read back with it. Rows written before have none: others'."""
+    m.add_column("changes", Column("origin", "int", null=True))

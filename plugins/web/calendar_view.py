@@ -103,7 +103,8 @@ def routes(app: WebApp) -> list[BaseRoute]:
         etag = body.get("etag") if isinstance(body.get("etag"), str) else resource.etag
         changed = eventdata.edited(host.store.data(resource.id), data)
         stored = host.writes.put_object(
-            collection, resource.name, changed, principal=session.principal, if_match=etag, source="web"
+            collection, resource.name, changed, principal=session.principal, if_match=etag, source="web",
+            expected=resource,
         )
         return _json({"name": stored.resource.name, "etag": stored.resource.etag})
 
@@ -118,7 +119,8 @@ def routes(app: WebApp) -> list[BaseRoute]:
             raise eventdata.bad("recurrenceId must name an occurrence.")
         changed = eventdata.moved(host.store.data(resource.id), times.start, times.end, rid)
         stored = host.writes.put_object(
-            collection, resource.name, changed, principal=session.principal, if_match=resource.etag, source="web"
+            collection, resource.name, changed, principal=session.principal, if_match=resource.etag, source="web",
+            expected=resource,
         )
         return _json({"name": stored.resource.name, "etag": stored.resource.etag})
 
@@ -127,11 +129,13 @@ def routes(app: WebApp) -> list[BaseRoute]:
         collection, resource = _event(host, session.principal, request)
         rid = body.get("recurrenceId")
         if rid is None:
-            host.writes.delete_object(collection, resource.name, principal=session.principal, source="web")
+            host.writes.delete_object(collection, resource.name, principal=session.principal, source="web",
+                                      expected=resource)
             return _json({"deleted": resource.name})
         changed = eventdata.without_occurrence(host.store.data(resource.id), rid)
         stored = host.writes.put_object(
-            collection, resource.name, changed, principal=session.principal, if_match=resource.etag, source="web"
+            collection, resource.name, changed, principal=session.principal, if_match=resource.etag, source="web",
+            expected=resource,
         )
         return _json({"name": stored.resource.name, "etag": stored.resource.etag})
 

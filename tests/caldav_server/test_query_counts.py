@@ -103,16 +103,16 @@ def test_a_put_reads_each_thing_once_before_its_transaction(tmp_path: Path) -> N
 @pytest.mark.postgresql_only
 def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> None:
     """What a request waits for on PostgreSQL, counted on the wire. A GET is 1 round trip:
-    the account, with the URL and its object read ahead. A PUT replacing an object is 3: the
-    account with the URL, the locks and the owner's limits read ahead; then its transaction,
-    the old row with BEGIN, the lock and the change's number and a new row's id reserved,
-    with the row holding the body's UID (and the limits plugin's count of the account's
-    objects, named ahead by ``object_reads_ahead``), and the writes with COMMIT. A new
-    object's PUT is 3 as well: the count, which it reads, came with the old row. A week's
-    calendar-query is
-    3 (the account with the URL, the index with the objects indexed short of it, the data).
-    A DELETE is 3, as a PUT replacing an object (no limits read; its writes go with COMMIT,
-    and an unlocked object's locks are not looked for again). A PROPPATCH of a calendar is 6:
+    the account, with the URL and its object read ahead. A PUT replacing an object is 2: the
+    account with the URL (its row), the locks and the owner's limits read ahead; then its
+    whole transaction, BEGIN, the lock, the check that the row read ahead is unchanged
+    (``store.guard_row``), the writes with the change and COMMIT. A new object's PUT is 3:
+    BEGIN with the lock, the old row, a new row's id reserved, the row holding the body's UID
+    and the limits plugin's count of the account's objects (named ahead by
+    ``object_reads_ahead``), which it reads; then the writes with COMMIT. A week's
+    calendar-query is 3 (the account with the URL, the index with the objects indexed short
+    of it, the data). A DELETE is 2, as a PUT replacing an object (an unlocked object's locks
+    are not looked for again). A PROPPATCH of a calendar is 6:
     the account with the URL and its locks; BEGIN with the properties' sizes; the owner's
     limits; the writes with the change; the calendar read back; COMMIT. A MOVE of an
     object within its calendar is 7: the account with both URLs and their locks read ahead;
@@ -170,5 +170,5 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
             outside.append(len(trips))
     finally:
         host.close()
-    assert seen[-1] == (3, 3, 1, 3, 3, 6, 7, 5), seen
+    assert seen[-1] == (3, 2, 1, 3, 2, 6, 7, 5), seen
     assert outside == [2, 2]

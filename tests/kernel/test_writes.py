@@ -116,6 +116,56 @@ def test_etag_preconditions(host: Host, cal) -> None:
     assert host.store.resource(work.id, "e.ics") is None and host.store.instances(r.id) == []
 
 
+def test_a_row_read_before_the_write_is_trusted_only_while_it_is_current(host: Host, cal, recorder: Recorder) -> None:
+    """``expected`` (the row a request read before its transaction): a current one replaces
+    the read under the write lock by a check sent with the writes; one another write changed
+    meanwhile makes the write run again reading the row, so preconditions hold against what
+    is stored, nothing is lost and each write records one change."""
+    alice, work = cal
+    by_name = "SELECT id, collection_id, name, etag, content_type, size, uid, component, created, modified,"
+    statements: list[str] = []
+    first = host.writes.put_object(work, "e.ics", event("e"), principal=alice).resource
+    host.store.connections.set_tracer(statements.append)
+    try:
+        current = host.writes.put_object(work, "e.ics", event("e", summary="2"), principal=alice, expected=first).resource
+    finally:
+        host.store.connections.set_tracer(None)
+    assert current.id == first.id and host.store.data(current.id) == event("e", summary="2")
+    before = statements[: next(i for i, s in enumerate(statements) if s.startswith("UPDATE resources"))]
+    assert [s for s in before if "count(*) FROM resources WHERE id = " in s and " AND etag = " in s]
+    assert not [s for s in before if s.startswith(by_name)]  # the row was not read again
+
+    # a stale row whose ETag the client sends: 412, against the stored row
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(work, "e.ics", event("e", summary="3"), principal=alice, if_match=first.etag,
+                               expected=first)
+    assert err.value.status == 412 and host.store.data(current.id) == event("e", summary="2")
+    with pytest.raises(Rejected) as err:
+        host.writes.delete_object(work, "e.ics", principal=alice, if_match=first.etag, expected=first)
+    assert err.value.status == 412 and host.store.resource(work.id, "e.ics") == current
+
+    # without conditions the write goes through on the stored row: one change each
+    committed = len(recorder.committed)
+    stored = host.writes.put_object(work, "e.ics", event("e", summary="3"), principal=alice, expected=first)
+    assert not stored.created and stored.resource.id == current.id and stored.resource.created == current.created
+    assert [(c.name, c.kind, c.etag) for c in recorder.committed[committed:]] == [
+        ("e.ics", "modified", stored.resource.etag)]
+    assert host.store.changes_since(0, collection_id=work.id)[-1].seq == recorder.committed[-1].seq
+
+    # the row deleted and made again with the first content (same ETag, another id)
+    host.writes.delete_object(work, "e.ics", principal=alice, expected=stored.resource)
+    again = host.writes.put_object(work, "e.ics", event("e"), principal=alice, expected=current)
+    assert again.created and again.resource.etag == first.etag and again.resource.id != first.id
+    gone = host.writes.delete_object(work, "e.ics", principal=alice, if_match=first.etag, expected=first)
+    assert gone.id == again.resource.id and host.store.resource(work.id, "e.ics") is None
+    assert host.store.instances(again.resource.id) == []
+    with pytest.raises(Rejected) as err:  # trusting a row that is gone: 404, as without it
+        host.writes.delete_object(work, "e.ics", principal=alice, expected=first)
+    assert err.value.status == 404
+    kinds = [c.kind for c in host.store.changes_since(0, collection_id=work.id) if c.name == "e.ics"]
+    assert kinds == ["created", "modified", "modified", "deleted", "created", "deleted"]
+
+
 def test_uid_conflict_names_the_other_resource(host: Host, cal) -> None:
     alice, work = cal
     host.writes.put_object(work, "one.ics", event("same"), principal=alice)

@@ -38,6 +38,7 @@ def delete(ctx: DavContext) -> Response:
             if_match=ctx.request.headers.get("if-match"),
             if_unmodified_since=http_time(ctx.request.headers.get("if-unmodified-since")),
             source="caldav",
+            expected=target.resource,
         )
         ctx.app.locks.remove_resource_locks(covering, key)
         return Response(status_code=204)

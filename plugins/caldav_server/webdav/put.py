@@ -3,7 +3,9 @@
 :func:`prepare_put` runs before the body is read (privileges, locks, the
 size limit), so an oversized body is refused after at most the limit;
 If-Match / If-None-Match / If-Unmodified-Since are checked in the write
-transaction (412, nothing written). The answer carries the strong ETag of the stored bytes only when
+transaction (412, nothing written), against the row the URL's resolving read found
+(``expected``: the kernel checks with its writes that it has not changed, and
+writes again reading it when it has). The answer carries the strong ETag of the stored bytes only when
 they are exactly the body: when the kernel's ingest pipeline repaired the data
 (``kernel.ingest``: line breaks, value types, time zones ...) the ETag is left
 out (RFC 4791 5.3.4), so the client fetches what was stored.
@@ -62,6 +64,7 @@ def put(ctx: DavContext) -> Response:
         if_unmodified_since=http_time(headers.get("if-unmodified-since")),
         source="caldav",
         keep_uid=True,
+        expected=target.resource,
     )
     answer = {} if stored.rewritten else {"ETag": stored.resource.etag}
     return Response(status_code=201 if stored.created else 204, headers=answer)
