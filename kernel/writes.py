@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from kernel import ical, ingest
 from kernel.budget import OverBudget
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import icalendar
 
     from kernel.host import Host
+    from kernel.store import Store
 
 log = logging.getLogger("teamcal.ingest")
 
@@ -58,9 +59,30 @@ _CONTAINER_REFUSAL = (
 )
 
 
-def _never() -> bool:
-    """No row was trusted, so none can have changed (see ``Store.guard_row``)."""
-    return False
+_T = TypeVar("_T")
+
+
+class _Guard:
+    """Around a write's transaction: the check that a row read before it is unchanged
+    (``Store.guard_row``), sent by :meth:`send` in the write's deferred block, and a failure
+    of the transaction that the check explains raised as StaleRow."""
+
+    def __init__(self, store: Store, trusted: Resource | None) -> None:
+        self.store = store
+        self.trusted = trusted
+        self.stale: Callable[[], bool] = lambda: False
+
+    def send(self) -> None:
+        """Send the check (nothing when no row is trusted)."""
+        if self.trusted is not None:
+            self.stale = self.store.guard_row(self.trusted)
+
+    def __enter__(self) -> _Guard:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _: object) -> None:
+        if isinstance(error, Exception) and self.stale():
+            raise StaleRow(f"resource {self.trusted.id if self.trusted else None} changed") from error
 
 
 class Stored(NamedTuple):
@@ -204,20 +226,22 @@ class Writes:
             if_match=if_match, if_none_match=if_none_match, if_unmodified_since=if_unmodified_since,
             source=source, properties=properties, keep_uid=keep_uid,
         )
-        uid = parsed[2].uid if isinstance(parsed, tuple) else None
-        if self._trusted(expected, collection, name) and (parsed is None or (uid is not None and uid == expected.uid)):
-            try:
-                return put(trusted=expected)
-            except StaleRow:
-                log.debug("%s/%s changed since it was read; writing it again", collection.path, name)
-        return put(trusted=None)
+        same_uid = parsed is None or (isinstance(parsed, tuple) and expected is not None and parsed[2].uid == expected.uid)
+        return self._trusting(put, expected if same_uid else None, collection, name)
 
-    def _trusted(self, expected: Resource | None, collection: Collection, name: str) -> TypeGuard[Resource]:
-        """Whether a write may trust ``expected`` as the row at ``name`` (``put_object``,
-        ``delete_object``): it is that collection's row of that name, and no transaction is open
-        (one that is holds the write lock already, and may have changed the row)."""
-        return (expected is not None and expected.collection_id == collection.id and expected.name == name
-                and not self.store.transaction.active)
+    def _trusting(self, write: Callable[[Resource | None], _T], expected: Resource | None, collection: Collection,
+                  name: str) -> _T:
+        """``write(trusted)`` (``put_object``, ``delete_object``) with ``expected`` trusted as the
+        row at ``name`` when it is that collection's row of that name and no transaction is open
+        (one that is holds the write lock already, and may have changed the row); again with
+        nothing trusted when the row had changed (StaleRow)."""
+        if expected is not None and expected.collection_id == collection.id and expected.name == name and (
+                not self.store.transaction.active):
+            try:
+                return write(expected)
+            except StaleRow:
+                log.debug("%s/%s changed since it was read; writing again", collection.path, name)
+        return write(None)
 
     def _put_object(
         self,
@@ -225,6 +249,7 @@ class Writes:
         name: str,
         data: bytes,
         parsed: tuple[bytes, icalendar.Calendar, ObjectInfo] | Rejected | OverBudget | None,
+        trusted: Resource | None,
         *,
         principal: Principal | None,
         content_type: str | None,
@@ -234,97 +259,90 @@ class Writes:
         source: str,
         properties: dict[str, str | None] | None,
         keep_uid: bool,
-        trusted: Resource | None,
     ) -> Stored:
         """:meth:`put_object` of a parsed body; with ``trusted``, the row at the name as read
         before (StaleRow when it has changed since: nothing is written)."""
         given = data
-        stale: Callable[[], bool] = _never
-        try:
-            # what validate_object implementations will read rides with the write's first round
-            # trip (a write forgets it: the deferred block below sends nothing ahead)
-            with self.transaction(), self.store.expecting(lambda: self._reads_ahead(collection)):
-                self._require(principal, "write", collection)
-                uid = parsed[2].uid if isinstance(parsed, tuple) else None
-                target = WriteTarget(trusted, None, None) if trusted else self.store.resource_for_write(
-                    collection.id, name, uid)
-                old = target.old
-                _check_conditions(old, if_match, if_none_match, if_unmodified_since)
-                calendar = info = None
-                if isinstance(parsed, (Rejected, OverBudget)):
-                    raise parsed
-                if parsed is not None:
-                    data, calendar, info = parsed
-                    if collection.components and info.component not in collection.components:
-                        raise Rejected(
-                            403,
-                            CALDAV + "supported-calendar-component",
-                            f"This calendar does not accept {info.component} components.",
-                        )
-                    if keep_uid and old is not None and old.uid and old.uid != info.uid:
-                        raise Rejected(
-                            409,
-                            CALDAV + "no-uid-conflict",
-                            f"This resource holds the UID {old.uid!r}; it cannot be replaced by one with the UID"
-                            f" {info.uid!r}.",
-                            conflict=old,
-                        )
-                    other = target.holder  # read with the old row, unless it is the old row
-                    if other is not None and other.name != name:
-                        raise Rejected(
-                            409,
-                            CALDAV + "no-uid-conflict",
-                            f"Another object in this calendar already has the UID {info.uid!r}.",
-                            conflict=other,
-                        )
-                    content_type = f"{CALENDAR_CONTENT_TYPE}; component={info.component}"
-                write = ObjectWrite(
-                    action="update" if old else "create",
-                    collection=collection,
-                    name=name,
-                    principal=principal,
-                    source=source,
-                    data=data,
-                    content_type=content_type or "application/octet-stream",
-                    calendar=calendar,
-                    info=info,
+        guard = _Guard(self.store, trusted)
+        # what validate_object implementations will read rides with the write's first round
+        # trip (a write forgets it: the deferred block below sends nothing ahead)
+        with guard, self.transaction(), self.store.expecting(lambda: self._reads_ahead(collection)):
+            self._require(principal, "write", collection)
+            uid = parsed[2].uid if isinstance(parsed, tuple) else None
+            target = WriteTarget(trusted, None, None) if trusted else self.store.resource_for_write(
+                collection.id, name, uid)
+            old = target.old
+            _check_conditions(old, if_match, if_none_match, if_unmodified_since)
+            calendar = info = None
+            if isinstance(parsed, (Rejected, OverBudget)):
+                raise parsed
+            if parsed is not None:
+                data, calendar, info = parsed
+                if collection.components and info.component not in collection.components:
+                    raise Rejected(
+                        403,
+                        CALDAV + "supported-calendar-component",
+                        f"This calendar does not accept {info.component} components.",
+                    )
+                if keep_uid and old is not None and old.uid and old.uid != info.uid:
+                    raise Rejected(
+                        409,
+                        CALDAV + "no-uid-conflict",
+                        f"This resource holds the UID {old.uid!r}; it cannot be replaced by one with the UID"
+                        f" {info.uid!r}.",
+                        conflict=old,
+                    )
+                other = target.holder  # read with the old row, unless it is the old row
+                if other is not None and other.name != name:
+                    raise Rejected(
+                        409,
+                        CALDAV + "no-uid-conflict",
+                        f"Another object in this calendar already has the UID {info.uid!r}.",
+                        conflict=other,
+                    )
+                content_type = f"{CALENDAR_CONTENT_TYPE}; component={info.component}"
+            write = ObjectWrite(
+                action="update" if old else "create",
+                collection=collection,
+                name=name,
+                principal=principal,
+                source=source,
+                data=data,
+                content_type=content_type or "application/octet-stream",
+                calendar=calendar,
+                info=info,
+                old=old,
+            )
+            self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
+            with self.store.deferred():  # the row, its index, plan and change: one round trip
+                guard.send()
+                resource = self.store.save_resource_row(
+                    collection.id,
+                    name,
+                    data,
+                    write.content_type or "application/octet-stream",
+                    uid=info.uid if info else None,
+                    component=info.component if info else None,
+                    indexed_until=info.indexed_until if info else None,
+                    principal_id=principal.id if principal else None,
                     old=old,
+                    new_id=target.new_id,
                 )
-                self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
-                with self.store.deferred():  # the row, its index, plan and change: one round trip
-                    if trusted is not None:
-                        stale = self.store.guard_row(trusted)
-                    resource = self.store.save_resource_row(
-                        collection.id,
-                        name,
-                        data,
-                        write.content_type or "application/octet-stream",
-                        uid=info.uid if info else None,
-                        component=info.component if info else None,
-                        indexed_until=info.indexed_until if info else None,
-                        principal_id=principal.id if principal else None,
-                        old=old,
-                        new_id=target.new_id,
+                if info is not None:
+                    self.store.index_instances(resource, info.instances)
+                self.host.hook.object_stored(host=self.host, tx=self.store, write=write, resource=resource)
+                if properties:
+                    self._save_properties(
+                        properties, principal=principal, source=source, collection=collection, resource=resource
                     )
-                    if info is not None:
-                        self.store.index_instances(resource, info.instances)
-                    self.host.hook.object_stored(host=self.host, tx=self.store, write=write, resource=resource)
-                    if properties:
-                        self._save_properties(
-                            properties, principal=principal, source=source, collection=collection, resource=resource
-                        )
-                    self._record(
-                        collection.id,
-                        name,
-                        "modified" if old else "created",
-                        etag=resource.etag,
-                        uid=resource.uid,
-                        principal_id=principal.id if principal else None,
-                    )
-        except Exception as exc:
-            if stale():
-                raise StaleRow(f"{collection.path}/{name} changed") from exc
-            raise
+                self._record(
+                    collection.id,
+                    name,
+                    "modified" if old else "created",
+                    etag=resource.etag,
+                    uid=resource.uid,
+                    principal_id=principal.id if principal else None,
+                )
         return Stored(resource, old is None, data != given)
 
     def _reads_ahead(self, collection: Collection) -> list[tuple[str, Any]]:
@@ -370,47 +388,36 @@ class Writes:
         name = canonical_name(name)
         delete = functools.partial(self._delete_object, collection, name, principal=principal, if_match=if_match,
                                    if_unmodified_since=if_unmodified_since, source=source)
-        if self._trusted(expected, collection, name):
-            try:
-                return delete(trusted=expected)
-            except StaleRow:
-                log.debug("%s/%s changed since it was read; deleting it again", collection.path, name)
-        return delete(trusted=None)
+        return self._trusting(delete, expected, collection, name)
 
     def _delete_object(
         self,
         collection: Collection,
         name: str,
+        trusted: Resource | None,
         *,
         principal: Principal | None,
         if_match: str | None,
         if_unmodified_since: float | None,
         source: str,
-        trusted: Resource | None,
     ) -> Resource:
         """:meth:`delete_object`; with ``trusted``, the row as read before (StaleRow when it has
         changed since: nothing is deleted)."""
-        stale: Callable[[], bool] = _never
-        try:
-            with self.transaction():
-                self._require(principal, "write", collection)
-                old = trusted or self.store.resource_for_write(collection.id, name).old
-                if old is None:
-                    raise Rejected(404, None, "No such resource.")
-                _check_conditions(old, if_match, None, if_unmodified_since)
-                write = ObjectWrite("delete", collection, name, principal, source, old=old)
-                self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
-                with self.store.deferred():  # the row, the counters and the change: one round trip with COMMIT
-                    if trusted is not None:
-                        stale = self.store.guard_row(trusted)
-                    self.store.delete_resource_row(old.id)
-                    self._record(
-                        collection.id, name, "deleted", uid=old.uid, principal_id=principal.id if principal else None,
-                    )
-        except Exception as exc:
-            if stale():
-                raise StaleRow(f"{collection.path}/{name} changed") from exc
-            raise
+        guard = _Guard(self.store, trusted)
+        with guard, self.transaction():
+            self._require(principal, "write", collection)
+            old = trusted or self.store.resource_for_write(collection.id, name).old
+            if old is None:
+                raise Rejected(404, None, "No such resource.")
+            _check_conditions(old, if_match, None, if_unmodified_since)
+            write = ObjectWrite("delete", collection, name, principal, source, old=old)
+            self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
+            with self.store.deferred():  # the row, the counters and the change: one round trip with COMMIT
+                guard.send()
+                self.store.delete_resource_row(old.id)
+                self._record(
+                    collection.id, name, "deleted", uid=old.uid, principal_id=principal.id if principal else None,
+                )
         return old
 
     def copy_object(

@@ -36,20 +36,6 @@ class ChangeStore:
     #: number per store), so that :meth:`changes_by_others` can leave out this process's own.
     origin: int
 
-    def record_change(
-        self,
-        collection_id: int,
-        name: str | None,
-        kind: ChangeKind,
-        *,
-        etag: str | None = None,
-        uid: str | None = None,
-        principal_id: int | None = None,
-    ) -> Change:
-        """Append a change row and move the collection's sync sequence (inside a write transaction;
-        one statement on PostgreSQL, two on SQLite, which has no writing WITH)."""
-        return self.send_change(collection_id, name, kind, etag=etag, uid=uid, principal_id=principal_id)()
-
     def send_change(
         self,
         collection_id: int,
@@ -60,11 +46,12 @@ class ChangeStore:
         uid: str | None = None,
         principal_id: int | None = None,
     ) -> Callable[[], Change]:
-        """:meth:`record_change`, its number read when the returned function is called: in a
-        deferred block on PostgreSQL the row goes with the block's statements and, called after
-        the block (or its COMMIT), the function reads the number without a round trip of its own.
-        The number comes from the row's insert, under the write lock, so numbers follow commit
-        order."""
+        """Append a change row and move the collection's sync sequence (inside a write
+        transaction; one statement on PostgreSQL, two on SQLite, which has no writing WITH).
+        Returns a function giving the change with its number: in a deferred block on
+        PostgreSQL the row goes with the block's statements and, called after the block (or
+        its COMMIT), the function reads the number without a round trip of its own. The number
+        comes from the row's insert, under the write lock, so numbers follow commit order."""
         now = time.time()
         args = (collection_id, name, kind, etag, uid, principal_id, now, self.origin)
         if self.dialect == "postgresql":

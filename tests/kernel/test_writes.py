@@ -165,6 +165,16 @@ def test_a_row_read_before_the_write_is_trusted_only_while_it_is_current(host: H
     kinds = [c.kind for c in host.store.changes_since(0, collection_id=work.id) if c.name == "e.ics"]
     assert kinds == ["created", "modified", "modified", "deleted", "created", "deleted"]
 
+    # a row of another name or calendar is not trusted: the write goes to the name it is given
+    other = host.writes.put_object(work, "o.ics", event("o"), principal=alice).resource
+    home = host.writes.create_collection(alice, "home", "calendar", principal=alice)
+    made = host.writes.put_object(work, "p.ics", event("p"), principal=alice, expected=other)
+    moved = host.writes.put_object(home, "o.ics", event("o"), principal=alice, expected=other)
+    assert made.created and moved.created and made.resource.id != other.id != moved.resource.id
+    with pytest.raises(Rejected) as err:
+        host.writes.delete_object(home, "q.ics", principal=alice, expected=other)
+    assert err.value.status == 404 and host.store.resource(work.id, "o.ics") == other
+
 
 def test_uid_conflict_names_the_other_resource(host: Host, cal) -> None:
     alice, work = cal
