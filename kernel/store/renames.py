@@ -81,12 +81,14 @@ def plan(names: Iterable[str], canonical: Callable[[str, dict[str, str]], str], 
 def _record(store: Store, collection_id: int, name: str | None, kind: str, etag: str | None = None,
             uid: str | None = None) -> None:
     """A change row of m006, in the feed's columns of that migration's time (rows name the
-    process that wrote them from m013 on: these name none) and the collection's sync sequence."""
+    process that wrote them from m013 on: these name none), moving the collection's sync
+    sequence and modification time as every change does."""
+    now = time.time()
     seq = store.execute(
         "INSERT INTO changes (collection_id, name, kind, etag, uid, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
-        (collection_id, name, kind, etag, uid, time.time()),
+        (collection_id, name, kind, etag, uid, now),
     ).fetchone()[0]
-    store.execute("UPDATE collections SET sync_seq = ? WHERE id = ?", (seq, collection_id))
+    store.execute("UPDATE collections SET sync_seq = ?, modified = ? WHERE id = ?", (seq, now, collection_id))
 
 
 def rename_collections(store: Store) -> None:
