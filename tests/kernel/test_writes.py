@@ -175,6 +175,15 @@ def test_a_row_read_before_the_write_is_trusted_only_while_it_is_current(host: H
         host.writes.delete_object(home, "q.ics", principal=alice, expected=other)
     assert err.value.status == 404 and host.store.resource(work.id, "o.ics") == other
 
+    # another user with the row in hand still needs write access: refused, nothing changed
+    bob = add_user(host, "bob")
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(work, "o.ics", event("o", summary="bob"), principal=bob, expected=other)
+    assert err.value.status == 404
+    with pytest.raises(Rejected) as err:
+        host.writes.delete_object(work, "o.ics", principal=bob, expected=other)
+    assert err.value.status == 404 and host.store.resource(work.id, "o.ics") == other
+
 
 def test_uid_conflict_names_the_other_resource(host: Host, cal) -> None:
     alice, work = cal
