@@ -82,7 +82,7 @@ class _Guard:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _: object) -> None:
         if isinstance(error, Exception) and self.stale():
-            raise StaleRow(f"resource {self.trusted.id if self.trusted else None} changed") from error
+            raise StaleRow("the row trusted has changed") from error
 
 
 class Stored(NamedTuple):
