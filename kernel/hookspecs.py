@@ -208,9 +208,10 @@ def validate_object(host: HostAPI, tx: Store, write: ObjectWrite) -> None:
 
 
 @hookspec
-def object_reads_ahead(host: HostAPI, collection: Collection) -> list[tuple[str, Any]] | None:
+def object_reads_ahead(host: HostAPI, collection: Collection, deleting: bool) -> list[tuple[str, Any]] | None:
     """Reads your ``validate_object`` will run in the transaction that stores an object in
-    ``collection`` (created or replaced): a list of (sql, params), or None.
+    ``collection`` (created or replaced) or, when ``deleting``, deletes one from it: a list of
+    (sql, params), or None.
 
     They are named ahead (``store.expecting``): on PostgreSQL they go to the database with
     the transaction's first round trip, after its write lock, and your read, the same text

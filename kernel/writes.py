@@ -345,9 +345,9 @@ class Writes:
                 )
         return Stored(resource, old is None, data != given)
 
-    def _reads_ahead(self, collection: Collection) -> list[tuple[str, Any]]:
+    def _reads_ahead(self, collection: Collection, deleting: bool = False) -> list[tuple[str, Any]]:
         """The reads plugins name for an object write in ``collection`` (``object_reads_ahead``)."""
-        answers = self.host.hook.object_reads_ahead(host=self.host, collection=collection)
+        answers = self.host.hook.object_reads_ahead(host=self.host, collection=collection, deleting=deleting)
         return [read for answer in answers for read in answer or ()]
 
     def _parse_object(
@@ -404,7 +404,8 @@ class Writes:
         """:meth:`delete_object`; with ``trusted``, the row as read before (StaleRow when it has
         changed since: nothing is deleted)."""
         guard = _Guard(self.store, trusted)
-        with guard, self.transaction():
+        reads = functools.partial(self._reads_ahead, collection, True)
+        with guard, self.transaction(), self.store.expecting(reads):
             self._require(principal, "write", collection)
             old = trusted or self.store.resource_for_write(collection.id, name).old
             if old is None:

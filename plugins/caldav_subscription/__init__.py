@@ -87,10 +87,30 @@ async def shutdown(host: Host) -> None:
 def calendar_privileges(
     host: Host, principal: Principal, calendar: Collection, privileges: frozenset[str]
 ) -> Iterable[str] | None:
-    """A calendar fed by a one-way subscription is read-only to everyone."""
-    if narrowing_suspended() or not records.is_one_way(host.store, calendar.id):
+    """A calendar fed by a one-way subscription is read-only to everyone. A request reads which
+    calendars of a home are one-way once, as it finds them first (a listing of the home asks
+    for each calendar); what a write may do is checked again under its lock (validate_object)."""
+    if narrowing_suspended():
         return None
-    return {"read"}
+    owner = calendar.owner
+    one_way = host.request_state(
+        f"caldav_subscription.one_way:{owner.id}", lambda: records.one_way_in_home(host.store, owner.name)
+    )
+    return {"read"} if calendar.id in one_way else None
+
+
+@hookimpl(optionalhook=True)
+def dav_reads_ahead(host: Host, method: str, owner: str, path: list[str]) -> list[tuple[str, Any]] | None:
+    """A DAV request in a home asks which of its calendars are one-way (their privileges): the
+    read goes with the request's account."""
+    return [records.one_way_in_home_statement(owner)]
+
+
+@hookimpl
+def object_reads_ahead(host: Host, collection: Collection, deleting: bool) -> list[tuple[str, Any]] | None:
+    """An object write asks, under the write lock, whether a one-way subscription feeds its
+    calendar: the read goes with the write's first round trip."""
+    return [records.is_one_way_statement(collection.id)]
 
 
 @hookimpl

@@ -183,12 +183,29 @@ def all_subscriptions(store: Store) -> list[Subscription]:
     return [_subscription(r) for r in rows]
 
 
+def is_one_way_statement(collection_id: int) -> tuple[str, tuple[int]]:
+    """The read :func:`is_one_way` runs (to name it ahead: ``object_reads_ahead``)."""
+    return f"SELECT 1 FROM {SUBSCRIPTIONS} WHERE collection_id = ? AND mode = 'one-way'", (collection_id,)
+
+
 def is_one_way(store: Store, collection_id: int) -> bool:
     """True when a one-way subscription feeds this calendar (cheap: one indexed lookup)."""
-    row = store.execute(
-        f"SELECT 1 FROM {SUBSCRIPTIONS} WHERE collection_id = ? AND mode = 'one-way'", (collection_id,)
-    ).fetchone()
-    return row is not None
+    return store.execute(*is_one_way_statement(collection_id)).fetchone() is not None
+
+
+def one_way_in_home_statement(owner: str) -> tuple[str, tuple[str]]:
+    """The read :func:`one_way_in_home` runs: by the owner's name, as a URL gives it, so that a
+    request can name it ahead of its account's read (``dav_reads_ahead``)."""
+    return (
+        f"SELECT s.collection_id FROM {SUBSCRIPTIONS} s JOIN collections c ON c.id = s.collection_id"
+        " JOIN principals p ON p.id = c.owner_id WHERE p.name = ? AND s.mode = 'one-way'",
+        (owner,),
+    )
+
+
+def one_way_in_home(store: Store, owner: str) -> frozenset[int]:
+    """The ids of the calendars in ``owner``'s home that a one-way subscription feeds."""
+    return frozenset(row[0] for row in store.execute(*one_way_in_home_statement(owner)))
 
 
 def update(store: Store, subscription_id: int, **values: Any) -> None:

@@ -75,11 +75,11 @@ def dav_reads_ahead(host: Host, method: str, owner: str, path: list[str]) -> lis
 
 
 @hookimpl
-def object_reads_ahead(host: Host, collection: Collection) -> list[tuple[str, Any]] | None:
+def object_reads_ahead(host: Host, collection: Collection, deleting: bool) -> list[tuple[str, Any]] | None:
     """A calendar object's write reads the owner's limits, unless the request already has
     them (a PUT read them ahead of its body), and counts the owner's objects when it creates
-    one (max_events): both ride with the write's first round trip."""
-    if collection.kind != "calendar":
+    one (max_events): both ride with the write's first round trip. A delete reads neither."""
+    if deleting or collection.kind != "calendar":
         return None
     owner = collection.owner
     reads = [host.store.owner_count_statement(owner.id)]

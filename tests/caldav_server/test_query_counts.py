@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,18 @@ def statements(host: Host, method: str, path: str, body: bytes, depth: str) -> t
             return len(seen), response
 
     return asyncio.run(run())
+
+
+async def trips_of(
+    host: Host, client: httpx.AsyncClient, method: str, path: str, status: int, **kw: Any
+) -> tuple[int, httpx.Response]:
+    """How many round trips to PostgreSQL one request makes (on every connection the store has
+    open), and its answer, which must have ``status``. A statement is prepared in the round
+    trip that first runs it by name."""
+    with round_trips(host.store, every_thread=True) as trips:
+        answer = await client.request(method, path, **kw)
+    assert answer.status_code == status, answer.text
+    return len(trips), answer
 
 
 def test_listing_sync_and_week_query_cost_is_constant(tmp_path: Path) -> None:
@@ -128,13 +141,7 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
 
     async def run() -> list[tuple[int, ...]]:
         async with asgi_client(host, "alice", PASSWORD) as client:
-
-            async def counted(method: str, path: str, status: int, **kw: Any) -> tuple[int, httpx.Response]:
-                with round_trips(host.store, every_thread=True) as trips:
-                    answer = await client.request(method, path, **kw)
-                assert answer.status_code == status, answer.text
-                # a statement is prepared in the round trip that first runs it by name
-                return len(trips), answer
+            counted = functools.partial(trips_of, host, client)
 
             seen = []
             for i in range(3):  # the first rounds open the worker threads' connections
@@ -172,3 +179,47 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
         host.close()
     assert seen[-1] == (3, 2, 1, 3, 2, 6, 7, 5), seen
     assert outside == [2, 2]
+
+
+@pytest.mark.postgresql_only
+def test_the_subscription_plugin_adds_one_round_trip_to_a_write_and_none_to_a_read(tmp_path: Path) -> None:
+    """With caldav_subscription enabled, which calendars of a home are one-way (their
+    privileges) is read with the request's account, and whether a write's calendar is one-way
+    goes with the write transaction's first round trip: a GET stays 1 round trip and a listing
+    of the home as many as without the plugin; a PUT replacing an object and a DELETE take
+    3 (2 without the plugin), where each read of its own made them 5."""
+
+    def trips(plugins: list[str], directory: Path) -> list[int]:
+        directory.mkdir()
+        host = make_host(directory, plugins)
+        alice = add_user(host, "alice", PASSWORD)
+        host.writes.create_collection(alice, "cal", "calendar", principal=alice)
+        host.writes.create_collection(alice, "other", "calendar", principal=alice)
+        cal = "/dav/cal/alice/cal/"
+
+        async def run() -> list[int]:
+            async with asgi_client(host, "alice", PASSWORD) as client:
+                counted = functools.partial(trips_of, host, client)
+                counts: list[int] = []
+                for i in range(3):  # the first rounds open the worker threads' connections
+                    data = event(f"n{i}", "20240103T100000Z", "20240103T110000Z")
+                    _, created = await counted("PUT", cal + f"n{i}.ics", 201, content=data)
+                    replacing, _ = await counted(
+                        "PUT", cal + f"n{i}.ics", 204, content=data.replace(b"SUMMARY:x", b"SUMMARY:y"),
+                        headers={"If-Match": created.headers["ETag"]},
+                    )
+                    get, _ = await counted("GET", cal + f"n{i}.ics", 200)
+                    home, _ = await counted("PROPFIND", "/dav/cal/alice/", 207, content=PROPFIND, headers={"Depth": "1"})
+                    deleting, _ = await counted("DELETE", cal + f"n{i}.ics", 204)
+                    counts = [replacing, get, home, deleting]
+                return counts
+
+        try:
+            return asyncio.run(run())
+        finally:
+            host.close()
+
+    without = trips(["caldav_server", "limits"], tmp_path / "without")
+    with_plugin = trips(["caldav_server", "limits", "caldav_subscription"], tmp_path / "with")
+    assert without[:2] + without[3:] == [2, 1, 2], without
+    assert with_plugin == [3, 1, without[2], 3], (with_plugin, without)

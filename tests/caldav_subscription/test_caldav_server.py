@@ -64,6 +64,33 @@ def test_one_way_calendar_is_read_only_over_caldav(served: Host) -> None:
         assert summary_of(local_objects(served, sub)["a.ics"]) == "remote A"
 
 
+def test_a_listing_of_the_home_shows_only_the_one_way_calendar_read_only(served: Host) -> None:
+    """A request reads which of a home's calendars are one-way once, for all of them: in one
+    PROPFIND of the home the followed calendar is read-only and alice's own one is not; a
+    write to her own calendar still goes through, and one to the followed calendar is refused."""
+    alice = served.store.principal("alice")
+    assert alice is not None
+    served.writes.create_collection(alice, "mine", "calendar", principal=alice)
+    with MiniDav() as mini:
+        mini.put("a.ics", event("a", "remote A"))
+        sub = subscribe(served, mini.url)
+        assert sync(served, sub).report.pulled == 1
+        with LiveServer(served) as server, server.client("alice") as client:
+            found = client.request("PROPFIND", "/dav/cal/alice/", headers={"Depth": "1"}, content=PRIVILEGES)
+            assert found.status_code == 207
+            granted = {}
+            for response in re.findall(r"<(?:\w+:)?response>(.*?)</(?:\w+:)?response>", found.text, re.S):
+                href = re.search(r"<(?:\w+:)?href>([^<]*)<", response)
+                assert href is not None
+                privileges = set(re.findall(r"<(?:\w+:)?privilege>\s*<(?:\w+:)?([\w-]+)", response))
+                granted[href.group(1).rstrip("/").rsplit("/", 1)[-1]] = privileges
+            assert "read" in granted["remote"] and "write" not in granted["remote"], granted
+            assert {"read", "write"} <= granted["mine"], granted
+            assert client.put("/dav/cal/alice/mine/b.ics", content=event("b", "local")).status_code == 201
+            refused = client.put("/dav/cal/alice/remote/b.ics", content=event("b", "local"))
+            assert refused.status_code == 403 and "need-privileges" in refused.text
+
+
 def test_caldav_client_edits_reach_the_remote_in_two_way_mode(served: Host, radicale: Peer) -> None:
     cal = radicale.new_calendar()
     cal.put("a.ics", event("a", "remote A"))

@@ -170,9 +170,11 @@ def test_hook_object_reads_ahead_names_the_owners_limits_and_count_once_per_writ
     d = deploy("[limits]\nmax_events = 3\n", enabled=("limits", "caldav_server"))
     store = d.host.store
     plain = d.host.writes.create_collection(d.alice, "files", "plain", principal=d.alice)
-    named = [read for answer in d.host.hook.object_reads_ahead(host=d.host, collection=d.cal) for read in answer or ()]
+    hook = d.host.hook.object_reads_ahead
+    named = [read for answer in hook(host=d.host, collection=d.cal, deleting=False) for read in answer or ()]
     assert named == [store.owner_count_statement(d.alice.id), store.groups_and_rows_statement(*overrides_read("alice"))]
-    assert not any(d.host.hook.object_reads_ahead(host=d.host, collection=plain))
+    assert not any(hook(host=d.host, collection=plain, deleting=False))
+    assert not any(hook(host=d.host, collection=d.cal, deleting=True))  # a delete reads neither
     starts = [sql.partition("?")[0] for sql, _ in named]  # SQLite traces a statement with its values
 
     def runs(statements: list[str]) -> list[int]:
