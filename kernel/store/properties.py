@@ -31,6 +31,19 @@ class PropertyStore:
         rows = self.conn.execute(f"SELECT name, value FROM properties WHERE {key} = ? ORDER BY name", (value,))
         return dict(rows.fetchall())
 
+    def collections_properties(self, collection_ids: list[int]) -> dict[int, dict[str, str]]:
+        """Dead properties of each of these collections, by collection id (those without any
+        left out): one query per 500, for a listing of a home's calendars."""
+        found: dict[int, dict[str, str]] = {}
+        for first in range(0, len(collection_ids), 500):
+            among, values = one_of(self.dialect, "collection_id", collection_ids[first : first + 500])
+            rows = self.conn.execute(
+                f"SELECT collection_id, name, value FROM properties WHERE {among} ORDER BY name", values
+            )
+            for collection_id, name, value in rows:
+                found.setdefault(collection_id, {})[name] = value
+        return found
+
     def resource_properties(self, collection_id: int) -> dict[int, dict[str, str]]:
         """Dead properties of every resource in a collection, by resource id, in one query."""
         rows = self.conn.execute(

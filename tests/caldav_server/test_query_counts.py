@@ -82,6 +82,32 @@ def test_listing_sync_and_week_query_cost_is_constant(tmp_path: Path) -> None:
         large.close()
 
 
+def test_a_listing_of_a_home_costs_the_same_for_2_and_8_calendars(tmp_path: Path) -> None:
+    """PROPFIND Depth 1 of a home (what clients ask on every sync) reads its calendars' dead
+    properties in one query, and which are one-way once: the statements do not grow with the
+    number of calendars, and each calendar still answers with its own properties."""
+    counts = []
+    for size in (2, 8):
+        (tmp_path / str(size)).mkdir()
+        host = make_host(tmp_path / str(size), ["caldav_server", "limits", "caldav_subscription"])
+        alice = add_user(host, "alice", PASSWORD)
+        for i in range(size):
+            calendar = host.writes.create_collection(alice, f"cal{i}", "calendar", principal=alice)
+            tag = f'<Y:tag xmlns:Y="urn:y">{i}</Y:tag>'
+            host.writes.update_collection(calendar, principal=alice, properties={"{urn:y}tag": tag})
+        body = PROPFIND.replace(b"</D:prop>", b'<Y:tag xmlns:Y="urn:y"/><D:current-user-privilege-set/></D:prop>')
+        try:
+            count, response = statements(host, "PROPFIND", "/dav/cal/alice/", body, "1")
+        finally:
+            host.close()
+        assert response.status_code == 207
+        for i in range(size):
+            own = response.text.split(f"/dav/cal/alice/cal{i}/", 1)[1].split("response>", 1)[0]
+            assert f">{i}</" in own and "write-content" in own, own
+        counts.append(count)
+    assert counts[0] == counts[1], counts
+
+
 def test_a_put_reads_each_thing_once_before_its_transaction(tmp_path: Path) -> None:
     """Before it begins, a PUT (new or replacing) reads the account, the calendar and object
     its URL names, the locks over them and the owner's limits: one statement each (on

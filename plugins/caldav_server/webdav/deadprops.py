@@ -85,20 +85,33 @@ def save(
                 )
 
 
-class ResourceProperties:
-    """The dead properties of a collection's resources, read in one query on first need."""
+class BulkProperties:
+    """Dead properties of several targets, by id, read in one query on first need."""
 
-    def __init__(self, store: Store, collection_id: int) -> None:
-        self.store = store
-        self.collection_id = collection_id
+    def __init__(self, read: Callable[[], dict[int, dict[str, str]]]) -> None:
+        self._read = read
         self._bulk: dict[int, dict[str, str]] | None = None
 
-    def getter(self, resource_id: int) -> Callable[[], dict[str, str]]:
-        """A callable returning one resource's dead properties."""
+    def getter(self, target_id: int) -> Callable[[], dict[str, str]]:
+        """A callable returning one target's dead properties."""
 
         def load() -> dict[str, str]:
             if self._bulk is None:
-                self._bulk = self.store.resource_properties(self.collection_id)
-            return self._bulk.get(resource_id, {})
+                self._bulk = self._read()
+            return self._bulk.get(target_id, {})
 
         return load
+
+
+class ResourceProperties(BulkProperties):
+    """The dead properties of a collection's resources, by resource id."""
+
+    def __init__(self, store: Store, collection_id: int) -> None:
+        super().__init__(lambda: store.resource_properties(collection_id))
+
+
+class CollectionProperties(BulkProperties):
+    """The dead properties of several collections (a home's calendars), by collection id."""
+
+    def __init__(self, store: Store, collection_ids: list[int]) -> None:
+        super().__init__(lambda: store.collections_properties(collection_ids))

@@ -1,8 +1,10 @@
 """PROPFIND (RFC 4918 9.1): Depth 0 and 1; infinity refused with DAV:propfind-finite-depth.
 
 A Depth 1 listing of a collection reads its resources a page at a time and
-its members' dead properties in one query, only when the request needs them;
-the answer streams as it is built (see ``multistatus``).
+its members' dead properties in one query, only when the request needs them; a
+listing of a home reads its calendars' dead properties in one query too, so its
+cost does not grow with their number. The answer streams as it is built (see
+``multistatus``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 from starlette.responses import Response
 
 from plugins.caldav_server.webdav import multistatus
-from plugins.caldav_server.webdav.deadprops import ResourceProperties
+from plugins.caldav_server.webdav.deadprops import CollectionProperties, ResourceProperties
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.properties import Evaluator, PropRequest
 from plugins.caldav_server.webdav.resolve import (
@@ -80,33 +82,42 @@ def members(ctx: DavContext, target: Target, *, resources: bool = True) -> Itera
             yield Target("home", hrefs.home(owner), owner=owner), None
     elif target.kind == "home":
         assert target.owner is not None
-        for c in store.collections(target.owner.id):
-            child = member_collection(target, c)
-            if "read" in ctx.privileges(child):
-                yield child, None
+        children = _readable(ctx, [member_collection(target, c) for c in store.collections(target.owner.id)])
         if target.owner.id == ctx.principal.id:
-            yield from shared_into_home(ctx, target)
+            children += shared_into_home(ctx, target)
+        yield from _with_dead_properties(ctx, children)
     elif target.kind == "collection":
         collection = target.collection
         assert collection is not None
-        for c in store.collections(collection.owner.id, parent=collection.path):
-            child = member_collection(target, c)
-            if "read" in ctx.privileges(child):
-                yield child, None
+        children = [member_collection(target, c) for c in store.collections(collection.owner.id, parent=collection.path)]
+        yield from _with_dead_properties(ctx, _readable(ctx, children))
         if resources:
             dead = ResourceProperties(store, collection.id)
             for r in store.iter_resources(collection.id):
                 yield member_target(target, r), dead.getter(r.id)
 
 
-def shared_into_home(ctx: DavContext, home: Target) -> Iterator[tuple[Target, DeadGetter]]:
+def _readable(ctx: DavContext, children: list[Target]) -> list[Target]:
+    """The member collections the principal may read."""
+    return [child for child in children if "read" in ctx.privileges(child)]
+
+
+def _with_dead_properties(ctx: DavContext, children: list[Target]) -> Iterator[tuple[Target, DeadGetter]]:
+    """Member collections with getters of their dead properties, read for all of them in one
+    query when the request needs them."""
+    dead = CollectionProperties(ctx.store, [child.collection.id for child in children if child.collection])
+    for child in children:
+        assert child.collection is not None
+        yield child, dead.getter(child.collection.id)
+
+
+def shared_into_home(ctx: DavContext, home: Target) -> list[Target]:
     """The team calendars and granted calendars of other principals, as members of one's home."""
-    for c in ctx.host.reachable_collections(ctx.principal):
-        if "/" not in c.path:
-            yield (
-                Target("collection", home.href + quote_segment(alias_name(c)) + "/", owner=c.owner, collection=c),
-                None,
-            )
+    return [
+        Target("collection", home.href + quote_segment(alias_name(c)) + "/", owner=c.owner, collection=c)
+        for c in ctx.host.reachable_collections(ctx.principal)
+        if "/" not in c.path
+    ]
 
 
 def visible_homes(ctx: DavContext) -> list[Principal]:
