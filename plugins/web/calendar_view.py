@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from kernel import Rejected
 from kernel.icaltext import read_calendar
 from plugins.web import eventdata
-from plugins.web.access import readable_calendar
+from plugins.web.access import readable_calendar, readable_calendars
 from plugins.web.calendars import Entry, listing, visible_calendars
 from plugins.web.endpoints import WEB, WebApp
 from plugins.web.occurrences import occurrences
@@ -66,14 +66,9 @@ def routes(app: WebApp) -> list[BaseRoute]:
         if ids is None:
             chosen = [c for _, section in visible_calendars(host, principal) for c in section]
         else:
-            chosen = [readable_calendar(host, principal, i) for i in ids]
-        budget = host.budget()
-        found = []
-        for collection in chosen:
-            writable = "write" in host.privileges(principal, collection)
-            found += occurrences(
-                host, collection, int(start.timestamp()), int(end.timestamp()), tz, budget, writable
-            )
+            chosen = readable_calendars(host, principal, ids)
+        shown = [(collection, "write" in host.privileges(principal, collection)) for collection in chosen]
+        found = occurrences(host, shown, int(start.timestamp()), int(end.timestamp()), tz, host.budget())
         return _json({"events": found})
 
     def create(request: Request, session: Session, body: dict[str, Any]) -> Response:

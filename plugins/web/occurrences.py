@@ -1,7 +1,8 @@
 """The occurrences of a calendar's events in a time range, for the calendar view.
 
-The instance index picks the events (``host.store.time_range``: only objects with
-an instance in the range are read); each one found is expanded within the range
+The instance index picks the events (``host.store.time_ranges``: only objects with
+an instance in the range are read, and the index of every calendar shown is read in
+one round trip, their events in one more); each one found is expanded within the range
 by the kernel's bounded expansion (``kernel.recurrence``, the same that indexes
 and answers CalDAV queries), so overrides, EXDATEs and time zones come out as a
 CalDAV client would see them. Floating times and all-day dates are read in the
@@ -24,12 +25,27 @@ _DAY = 86400
 
 
 def occurrences(
-    host: Host, collection: Collection, start: int, end: int, tz: dt.tzinfo, budget: Budget, writable: bool
+    host: Host, shown: list[tuple[Collection, bool]], start: int, end: int, tz: dt.tzinfo, budget: Budget
 ) -> list[dict[str, Any]]:
-    """The calendar's event occurrences overlapping [start, end) (UTC seconds), as FullCalendar events."""
-    ids = host.store.time_range(collection.id, start, end, tz=tz, component="VEVENT", budget=budget)
+    """The event occurrences overlapping [start, end) (UTC seconds) of these calendars (each
+    with whether the viewer may edit it), as FullCalendar events, calendar by calendar."""
+    hits = host.store.time_ranges([c.id for c, _ in shown], start, end, tz=tz, component="VEVENT", budget=budget)
+    stored: dict[int, list[tuple[Any, bytes | None]]] = {}
+    for resource, data in host.store.resources_by_ids([i for ids in hits.values() for i in ids], with_data=True):
+        stored.setdefault(resource.collection_id, []).append((resource, data))
     found: list[dict[str, Any]] = []
-    for resource, data in host.store.resources_by_ids(ids, with_data=True):
+    for collection, writable in shown:
+        found += _of_calendar(collection, stored.get(collection.id, []), start, end, tz, budget, writable)
+    return found
+
+
+def _of_calendar(
+    collection: Collection, stored: list[tuple[Any, bytes | None]], start: int, end: int, tz: dt.tzinfo,
+    budget: Budget, writable: bool,
+) -> list[dict[str, Any]]:
+    """The occurrences of one calendar's objects found in the range (rows with their data, by name)."""
+    found: list[dict[str, Any]] = []
+    for resource, data in stored:
         try:
             calendar = read_calendar(bytes(data or b""), budget)
         except ValueError:

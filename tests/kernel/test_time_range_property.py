@@ -130,17 +130,23 @@ def test_index_equals_brute_force(tmp_path_factory, events: list[dict], ranges: 
     host.kernel.index_max_instances = 12
     try:
         alice = add_user(host, "alice")
-        cal = host.writes.create_collection(alice, "c", "calendar", principal=alice)
-        expected_instances = {}
+        # two calendars, so that the query of several at once (time_ranges) is checked too
+        cals = [host.writes.create_collection(alice, name, "calendar", principal=alice) for name in ("c", "d")]
+        expected_instances: dict[int, dict[int, list[tuple[int, int]]]] = {cal.id: {} for cal in cals}
         for i, e in enumerate(events):
             data, instances = render(i, e)
+            cal = cals[i % 2]
             resource, _, _ = host.writes.put_object(cal, f"e{i}.ics", data, principal=alice)
-            expected_instances[resource.id] = instances
+            expected_instances[cal.id][resource.id] = instances
         for day, hours in ranges:
             qs = int((BASE + dt.timedelta(days=day)).replace(tzinfo=UTC).timestamp())
             qe = qs + hours * 60
-            got = set(host.store.time_range(cal.id, qs, qe))
-            want = {rid for rid, inst in expected_instances.items() if overlaps(inst, qs, qe)}
+            want = {
+                cid: sorted(rid for rid, inst in objects.items() if overlaps(inst, qs, qe))
+                for cid, objects in expected_instances.items()
+            }
+            got = {cal.id: host.store.time_range(cal.id, qs, qe) for cal in cals}
             assert got == want, (day, hours, events)
+            assert host.store.time_ranges([cal.id for cal in cals], qs, qe) == want, (day, hours, events)
     finally:
         host.close()

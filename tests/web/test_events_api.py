@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ import pytest
 
 from kernel import Collection
 from kernel.testing import event_object, latency_during
+from kernel.testing.postgres import round_trips
 from tests.web.conftest import PASSWORD, Browser, Deployment, make_deployment
 
 VTIMEZONE_BERLIN = (
@@ -357,3 +359,32 @@ def test_a_change_made_in_a_caldav_client_shows_in_the_view(deployment: Deployme
     assert titles == {"Review (from Thunderbird)"}
     assert len(alice.client.get(MARCH + f"&calendars={cal.id}").json()["events"]) == 4  # 18, 25 Mar, 1, 8 Apr
 
+
+
+def test_the_events_of_many_calendars_cost_as_many_round_trips_as_of_one(tmp_path: Path, teamcal_backend: str) -> None:
+    """The calendar view asks for the events of every calendar shown: the calendars are read
+    in one query, their index in one round trip and their objects in one more, so on
+    PostgreSQL the round trips do not grow with the number of calendars; each event still
+    comes with its own calendar, and a calendar the user may not read among them is a 404."""
+    with make_deployment(tmp_path) as dep, dep.signed_in("carol") as carol:
+        counts = []
+        for size in (1, 5):
+            chosen = [calendar(dep, "carol") for _ in range(size)]
+            for collection in chosen:
+                put(dep, collection, ALL_DAY, "offsite.ics")
+            ids = ",".join(str(c.id) for c in chosen)
+            with ExitStack() as counting:
+                if teamcal_backend == "postgresql":
+                    trips = counting.enter_context(round_trips(dep.server.host.store, every_thread=True))
+                answer = carol.client.get(MARCH + f"&calendars={ids}")
+            assert answer.status_code == 200, answer.text
+            events = answer.json()["events"]
+            assert sorted(e["calendar"] for e in events) == sorted(c.id for c in chosen), events
+            assert {e["title"] for e in events} == {"offsite"}
+            if teamcal_backend == "postgresql":
+                counts.append(len(trips))
+        assert counts[:1] == counts[1:], counts
+        private = calendar(dep, "alice")
+        put(dep, private, ALL_DAY, "offsite.ics")
+        refused = carol.client.get(MARCH + f"&calendars={ids},{private.id}")
+        assert refused.status_code == 404 and "offsite" not in refused.text
