@@ -85,6 +85,20 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, teamcal_backend: str) -
         yield dep
 
 
+@pytest.fixture
+def alice(deployment: Deployment) -> Iterator[Browser]:
+    """Alice, signed in to the module's deployment."""
+    with deployment.signed_in("alice") as browser:
+        yield browser
+
+
+@pytest.fixture
+def bob(deployment: Deployment) -> Iterator[Browser]:
+    """Bob, signed in to the module's deployment."""
+    with deployment.signed_in("bob") as browser:
+        yield browser
+
+
 def login_csrf(client: httpx.Client) -> str:
     """Open the sign-in page; the login-CSRF value its form carries."""
     page = client.get("/web/login")

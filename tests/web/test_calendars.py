@@ -45,18 +45,6 @@ def cell(row_html: str, name: str) -> str:
     return match.group(1)
 
 
-@pytest.fixture
-def alice(deployment: Deployment) -> Browser:
-    with deployment.signed_in("alice") as browser:
-        yield browser
-
-
-@pytest.fixture
-def bob(deployment: Deployment) -> Browser:
-    with deployment.signed_in("bob") as browser:
-        yield browser
-
-
 def test_own_team_and_shared_calendars_with_counts_and_privileges(
     deployment: Deployment, alice: Browser, bob: Browser
 ) -> None:

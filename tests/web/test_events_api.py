@@ -62,18 +62,6 @@ def dav_url(collection: Collection, name: str) -> str:
     return f"/dav/cal/{collection.owner.name}/{collection.path}/{quote(name)}"
 
 
-@pytest.fixture
-def alice(deployment: Deployment) -> Browser:
-    with deployment.signed_in("alice") as browser:
-        yield browser
-
-
-@pytest.fixture
-def bob(deployment: Deployment) -> Browser:
-    with deployment.signed_in("bob") as browser:
-        yield browser
-
-
 def test_occurrences_come_expanded_with_exceptions_and_time_zones(deployment: Deployment, alice: Browser) -> None:
     cal = calendar(deployment, "alice")
     weekly = put(deployment, cal, WEEKLY)

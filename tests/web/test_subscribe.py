@@ -6,7 +6,6 @@ import uuid
 from pathlib import Path
 
 import caldav
-import pytest
 
 from kernel import Collection
 from kernel.testing import add_group, event_object
@@ -22,12 +21,6 @@ def calendar(dep: Deployment, owner: str, title: str) -> Collection:
     )
     dep.host.writes.put_object(cal, "e.ics", event_object(uuid.uuid4().hex, summary=f"in {title}"), principal=None)
     return cal
-
-
-@pytest.fixture
-def bob(deployment: Deployment) -> Browser:
-    with deployment.signed_in("bob") as browser:
-        yield browser
 
 
 def test_every_app_gets_an_address_user_name_and_steps(deployment: Deployment, bob: Browser) -> None:
