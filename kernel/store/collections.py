@@ -8,7 +8,7 @@ from typing import Any
 from kernel.names import canonical_name, check_path
 from kernel.store.connections import Connection
 from kernel.store.resources import RESOURCE_COLUMNS, RESOURCE_FIELDS, resource_of
-from kernel.store.tables import one_of
+from kernel.store.tables import check_identifiers, one_of
 from kernel.types import Collection, CollectionKind, Principal, Rejected, Resource
 
 #: RFC 4791 5.3.1 / 5.3.2: where a calendar collection may be made, copied or moved to.
@@ -134,6 +134,23 @@ class CollectionStore:
         """The collection with this id, or None."""
         row = self.conn.execute(f"{_SELECT} WHERE c.id = ?", (collection_id,)).fetchone()
         return _collection(row) if row else None
+
+    @staticmethod
+    def home_rows_statement(
+        owner: str, table: str, columns: tuple[str, ...], key: str = "collection_id"
+    ) -> tuple[str, tuple[str]]:
+        """A statement reading ``columns`` of a plugin's ``table`` for the collections in the
+        home of ``owner``, the table's rows naming their collection's id in ``key``: by the
+        owner's name, as a URL gives it, so that a request can name it ahead
+        (``dav_reads_ahead``). Run it with ``store.execute``; ValueError for a table or
+        column name that is not an identifier."""
+        check_identifiers(table, key, *columns)
+        picked = ", ".join(f"t.{c}" for c in columns)
+        return (
+            f"SELECT {picked} FROM {table} t JOIN collections c ON c.id = t.{key}"
+            " JOIN principals p ON p.id = c.owner_id WHERE p.name = ?",
+            (owner,),
+        )
 
     def collections_by_ids(self, collection_ids: list[int]) -> dict[int, Collection]:
         """The collections with these ids, by id (those that do not exist left out): one query

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from kernel.names import check_principal_name
 from kernel.store.connections import Connection
+from kernel.store.tables import check_identifiers
 from kernel.types import Principal, PrincipalKind, Rejected
 
 _COLUMNS = "id, name, kind, display_name, email, is_admin"
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def _principal(row: tuple[Any, ...]) -> Principal:
@@ -182,9 +181,7 @@ class PrincipalStore:
     ) -> tuple[str, tuple[Any, ...]]:
         """The statement :meth:`groups_and_rows` runs (to name it ahead: ``store.expecting``);
         ValueError for a table or column name that is not an identifier."""
-        for name in (table, key, *columns):
-            if not _IDENTIFIER.fullmatch(name):
-                raise ValueError(f"not a table or column name: {name!r}")
+        check_identifiers(table, key, *columns)
         picked = ", ".join(f"t.{c}" for c in (*columns, key))
         start = "SELECT id FROM principals WHERE name = ?" if isinstance(principal, str) else "SELECT CAST(? AS BIGINT)"
         return (

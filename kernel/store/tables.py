@@ -13,6 +13,7 @@ primary key (``generated=True``) is assigned by the database and never reused.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,17 @@ LEGACY_RECORDS = "_sqlite_migrations"
 
 class SchemaError(ValueError):
     """A table, column or migration declared wrongly (raised at start-up, naming what)."""
+
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def check_identifiers(*names: str) -> None:
+    """ValueError unless each name is a plain lower-case identifier: a table or column a
+    statement built for a plugin names."""
+    for name in names:
+        if not _IDENTIFIER.fullmatch(name):
+            raise ValueError(f"not a table or column name: {name!r}")
 
 
 def quote(name: str) -> str:

@@ -103,7 +103,7 @@ def calendar_privileges(
 def dav_reads_ahead(host: Host, method: str, owner: str, path: list[str]) -> list[tuple[str, Any]] | None:
     """A DAV request in a home asks which of its calendars are one-way (their privileges): the
     read goes with the request's account."""
-    return [records.one_way_in_home_statement(owner)]
+    return [records.one_way_in_home_statement(host.store, owner)]
 
 
 @hookimpl

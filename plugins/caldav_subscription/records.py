@@ -193,19 +193,16 @@ def is_one_way(store: Store, collection_id: int) -> bool:
     return store.execute(*is_one_way_statement(collection_id)).fetchone() is not None
 
 
-def one_way_in_home_statement(owner: str) -> tuple[str, tuple[str]]:
+def one_way_in_home_statement(store: Store, owner: str) -> tuple[str, tuple[str]]:
     """The read :func:`one_way_in_home` runs: by the owner's name, as a URL gives it, so that a
     request can name it ahead of its account's read (``dav_reads_ahead``)."""
-    return (
-        f"SELECT s.collection_id FROM {SUBSCRIPTIONS} s JOIN collections c ON c.id = s.collection_id"
-        " JOIN principals p ON p.id = c.owner_id WHERE p.name = ? AND s.mode = 'one-way'",
-        (owner,),
-    )
+    return store.home_rows_statement(owner, SUBSCRIPTIONS, ("collection_id", "mode"))
 
 
 def one_way_in_home(store: Store, owner: str) -> frozenset[int]:
     """The ids of the calendars in ``owner``'s home that a one-way subscription feeds."""
-    return frozenset(row[0] for row in store.execute(*one_way_in_home_statement(owner)))
+    rows = store.execute(*one_way_in_home_statement(store, owner))
+    return frozenset(collection_id for collection_id, mode in rows if mode == "one-way")
 
 
 def update(store: Store, subscription_id: int, **values: Any) -> None:

@@ -246,6 +246,32 @@ def test_groups_and_rows_read_an_accounts_groups_with_their_rows_in_one_statemen
             host.store.groups_and_rows(alice.id, table, columns, key="member_id")
 
 
+def test_a_homes_rows_its_collections_and_their_properties_each_in_one_statement(host: Host, cal: Collection) -> None:
+    """``store.home_rows_statement``: a plugin table's rows for the collections of one home, by
+    the owner's name (names are checked); ``collections_by_ids`` and ``collections_properties``:
+    several collections, and their dead properties, by id in one statement each."""
+    store, alice = host.store, cal.owner
+    bob = add_user(host, "bob")
+    home = host.writes.create_collection(alice, "home", "calendar", principal=alice)
+    other = host.writes.create_collection(bob, "work", "calendar", principal=bob)
+    store.executemany(INSERT, [(cal.id, "a", "<a>"), (home.id, "b", "<b>"), (other.id, "c", "<c>")])
+    statement = store.home_rows_statement("alice", "notes_items", ("collection_id", "key"))
+    assert sorted(store.execute(*statement).fetchall()) == sorted([(cal.id, "a"), (home.id, "b")])
+    assert store.execute(*store.home_rows_statement("nobody", "notes_items", ("key",))).fetchall() == []
+    for table, columns in (("notes_items; DROP TABLE principals", ("key",)), ("notes_items", ("1=1 --",))):
+        with pytest.raises(ValueError):
+            store.home_rows_statement("alice", table, columns)
+    tag = '<Y:tag xmlns:Y="urn:y">{}</Y:tag>'
+    host.writes.update_collection(cal, principal=alice, properties={"{urn:y}tag": tag.format(1)})
+    host.writes.update_collection(other, principal=bob, properties={"{urn:y}tag": tag.format(2)})
+    with store.traced() as statements:
+        found = store.collections_by_ids([other.id, cal.id, 10**12])
+        properties = store.collections_properties([cal.id, home.id, other.id])
+    assert len(statements) == 2
+    assert {i: (c.owner.name, c.path) for i, c in found.items()} == {cal.id: ("alice", "work"), other.id: ("bob", "work")}
+    assert properties == {cal.id: {"{urn:y}tag": tag.format(1)}, other.id: {"{urn:y}tag": tag.format(2)}}
+
+
 def test_one_of_selects_the_rows_whose_column_is_among_values(host: Host, cal: Collection) -> None:
     """``store.one_of``: a condition for any number of values (none included) beside other
     ``?`` markers; on PostgreSQL its text does not change with the number of values, and
