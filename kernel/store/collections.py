@@ -166,7 +166,16 @@ class CollectionStore:
     def collections(
         self, owner: str | int, *, parent: str | None = "", kind: CollectionKind | None = None
     ) -> list[Collection]:
-        """Collections in a home: the direct children of ``parent`` ("" = top level, None = all)."""
+        """Collections in a home (of ``owner``, a name or an id): the direct children of
+        ``parent`` ("" = top level, None = all)."""
+        statement = self.collections_statement(owner, parent=parent, kind=kind)
+        return [_collection(r) for r in self.conn.execute(*statement)]
+
+    @staticmethod
+    def collections_statement(
+        owner: str | int, *, parent: str | None = "", kind: CollectionKind | None = None
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement :meth:`collections` runs (to name it ahead: ``store.expecting``)."""
         key = "p.id" if isinstance(owner, int) else "p.name"
         sql = f"{_SELECT} WHERE {key} = ?"
         args: list[Any] = [owner]
@@ -179,7 +188,7 @@ class CollectionStore:
         if kind:
             sql += " AND c.kind = ?"
             args.append(kind)
-        return [_collection(r) for r in self.conn.execute(sql + " ORDER BY c.path", args)]
+        return sql + " ORDER BY c.path", tuple(args)
 
     def count_collections(self, owner_id: int, kind: CollectionKind | None = None) -> int:
         """How many collections (of one kind) a principal owns."""

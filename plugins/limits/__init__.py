@@ -67,9 +67,10 @@ def object_size_limit(host: Host, principal: Principal | None, collection: Colle
 
 @hookimpl(optionalhook=True)
 def dav_reads_ahead(host: Host, method: str, owner: str, path: list[str]) -> list[tuple[str, Any]] | None:
-    """A PUT asks for the owner's size limit before its body is read: its overrides are read
-    with the request's account."""
-    if method != "PUT" or not path:
+    """A PUT asks for the owner's size limit before its body is read, and a PROPFIND of a
+    calendar or of a home may ask for the limits a calendar advertises (``dav_properties``):
+    the owner's overrides are read with the request's account."""
+    if not (method == "PUT" and path) and not (method == "PROPFIND" and len(path) <= 1):
         return None
     return [host.store.groups_and_rows_statement(*overrides_read(owner))]
 

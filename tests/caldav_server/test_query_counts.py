@@ -158,7 +158,11 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
     BEGIN with the source, its content and properties and what the destination holds; the
     delete's own read and its writes; the new row's reads with the owner's limits and
     count (``object_reads_ahead``), its writes, and COMMIT. A COPY to another calendar is
-    5: the same without the delete."""
+    5: the same without the delete. PROPFIND Depth 1 of a calendar is 3 (the account with the
+    URL, the calendar's member collections and the owner's limits its calendar advertises; its
+    dead properties; the first page of its objects), of a home 5 (the account with the home's
+    calendars and the owner's limits; the home's own properties; the account's groups; its
+    grants; the calendars' dead properties)."""
     host = make_host(tmp_path, ["caldav_server", "limits"])
     alice = add_user(host, "alice", PASSWORD)
     calendar = host.writes.create_collection(alice, "cal", "calendar", principal=alice)
@@ -190,7 +194,9 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
                 moving, _ = await counted("MOVE", cal + f"m{i}.ics", 201, headers={"Destination": cal + f"moved{i}.ics"})
                 copying, _ = await counted("COPY", cal + f"moved{i}.ics", 201,
                                            headers={"Destination": f"/dav/cal/alice/other/copied{i}.ics"})
-                seen.append((new, replacing, get, week, deleting, patching, moving, copying))
+                listing, _ = await counted("PROPFIND", cal, 207, content=PROPFIND, headers={"Depth": "1"})
+                home, _ = await counted("PROPFIND", "/dav/cal/alice/", 207, content=PROPFIND, headers={"Depth": "1"})
+                seen.append((new, replacing, get, week, deleting, patching, moving, copying, listing, home))
             return seen
 
     try:
@@ -203,7 +209,7 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
             outside.append(len(trips))
     finally:
         host.close()
-    assert seen[-1] == (3, 2, 1, 3, 2, 6, 7, 5), seen
+    assert seen[-1] == (3, 2, 1, 3, 2, 6, 7, 5, 3, 5), seen
     assert outside == [2, 2]
 
 
