@@ -7,7 +7,7 @@ import contextlib
 import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -344,14 +344,41 @@ class Host:
         if principal is None:
             return frozenset()
         if principal.is_admin or collection.owner.id == principal.id:
-            level = len(PRIVILEGES)
-        else:
-            roles = self.store.group_roles(principal.id)
-            level = self._member_level(roles[collection.owner.id]) if collection.owner.id in roles else 0
-            ids = [principal.id, *roles]
-            for grantee, privilege in self.store.grants(collection.id):
-                if grantee in ids or grantee == EVERYONE:
-                    level = max(level, PRIVILEGES.index(privilege) + 1)
+            return self._narrowed(principal, collection, len(PRIVILEGES))
+        roles = self.store.group_roles(principal.id)
+        return self._narrowed(principal, collection, self._level(principal, collection, roles,
+                                                                 self.store.grants(collection.id)))
+
+    def privileges_of(self, principal: Principal | None, collections: list[Collection]) -> dict[int, frozenset[str]]:
+        """:meth:`privileges` of several collections, by id: the principal's groups and the
+        collections' grants read once for all of them (a listing of what one may see)."""
+        if principal is None:
+            return {c.id: frozenset() for c in collections}
+        foreign = [c for c in collections if not (principal.is_admin or c.owner.id == principal.id)]
+        roles = self.store.group_roles(principal.id) if foreign else {}
+        grants = self.store.grants_of([c.id for c in foreign]) if foreign else {}
+        return {
+            c.id: self._narrowed(
+                principal, c, len(PRIVILEGES) if principal.is_admin or c.owner.id == principal.id
+                else self._level(principal, c, roles, grants.get(c.id, [])),
+            )
+            for c in collections
+        }
+
+    def _level(
+        self, principal: Principal, collection: Collection, roles: dict[int, bool], grants: Sequence[tuple[int, str]]
+    ) -> int:
+        """How many of PRIVILEGES a principal not owning ``collection`` holds on it, from its
+        group ``roles`` and the collection's ``grants``."""
+        level = self._member_level(roles[collection.owner.id]) if collection.owner.id in roles else 0
+        ids = [principal.id, *roles]
+        for grantee, privilege in grants:
+            if grantee in ids or grantee == EVERYONE:
+                level = max(level, PRIVILEGES.index(privilege) + 1)
+        return level
+
+    def _narrowed(self, principal: Principal, collection: Collection, level: int) -> frozenset[str]:
+        """The first ``level`` privileges, as the ``calendar_privileges`` hooks narrow them."""
         privileges = frozenset(PRIVILEGES[:level])
         if privileges:
             for kept in self.hook.calendar_privileges(
@@ -404,15 +431,11 @@ class Host:
     def reachable_collections(self, principal: Principal) -> list[Collection]:
         """Top-level collections ``principal`` can read outside its own home (grants, groups)."""
         ids = [principal.id] + [g.id for g in self.store.groups_of(principal.id)]
-        found: dict[int, Collection] = {}
-        for group_id in ids[1:]:
-            for c in self.store.collections(group_id):
-                found[c.id] = c
-        for cid in self.store.granted_collection_ids(ids):
-            granted = self.store.collection_by_id(cid)
-            if granted is not None and granted.owner.id != principal.id:
-                found[granted.id] = granted
-        return [c for c in found.values() if "read" in self.privileges(principal, c)]
+        found = {c.id: c for c in self.store.top_level_collections(ids[1:])}
+        granted = self.store.collections_by_ids(self.store.granted_collection_ids(ids))
+        found.update((cid, c) for cid, c in granted.items() if c.owner.id != principal.id)
+        allowed = self.privileges_of(principal, list(found.values()))
+        return [c for c in found.values() if "read" in allowed[c.id]]
 
     # -- notifications ---------------------------------------------------------------
 

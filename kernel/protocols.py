@@ -97,6 +97,9 @@ class HostAPI(Protocol):
     def privileges(self, principal: Principal | None, collection: Collection) -> frozenset[str]:
         """What ``principal`` may do on ``collection``: a subset of ``kernel.PRIVILEGES``."""
 
+    def privileges_of(self, principal: Principal | None, collections: list[Collection]) -> dict[int, frozenset[str]]:
+        """:meth:`privileges` of several collections, by id, their groups and grants read once."""
+
     def home_privileges(self, principal: Principal | None, owner: Principal) -> frozenset[str]:
         """What ``principal`` may do in ``owner``'s home itself."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kernel.store.connections import Connection
+from kernel.store.tables import one_of
 from kernel.types import PRIVILEGES, Privilege, Rejected
 
 #: The grantee id that stands for every authenticated principal.
@@ -35,6 +36,19 @@ class GrantStore:
             "SELECT grantee_id, privilege FROM grants WHERE collection_id = ? ORDER BY grantee_id", (collection_id,)
         )
         return [(r[0], r[1]) for r in rows]
+
+    def grants_of(self, collection_ids: list[int]) -> dict[int, list[tuple[int, Privilege]]]:
+        """:meth:`grants` of several collections, by collection id (those without any left out):
+        one query per 500."""
+        found: dict[int, list[tuple[int, Privilege]]] = {}
+        for first in range(0, len(collection_ids), 500):
+            among, values = one_of(self.dialect, "collection_id", collection_ids[first : first + 500])
+            rows = self.conn.execute(
+                f"SELECT collection_id, grantee_id, privilege FROM grants WHERE {among} ORDER BY grantee_id", values
+            )
+            for collection_id, grantee, privilege in rows:
+                found.setdefault(collection_id, []).append((grantee, privilege))
+        return found
 
     def all_grants(self) -> list[tuple[int, int, Privilege]]:
         """Every grant of the server as (collection id, grantee id, privilege), by collection."""

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from kernel.accounts import set_grant
 from kernel.host import Host
-from kernel.testing import add_user, asgi_client, make_host
+from kernel.testing import add_group, add_user, asgi_client, make_host
 from kernel.testing import event_object as event
 from kernel.testing.dav import CALDAV
 from kernel.testing.postgres import round_trips
@@ -40,11 +41,13 @@ def seeded(directory: Path, count: int) -> Host:
     return host
 
 
-def statements(host: Host, method: str, path: str, body: bytes, depth: str) -> tuple[int, httpx.Response]:
-    """How many SQL statements one request runs, and its answer."""
+def statements(
+    host: Host, method: str, path: str, body: bytes, depth: str, user: str = "alice"
+) -> tuple[int, httpx.Response]:
+    """How many SQL statements one request of ``user`` runs, and its answer."""
 
     async def run() -> tuple[int, httpx.Response]:
-        async with asgi_client(host, "alice", PASSWORD) as client:
+        async with asgi_client(host, user, PASSWORD) as client:
             await client.request("OPTIONS", "/dav/")
             with host.store.traced() as seen:
                 response = await client.request(method, path, content=body, headers={"Depth": depth})
@@ -108,6 +111,34 @@ def test_a_listing_of_a_home_costs_the_same_for_2_and_8_calendars(tmp_path: Path
     assert counts[0] == counts[1], counts
 
 
+def test_a_home_listing_costs_the_same_for_1_and_4_team_and_granted_calendars(tmp_path: Path) -> None:
+    """What a member sees in their home besides their own calendars (their team's calendars
+    and those granted to them) is read in a fixed number of statements, however many such
+    calendars there are (the limits each owner's calendars advertise are read once per
+    owner), and each of them is listed."""
+    counts = []
+    for size in (1, 4):
+        (tmp_path / str(size)).mkdir()
+        host = make_host(tmp_path / str(size), ["caldav_server", "limits"])
+        alice, bob = add_user(host, "alice", PASSWORD), add_user(host, "bob", PASSWORD)
+        team = add_group(host, "team", [bob])
+        shared = []
+        for i in range(size):
+            shared.append(host.writes.create_collection(team, f"t{i}", "calendar", principal=None))
+            granted = host.writes.create_collection(alice, f"g{i}", "calendar", principal=alice)
+            set_grant(host, granted, "bob", "read")
+            shared.append(granted)
+        try:
+            count, response = statements(host, "PROPFIND", "/dav/cal/bob/", PROPFIND, "1", user="bob")
+        finally:
+            host.close()
+        assert response.status_code == 207
+        for collection in shared:  # in bob's home as OWNER~NAME
+            assert f"/dav/cal/bob/{collection.owner.name}~{collection.path}/<" in response.text, collection.path
+        counts.append(count)
+    assert counts[0] == counts[1], counts
+
+
 def test_a_put_reads_each_thing_once_before_its_transaction(tmp_path: Path) -> None:
     """Before it begins, a PUT (new or replacing) reads the account, the calendar and object
     its URL names, the locks over them and the owner's limits: one statement each (on
@@ -160,9 +191,10 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
     count (``object_reads_ahead``), its writes, and COMMIT. A COPY to another calendar is
     5: the same without the delete. PROPFIND Depth 1 of a calendar is 3 (the account with the
     URL, the calendar's member collections and the owner's limits its calendar advertises; its
-    dead properties; the first page of its objects), of a home 5 (the account with the home's
-    calendars and the owner's limits; the home's own properties; the account's groups; its
-    grants; the calendars' dead properties)."""
+    dead properties; the first page of its objects), of a home 6 (the account with the owner's
+    limits; the home's calendars, read after the account's first access may have made its
+    default one; the home's own properties; the account's groups; its grants; the calendars'
+    dead properties)."""
     host = make_host(tmp_path, ["caldav_server", "limits"])
     alice = add_user(host, "alice", PASSWORD)
     calendar = host.writes.create_collection(alice, "cal", "calendar", principal=alice)
@@ -209,7 +241,7 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
             outside.append(len(trips))
     finally:
         host.close()
-    assert seen[-1] == (3, 2, 1, 3, 2, 6, 7, 5, 3, 5), seen
+    assert seen[-1] == (3, 2, 1, 3, 2, 6, 7, 5, 3, 6), seen
     assert outside == [2, 2]
 
 

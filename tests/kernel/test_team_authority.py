@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kernel import Rejected
+from kernel.accounts import set_grant
 from kernel.host import Host
 from kernel.testing import add_group, add_user, make_host
 from kernel.types import Principal
@@ -51,6 +52,32 @@ def test_privileges_of_members_group_admins_and_server_admins(host: Host, team: 
     assert host.home_privileges(lead, group) == {"read", "write", "admin"}
     assert host.home_privileges(root, group) == {"read", "write", "admin"}
     assert host.home_privileges(outsider, group) == frozenset()
+
+
+def test_privileges_of_many_collections_equal_one_by_one_in_two_statements(
+    host: Host, team: tuple[Principal, ...]
+) -> None:
+    """``host.privileges_of``: for every principal and a mix of calendars (its own, a team's,
+    granted to it or to everyone, someone else's), what ``privileges`` says of each, the
+    principal's groups and the calendars' grants read once for all of them."""
+    group, lead, member, outsider, root = team
+    planning = host.store.collection(group.id, "planning")
+    assert planning is not None
+    own = host.writes.create_collection(member, "mine", "calendar", principal=member)
+    lent = host.writes.create_collection(outsider, "lent", "calendar", principal=outsider)
+    public = host.writes.create_collection(lead, "public", "calendar", principal=lead)
+    kept = host.writes.create_collection(lead, "kept", "calendar", principal=lead)
+    set_grant(host, lent, "member", "write")
+    set_grant(host, lent, "team", "read")
+    set_grant(host, public, "everyone", "read")
+    calendars = [planning, own, lent, public, kept]
+    for principal in (group, lead, member, outsider, root, None):
+        with host.store.traced() as statements:
+            together = host.privileges_of(principal, calendars)
+        assert together == {c.id: host.privileges(principal, c) for c in calendars}, principal
+        assert len(statements) <= 2, statements
+    assert host.privileges_of(member, calendars)[lent.id] == {"read", "write"}
+    assert host.privileges_of(outsider, calendars)[kept.id] == frozenset()
 
 
 def test_a_member_keeps_object_rights(host: Host, team: tuple[Principal, ...]) -> None:

@@ -82,15 +82,14 @@ def members(ctx: DavContext, target: Target, *, resources: bool = True) -> Itera
             yield Target("home", hrefs.home(owner), owner=owner), None
     elif target.kind == "home":
         assert target.owner is not None
-        # by name, as the URL gives it: the read was named ahead with the account's (app._reads_ahead)
-        children = _readable(ctx, [member_collection(target, c) for c in store.collections(target.owner.name)])
+        children = _readable(ctx, [member_collection(target, c) for c in store.collections(target.owner.id)])
         if target.owner.id == ctx.principal.id:
             children += shared_into_home(ctx, target)
         yield from _with_dead_properties(ctx, children)
     elif target.kind == "collection":
         collection = target.collection
         assert collection is not None
-        members = store.collections(collection.owner.name, parent=collection.path)  # named ahead, as a home's
+        members = store.collections(collection.owner.name, parent=collection.path)  # by name: named ahead
         children = [member_collection(target, c) for c in members]
         yield from _with_dead_properties(ctx, _readable(ctx, children))
         if resources:
