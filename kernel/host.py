@@ -431,7 +431,7 @@ class Host:
     def reachable_collections(self, principal: Principal) -> list[Collection]:
         """Top-level collections ``principal`` can read outside its own home (grants, groups)."""
         ids = [principal.id] + [g.id for g in self.store.groups_of(principal.id)]
-        found = {c.id: c for c in self.store.top_level_collections(ids[1:])}
+        found = {c.id: c for c in self.store.collections_of_owners(ids[1:])}
         granted = self.store.collections_by_ids(self.store.granted_collection_ids(ids))
         found.update((cid, c) for cid, c in granted.items() if c.owner.id != principal.id)
         allowed = self.privileges_of(principal, list(found.values()))

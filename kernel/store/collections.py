@@ -163,14 +163,20 @@ class CollectionStore:
                 found[collection.id] = collection
         return found
 
-    def top_level_collections(self, owner_ids: list[int]) -> list[Collection]:
-        """The top-level collections of several owners (their groups' calendars, say), by owner
-        in the order given, then by path: one query per 500 owners."""
+    def collections_of_owners(
+        self, owner_ids: list[int], *, top_level: bool = True, kind: CollectionKind | None = None
+    ) -> list[Collection]:
+        """The collections (only the top-level ones when ``top_level``; of one ``kind``) of
+        several owners, their groups' calendars say, by owner in the order given, then by
+        path: one query per 500 owners."""
         found: list[Collection] = []
         for first in range(0, len(owner_ids), 500):
             among, values = one_of(self.dialect, "p.id", owner_ids[first : first + 500])
-            rows = self.conn.execute(f"{_SELECT} WHERE {among} AND c.path NOT LIKE '%/%' ORDER BY c.path", values)
-            found += [_collection(r) for r in rows]
+            sql = f"{_SELECT} WHERE {among}" + (" AND c.path NOT LIKE '%/%'" if top_level else "")
+            if kind:
+                sql += " AND c.kind = ?"
+                values.append(kind)
+            found += [_collection(r) for r in self.conn.execute(sql + " ORDER BY c.path", values)]
         place = {owner_id: i for i, owner_id in reversed(list(enumerate(owner_ids)))}
         return sorted(found, key=lambda c: place[c.owner.id])  # stable: by path within an owner
 

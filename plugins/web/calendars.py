@@ -74,7 +74,11 @@ def routes(app: WebApp) -> list[BaseRoute]:
     def one(request: Request, session: Session, body: Any) -> Response:
         """GET: one calendar's page: what it is, what the user may do, and the panels plugins add."""
         collection = readable_calendar(host, session.principal, request.path_params["id"])
-        entry = _entry(host, session.principal, collection, event_counts(host, [collection.id]).get(collection.id, 0))
+        principal = session.principal
+        entry = _entry(
+            collection, host.privileges(principal, collection), event_counts(host, [collection.id]).get(collection.id, 0),
+            host.container_privileges(principal, collection.owner, collection.path),
+        )
         panels = app.extensions.calendar_panels(PageContext(app, request, session, None), collection)
         return app.render(
             request, "calendar.html", session=session, e=entry, panels=panels, apps=list(APPS.items()),
@@ -128,11 +132,10 @@ def visible_calendars(host: Host, principal: Principal) -> list[tuple[str, list[
         ("My calendars", store.collections(principal.id, parent=None, kind="calendar"))
     ]
     groups = store.groups_of(principal.id)
+    teams = store.collections_of_owners([g.id for g in groups], top_level=False, kind="calendar")
+    allowed = host.privileges_of(principal, teams)  # every team's calendars in two statements, not two each
     for group in groups:
-        team = [
-            c for c in store.collections(group.id, parent=None, kind="calendar")
-            if "read" in host.privileges(principal, c)
-        ]
+        team = [c for c in teams if c.owner.id == group.id and "read" in allowed[c.id]]
         sections.append((f"Team: {group.display_name or group.name}", team))
     in_teams = {g.id for g in groups}
     shared = [
@@ -145,20 +148,28 @@ def visible_calendars(host: Host, principal: Principal) -> list[tuple[str, list[
 def listing(host: Host, principal: Principal) -> list[tuple[str, list[Entry]]]:
     """:func:`visible_calendars` with each calendar's event count and what the user may do."""
     sections = visible_calendars(host, principal)
-    ids = [c.id for _, cs in sections for c in cs]
-    counts = event_counts(host, ids)
+    every = [c for _, cs in sections for c in cs]
+    counts = event_counts(host, [c.id for c in every])
+    held = host.privileges_of(principal, every)
+    # what one may do where a calendar is bound: the same for every calendar of one home
+    containers: dict[tuple[int, str], frozenset[str]] = {}
+    for c in every:
+        where = (c.owner.id, c.path.rpartition("/")[0])
+        if where not in containers:
+            containers[where] = host.container_privileges(principal, c.owner, c.path)
     result = []
     for title, collections in sections:
-        entries = [_entry(host, principal, c, counts.get(c.id, 0)) for c in collections]
+        entries = [
+            _entry(c, held[c.id], counts.get(c.id, 0), containers[(c.owner.id, c.path.rpartition("/")[0])])
+            for c in collections
+        ]
         if entries or title == "My calendars":
             result.append((title, entries))
     return result
 
 
-def _entry(host: Host, principal: Principal, collection: Collection, events: int) -> Entry:
-    held = host.privileges(principal, collection)
-    deletable = "admin" in host.container_privileges(principal, collection.owner, collection.path)
-    return Entry(collection, max(held, key=PRIVILEGES.index), events, "admin" in held, deletable)
+def _entry(collection: Collection, held: frozenset[str], events: int, container: frozenset[str]) -> Entry:
+    return Entry(collection, max(held, key=PRIVILEGES.index), events, "admin" in held, "admin" in container)
 
 
 def event_counts(host: Host, collection_ids: list[int]) -> dict[int, int]:

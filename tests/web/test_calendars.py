@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kernel import Collection
+from kernel.accounts import set_grant
 from kernel.testing import event_object
 from tests.web.conftest import Browser, Deployment, make_deployment
 
@@ -204,3 +205,23 @@ def test_limits_apply_as_for_caldav(tmp_path: Path) -> None:
         ]
         assert 'role="alert"' in second.text
     dep.host.close()
+
+
+def test_the_calendar_list_costs_the_same_for_1_and_4_team_and_shared_calendars(tmp_path: Path) -> None:
+    """A member's calendar list reads their team's calendars, those shared with them and
+    what they may do on each in a fixed number of statements, however many there are, and
+    lists each in its section."""
+    with make_deployment(tmp_path) as dep, dep.signed_in("bob") as bob:
+        counts = []
+        for size in (1, 4):
+            made = [calendar(dep, "team", f"t{size}-{i}") for i in range(size)]
+            made += [calendar(dep, "carol", f"s{size}-{i}") for i in range(size)]
+            for collection in made[size:]:
+                set_grant(dep.host, collection, "bob", "read")
+            with dep.server.host.store.traced() as statements:
+                page = bob.client.get("/web/calendars")
+            assert page.status_code == 200
+            for collection in made:
+                assert f"/web/calendars/{collection.id}\"" in page.text, collection.path
+            counts.append(len(statements))
+        assert counts[0] == counts[1], counts
