@@ -341,13 +341,7 @@ class Host:
         group's (team) calendars; plain members of the group hold ``team_member_privilege``.
         Grants add to that; ``calendar_privileges`` hooks may narrow the result.
         """
-        if principal is None:
-            return frozenset()
-        if principal.is_admin or collection.owner.id == principal.id:
-            return self._narrowed(principal, collection, len(PRIVILEGES))
-        roles = self.store.group_roles(principal.id)
-        return self._narrowed(principal, collection, self._level(principal, collection, roles,
-                                                                 self.store.grants(collection.id)))
+        return self.privileges_of(principal, [collection])[collection.id]
 
     def privileges_of(self, principal: Principal | None, collections: list[Collection]) -> dict[int, frozenset[str]]:
         """:meth:`privileges` of several collections, by id: the principal's groups and the

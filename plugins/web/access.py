@@ -20,8 +20,8 @@ def readable_calendars(host: Host, principal: Principal, collection_ids: list[in
     one query); 404 when one is not (nothing revealed)."""
     wanted = [i for i in collection_ids if 0 < i < 2**63]
     found = host.store.collections_by_ids(wanted) if len(wanted) == len(collection_ids) else {}
-    calendars = [found.get(i) for i in collection_ids]
-    for collection in calendars:
-        if collection is None or collection.kind != "calendar" or "read" not in host.privileges(principal, collection):
-            raise Rejected(404, None, "No such calendar.")
-    return [c for c in calendars if c is not None]
+    calendars = [c for c in (found.get(i) for i in collection_ids) if c is not None and c.kind == "calendar"]
+    held = host.privileges_of(principal, calendars)
+    if len(calendars) < len(collection_ids) or any("read" not in held[c.id] for c in calendars):
+        raise Rejected(404, None, "No such calendar.")
+    return calendars

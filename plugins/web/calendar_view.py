@@ -67,7 +67,8 @@ def routes(app: WebApp) -> list[BaseRoute]:
             chosen = [c for _, section in visible_calendars(host, principal) for c in section]
         else:
             chosen = readable_calendars(host, principal, ids)
-        shown = [(collection, "write" in host.privileges(principal, collection)) for collection in chosen]
+        held = host.privileges_of(principal, chosen)
+        shown = [(collection, "write" in held[collection.id]) for collection in chosen]
         found = occurrences(host, shown, int(start.timestamp()), int(end.timestamp()), tz, host.budget())
         return _json({"events": found})
 

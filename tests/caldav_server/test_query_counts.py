@@ -68,6 +68,17 @@ async def trips_of(
     return len(trips), answer
 
 
+async def put_then_replace(counted: Any, path: str, uid: str) -> tuple[int, int]:
+    """Round trips (``trips_of`` bound to a host and client) of a PUT making an object at
+    ``path``, then of one replacing it with If-Match."""
+    data = event(uid, "20240103T100000Z", "20240103T110000Z")
+    new, created = await counted("PUT", path, 201, content=data)
+    replacing, _ = await counted(
+        "PUT", path, 204, content=data.replace(b"SUMMARY:x", b"SUMMARY:y"), headers={"If-Match": created.headers["ETag"]}
+    )
+    return new, replacing
+
+
 def test_listing_sync_and_week_query_cost_is_constant(tmp_path: Path) -> None:
     small, large = seeded(tmp_path / "small", 5), seeded(tmp_path / "large", 60)
     try:
@@ -207,13 +218,7 @@ def test_round_trips_of_a_get_a_put_and_a_week_on_postgresql(tmp_path: Path) -> 
 
             seen = []
             for i in range(3):  # the first rounds open the worker threads' connections
-                data = event(f"n{i}", "20240103T100000Z", "20240103T110000Z")
-                new, created = await counted("PUT", cal + f"n{i}.ics", 201, content=data)
-
-                replacing, _ = await counted(
-                    "PUT", cal + f"n{i}.ics", 204, content=data.replace(b"SUMMARY:x", b"SUMMARY:y"),
-                    headers={"If-Match": created.headers["ETag"]},
-                )
+                new, replacing = await put_then_replace(counted, cal + f"n{i}.ics", f"n{i}")
                 get, _ = await counted("GET", cal + f"n{i}.ics", 200)
                 week, _ = await counted("REPORT", cal, 207, content=WEEK, headers={"Depth": "1"})
                 await counted("PUT", cal + f"d{i}.ics", 201, content=event(f"d{i}", "20240103T100000Z", "20240103T110000Z"))
@@ -266,12 +271,7 @@ def test_the_subscription_plugin_adds_one_round_trip_to_a_write_and_none_to_a_re
                 counted = functools.partial(trips_of, host, client)
                 counts: list[int] = []
                 for i in range(3):  # the first rounds open the worker threads' connections
-                    data = event(f"n{i}", "20240103T100000Z", "20240103T110000Z")
-                    _, created = await counted("PUT", cal + f"n{i}.ics", 201, content=data)
-                    replacing, _ = await counted(
-                        "PUT", cal + f"n{i}.ics", 204, content=data.replace(b"SUMMARY:x", b"SUMMARY:y"),
-                        headers={"If-Match": created.headers["ETag"]},
-                    )
+                    _, replacing = await put_then_replace(counted, cal + f"n{i}.ics", f"n{i}")
                     get, _ = await counted("GET", cal + f"n{i}.ics", 200)
                     home, _ = await counted("PROPFIND", "/dav/cal/alice/", 207, content=PROPFIND, headers={"Depth": "1"})
                     deleting, _ = await counted("DELETE", cal + f"n{i}.ics", 204)
