@@ -171,7 +171,9 @@ def principal_accessed(host: HostAPI, principal: Principal) -> None:
     """An authenticated principal is about to be used (each authenticated request).
 
     Runs outside any transaction and must be cheap in the common case; write
-    through ``host.writes`` when something must be created.
+    through ``host.writes`` when something must be created. Runs in
+    ``store.in_order()``: when it reads, the reads named ahead of
+    authentication are read again, so the request sees what it saw.
     """
 
 

@@ -320,8 +320,12 @@ class Host:
         return answer
 
     def accessed(self, principal: Principal) -> None:
-        """Run the ``principal_accessed`` hooks (in a worker thread: they may write)."""
-        self.hook.principal_accessed(host=self, principal=principal)
+        """Run the ``principal_accessed`` hooks (in a worker thread: they may write). What they
+        read may be newer than the reads named ahead of authentication (another process may
+        have just made the account's default calendar), so those are read again when they do
+        read (``store.in_order``)."""
+        with self.store.in_order():
+            self.hook.principal_accessed(host=self, principal=principal)
 
     async def require_principal(self, request: Request) -> Principal:
         """The authenticated principal, or an HTTP 401 with a Basic challenge (429 when throttled)."""

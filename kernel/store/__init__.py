@@ -188,6 +188,21 @@ class Store(
         finally:
             conn.forget_expected()  # type: ignore[attr-defined]
 
+    @contextmanager
+    def in_order(self) -> Iterator[None]:
+        """A block after which no read may see the database as it was before the block's own:
+        on PostgreSQL, when the block sends a statement to the database, the reads named ahead
+        (:meth:`expecting`) already answered are forgotten, and run again when their turn
+        comes. For code that may observe what others made meanwhile (an account's first
+        access finding the calendar another process has just created), so that what the
+        request reads next is not older than what it saw. A block that sends nothing costs
+        nothing; on SQLite it is nothing."""
+        if self.dialect == "sqlite":
+            yield
+            return
+        with self.conn.in_order():  # type: ignore[attr-defined]
+            yield
+
     def stream(self, sql: str, params: Any = (), size: int = 1000) -> Iterator[list[Any]]:
         """The rows of a query in lists of ``size`` (inside :meth:`snapshot` or a transaction),
         never the whole result in memory at once."""

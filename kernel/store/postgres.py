@@ -84,6 +84,7 @@ class PgConnection:
         self._held: Batch | None = None  # left open after the last one, until the next statement
         self._expected: list[tuple[str, Any]] = []
         self._answered: dict[tuple[str, str], list[Any]] = {}
+        self._in_order = 0  # depth of in_order() blocks
 
     def set_trace_callback(self, callback: Callable[[str], Any] | None) -> None:
         """Call ``callback(sql)`` for every statement run (None: stop), as sqlite3 does."""
@@ -124,6 +125,16 @@ class PgConnection:
         fails only when it runs: in a transaction they go in a savepoint of their own, which
         is rolled back then, so the transaction goes on."""
         self._expected.extend(statement for statement in statements if _is_read(statement[0]))
+
+    @contextmanager
+    def in_order(self) -> Iterator[None]:
+        """A block whose statements, when any goes to the server, forget the reads named
+        ahead that were already answered (``Store.in_order``)."""
+        self._in_order += 1
+        try:
+            yield
+        finally:
+            self._in_order -= 1
 
     def forget_expected(self) -> None:
         """Forget the reads named ahead, sent or not."""
@@ -340,6 +351,10 @@ class PgConnection:
             self.raw.execute("; ".join(waiting))
 
     def _traced(self, *statements: str) -> None:
+        """Before ``statements`` go to the server: trace them, and in an :meth:`in_order`
+        block forget the answers read ahead (they are older than what these will see)."""
+        if self._in_order and self._answered:
+            self._answered.clear()
         if self._trace is not None:
             for sql in statements:
                 self._trace(sql)

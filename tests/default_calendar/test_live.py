@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -19,8 +20,8 @@ import caldav
 import httpx
 import pytest
 
-from kernel import Host
-from kernel.testing import LiveServer, add_user, free_port, make_host
+from kernel import Host, Principal, hookimpl
+from kernel.testing import LiveServer, add_user, asgi_client, free_port, make_host
 from plugins.default_calendar import creation
 
 EVENT = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:e\r\n"
@@ -184,3 +185,59 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=15)
     if process.stderr:
         process.stderr.close()
+
+
+class OtherProcess:
+    """A plugin standing in for another server process on the same database: while armed,
+    it makes the account's default calendar there, through a host of its own, as this
+    process's first access to the account begins."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.armed = False
+
+    @hookimpl(tryfirst=True)
+    def principal_accessed(self, host: Host, principal: Principal) -> None:
+        """Make ``principal``'s default calendar in the other process, once."""
+        if not self.armed:
+            return
+        self.armed = False
+        other = Host.from_config(self.config)
+        try:
+            creation.ensure_defaults(other, principal, other.settings("default_calendar"))
+        finally:
+            other.close()
+
+
+@pytest.mark.parametrize(("path", "depth"), [("/dav/cal/alice/default/", "0"), ("/dav/cal/alice/", "1")])
+def test_a_calendar_made_by_another_process_at_first_access_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str, depth: str
+) -> None:
+    """On PostgreSQL a request's URL (and a listing's members) are read ahead with its
+    account, before the account's first access; when that access finds the calendar
+    another process has just made, they are read again rather than answered from the older
+    read (a 404, or a home listed without its calendar)."""
+    monkeypatch.setattr(creation, "REMEMBER_SECONDS", 0.0)
+    other = OtherProcess(tmp_path / "plugins.toml")
+    host = make_host(tmp_path, ["caldav_server", "default_calendar"], plugins=[("other_process", other)])
+    alice = add_user(host, "alice")
+
+    async def run() -> httpx.Response:
+        async with asgi_client(host, "alice") as client:
+            first = await client.request("PROPFIND", "/dav/cal/alice/", headers={"Depth": "0"}, content=PROPFIND)
+            assert first.status_code == 207
+            made = host.store.collection(alice.id, "default")
+            assert made is not None
+            host.writes.delete_collection(made, principal=None)  # gone again; the password is now cached
+            other.armed = True
+            return await client.request("PROPFIND", path, headers={"Depth": depth}, content=PROPFIND)
+
+    try:
+        answer = asyncio.run(run())
+        assert not other.armed, "the other process made the calendar during the request"
+        assert answer.status_code == 207, answer.text
+        hrefs = [item.findtext("{DAV:}href") for item in ET.fromstring(answer.content).iter("{DAV:}response")]
+        assert "/dav/cal/alice/default/" in hrefs, hrefs
+        assert calendar_count(host, "alice") == 1
+    finally:
+        host.close()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -358,6 +360,41 @@ def test_reads_named_ahead_never_answer_older_than_this_threads_writes(host: Hos
         with store.transaction():
             store.execute("SELECT 1").fetchall()
             assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("another thread",)]
+
+
+def test_reads_after_an_in_order_block_are_not_older_than_its_own(host: Host, cal: Collection) -> None:
+    """A read named ahead and already answered is read again after an ``in_order`` block
+    that went to the database (it may have seen what another thread wrote since); a block
+    that sent nothing keeps it, and outside such a block a later read may be answered from
+    the earlier one (that is what naming reads ahead is for)."""
+    store = host.store
+    store.execute(INSERT, (cal.id, "a", "old"))
+    update = "UPDATE notes_items SET body = ? WHERE collection_id = ? AND key = ?"
+
+    def elsewhere(body: str) -> None:  # another connection writes meanwhile
+        other = threading.Thread(target=lambda: store.execute(update, (body, cal.id, "a")))
+        other.start()
+        other.join(timeout=30)
+
+    def read_after(body: str, block: Callable[[], Any]) -> list[Any]:
+        with store.expecting(lambda: [(BODY_OF, (cal.id, "a"))]):
+            store.execute("SELECT 1").fetchall()  # sends the read ahead on PostgreSQL
+            elsewhere(body)
+            block()
+            return store.execute(BODY_OF, (cal.id, "a")).fetchall()  # type: ignore[no-any-return]
+
+    def reading() -> None:
+        with store.in_order():
+            assert store.execute("SELECT count(*) FROM notes_items").fetchone() == (1,)
+
+    def nothing() -> None:
+        with store.in_order():
+            pass
+
+    stale = store.dialect == "postgresql"
+    assert read_after("first", reading) == [("first",)]
+    assert read_after("second", nothing) == [("first",) if stale else ("second",)]
+    assert read_after("third", lambda: store.execute("SELECT 1").fetchall()) == [("second",) if stale else ("third",)]
 
 
 def test_a_read_named_ahead_that_fails_fails_only_when_it_runs(host: Host, cal: Collection) -> None:

@@ -232,9 +232,9 @@ class DavApp:
         if locked:
             reads.append(self.locks.covering_statement(locked))
         if len(segments) > 1 and segments[0] == HOMES:
-            if len(segments) > 2 and request.method == "PROPFIND" and request.headers.get("depth") == "1":
-                # the member collections of the collection listed (propfind.members); not a
-                # home's: a first access may make its default calendar after these reads
+            if request.method == "PROPFIND" and request.headers.get("depth") == "1":
+                # the member collections of the home or collection listed (propfind.members);
+                # read again if the account's first access finds what another process made
                 parent = "/".join(segments[2:])
                 reads.append(self.host.store.collections_statement(segments[1], parent=parent))
             for answer in self.host.hook.dav_reads_ahead(host=self.host, method=request.method, owner=segments[1],

@@ -82,7 +82,8 @@ def members(ctx: DavContext, target: Target, *, resources: bool = True) -> Itera
             yield Target("home", hrefs.home(owner), owner=owner), None
     elif target.kind == "home":
         assert target.owner is not None
-        children = _readable(ctx, [member_collection(target, c) for c in store.collections(target.owner.id)])
+        # by name, as the URL gives it: named ahead with the account's read (app._reads_ahead)
+        children = _readable(ctx, [member_collection(target, c) for c in store.collections(target.owner.name)])
         if target.owner.id == ctx.principal.id:
             children += shared_into_home(ctx, target)
         yield from _with_dead_properties(ctx, children)
