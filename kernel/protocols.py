@@ -110,4 +110,5 @@ class HostAPI(Protocol):
         """The largest object ``principal`` may store in ``collection``, in bytes."""
 
     def reachable_collections(self, principal: Principal) -> list[Collection]:
-        """Top-level collections ``principal`` can read outside its own home."""
+        """Collections ``principal`` can read outside its own home: its groups' top-level ones,
+        then those granted to it, its groups or everyone."""

@@ -35,9 +35,10 @@ from kernel.store.principals import PrincipalStore
 from kernel.store.properties import PropertyStore
 from kernel.store.resources import ResourceStore, make_etag
 from kernel.store.schema import kernel_migrations
+from kernel.store.sharing import Reach, SharingStore
 from kernel.store.tables import Catalogue, Migrations, SchemaError, applied, one_of
 
-__all__ = ["EVERYONE", "Store", "StoreClosed", "StoreUnavailable", "kernel_migrations", "make_etag", "open_backend"]
+__all__ = ["EVERYONE", "Reach", "Store", "StoreClosed", "StoreUnavailable", "kernel_migrations", "make_etag", "open_backend"]
 
 
 def open_backend(
@@ -53,7 +54,8 @@ def open_backend(
 
 
 class Store(
-    PrincipalStore, CollectionStore, ResourceStore, PropertyStore, ChangeStore, GrantStore, InstanceStore
+    PrincipalStore, CollectionStore, ResourceStore, PropertyStore, ChangeStore, GrantStore, InstanceStore,
+    SharingStore,
 ):
     """The database of one host, safe to use from any thread (each has its own connection)."""
 

@@ -56,11 +56,3 @@ class GrantStore:
             "SELECT collection_id, grantee_id, privilege FROM grants ORDER BY collection_id, grantee_id"
         )
         return [(r[0], r[1], r[2]) for r in rows]
-
-    def granted_collection_ids(self, principal_ids: list[int]) -> list[int]:
-        """Collections granted to any of these principals or to everyone."""
-        ids = [EVERYONE, *principal_ids]
-        rows = self.conn.execute(
-            f"SELECT DISTINCT collection_id FROM grants WHERE grantee_id IN ({','.join('?' * len(ids))})", ids
-        )
-        return [r[0] for r in rows]

@@ -197,7 +197,12 @@ class PgConnection:
     def read_together(self, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
         """The rows of each of several reads, sent in one batch: one round trip for all
         (and, outside a transaction, one snapshot: the batch runs as one implicit
-        transaction)."""
+        transaction). When every one of them was named ahead and has been answered, they
+        are answered from that, without a round trip."""
+        if self._answered and statements:
+            keys = [_statement_key(sql, params) for sql, params in statements]
+            if all(key in self._answered for key in keys):
+                return [self._answered.pop(key) for key in keys]
         if self._batch is not None:
             self._traced(*(sql for sql, _ in statements))
             sent = [self._batch.send(sql, _adapt(params)) for sql, params in statements]

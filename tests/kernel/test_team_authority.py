@@ -12,6 +12,7 @@ from kernel import Rejected
 from kernel.accounts import set_grant
 from kernel.host import Host
 from kernel.testing import add_group, add_user, make_host
+from kernel.testing.postgres import round_trips
 from kernel.types import Principal
 
 from .conftest import event
@@ -233,3 +234,62 @@ def test_migrations_keep_members_and_count_existing_properties(tmp_path: Path) -
         db.delete_resource_row(7)
     assert [tuple(r) for r in db.execute("SELECT property_bytes FROM collections")] == [(5,)]
     host.close()
+
+
+def test_what_an_account_reaches_through_groups_and_grants_in_one_round_trip(
+    host: Host, team: tuple[Principal, ...]
+) -> None:
+    """``store.reach`` (by name or by id) gives the account's groups as ``groups_of`` does and
+    its roles as ``group_roles`` does (through nested groups too); its groups' top-level
+    collections, then every collection granted to it, one of its groups or everyone that it
+    does not own (a nested one too), each once, by owner and path; and the grants
+    ``grants_of`` gives for those. ``host.reachable_collections`` keeps what it may read."""
+    group, lead, member, outsider, root = team
+    planning = host.store.collection(group.id, "planning")
+    assert planning is not None
+    board = add_group(host, "board", [group])  # every team member is on the board, through the team
+    host.writes.create_collection(board, "agenda", "calendar", principal=root)
+    host.writes.create_collection(board, "shelf", "plain", principal=root)
+    host.writes.create_collection(board, "shelf/minutes", "calendar", principal=root)  # nested: not reached
+    own = host.writes.create_collection(member, "mine", "calendar", principal=member)
+    set_grant(host, own, "outsider", "read")  # the member's own: reached by the outsider only
+    lent = host.writes.create_collection(outsider, "lent", "calendar", principal=outsider)
+    set_grant(host, lent, "team", "read")
+    host.writes.create_collection(outsider, "box", "plain", principal=outsider)
+    deep = host.writes.create_collection(outsider, "box/deep", "calendar", principal=outsider)
+    set_grant(host, deep, "member", "write")
+    public = host.writes.create_collection(root, "public", "calendar", principal=root)
+    set_grant(host, public, "everyone", "read")
+    set_grant(host, planning, "outsider", "read")
+    set_grant(host, planning, "member", "read")  # a team calendar granted too: listed once
+    host.writes.create_collection(lead, "kept", "calendar", principal=lead)
+    expected = {
+        "member": ["board/agenda", "board/shelf", "team/planning", "outsider/box/deep", "outsider/lent", "root/public"],
+        "lead": ["board/agenda", "board/shelf", "team/planning", "outsider/lent", "root/public"],
+        "outsider": ["member/mine", "root/public", "team/planning"],
+        "root": [],
+        "team": ["board/agenda", "board/shelf", "outsider/lent", "root/public"],
+    }
+    for principal in (member, lead, outsider, root, group):
+        for account in (principal.name, principal.id):
+            with host.store.traced() as statements:
+                reach = host.store.reach(account)
+            assert len(statements) == 3, statements
+            assert reach.groups == host.store.groups_of(principal.id)
+            assert reach.roles == host.store.group_roles(principal.id)
+            assert [f"{c.owner.name}/{c.path}" for c in reach.collections] == expected[principal.name], account
+            assert reach.grants == host.store.grants_of([c.id for c in reach.collections])
+        if principal is member:
+            reach_of_member = reach
+        readable = host.reachable_collections(principal)
+        assert readable == [c for c in reach.collections if "read" in host.privileges(principal, c)]
+    assert [c.path for c in host.reachable_collections(outsider)] == ["mine", "public", "planning"]
+    assert "box/deep" in [c.path for c in host.reachable_collections(member)]
+    if host.store.dialect == "postgresql":  # one round trip; none when named ahead
+        with round_trips(host.store) as alone:
+            host.store.reach("member")
+        with host.store.expecting(lambda: host.store.reach_statements("member")):
+            host.store.principal("member")
+            with round_trips(host.store) as ahead:
+                assert host.store.reach("member") == reach_of_member
+        assert (len(alone), len(ahead)) == (1, 0)

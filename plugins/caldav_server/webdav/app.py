@@ -237,6 +237,8 @@ class DavApp:
                 # read again if the account's first access finds what another process made
                 parent = "/".join(segments[2:])
                 reads.append(self.host.store.collections_statement(segments[1], parent=parent))
+                if not parent:  # a home lists the calendars its owner reaches too (shared_into_home)
+                    reads += self.host.store.reach_statements(segments[1])
             for answer in self.host.hook.dav_reads_ahead(host=self.host, method=request.method, owner=segments[1],
                                                          path=segments[2:]):
                 reads += answer or []
