@@ -177,26 +177,28 @@ class InstanceStore:
         hits = self._range_hits(collection_id, start, end, tz, component, budget, rows)
         return {rid: rows.get(rid) for rid in sorted(hits)}
 
-    def time_ranges(
+    def instances_in_ranges(
         self,
         collection_ids: list[int],
-        start: int | None,
-        end: int | None,
+        start: int,
+        end: int,
         *,
         tz: datetime.tzinfo | None = None,
         component: str | None = None,
         budget: Budget | None = None,
-    ) -> dict[int, list[int]]:
-        """:meth:`time_range` of several collections at once, by collection id: their index
-        reads are sent together (on PostgreSQL one round trip for all, where a query per
-        collection waits one each). For a view over many calendars."""
-        statements = [read for cid in collection_ids for read in self._range_reads(cid, start, end, component, False)]
+    ) -> dict[int, dict[int, list[Instance] | None]]:
+        """:meth:`instances_in_range` of several collections at once, by collection id: their
+        index reads are sent together (on PostgreSQL one round trip for all, where a query
+        per collection waits one each). For a view over many calendars."""
+        statements = [read for cid in collection_ids for read in self._range_reads(cid, start, end, component, True)]
         answers = self.read_together(*statements) if statements else []
         budget = budget or Budget()
-        return {
-            cid: sorted(self._hits(answers[2 * i], answers[2 * i + 1], start, end, tz, budget, None))
-            for i, cid in enumerate(collection_ids)
-        }
+        found: dict[int, dict[int, list[Instance] | None]] = {}
+        for i, cid in enumerate(collection_ids):
+            rows: dict[int, list[Instance]] = {}
+            hits = self._hits(answers[2 * i], answers[2 * i + 1], start, end, tz, budget, rows)
+            found[cid] = {rid: rows.get(rid) for rid in sorted(hits)}
+        return found
 
     def _range_hits(
         self,

@@ -18,8 +18,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kernel import recurrence
+from kernel import FLOATING, Instance, recurrence
 from kernel.icaltext import read_calendar
+from plugins.web.eventtext import EventText, event_text
 
 if TYPE_CHECKING:
     from kernel import Budget, Host
@@ -49,17 +50,22 @@ class Span:
 
 @dataclass
 class Reading:
-    """What the view needs of one stored object: ``single`` for an event that does not
-    recur (empty when the object holds no event or cannot be read), ``series`` for one that
-    does."""
+    """What the view needs of one stored object. Read from its text (``text``): its one
+    VEVENT's title, location and value type, its occurrences then taken from the index
+    rows of each request. Parsed: ``single`` for an event that does not recur (empty when
+    the object holds no event or cannot be read), ``series`` for one that does."""
 
+    text: EventText | None = None
     single: tuple[Span, ...] = ()
     series: Any = None  # recurring_ical_events' Series
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def spans(self, low: int, high: int, tz: dt.tzinfo, budget: Budget) -> list[Span]:
+    def spans(self, low: int, high: int, tz: dt.tzinfo, budget: Budget, rows: list[Instance] | None) -> list[Span]:
         """Its occurrences that may overlap [low, high) (UTC seconds; floating times read in
-        ``tz``), spending the expansion from ``budget``."""
+        ``tz``): from ``rows`` (the object's index rows near the range) when read from its
+        text, else from its parse, spending the expansion from ``budget``."""
+        if self.text is not None and rows is not None:
+            return [_span(self.text, row) for row in sorted(rows)]
         if self.series is None:
             return list(self.single)
         with self.lock:
@@ -80,20 +86,25 @@ class Readings:
         self._held = 0
         self._lock = threading.Lock()
 
-    def of(self, etag: str, data: bytes, budget: Budget) -> Reading:
-        """The reading of the object with this ETag and content: the one kept, or made now
-        (its parse spent from ``budget``) and kept."""
+    def of(self, etag: str, data: bytes, budget: Budget, rows: list[Instance] | None) -> Reading:
+        """The reading of the object with this ETag and content, kept or made now and kept.
+        ``rows`` are its index rows near the range (None when the index stops short of it):
+        with them, an object of one VEVENT is read from its text (``eventtext``); without
+        them, or for any other object, it is parsed, spent from ``budget``."""
+        indexed = rows is not None and all(recurrence.MIN_KEY <= r.start <= r.end <= recurrence.MAX_KEY for r in rows)
         with self._lock:
             kept = self._kept.get(etag)
-            if kept is not None:
+            if kept is not None and (indexed or kept[0].text is None):
                 self._kept.move_to_end(etag)
                 return kept[0]
-        reading = _read(data, budget)
+        text = event_text(data) if indexed and kept is None else None
+        reading = Reading(text=text) if text is not None else _read(data, budget)
         cost = _SINGLE_BYTES if reading.series is None else _SINGLE_BYTES + _PARSED_PER_BYTE * len(data)
         with self._lock:
-            if etag not in self._kept:
-                self._kept[etag] = (reading, cost)
-                self._held += cost
+            if etag in self._kept:  # read anew: parsed where the text was kept, or by another thread
+                self._held -= self._kept.pop(etag)[1]
+            self._kept[etag] = (reading, cost)
+            self._held += cost
             while self._held > self.capacity and len(self._kept) > 1:
                 _, (_, dropped) = self._kept.popitem(last=False)
                 self._held -= dropped
@@ -120,6 +131,32 @@ def _read(data: bytes, budget: Budget) -> Reading:
         return Reading()
     event = events[0]
     return Reading(single=(Span(_text(event, "SUMMARY"), _text(event, "LOCATION"), event["DTSTART"].dt, _end(event)),))
+
+
+def _span(text: EventText, row: Instance) -> Span:
+    """One occurrence of an event read from its text, as its index row holds it."""
+    rid = row.recurrence_id
+    return Span(
+        text.title, text.location, _moment(text.all_day, row.flags, row.start), _moment(text.all_day, row.flags, row.end),
+        None if rid is None else _recurrence_id(rid),
+    )
+
+
+def _moment(all_day: bool, flags: int, key: int) -> dt.date:
+    """A key of the index as the parse gives the value: a date (its midnight is held as if it
+    were UTC), a floating date-time (its wall clock, the same way) or a zoned one (in UTC)."""
+    moment = recurrence.naive(key)
+    if all_day:
+        return moment.date()
+    return moment if flags & FLOATING else moment.replace(tzinfo=dt.UTC)
+
+
+def _recurrence_id(text: str) -> dt.date:
+    """A RECURRENCE-ID as the index writes it (a DATE, a floating date-time, or UTC with Z)."""
+    if len(text) == 8:
+        return dt.datetime.strptime(text, "%Y%m%d").date()
+    moment = dt.datetime.strptime(text.rstrip("Z"), "%Y%m%dT%H%M%S")
+    return moment.replace(tzinfo=dt.UTC) if text.endswith("Z") else moment
 
 
 def _text(component: Any, name: str) -> str:

@@ -130,7 +130,7 @@ def test_index_equals_brute_force(tmp_path_factory, events: list[dict], ranges: 
     host.kernel.index_max_instances = 12
     try:
         alice = add_user(host, "alice")
-        # two calendars, so that the query of several at once (time_ranges) is checked too
+        # two calendars, so that the query of several at once (instances_in_ranges) is checked too
         cals = [host.writes.create_collection(alice, name, "calendar", principal=alice) for name in ("c", "d")]
         expected_instances: dict[int, dict[int, list[tuple[int, int]]]] = {cal.id: {} for cal in cals}
         for i, e in enumerate(events):
@@ -147,6 +147,8 @@ def test_index_equals_brute_force(tmp_path_factory, events: list[dict], ranges: 
             }
             got = {cal.id: host.store.time_range(cal.id, qs, qe) for cal in cals}
             assert got == want, (day, hours, events)
-            assert host.store.time_ranges([cal.id for cal in cals], qs, qe) == want, (day, hours, events)
+            together = host.store.instances_in_ranges([cal.id for cal in cals], qs, qe)
+            assert {cid: list(hits) for cid, hits in together.items()} == want, (day, hours, events)
+            assert together == {cal.id: host.store.instances_in_range(cal.id, qs, qe) for cal in cals}
     finally:
         host.close()

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kernel import Budget, make_etag
+from kernel import FLOATING, Budget, Instance, make_etag
 from plugins.web import readings
 from plugins.web.readings import Readings
 from tests.web.conftest import Browser, Deployment
@@ -42,23 +42,41 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+@pytest.fixture
+def texts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many objects the view reads from their text (``event_text`` calls that could)."""
+    calls: list[int] = []
+    original: Callable[..., Any] = readings.event_text
+
+    def counted(data: bytes) -> Any:
+        found = original(data)
+        if found is not None:
+            calls.append(len(data))
+        return found
+
+    monkeypatch.setattr(readings, "event_text", counted)
+    return calls
+
+
 def test_a_range_shown_again_parses_nothing_and_an_edit_is_read_anew(
-    deployment: Deployment, alice: Browser, parses: list[int]
+    deployment: Deployment, alice: Browser, parses: list[int], texts: list[int]
 ) -> None:
+    """The series with an override is parsed once; the single event is never parsed, only
+    its text read once, and again when it changes."""
     cal = calendar(deployment, "alice")
     put(deployment, cal, WEEKLY, "weekly.ics")
     put(deployment, cal, ALL_DAY, "offsite.ics")
     url = MARCH + f"&calendars={cal.id}"
     first = alice.client.get(url).json()["events"]
-    assert len(parses) == 2 and len(first) == 4
+    assert (len(parses), len(texts), len(first)) == (1, 1, 4)
     again = alice.client.get(url).json()["events"]
-    assert again == first and len(parses) == 2
+    assert again == first and (len(parses), len(texts)) == (1, 1)
     # another range holding the same series: expanded there, not parsed again
     later = alice.client.get(APRIL + f"&calendars={cal.id}").json()["events"]
-    assert {e["title"] for e in later} == {"standup"} and len(later) == 4 and len(parses) == 2
+    assert {e["title"] for e in later} == {"standup"} and len(later) == 4 and len(parses) == 1
     put(deployment, cal, ALL_DAY.replace("SUMMARY:offsite", "SUMMARY:offsite (moved)"), "offsite.ics")
     edited = alice.client.get(url).json()["events"]
-    assert len(parses) == 3
+    assert (len(parses), len(texts)) == (1, 2)
     assert sorted(e["title"] for e in edited) == sorted(
         "offsite (moved)" if e["title"] == "offsite" else e["title"] for e in first
     )
@@ -68,22 +86,35 @@ def test_readings_stay_within_their_budget_dropping_the_least_recently_used() ->
     bodies = [ALL_DAY.format(uid=f"u{i}").encode() for i in range(5)]
     kept = Readings(capacity=3 * readings._SINGLE_BYTES)
     for body in bodies[:3]:
-        kept.of(make_etag(body), body, Budget())
-    kept.of(make_etag(bodies[0]), bodies[0], Budget())  # used again: the newest
-    kept.of(make_etag(bodies[3]), bodies[3], Budget())
+        kept.of(make_etag(body), body, Budget(), None)
+    kept.of(make_etag(bodies[0]), bodies[0], Budget(), None)  # used again: the newest
+    kept.of(make_etag(bodies[3]), bodies[3], Budget(), None)
     assert len(kept) == 3
     assert list(kept._kept) == [make_etag(b) for b in (bodies[2], bodies[0], bodies[3])]
     weekly = WEEKLY.format(uid=UID).encode()
-    kept.of(make_etag(weekly), weekly, Budget())  # a parsed series counts its text many times over
+    kept.of(make_etag(weekly), weekly, Budget(), None)  # a parsed series counts its text many times over
     assert list(kept._kept) == [make_etag(weekly)]
+
+
+def test_a_reading_from_text_is_parsed_where_the_index_stops_short() -> None:
+    """An object kept as read from its text is parsed when a range has no index rows for it
+    (the index stops before the range ends), and then kept as parsed, counted once."""
+    body = ALL_DAY.format(uid="t").encode()
+    kept = Readings()
+    row = Instance(MARCH_START, MARCH_START + 2 * 86400, FLOATING)
+    assert kept.of(make_etag(body), body, Budget(), [row]).text is not None
+    parsed = kept.of(make_etag(body), body, Budget(), None)
+    assert parsed.text is None and [s.title for s in parsed.single] == ["offsite"]
+    assert kept.of(make_etag(body), body, Budget(), [row]) is parsed  # what was parsed serves both
+    assert (len(kept), kept._held) == (1, readings._SINGLE_BYTES)
 
 
 def test_a_series_expanded_by_many_requests_at_once_answers_each_right() -> None:
     weekly = WEEKLY.format(uid=UID).encode()
-    reading = Readings().of(make_etag(weekly), weekly, Budget())
+    reading = Readings().of(make_etag(weekly), weekly, Budget(), None)
     week = 7 * 86400
     windows = [(MARCH_START + k * week, MARCH_START + (k + 3) * week) for k in range(8)]
-    alone = [reading.spans(low, high, BERLIN, Budget()) for low, high in windows]
+    alone = [reading.spans(low, high, BERLIN, Budget(), None) for low, high in windows]
     assert [s.title for s in alone[1]].count("standup (moved)") == 1  # 7 April, moved
     answers: dict[tuple[int, int], list[Any]] = {}
     failures: list[BaseException] = []
@@ -92,7 +123,7 @@ def test_a_series_expanded_by_many_requests_at_once_answers_each_right() -> None
         try:
             for round_ in range(20):
                 low, high = windows[(thread + round_) % len(windows)]
-                got = reading.spans(low, high, BERLIN, Budget())
+                got = reading.spans(low, high, BERLIN, Budget(), None)
                 assert got == alone[windows.index((low, high))]
                 answers[(thread, round_)] = got
         except BaseException as exc:  # noqa: BLE001 - reported below
