@@ -176,6 +176,22 @@ class PrincipalStore:
         return list(groups.values()), found
 
     @staticmethod
+    def principal_rows_statement(
+        principal: str, table: str, columns: tuple[str, ...], key: str = "principal_id", **equal: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        """A statement reading ``columns`` of a plugin's ``table``: its rows naming ``principal``
+        (by name, as a URL gives it) in ``key`` whose columns hold ``equal``'s values. So a
+        request can name the read ahead of its account's (``dav_reads_ahead``); run it with
+        ``store.execute``. ValueError for a table or column name that is not an identifier."""
+        check_identifiers(table, key, *columns, *equal)
+        picked = ", ".join(f"t.{c}" for c in columns)
+        where = "".join(f" AND t.{column} = ?" for column in equal)
+        return (
+            f"SELECT {picked} FROM {table} t JOIN principals p ON p.id = t.{key} WHERE p.name = ?{where}",
+            (principal, *equal.values()),
+        )
+
+    @staticmethod
     def groups_and_rows_statement(
         principal: str | int, table: str, columns: tuple[str, ...], key: str = "principal_id"
     ) -> tuple[str, tuple[Any, ...]]:

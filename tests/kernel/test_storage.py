@@ -248,6 +248,27 @@ def test_groups_and_rows_read_an_accounts_groups_with_their_rows_in_one_statemen
             host.store.groups_and_rows(alice.id, table, columns, key="member_id")
 
 
+def test_a_principals_rows_by_its_name(host: Host) -> None:
+    """``store.principal_rows_statement``: a table's rows naming a principal, by the principal's
+    name, filtered by column values (names are checked)."""
+    store = host.store
+    alice, bob = add_user(host, "alice"), add_user(host, "bob")
+    team, board = add_group(host, "team", [bob]), add_group(host, "board", [alice], admins=[bob])
+    rows = store.execute(*store.principal_rows_statement("bob", "memberships", ("group_id",), key="member_id"))
+    assert sorted(rows.fetchall()) == sorted([(team.id,), (board.id,)])
+    admin = store.principal_rows_statement("bob", "memberships", ("group_id",), key="member_id", admin=1)
+    assert store.execute(*admin).fetchall() == [(board.id,)]
+    assert store.execute(*store.principal_rows_statement("nobody", "memberships", ("group_id",), key="member_id")
+                         ).fetchall() == []
+    for table, columns, equal in (
+        ("memberships; DROP TABLE principals", ("group_id",), {}),
+        ("memberships", ("1=1 --",), {}),
+        ("memberships", ("group_id",), {"admin = 1 OR 1": 1}),
+    ):
+        with pytest.raises(ValueError):
+            store.principal_rows_statement("bob", table, columns, key="member_id", **equal)
+
+
 def test_a_homes_rows_its_collections_and_their_properties_each_in_one_statement(host: Host, cal: Collection) -> None:
     """``store.home_rows_statement``: a plugin table's rows for the collections of one home, by
     the owner's name (names are checked); ``collections_by_ids`` and ``collections_properties``:

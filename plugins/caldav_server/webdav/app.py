@@ -23,12 +23,14 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import PlainTextResponse, Response
 
 from kernel import CHALLENGE, PasswordCheck, Rejected, read_body
+from plugins.caldav_server.webdav import deadprops
 from plugins.caldav_server.webdav.context import DavContext
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.locks import Locks
 from plugins.caldav_server.webdav.properties import LiveProperty
 from plugins.caldav_server.webdav.resolve import (
     HOMES,
+    PRINCIPALS,
     Hrefs,
     Target,
     header_href,
@@ -231,6 +233,10 @@ class DavApp:
             locked.append("/" + destination.decode("utf-8").rstrip("/"))
         if locked:
             reads.append(self.locks.covering_statement(locked))
+        if request.method == "PROPFIND" and len(segments) == 2 and segments[0] in (HOMES, PRINCIPALS):
+            # the dead properties of a principal or a home, where a live one asked for is not found
+            scope = "home" if segments[0] == HOMES else "principal"
+            reads.append(deadprops.owner_statement(self.host, segments[1], scope))
         if len(segments) > 1 and segments[0] == HOMES:
             if request.method == "PROPFIND" and request.headers.get("depth") == "1":
                 # the member collections of the home or collection listed (propfind.members);

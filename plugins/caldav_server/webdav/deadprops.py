@@ -26,12 +26,14 @@ def load(host: Host, target: Target) -> dict[str, str]:
         return host.store.properties(collection_id=target.collection.id)
     if target.kind in ("principal", "home"):
         assert target.owner is not None
-        rows = host.store.execute(
-            "SELECT name, value FROM caldav_server_properties WHERE principal_id = ? AND scope = ? ORDER BY name",
-            (target.owner.id, target.kind),
-        )
-        return dict(rows.fetchall())
+        return dict(sorted(host.store.execute(*owner_statement(host, target.owner.name, target.kind)).fetchall()))
     return {}
+
+
+def owner_statement(host: Host, owner: str, scope: str) -> tuple[str, tuple[Any, ...]]:
+    """The read of the dead properties of ``owner``'s principal or home (``scope``), by the
+    owner's name: a request names it ahead (``app._reads_ahead``)."""
+    return host.store.principal_rows_statement(owner, "caldav_server_properties", ("name", "value"), scope=scope)
 
 
 def save(
