@@ -205,7 +205,9 @@ def validate_object(host: HostAPI, tx: Store, write: ObjectWrite) -> None:
 
     Every way data gets in passes here: CalDAV, subscriptions, imports.
     Raise :class:`kernel.Rejected` to refuse it; a refused write leaves no
-    trace in resources, index or change feed.
+    trace in resources, index or change feed. A refusal that only depends on
+    whether a row exists can go with the write's rows instead of a read of
+    its own: ``tx.refuse_if((sql, params), Rejected(...))``.
     """
 
 

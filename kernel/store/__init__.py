@@ -144,6 +144,23 @@ class Store(
             return int(pages) * int(self.execute("PRAGMA page_size").fetchone()[0])
         return int(self.execute("SELECT pg_database_size(current_database())").fetchone()[0])
 
+    def refuse_if(self, statement: tuple[str, Any], refusal: Exception) -> None:
+        """Inside a write transaction: refuse it with ``refusal`` when the read ``statement``
+        finds a row, as the transaction sees the database (a check under the write lock, for
+        a ``validate_*`` hook). SQLite, and PostgreSQL in a nested transaction, read at once
+        and raise. In PostgreSQL's outermost transaction the check is sent at the start of
+        the transaction's next deferred block (:meth:`deferred`: a write's rows), so it costs
+        no round trip of its own; when it finds a row the block's writes and the COMMIT fail,
+        and the transaction raises ``refusal``. A check no block sent runs before the COMMIT."""
+        slot = self.connections.slot()
+        if not slot.depth:
+            raise RuntimeError("store.refuse_if() outside a transaction")
+        if self.dialect == "sqlite" or slot.depth > 1:
+            if self.execute(*statement).fetchone() is not None:
+                raise refusal
+            return
+        self.conn.refuse_if(*statement, refusal)  # type: ignore[attr-defined]
+
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """Read one consistent snapshot of the whole database during the block, without holding

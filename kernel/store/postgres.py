@@ -85,6 +85,8 @@ class PgConnection:
         self._expected: list[tuple[str, Any]] = []
         self._answered: dict[tuple[str, str], list[Any]] = {}
         self._in_order = 0  # depth of in_order() blocks
+        self._refusals: list[tuple[str, Any, Exception]] = []  # checks for the transaction's next block
+        self._sent_refusals: list[tuple[Pending, Exception]] = []
 
     def set_trace_callback(self, callback: Callable[[str], Any] | None) -> None:
         """Call ``callback(sql)`` for every statement run (None: stop), as sqlite3 does."""
@@ -96,9 +98,14 @@ class PgConnection:
         return bool(self.raw.closed or self.raw.broken)
 
     def _refine(self, exc: Exception) -> Exception:
-        """What to raise for an error psycopg gives: a refused value as :func:`_refused` says;
-        a lost connection as a 503 (the next statement outside a transaction connects anew)."""
+        """What to raise for an error psycopg gives: a check of :meth:`refuse_if` that found a
+        row as its refusal; a refused value as :func:`_refused` says; a lost connection as a
+        503 (the next statement outside a transaction connects anew)."""
         import psycopg
+
+        for sent, refusal in self._sent_refusals:
+            if sent.error is exc:
+                return refusal
 
         if isinstance(exc, psycopg.DataError):
             return _refused(exc)
@@ -108,12 +115,37 @@ class PgConnection:
             return Rejected(503, None, "The database connection was lost; try again.")
         return exc
 
+    def refuse_if(self, sql: str, params: Any, refusal: Exception) -> None:
+        """In a transaction: fail it with ``refusal`` when the read ``sql`` finds a row. The check
+        is sent at the start of the transaction's next deferred block, with its writes, and
+        fails them (and the COMMIT) when it finds one; a check no block sent runs before the
+        COMMIT (``Store.refuse_if``)."""
+        self._refusals.append((sql, params, refusal))
+
+    def _send_refusals(self, batch: Batch) -> None:
+        """Send the checks waiting for a deferred block in ``batch``: each divides by zero
+        when its read finds a row, so that its failure is told from any other."""
+        for sql, params, refusal in self._refusals:
+            check = f"SELECT 1 / (CASE WHEN EXISTS ({sql}) THEN 0 ELSE 1 END)"
+            self._traced(check)
+            self._sent_refusals.append((batch.send(check, _adapt(params)), refusal))
+        self._refusals.clear()
+
+    def _refuse_now(self) -> None:
+        """Run the checks no deferred block sent (before a COMMIT), raising the first refusal."""
+        refusals, self._refusals = self._refusals, []
+        for sql, params, refusal in refusals:
+            if self.execute(sql, params).fetchone() is not None:
+                raise refusal
+
     def open_with(self, *statements: str) -> None:
         """Open a transaction with ``statements`` (a BEGIN and what must follow it), sent in
         one round trip with the transaction's first statement. A transaction that runs none
         sends nothing: its COMMIT or ROLLBACK only forgets them. Reads named ahead are
         forgotten: in a transaction a read sees what the transaction holds."""
         self.forget_expected()
+        self._refusals.clear()
+        self._sent_refusals.clear()
         self._opening = statements
 
     def expect(self, statements: Sequence[tuple[str, Any]]) -> None:
@@ -150,6 +182,11 @@ class PgConnection:
         read."""
         if (self._answered or self._expected) and not _is_read(sql):
             self.forget_expected()  # this thread writes: what was read ahead may be older than that
+        if self._refusals:
+            if sql == "COMMIT":
+                self._refuse_now()
+            elif sql == "ROLLBACK":
+                self._refusals.clear()
         if self._batch is not None:
             self._traced(sql)
             return self._batch.send(sql, _adapt(params))
@@ -304,6 +341,7 @@ class PgConnection:
             self._traced(*waiting)
             for statement in waiting:
                 batch.send(statement, ())
+            self._send_refusals(batch)
             yield
         except BaseException:
             self._batch = None

@@ -107,18 +107,12 @@ def dav_reads_ahead(host: Host, method: str, owner: str, path: list[str]) -> lis
 
 
 @hookimpl
-def object_reads_ahead(host: Host, collection: Collection, deleting: bool) -> list[tuple[str, Any]] | None:
-    """An object write asks, under the write lock, whether a one-way subscription feeds its
-    calendar: the read goes with the write's first round trip."""
-    return [records.is_one_way_statement(collection.id)]
-
-
-@hookimpl
 def validate_object(host: Host, tx: Store, write: ObjectWrite) -> None:
-    """Only the subscription itself writes into a one-way calendar, whichever way a write comes in."""
-    if write.source != SOURCE and records.is_one_way(tx, write.collection.id):
-        raise Rejected(
+    """Only the subscription itself writes into a one-way calendar, whichever way a write comes
+    in: checked under the write lock, sent with the write's rows (``store.refuse_if``)."""
+    if write.source != SOURCE:
+        tx.refuse_if(records.one_way_statement(write.collection.id), Rejected(
             403,
             NEED_PRIVILEGES,
             "This calendar follows a remote calendar one-way and is read-only here; change the remote instead.",
-        )
+        ))

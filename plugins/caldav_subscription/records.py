@@ -183,14 +183,10 @@ def all_subscriptions(store: Store) -> list[Subscription]:
     return [_subscription(r) for r in rows]
 
 
-def is_one_way_statement(collection_id: int) -> tuple[str, tuple[int]]:
-    """The read :func:`is_one_way` runs (to name it ahead: ``object_reads_ahead``)."""
+def one_way_statement(collection_id: int) -> tuple[str, tuple[int]]:
+    """A read finding a row when a one-way subscription feeds this calendar (one indexed
+    lookup; ``validate_object`` refuses a write with it, ``store.refuse_if``)."""
     return f"SELECT 1 FROM {SUBSCRIPTIONS} WHERE collection_id = ? AND mode = 'one-way'", (collection_id,)
-
-
-def is_one_way(store: Store, collection_id: int) -> bool:
-    """True when a one-way subscription feeds this calendar (cheap: one indexed lookup)."""
-    return store.execute(*is_one_way_statement(collection_id)).fetchone() is not None
 
 
 def one_way_in_home_statement(store: Store, owner: str) -> tuple[str, tuple[str]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kernel import Collection, Column, Index, Migrations, Table, hookimpl
+from kernel import Collection, Column, Index, Migrations, Rejected, Table, hookimpl
 from kernel.host import Host
 from kernel.store.postgres import pg_sql, redact
 from kernel.store.tables import SchemaError
@@ -416,6 +416,40 @@ def test_reads_after_an_in_order_block_are_not_older_than_its_own(host: Host, ca
     assert read_after("first", reading) == [("first",)]
     assert read_after("second", nothing) == [("first",) if stale else ("second",)]
     assert read_after("third", lambda: store.execute("SELECT 1").fetchall()) == [("second",) if stale else ("third",)]
+
+
+def test_a_refusal_checked_under_the_write_lock_goes_with_the_writes(host: Host, cal: Collection) -> None:
+    """``store.refuse_if``: a transaction is refused (the refusal raised, nothing written) when
+    the check finds a row, and goes on when it finds none; on PostgreSQL the check of the
+    outermost transaction goes with its deferred writes, no round trip of its own (with no
+    deferred block, before the COMMIT); in a nested transaction it is read at once."""
+    store = host.store
+    taken = ("SELECT 1 FROM notes_items WHERE collection_id = ? AND key = ?", (cal.id, "taken"))
+    refusal = Rejected(409, None, "taken")
+    counted = round_trips if store.dialect == "postgresql" else (lambda _: nullcontext([]))
+
+    def write(key: str, *, deferred: bool = True) -> None:
+        with store.transaction():
+            store.refuse_if(taken, refusal)
+            with store.deferred() if deferred else nullcontext():
+                store.execute(INSERT, (cal.id, key, "body"))
+
+    with counted(store) as trips:
+        write("a")
+    store.execute(INSERT, (cal.id, "taken", "body"))
+    for key, deferred in (("b", True), ("c", False)):
+        with pytest.raises(Rejected) as refused:
+            write(key, deferred=deferred)
+        assert refused.value is refusal
+    with pytest.raises(Rejected), store.transaction():
+        with store.transaction():  # nested: read at once
+            store.refuse_if(taken, refusal)
+            raise AssertionError("not reached")
+    with pytest.raises(RuntimeError):
+        store.refuse_if(taken, refusal)
+    keys = [r[0] for r in store.execute("SELECT key FROM notes_items ORDER BY key").fetchall()]
+    assert keys == ["a", "taken"]
+    assert len(trips) == (1 if store.dialect == "postgresql" else 0)  # BEGIN, lock, check, write, COMMIT
 
 
 def test_a_read_named_ahead_that_fails_fails_only_when_it_runs(host: Host, cal: Collection) -> None:
