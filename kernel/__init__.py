@@ -45,7 +45,7 @@ from kernel.types import (
     Rejected,
     Resource,
 )
-from kernel.writes import etag_matches, make_etag
+from kernel.writes import ABSENT, etag_matches, make_etag
 from kernel.zones import ZoneRefused
 
 #: Kernel modules plugins may import as a whole (``from kernel import recurrence``,
@@ -64,6 +64,7 @@ PUBLIC_MODULES = (
 )
 
 __all__ = [
+    "ABSENT",
     "CHALLENGE",
     "COMPONENTS",
     "EVERYONE",

@@ -85,6 +85,18 @@ class _Guard:
             raise StaleRow("the row trusted has changed") from error
 
 
+class Absent:
+    """What a caller read at a name before a write when it found no row there
+    (``put_object(expected=ABSENT)``)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+#: ``put_object``'s ``expected`` when the caller read the name and found nothing there.
+ABSENT = Absent()
+
+
 class Stored(NamedTuple):
     """What ``put_object`` stored: the resource, whether it was created, and whether the
     stored bytes differ from the data given (repaired by ``kernel.ingest``)."""
@@ -189,7 +201,7 @@ class Writes:
         source: str = "api",
         properties: dict[str, str | None] | None = None,
         keep_uid: bool = False,
-        expected: Resource | None = None,
+        expected: Resource | Absent | None = None,
     ) -> Stored:
         """Create or replace a resource; returns (resource, created, rewritten).
 
@@ -206,10 +218,14 @@ class Writes:
         RFC 4791 5.3.2.1 asks of CalDAV clients); mirrors of another store leave it off.
 
         ``expected``: the row the caller read at ``name`` before the call (a request's resolving
-        read), if any. A replace that keeps the row's UID then trusts it instead of reading the
-        row again under the write lock, and a check sent with its writes makes sure it has not
-        changed (``store.guard_row``): on PostgreSQL such a transaction is one round trip. When
-        it has changed, the write runs again, reading the row.
+        read), if any, or :data:`ABSENT` when it found none there. A replace that keeps the
+        row's UID then trusts it instead of reading the row again under the write lock, and a
+        check sent with its writes makes sure it has not changed (``store.guard_row``); a
+        create trusts the name to be free, checked with its writes as the UID's being unused
+        is (``store.guard_absent``), and takes a new row's id before its transaction
+        (``store.new_resource_id``, named ahead by a request). On PostgreSQL either
+        transaction is then one round trip. When what was trusted has changed, the write runs
+        again, reading the row.
         """
         name = canonical_name(name)
         check_segment(name)
@@ -226,17 +242,19 @@ class Writes:
             if_match=if_match, if_none_match=if_none_match, if_unmodified_since=if_unmodified_since,
             source=source, properties=properties, keep_uid=keep_uid,
         )
-        same_uid = parsed is None or (isinstance(parsed, tuple) and expected is not None and parsed[2].uid == expected.uid)
+        same_uid = parsed is None or isinstance(expected, Absent) or (
+            isinstance(parsed, tuple) and expected is not None and parsed[2].uid == expected.uid)
         return self._trusting(put, expected if same_uid else None, collection, name)
 
-    def _trusting(self, write: Callable[[Resource | None], _T], expected: Resource | None, collection: Collection,
-                  name: str) -> _T:
-        """``write(trusted)`` (``put_object``, ``delete_object``) with ``expected`` trusted as the
-        row at ``name`` when it is that collection's row of that name and no transaction is open
+    def _trusting(self, write: Callable[[Resource | Absent | None], _T], expected: Resource | Absent | None,
+                  collection: Collection, name: str) -> _T:
+        """``write(trusted)`` (``put_object``, ``delete_object``) with ``expected`` trusted as what
+        is at ``name`` (the collection's row of that name, or none) when no transaction is open
         (one that is holds the write lock already, and may have changed the row); again with
-        nothing trusted when the row had changed (StaleRow)."""
-        if expected is not None and expected.collection_id == collection.id and expected.name == name and (
-                not self.store.transaction.active):
+        nothing trusted when that had changed (StaleRow)."""
+        fits = isinstance(expected, Absent) or (
+            expected is not None and expected.collection_id == collection.id and expected.name == name)
+        if fits and not self.store.transaction.active:
             try:
                 return write(expected)
             except StaleRow:
@@ -249,7 +267,7 @@ class Writes:
         name: str,
         data: bytes,
         parsed: tuple[bytes, icalendar.Calendar, ObjectInfo] | Rejected | OverBudget | None,
-        trusted: Resource | None,
+        trusted: Resource | Absent | None,
         *,
         principal: Principal | None,
         content_type: str | None,
@@ -260,17 +278,22 @@ class Writes:
         properties: dict[str, str | None] | None,
         keep_uid: bool,
     ) -> Stored:
-        """:meth:`put_object` of a parsed body; with ``trusted``, the row at the name as read
+        """:meth:`put_object` of a parsed body; with ``trusted``, what is at the name as read
         before (StaleRow when it has changed since: nothing is written)."""
         given = data
-        guard = _Guard(self.store, trusted)
+        guard = _Guard(self.store, trusted if isinstance(trusted, Resource) else None)
+        new_id = self.store.new_resource_id() if isinstance(trusted, Absent) else None
         # what validate_object implementations will read rides with the write's first round
         # trip (a write forgets it: the deferred block below sends nothing ahead)
         with guard, self.transaction(), self.store.expecting(lambda: self._reads_ahead(collection)):
             self._require(principal, "write", collection)
             uid = parsed[2].uid if isinstance(parsed, tuple) else None
-            target = WriteTarget(trusted, None, None) if trusted else self.store.resource_for_write(
-                collection.id, name, uid)
+            if isinstance(trusted, Absent):
+                target = WriteTarget(None, None, new_id)
+                self.store.guard_absent(collection.id, name, uid)
+            else:
+                target = WriteTarget(trusted, None, None) if trusted else self.store.resource_for_write(
+                    collection.id, name, uid)
             old = target.old
             _check_conditions(old, if_match, if_none_match, if_unmodified_since)
             calendar = info = None

@@ -147,19 +147,19 @@ class Store(
     def refuse_if(self, statement: tuple[str, Any], refusal: Exception) -> None:
         """Inside a write transaction: refuse it with ``refusal`` when the read ``statement``
         finds a row, as the transaction sees the database (a check under the write lock, for
-        a ``validate_*`` hook). SQLite, and PostgreSQL in a nested transaction, read at once
-        and raise. In PostgreSQL's outermost transaction the check is sent at the start of
-        the transaction's next deferred block (:meth:`deferred`: a write's rows), so it costs
-        no round trip of its own; when it finds a row the block's writes and the COMMIT fail,
-        and the transaction raises ``refusal``. A check no block sent runs before the COMMIT."""
+        a ``validate_*`` hook). SQLite reads at once and raises. On PostgreSQL the check is
+        sent at the start of the transaction's next deferred block (:meth:`deferred`: a
+        write's rows), so it costs no round trip of its own; when it finds a row the block's
+        writes fail, and the transaction raises ``refusal``. A check no block sent runs before
+        the COMMIT; one of a nested transaction rolled back before it was sent is dropped."""
         slot = self.connections.slot()
         if not slot.depth:
             raise RuntimeError("store.refuse_if() outside a transaction")
-        if self.dialect == "sqlite" or slot.depth > 1:
+        if self.dialect == "sqlite":
             if self.execute(*statement).fetchone() is not None:
                 raise refusal
             return
-        self.conn.refuse_if(*statement, refusal)  # type: ignore[attr-defined]
+        self.conn.refuse_if(*statement, refusal, slot.depth)  # type: ignore[attr-defined]
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

@@ -85,7 +85,7 @@ class PgConnection:
         self._expected: list[tuple[str, Any]] = []
         self._answered: dict[tuple[str, str], list[Any]] = {}
         self._in_order = 0  # depth of in_order() blocks
-        self._refusals: list[tuple[str, Any, Exception]] = []  # checks for the transaction's next block
+        self._refusals: list[tuple[str, Any, Exception, int]] = []  # checks for the next block, with their depth
         self._sent_refusals: list[tuple[Pending, Exception]] = []
 
     def set_trace_callback(self, callback: Callable[[str], Any] | None) -> None:
@@ -115,17 +115,24 @@ class PgConnection:
             return Rejected(503, None, "The database connection was lost; try again.")
         return exc
 
-    def refuse_if(self, sql: str, params: Any, refusal: Exception) -> None:
-        """In a transaction: fail it with ``refusal`` when the read ``sql`` finds a row. The check
-        is sent at the start of the transaction's next deferred block, with its writes, and
-        fails them (and the COMMIT) when it finds one; a check no block sent runs before the
-        COMMIT (``Store.refuse_if``)."""
-        self._refusals.append((sql, params, refusal))
+    def refuse_if(self, sql: str, params: Any, refusal: Exception, depth: int) -> None:
+        """In a transaction (``depth`` transactions deep): fail it with ``refusal`` when the read
+        ``sql`` finds a row. The check is sent at the start of the next deferred block, with
+        its writes, and fails them (and the COMMIT) when it finds one; a check no block sent
+        runs before the COMMIT, and one of a nested transaction rolled back is dropped
+        (``Store.refuse_if``)."""
+        self._refusals.append((sql, params, refusal, depth))
+
+    def _drop_refusals(self, step: str) -> None:
+        """Before ``ROLLBACK TO SAVEPOINT spN``: drop the checks not sent yet of the
+        transactions it undoes (deeper than N)."""
+        depth = int(step.rpartition("sp")[2])
+        self._refusals = [refusal for refusal in self._refusals if refusal[3] <= depth]
 
     def _send_refusals(self, batch: Batch) -> None:
         """Send the checks waiting for a deferred block in ``batch``: each divides by zero
         when its read finds a row, so that its failure is told from any other."""
-        for sql, params, refusal in self._refusals:
+        for sql, params, refusal, _ in self._refusals:
             check = f"SELECT 1 / (CASE WHEN EXISTS ({sql}) THEN 0 ELSE 1 END)"
             self._traced(check)
             self._sent_refusals.append((batch.send(check, _adapt(params)), refusal))
@@ -134,7 +141,7 @@ class PgConnection:
     def _refuse_now(self) -> None:
         """Run the checks no deferred block sent (before a COMMIT), raising the first refusal."""
         refusals, self._refusals = self._refusals, []
-        for sql, params, refusal in refusals:
+        for sql, params, refusal, _ in refusals:
             if self.execute(sql, params).fetchone() is not None:
                 raise refusal
 
@@ -187,6 +194,8 @@ class PgConnection:
                 self._refuse_now()
             elif sql == "ROLLBACK":
                 self._refusals.clear()
+            elif sql.startswith("ROLLBACK TO SAVEPOINT "):
+                self._drop_refusals(sql)
         if self._batch is not None:
             self._traced(sql)
             return self._batch.send(sql, _adapt(params))

@@ -131,6 +131,8 @@ class ResourceStore:
     dialect: str
     #: :meth:`kernel.store.Store.read_together`
     read_together: Callable[..., list[list[Any]]]
+    #: :meth:`kernel.store.Store.refuse_if`
+    refuse_if: Callable[[tuple[str, Any], Exception], None]
 
     def resource(self, collection_id: int, name: str) -> Resource | None:
         """The resource ``name`` (in any Unicode normal form) in a collection, or None."""
@@ -172,6 +174,28 @@ class ResourceStore:
             return lambda: False
         sent = self.conn.execute(_GUARD_PG, (resource.id, resource.etag))
         return lambda: bool(getattr(getattr(sent, "error", None), "sqlstate", None) == _DIVISION_BY_ZERO)
+
+    def guard_absent(self, collection_id: int, name: str, uid: str | None) -> None:
+        """Inside a write transaction creating an object at ``name`` (canonical), found empty
+        before the transaction and trusted so instead of reading it again under the write
+        lock: make the transaction fail with :class:`StaleRow` when a row holds the name, or
+        another the UID, by then (``refuse_if``: on PostgreSQL the checks go with the write's
+        rows). The caller then writes again, reading both."""
+        self.refuse_if(("SELECT 1 FROM resources WHERE collection_id = ? AND name = ?", (collection_id, name)),
+                       StaleRow(f"a resource appeared at {name}"))
+        if uid is not None:
+            self.refuse_if((_by_uid(), (collection_id, uid)), StaleRow(f"a resource took the UID {uid}"))
+
+    def new_resource_id(self) -> int | None:
+        """Outside a transaction, before a create: on PostgreSQL a new resource id, reserved (a
+        read a request can name ahead, :meth:`new_resource_id_statement`); None on SQLite,
+        where the row's insert gives it."""
+        statement = self.new_resource_id_statement()
+        return None if statement is None else int(self.conn.execute(*statement).fetchone()[0])
+
+    def new_resource_id_statement(self) -> tuple[str, tuple[()]] | None:
+        """The statement :meth:`new_resource_id` runs (to name it ahead); None on SQLite."""
+        return (RESERVE_ID_PG, ()) if self.dialect == "postgresql" else None
 
     def resource_for_copy(self, collection_id: int, name: str, target_id: int, target_name: str) -> CopySource:
         """Inside the transaction copying or moving resource ``name`` of a collection to

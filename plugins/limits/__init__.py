@@ -78,15 +78,12 @@ def dav_reads_ahead(host: Host, method: str, owner: str, path: list[str]) -> lis
 @hookimpl
 def object_reads_ahead(host: Host, collection: Collection, deleting: bool) -> list[tuple[str, Any]] | None:
     """A calendar object's write reads the owner's limits, unless the request already has
-    them (a PUT read them ahead of its body), and counts the owner's objects when it creates
-    one (max_events): both ride with the write's first round trip. A delete reads neither."""
-    if deleting or collection.kind != "calendar":
+    them (a PUT read them ahead of its body): the read rides with the write's first round
+    trip. The owner's object count (max_events) is not read: it is checked with the write's
+    rows (``store.refuse_if``). A delete reads nothing."""
+    if deleting or collection.kind != "calendar" or host.request_state_known(_limits_key(collection.owner)):
         return None
-    owner = collection.owner
-    reads = [host.store.owner_count_statement(owner.id)]
-    if not host.request_state_known(_limits_key(owner)):
-        reads.append(host.store.groups_and_rows_statement(*overrides_read(owner.name)))
-    return reads
+    return [host.store.groups_and_rows_statement(*overrides_read(collection.owner.name))]
 
 
 @hookimpl

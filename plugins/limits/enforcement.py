@@ -53,15 +53,14 @@ def check_object(settings: Settings, tx: Store, write: ObjectWrite, limits_of: L
             )
         if write.calendar is not None:
             check_dates(settings, write.calendar, write.info, instances)
-    if write.action == "create":
+    if write.action == "create":  # checked with the write's rows (on PostgreSQL no round trip of its own)
         events = limits["max_events"].value
-        held = tx.count_resources(owner_id=owner.id)
-        if held >= events:
-            raise Rejected(
-                QUOTA_STATUS,
-                TEAMCAL + "max-events",
-                f"{owner.name} already holds {held} calendar objects, the limit is {events}.",
-            )
+        count, values = tx.owner_count_statement(owner.id)
+        tx.refuse_if((f"SELECT 1 WHERE ({count}) >= ?", (*values, events)), Rejected(
+            QUOTA_STATUS,
+            TEAMCAL + "max-events",
+            f"{owner.name} holds as many calendar objects as the limit allows ({events}).",
+        ))
 
 
 def check_calendar(tx: Store, op: CalendarOp, limits_of: LimitsOf) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 from collections.abc import Callable
@@ -421,8 +422,8 @@ def test_reads_after_an_in_order_block_are_not_older_than_its_own(host: Host, ca
 def test_a_refusal_checked_under_the_write_lock_goes_with_the_writes(host: Host, cal: Collection) -> None:
     """``store.refuse_if``: a transaction is refused (the refusal raised, nothing written) when
     the check finds a row, and goes on when it finds none; on PostgreSQL the check of the
-    outermost transaction goes with its deferred writes, no round trip of its own (with no
-    deferred block, before the COMMIT); in a nested transaction it is read at once."""
+    transaction goes with its deferred writes, no round trip of its own (with no deferred
+    block, before the COMMIT); a nested transaction's holds unless it is rolled back."""
     store = host.store
     taken = ("SELECT 1 FROM notes_items WHERE collection_id = ? AND key = ?", (cal.id, "taken"))
     refusal = Rejected(409, None, "taken")
@@ -441,14 +442,20 @@ def test_a_refusal_checked_under_the_write_lock_goes_with_the_writes(host: Host,
         with pytest.raises(Rejected) as refused:
             write(key, deferred=deferred)
         assert refused.value is refusal
-    with pytest.raises(Rejected), store.transaction():
-        with store.transaction():  # nested: read at once
+    with pytest.raises(Rejected), store.transaction():  # a nested transaction's check holds for the whole
+        with store.transaction():
             store.refuse_if(taken, refusal)
-            raise AssertionError("not reached")
+        store.execute(INSERT, (cal.id, "n", "body"))
+    with store.transaction():  # ... unless that nested transaction is rolled back
+        with contextlib.suppress(ValueError, Rejected), store.transaction():
+            store.refuse_if(taken, refusal)  # SQLite raises here; PostgreSQL drops it at the rollback
+            raise ValueError("undone")
+        with store.deferred():
+            store.execute(INSERT, (cal.id, "kept", "body"))
     with pytest.raises(RuntimeError):
         store.refuse_if(taken, refusal)
     keys = [r[0] for r in store.execute("SELECT key FROM notes_items ORDER BY key").fetchall()]
-    assert keys == ["a", "taken"]
+    assert keys == ["a", "kept", "taken"]
     assert len(trips) == (1 if store.dialect == "postgresql" else 0)  # BEGIN, lock, check, write, COMMIT
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernel import Rejected, ical, make_etag
+from kernel import ABSENT, Rejected, ical, make_etag
 from kernel.host import Host
 from kernel.testing import add_user
 
@@ -183,6 +183,39 @@ def test_a_row_read_before_the_write_is_trusted_only_while_it_is_current(host: H
     with pytest.raises(Rejected) as err:
         host.writes.delete_object(work, "o.ics", principal=bob, expected=other)
     assert err.value.status == 404 and host.store.resource(work.id, "o.ics") == other
+
+
+def test_a_name_read_empty_is_trusted_only_while_it_is(host: Host, cal, recorder: Recorder) -> None:
+    """``expected=ABSENT`` (a request found nothing at the name): a create trusts the name to be
+    free instead of reading it under the write lock, checking with its writes that neither
+    the name nor the body's UID was taken meanwhile. When one was, the write runs again
+    reading them: a replace (or a 412 under If-None-Match: *), or a UID conflict naming the
+    other object, as without the trust; nothing is written twice, one change each."""
+    alice, work = cal
+    by_name = "SELECT id, collection_id, name, etag, content_type, size, uid, component, created, modified,"
+    statements: list[str] = []
+    host.store.connections.set_tracer(statements.append)
+    try:
+        made = host.writes.put_object(work, "a.ics", event("a"), principal=alice, expected=ABSENT)
+    finally:
+        host.store.connections.set_tracer(None)
+    assert made.created and host.store.data(made.resource.id) == event("a")
+    before = statements[: next(i for i, s in enumerate(statements) if s.startswith("INSERT INTO resources"))]
+    assert not [s for s in before if s.startswith(by_name) and " AND name = " in s]  # the name was not read
+    # taken meanwhile: the write runs again on what is stored
+    with pytest.raises(Rejected) as err:
+        host.writes.put_object(work, "a.ics", event("a", summary="2"), principal=alice, if_none_match="*",
+                               expected=ABSENT)
+    assert err.value.status == 412 and host.store.data(made.resource.id) == event("a")
+    replaced = host.writes.put_object(work, "a.ics", event("a", summary="2"), principal=alice, expected=ABSENT)
+    assert not replaced.created and replaced.resource.id == made.resource.id
+    with pytest.raises(Rejected) as err:  # the UID held by another object
+        host.writes.put_object(work, "b.ics", event("a"), principal=alice, expected=ABSENT)
+    assert err.value.precondition.endswith("no-uid-conflict") and err.value.conflict.name == "a.ics"
+    assert host.store.resource(work.id, "b.ics") is None
+    kinds = [(c.name, c.kind) for c in host.store.changes_since(0, collection_id=work.id) if c.name]
+    assert kinds == [("a.ics", "created"), ("a.ics", "modified")]
+    assert [(c.name, c.kind) for c in recorder.committed if c.collection_id == work.id and c.name] == kinds
 
 
 def test_uid_conflict_names_the_other_resource(host: Host, cal) -> None:

@@ -159,26 +159,27 @@ def test_team_calendar_counts_against_its_group(deploy: Callable[..., Deployment
     refused(d, 507, TEAMCAL + "max-events", lambda: d.put(calendar_object("t2"), "t2.ics", collection=team))
 
 
-def test_hook_object_reads_ahead_names_the_owners_limits_and_count_once_per_write(
+def test_hook_object_reads_ahead_names_the_owners_limits_and_the_count_goes_with_the_write(
     deploy: Callable[..., Deployment],
 ) -> None:
-    """What max_events and the other limits read in an object's write transaction is named
-    ahead of it (on PostgreSQL it goes with the read of the old row): the owner's count, and
-    the owner's limits unless the HTTP request has them already (a PUT reads them ahead of
-    its body). Each runs once per write, and the limit still holds: the last object at the
-    limit is stored, one more refused, and a replace at the limit accepted."""
+    """What the limits read in an object's write transaction is named ahead of it (on
+    PostgreSQL it goes with the read of the old row): the owner's limits, unless the HTTP
+    request has them already (a PUT reads them ahead of its body). The owner's object count
+    is not read: max_events is checked with the write's rows (``store.refuse_if``), once per
+    create. The limit still holds: the last object at the limit is stored, one more
+    refused, and a replace at the limit accepted."""
     d = deploy("[limits]\nmax_events = 3\n", enabled=("limits", "caldav_server"))
     store = d.host.store
     plain = d.host.writes.create_collection(d.alice, "files", "plain", principal=d.alice)
     hook = d.host.hook.object_reads_ahead
     named = [read for answer in hook(host=d.host, collection=d.cal, deleting=False) for read in answer or ()]
-    assert named == [store.owner_count_statement(d.alice.id), store.groups_and_rows_statement(*overrides_read("alice"))]
+    assert named == [store.groups_and_rows_statement(*overrides_read("alice"))]
     assert not any(hook(host=d.host, collection=plain, deleting=False))
-    assert not any(hook(host=d.host, collection=d.cal, deleting=True))  # a delete reads neither
-    starts = [sql.partition("?")[0] for sql, _ in named]  # SQLite traces a statement with its values
+    assert not any(hook(host=d.host, collection=d.cal, deleting=True))  # a delete reads nothing
+    limits = named[0][0].partition("?")[0]  # SQLite traces a statement with its values
 
     def runs(statements: list[str]) -> list[int]:
-        return [sum(statement.startswith(start) for statement in statements) for start in starts]
+        return [sum(s.startswith(limits) for s in statements), sum("sum(object_count)" in s for s in statements)]
 
     for name in ("e1.ics", "e2.ics"):
         with store.traced() as statements:
@@ -191,6 +192,9 @@ def test_hook_object_reads_ahead_names_the_owners_limits_and_count_once_per_writ
     assert runs(statements) == [1, 1], statements  # the limits once: read ahead of the body, kept
     refused(d, 507, TEAMCAL + "max-events", lambda: d.put(calendar_object("e4"), "e4.ics"))
     d.put(calendar_object("e1", summary="replaced"), "e1.ics")
+    with store.traced() as statements:
+        d.put(calendar_object("e2", summary="replaced"), "e2.ics")
+    assert runs(statements)[1] == 0, "a replace does not count"
 
 
 def test_hook_validate_calendar(deploy: Callable[..., Deployment]) -> None:

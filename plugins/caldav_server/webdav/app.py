@@ -233,6 +233,8 @@ class DavApp:
             locked.append("/" + destination.decode("utf-8").rstrip("/"))
         if locked:
             reads.append(self.locks.covering_statement(locked))
+        if request.method == "PUT":  # a new object's row id, taken before its transaction (put_object)
+            reads.append(self.host.store.new_resource_id_statement())
         if request.method == "PROPFIND" and len(segments) == 2 and segments[0] in (HOMES, PRINCIPALS):
             # the dead properties of a principal or a home, where a live one asked for is not found
             scope = "home" if segments[0] == HOMES else "principal"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
+from kernel import ABSENT
 from plugins.caldav_server.webdav.conditions import http_time
 from plugins.caldav_server.webdav.errors import DavError
 from plugins.caldav_server.webdav.resolve import Target, collection_target
@@ -64,7 +65,7 @@ def put(ctx: DavContext) -> Response:
         if_unmodified_since=http_time(headers.get("if-unmodified-since")),
         source="caldav",
         keep_uid=True,
-        expected=target.resource,
+        expected=target.resource if target.resource is not None else ABSENT,  # what the URL resolved to
     )
     answer = {} if stored.rewritten else {"ETag": stored.resource.etag}
     return Response(status_code=201 if stored.created else 204, headers=answer)
