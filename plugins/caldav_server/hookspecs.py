@@ -58,6 +58,17 @@ def dav_properties(
 
 
 @hookspec
+def dav_properties_ahead(host: HostAPI, principal: Principal, collections: list[Collection]) -> None:
+    """The ``dav_properties`` of these collections are about to be asked, one after another
+    (a PROPFIND Depth 1 lists them as members): read what they need for all of them at once.
+
+    Called once per listing, before its first ``dav_properties`` call, and only when one is
+    made. On PostgreSQL, reads named ahead (``host.store.expecting``) go in one round trip:
+    the limits plugin reads the limits of every owner of the listed calendars so.
+    """
+
+
+@hookspec
 def dav_reports(host: HostAPI) -> dict[str, Callable[..., Any]]:
     """Extra REPORTs: ``{Clark name of the report's root element: handler}``.
 

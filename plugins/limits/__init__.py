@@ -75,6 +75,20 @@ def dav_reads_ahead(host: Host, method: str, owner: str, path: list[str]) -> lis
     return [host.store.groups_and_rows_statement(*overrides_read(owner))]
 
 
+@hookimpl(optionalhook=True)
+def dav_properties_ahead(host: Host, principal: Principal, collections: list[Collection]) -> None:
+    """A listing's calendars advertise their owners' limits (``dav_properties``): the limits of
+    all the owners not read yet are read at once (on PostgreSQL one round trip for all)."""
+    owners = {c.owner.id: c.owner for c in collections if c.kind == "calendar"}
+    missing = [owner for owner in owners.values() if not host.request_state_known(_limits_key(owner))]
+    if len(missing) < 2:
+        return
+    read = limits_of(host, host.store)
+    with host.store.expecting(lambda: [host.store.groups_and_rows_statement(*overrides_read(o.name)) for o in missing]):
+        for owner in missing:
+            read(owner)
+
+
 @hookimpl
 def object_reads_ahead(host: Host, collection: Collection, deleting: bool) -> list[tuple[str, Any]] | None:
     """A calendar object's write reads the owner's limits, unless the request already has

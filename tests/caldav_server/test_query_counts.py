@@ -19,6 +19,8 @@ from kernel.testing.postgres import round_trips
 from tests.caldav_server.conftest import PASSWORD
 
 PROPFIND = b'<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:getcontenttype/><D:resourcetype/></D:prop></D:propfind>'
+MAX_SIZE = (f'<D:propfind xmlns:D="DAV:" xmlns:C="{CALDAV}"><D:prop><D:resourcetype/><C:max-resource-size/>'
+            "</D:prop></D:propfind>").encode()
 WEEK = (
     f'<C:calendar-query xmlns:D="DAV:" xmlns:C="{CALDAV}"><D:prop><D:getetag/><C:calendar-data/></D:prop>'
     '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
@@ -148,6 +150,39 @@ def test_a_home_listing_costs_the_same_for_1_and_4_team_and_granted_calendars(tm
             assert f"/dav/cal/bob/{collection.owner.name}~{collection.path}/<" in response.text, collection.path
         counts.append(count)
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.postgresql_only
+def test_a_home_listing_reads_the_limits_of_every_other_owner_in_one_round_trip(tmp_path: Path) -> None:
+    """A home listing's team and granted calendars advertise their owners' limits: the limits
+    plugin reads those of every owner at once (``dav_properties_ahead``), so the listing
+    takes as many round trips for calendars of 2 other owners as of 4: the account with
+    everything named ahead, the calendars' dead properties, the other owners' limits."""
+    counts = []
+    for owners in (2, 4):
+        (tmp_path / str(owners)).mkdir()
+        host = make_host(tmp_path / str(owners), ["caldav_server", "limits"])
+        bob = add_user(host, "bob", PASSWORD)
+        team = add_group(host, "team", [bob])
+        host.writes.create_collection(team, "t", "calendar", principal=None)
+        for i in range(owners - 1):
+            lender = add_user(host, f"lender{i}", PASSWORD)
+            set_grant(host, host.writes.create_collection(lender, "g", "calendar", principal=lender), "bob", "read")
+        host.writes.create_collection(bob, "own", "calendar", principal=bob)
+
+        async def run(host: Host = host, owners: int = owners) -> int:
+            async with asgi_client(host, "bob", PASSWORD) as client:
+                counted = functools.partial(trips_of, host, client)
+                for _ in range(3):  # the first rounds open the worker threads' connections
+                    trips, answer = await counted("PROPFIND", "/dav/cal/bob/", 207, content=MAX_SIZE, headers={"Depth": "1"})
+                    assert answer.text.count("max-resource-size>") == 2 * (owners + 1), answer.text  # own, team, lent
+                return trips
+
+        try:
+            counts.append(asyncio.run(run()))
+        finally:
+            host.close()
+    assert counts == [3, 3], counts
 
 
 def test_a_put_reads_each_thing_once_before_its_transaction(tmp_path: Path) -> None:

@@ -62,6 +62,8 @@ class DavContext:
         #: True when the body was read after ``prepare`` (a big or chunked one): time passed
         #: between the two, so what ``prepare`` checked may have changed.
         self.body_late = False
+        #: Member collections a listing is about to evaluate, for ``dav_properties_ahead``.
+        self.listed: list[Collection] = []
 
     # -- access -----------------------------------------------------------------------
 
@@ -121,6 +123,9 @@ class DavContext:
         """What ``dav_properties`` implementations add for a collection or resource (name -> XML)."""
         if target.collection is None or target.kind == "unmapped":
             return {}
+        if self.listed and target.collection in self.listed:  # the first of a listing's members
+            listed, self.listed = self.listed, []
+            self.host.hook.dav_properties_ahead(host=self.host, principal=self.principal, collections=listed)
         found: dict[str, str] = {}
         for answer in self.host.hook.dav_properties(
             host=self.host, principal=self.principal, collection=target.collection, resource=target.resource

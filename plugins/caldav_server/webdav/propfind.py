@@ -108,6 +108,7 @@ def _with_dead_properties(ctx: DavContext, children: list[Target]) -> Iterator[t
     """Member collections with getters of their dead properties, read for all of them in one
     query when the request needs them."""
     dead = CollectionProperties(ctx.store, [child.collection.id for child in children if child.collection])
+    ctx.listed = [child.collection for child in children if child.collection]  # dav_properties_ahead
     for child in children:
         assert child.collection is not None
         yield child, dead.getter(child.collection.id)
