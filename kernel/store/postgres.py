@@ -225,8 +225,11 @@ class PgConnection:
 
     def _send_expected(self, sql: str, params: Any) -> Any:
         """Run ``sql`` with the reads named ahead after it, in one batch; keep their rows.
-        A read ahead that fails is only not answered: it runs again when its turn comes."""
-        expected, self._expected = self._expected, []
+        A read ahead that fails is only not answered: it runs again when its turn comes.
+        Each is sent once: one named twice, or the same as ``sql``, is not sent again."""
+        unique = {_statement_key(statement, values): (statement, values) for statement, values in self._expected}
+        unique.pop(_statement_key(sql, params), None)
+        expected, self._expected = list(unique.values()), []
         self._traced(sql, *(statement for statement, _ in expected))
         batch, sent = send_all(self.wire, [(sql, _adapt(params)), *((s, _adapt(v)) for s, v in expected)])
         first = sent[0]

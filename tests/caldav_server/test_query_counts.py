@@ -153,7 +153,7 @@ def test_a_home_listing_costs_the_same_for_1_and_4_team_and_granted_calendars(tm
 
 
 @pytest.mark.postgresql_only
-def test_a_home_listing_reads_the_limits_of_every_other_owner_in_one_round_trip(tmp_path: Path) -> None:
+def test_hook_dav_properties_ahead_reads_the_limits_of_every_other_owner_at_once(tmp_path: Path) -> None:
     """A home listing's team and granted calendars advertise their owners' limits: the limits
     plugin reads those of every owner at once (``dav_properties_ahead``), so the listing
     takes as many round trips for calendars of 2 other owners as of 4: the account with
