@@ -196,6 +196,22 @@ def test_racing_puts_on_one_etag_have_one_winner_and_no_mixed_body(deployment: D
     assert alice.get(team + "new.ics").content == event("new", summary=str(statuses.index(201)))
 
 
+def test_racing_creates_of_one_uid_under_other_names_have_one_winner(deployment: Deployment, alice: httpx.Client) -> None:
+    """Clients creating the same event (one UID) at names of their own, at once: each PUT
+    trusts the name it found empty, and the UID is checked with its writes, so one is stored
+    and every other gets CALDAV:no-uid-conflict naming the winner's href."""
+    team = mkcalendar(alice, owner="team")
+    answers = race(deployment, lambda client, i: client.put(team + f"copy{i}.ics", content=event("one uid", summary=str(i))))
+    statuses = [r.status_code for r in answers]
+    assert sorted(statuses) == [201] + [409] * (RACERS - 1), statuses
+    winner = f"copy{statuses.index(201)}.ics"
+    for answer in answers:
+        if answer.status_code == 409:
+            assert "no-uid-conflict" in answer.text and team + winner in answer.text, answer.text
+    listing = alice.request("PROPFIND", team, headers={"Depth": "1"})
+    assert listing.text.count(".ics</") == 1 and winner in listing.text
+
+
 def test_an_expired_lock_lets_another_client_write(alice: httpx.Client, bob: httpx.Client) -> None:
     team = mkcalendar(alice, owner="team")
     alice.put(team + "x.ics", content=event("expiring"))
