@@ -361,7 +361,8 @@ class Host:
         self, principal: Principal, collections: list[Collection], roles: dict[int, bool],
         grants: dict[int, list[tuple[int, Privilege]]],
     ) -> dict[int, frozenset[str]]:
-        """:meth:`privileges_of`, the principal's group ``roles`` and the collections' ``grants`` read."""
+        """:meth:`privileges_of` from what it reads: the principal's group ``roles`` and the
+        collections' ``grants`` (``store.reach`` reads both for ``reachable_collections``)."""
         return {
             c.id: self._narrowed(
                 principal, c, len(PRIVILEGES) if principal.is_admin or c.owner.id == principal.id

@@ -8,10 +8,10 @@ occurrence's start, end and RECURRENCE-ID as the kernel's expansion made them, a
 lines of its text (``plugins.web.eventtext``); any other (a series with overrides, one
 indexed short of the range) is expanded within the range by the kernel's bounded
 expansion (``kernel.recurrence``, the same that indexes and answers CalDAV queries). So
-overrides, EXDATEs and time zones come out as a CalDAV client would see them. What is read of each object is kept by its ETag
-(``plugins.web.readings``), so a range shown again parses nothing. Floating times
-and all-day dates are read in the browser's zone. Everything spends from the
-request's budget (507 past it).
+overrides, EXDATEs and time zones come out as a CalDAV client would see them. What is
+read of each object is kept by its ETag (``plugins.web.readings``), so a range shown
+again parses nothing. Floating times and all-day dates are read in the browser's zone.
+Everything spends from the request's budget (507 past it).
 """
 
 from __future__ import annotations
