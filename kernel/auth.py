@@ -203,9 +203,6 @@ class PasswordChecks:
         self.threads.close()
 
 
-
-
-
 class BasicAuth:
     """The kernel's own ``authenticate`` implementation: HTTP Basic against stored hashes."""
 

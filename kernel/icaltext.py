@@ -39,8 +39,12 @@ from kernel import zones
 from kernel.budget import Budget
 
 _BOM = "\ufeff"
-#: icalendar's unfolding (a line break followed by a space or tab continues the line).
-_UNFOLD = re.compile(r"(?:(?<!\n)\r\n|(?<![\r\n])\n)(?:\r?\n)*[ \t]")
+#: icalendar's unfolding (a line break followed by a space or tab continues the line), as its
+#: own pattern matches: a run of line breaks then a blank, taken from the run's first break.
+#: Written so that every match starts at a CR or LF the regular expression engine scans for,
+#: with the look back after it (icalendar's pattern starts with it, and is tried at every
+#: character: 60 us for an object of 1.2 KB, against 12 us).
+_UNFOLD = re.compile(r"(?:\r(?<!\n\r)\n|\n(?<![\r\n]\n))(?:\r?\n)*[ \t]")
 _HIDDEN = "X-TEAMCAL-HIDDEN-TZID"
 _TZID_LINE = re.compile(r"(?:^|(?<=\n))TZID(?=[;:])", re.I)
 _HIDDEN_LINE = re.compile(rf"(?:^|(?<=\n)){_HIDDEN}(?=[;:])", re.I)
@@ -66,6 +70,16 @@ def crlf_lines(data: bytes) -> bytes:
     return _LINE_BREAK.sub(b"\r\n", data)
 
 
+def unfold(text: str) -> str:
+    """``text`` with its folded lines joined, exactly as icalendar unfolds them.
+
+    Every fold ends in a line feed and a blank, so text without one is returned as it is.
+    """
+    if "\n " not in text and "\n\t" not in text:
+        return text
+    return _UNFOLD.sub("", text)
+
+
 @functools.lru_cache(maxsize=1024)
 def is_iana(name: str) -> bool:
     """Whether a TZID is a time zone name the IANA database (zoneinfo) knows."""
@@ -86,7 +100,7 @@ def read_calendar(data: bytes | str, budget: Budget | None = None) -> icalendar.
     text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
     if text.startswith(_BOM):
         text = text[1:]
-    text = _UNFOLD.sub("", text)
+    text = unfold(text)
     hiding = _VTIMEZONE.search(text) is not None
     if hiding:
         if _HIDDEN_LINE.search(text):
@@ -125,7 +139,7 @@ def _parse(text: str) -> icalendar.Component:
     """The one component ``text`` holds, as ``icalendar.Calendar.from_ical`` reads it."""
     # icalendar's own reading unfolds once more before it splits the lines
     lines: list[Contentline] = [
-        _Line(line) for line in _NEWLINE.split(_UNFOLD.sub("", text)) if line  # type: ignore[no-untyped-call]  # unannotated upstream
+        _Line(line) for line in _NEWLINE.split(unfold(text)) if line  # type: ignore[no-untyped-call]  # unannotated upstream
     ]
     classes = cast(ComponentFactory, _CalendarClasses)  # the parser asks only get_component_class
     components = CalendarIcalParser(lines, classes, icalendar.Calendar.types_factory).parse()

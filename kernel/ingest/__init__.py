@@ -30,8 +30,6 @@ from kernel.ingest import properties, text, times, timezones
 from kernel.ingest.rules import Draft, Repair, calendar_repair, text_repair
 from kernel.types import Rejected
 
-__all__ = ["REPAIRS", "Draft", "Ingested", "Repair", "calendar_repair", "repair", "text_repair"]
-
 log = logging.getLogger("teamcal.ingest")
 
 #: The repairs in the order they run.

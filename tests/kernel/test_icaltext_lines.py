@@ -7,9 +7,9 @@ import icalendar
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from icalendar.parser.content_line import Contentline
+from icalendar.parser.content_line import UFOLD, Contentline
 
-from kernel.icaltext import _Line, read_calendar
+from kernel.icaltext import _Line, read_calendar, unfold
 
 #: Characters that steer the splitter: delimiters, quotes, escapes, RFC 6868 carets, percent
 #: signs, list commas, blanks, controls and non-ASCII letters, beside plain ones.
@@ -49,6 +49,26 @@ def split(line: Contentline) -> object:
 @given(lines())
 def test_a_line_splits_as_icalendar_splits_it(line: str) -> None:
     assert split(_Line(line)) == split(Contentline(line))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(["\r", "\n", "\r\n", " ", "\t", "a", "\r\n "]), max_size=16).map("".join))
+def test_text_unfolds_as_icalendar_unfolds_it(text: str) -> None:
+    """Line breaks of every kind, runs of them, blanks and text: joined exactly where icalendar joins."""
+    assert unfold(text) == UFOLD.sub("", text)
+
+
+@pytest.mark.parametrize("text, unfolded", [
+    ("A:b\r\n c\r\n", "A:bc\r\n"),
+    ("A:b\n\tc", "A:bc"),
+    ("A:b\r\n\r\n c", "A:bc"),
+    ("A:b\r\n\n\r\n\tc\r\nB:d", "A:bc\r\nB:d"),
+    ("\r\n c", "c"),
+    ("A:b\r c", "A:b\r c"),
+    ("A:b c\r\nB:d", "A:b c\r\nB:d"),
+])
+def test_folds_joined(text: str, unfolded: str) -> None:
+    assert unfold(text) == unfolded == UFOLD.sub("", text)
 
 
 @pytest.mark.parametrize("line, plain", [
