@@ -155,15 +155,26 @@ class PgConnection:
         self._sent_refusals.clear()
         self._opening = statements
 
-    def expect(self, statements: Sequence[tuple[str, Any]]) -> None:
+    def expect(self, statements: Sequence[tuple[str, Any]]) -> list[tuple[str, str]]:
         """Reads this thread will soon run: they are sent after the next statement, in its
         round trip (outside a transaction, one that runs alone; in one, the next that waits
         for the server), and when they run they are answered from what came back. Opening a
         transaction, a write, or :meth:`forget_expected` forgets them. A statement that is
         not a read is never sent ahead: it runs when its turn comes. A read ahead that fails
         fails only when it runs: in a transaction they go in a savepoint of their own, which
-        is rolled back then, so the transaction goes on."""
-        self._expected.extend(statement for statement in statements if _is_read(statement[0]))
+        is rolled back then, so the transaction goes on. Returns the keys of the reads this
+        call added (not named already), for :meth:`forget_expected` to forget those alone."""
+        known = {_statement_key(sql, params) for sql, params in self._expected} | set(self._answered)
+        added: list[tuple[str, str]] = []
+        for sql, params in statements:
+            if not _is_read(sql):
+                continue
+            key = _statement_key(sql, params)
+            if key not in known:
+                known.add(key)
+                added.append(key)
+                self._expected.append((sql, params))
+        return added
 
     @contextmanager
     def in_order(self) -> Iterator[None]:
@@ -175,10 +186,19 @@ class PgConnection:
         finally:
             self._in_order -= 1
 
-    def forget_expected(self) -> None:
-        """Forget the reads named ahead, sent or not."""
-        self._expected.clear()
-        self._answered.clear()
+    def forget_expected(self, keys: Sequence[tuple[str, str]] | None = None) -> None:
+        """Forget the reads named ahead, sent or not: all of them, or those of ``keys``
+        (as :meth:`expect` returned them)."""
+        if keys is None:
+            self._expected.clear()
+            self._answered.clear()
+            return
+        if not keys:
+            return
+        drop = set(keys)
+        self._expected = [(sql, params) for sql, params in self._expected if _statement_key(sql, params) not in drop]
+        for key in drop:
+            self._answered.pop(key, None)
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run one statement; returns its rows as a cursor (:class:`pg_wire.Rows`; None for a

@@ -348,6 +348,22 @@ def test_reads_named_ahead_are_answered_as_if_run_then(host: Host, cal: Collecti
     assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("<a>",)]  # after the block: read as usual
 
 
+def test_a_nested_block_forgets_only_the_reads_it_named(host: Host, cal: Collection) -> None:
+    """A ``store.expecting`` block inside another forgets, at its end, what it named and did not
+    run, not what the enclosing block named: on PostgreSQL the enclosing block's reads are still
+    answered from the first round trip; the inner block's are read again."""
+    store = host.store
+    store.executemany(INSERT, [(cal.id, key, f"<{key}>") for key in "abc"])
+    postgresql = store.dialect == "postgresql"
+    with store.expecting(lambda: [(BODY_OF, (cal.id, "a")), (BODY_OF, (cal.id, "b"))]):
+        with round_trips(store) if postgresql else nullcontext([]) as trips:
+            with store.expecting(lambda: [(BODY_OF, (cal.id, "c")), (BODY_OF, (cal.id, "b"))]):
+                assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("<a>",)]  # b and c go with it
+            assert store.execute(BODY_OF, (cal.id, "b")).fetchall() == [("<b>",)]  # the outer block's: kept
+            assert store.execute(BODY_OF, (cal.id, "c")).fetchall() == [("<c>",)]  # the inner block's: read again
+        assert len(trips) == (2 if postgresql else 0)
+
+
 def test_reads_named_ahead_never_answer_older_than_this_threads_writes(host: Host, cal: Collection) -> None:
     """What the thread writes (in a transaction or not) after the reads went out makes them
     run again; a read the block did not run is not kept for a later one."""
