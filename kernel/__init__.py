@@ -24,7 +24,7 @@ from kernel.jobs import Job
 from kernel.leases import Leases
 from kernel.names import canonical_name, check_segment
 from kernel.protocols import HostAPI
-from kernel.store import EVERYONE, Store
+from kernel.store import EVERYONE, Reach, Store
 from kernel.store.tables import Column, Index, Migrations, Migrator, Table
 from kernel.subcommands import Commands
 from kernel.types import (
@@ -100,6 +100,7 @@ __all__ = [
     "PasswordCheck",
     "Principal",
     "PropertyWrite",
+    "Reach",
     "Rejected",
     "Resource",
     "SecretColumn",

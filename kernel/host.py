@@ -23,7 +23,7 @@ from kernel.jobs import JobSchedule
 from kernel.leases import Leases
 from kernel.plugins import available_plugins, declared_settings, load_plugins, new_manager, register
 from kernel.request_state import request_state, request_state_known
-from kernel.store import EVERYONE, Store, StoreUnavailable, open_backend
+from kernel.store import EVERYONE, Reach, Store, StoreUnavailable, open_backend
 from kernel.store.backup import keep_automatic
 from kernel.store.tables import Migrations, SchemaError
 from kernel.types import PRIVILEGES, Change, Collection, Principal, Privilege
@@ -347,11 +347,20 @@ class Host:
         """
         return self.privileges_of(principal, [collection])[collection.id]
 
-    def privileges_of(self, principal: Principal | None, collections: list[Collection]) -> dict[int, frozenset[str]]:
+    def privileges_of(
+        self, principal: Principal | None, collections: list[Collection], *, reach: Reach | None = None
+    ) -> dict[int, frozenset[str]]:
         """:meth:`privileges` of several collections, by id: the principal's groups and the
-        collections' grants read once for all of them (a listing of what one may see)."""
+        collections' grants read once for all of them (a listing of what one may see).
+
+        ``reach``: ``store.reach`` of ``principal``, read already (for a page that asks many
+        such questions): nothing more is read. It holds every grant that can count, since a
+        collection granted to the principal, one of its groups or everyone is in it.
+        """
         if principal is None:
             return {c.id: frozenset() for c in collections}
+        if reach is not None:
+            return self._privileges_from(principal, collections, reach.roles, reach.grants)
         foreign = [c for c in collections if not (principal.is_admin or c.owner.id == principal.id)]
         roles = self.store.group_roles(principal.id) if foreign else {}
         grants = self.store.grants_of([c.id for c in foreign]) if foreign else {}
@@ -394,33 +403,41 @@ class Host:
                     privileges &= frozenset(kept)
         return privileges
 
-    def home_privileges(self, principal: Principal | None, owner: Principal) -> frozenset[str]:
+    def home_privileges(
+        self, principal: Principal | None, owner: Principal, *, reach: Reach | None = None
+    ) -> frozenset[str]:
         """What ``principal`` may do in ``owner``'s home itself (not in its collections).
 
         A home holds only collections, so "admin" there means creating, deleting and moving
         collections in it: the owner, server admins, and for a group's home its admins (and
         every member when ``team_member_privilege`` is "admin"). Other members, and anyone
-        who may read a collection of the home, may only list it ("read").
+        who may read a collection of the home, may only list it ("read"). ``reach``: as for
+        :meth:`privileges_of` (nothing more is read).
         """
         if principal is None:
             return frozenset()
         if principal.is_admin or principal.id == owner.id:
             return frozenset(PRIVILEGES)
-        roles = self.store.group_roles(principal.id)
+        roles = reach.roles if reach is not None else self.store.group_roles(principal.id)
         if owner.id in roles:
             return frozenset(PRIVILEGES) if self._member_level(roles[owner.id]) == len(PRIVILEGES) else READ_ONLY
-        if any(c.owner.id == owner.id for c in self.reachable_collections(principal)):
+        if any(c.owner.id == owner.id for c in self.reachable_collections(principal, reach=reach)):
             return READ_ONLY
         return frozenset()
 
-    def container_privileges(self, principal: Principal | None, owner: Principal, path: str) -> frozenset[str]:
+    def container_privileges(
+        self, principal: Principal | None, owner: Principal, path: str, *, reach: Reach | None = None
+    ) -> frozenset[str]:
         """What ``principal`` may do where a collection at ``path`` in ``owner``'s home is bound:
-        the parent collection, or the home for a top-level one (empty when the parent is missing)."""
+        the parent collection, or the home for a top-level one (empty when the parent is
+        missing). ``reach``: as for :meth:`privileges_of` (only a parent collection is read)."""
         parent_path = path.rpartition("/")[0]
         if not parent_path:
-            return self.home_privileges(principal, owner)
+            return self.home_privileges(principal, owner, reach=reach)
         parent = self.store.collection(owner.id, parent_path)
-        return self.privileges(principal, parent) if parent is not None else frozenset()
+        if parent is None:
+            return frozenset()
+        return self.privileges_of(principal, [parent], reach=reach)[parent.id]
 
     def _member_level(self, group_admin: bool) -> int:
         """How many of PRIVILEGES membership in a group gives on the group's collections."""
@@ -434,11 +451,12 @@ class Host:
         answers = self.hook.object_size_limit(host=self, principal=principal, collection=collection)
         return min([int(self.kernel.max_body_size), *(int(a) for a in answers if a is not None)])
 
-    def reachable_collections(self, principal: Principal) -> list[Collection]:
+    def reachable_collections(self, principal: Principal, *, reach: Reach | None = None) -> list[Collection]:
         """Collections ``principal`` can read outside its own home: its groups' top-level
         ones, then those granted to it, its groups or everyone (``store.reach``: one round trip
-        on PostgreSQL, none when named ahead by the account's name)."""
-        reach = self.store.reach(principal.name)
+        on PostgreSQL, none when named ahead by the account's name, or given as ``reach``)."""
+        if reach is None:
+            reach = self.store.reach(principal.name)
         allowed = self._privileges_from(principal, reach.collections, reach.roles, reach.grants)
         return [c for c in reach.collections if "read" in allowed[c.id]]
 

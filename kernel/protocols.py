@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from kernel.config import KernelSettings
     from kernel.encryption import SecretBox
     from kernel.leases import Leases
-    from kernel.store import Store
+    from kernel.store import Reach, Store
     from kernel.types import Collection, Principal
     from kernel.writes import Writes
 
@@ -97,18 +97,25 @@ class HostAPI(Protocol):
     def privileges(self, principal: Principal | None, collection: Collection) -> frozenset[str]:
         """What ``principal`` may do on ``collection``: a subset of ``kernel.PRIVILEGES``."""
 
-    def privileges_of(self, principal: Principal | None, collections: list[Collection]) -> dict[int, frozenset[str]]:
-        """:meth:`privileges` of several collections, by id, their groups and grants read once."""
+    def privileges_of(
+        self, principal: Principal | None, collections: list[Collection], *, reach: Reach | None = None
+    ) -> dict[int, frozenset[str]]:
+        """:meth:`privileges` of several collections, by id, their groups and grants read once
+        (not at all with ``reach``, the principal's ``store.reach``)."""
 
-    def home_privileges(self, principal: Principal | None, owner: Principal) -> frozenset[str]:
+    def home_privileges(
+        self, principal: Principal | None, owner: Principal, *, reach: Reach | None = None
+    ) -> frozenset[str]:
         """What ``principal`` may do in ``owner``'s home itself."""
 
-    def container_privileges(self, principal: Principal | None, owner: Principal, path: str) -> frozenset[str]:
+    def container_privileges(
+        self, principal: Principal | None, owner: Principal, path: str, *, reach: Reach | None = None
+    ) -> frozenset[str]:
         """What ``principal`` may do where a collection at ``path`` in ``owner``'s home is bound."""
 
     def object_size_limit(self, principal: Principal | None, collection: Collection) -> int:
         """The largest object ``principal`` may store in ``collection``, in bytes."""
 
-    def reachable_collections(self, principal: Principal) -> list[Collection]:
+    def reachable_collections(self, principal: Principal, *, reach: Reach | None = None) -> list[Collection]:
         """Collections ``principal`` can read outside its own home: its groups' top-level ones,
         then those granted to it, its groups or everyone."""

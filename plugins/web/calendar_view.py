@@ -21,7 +21,7 @@ from kernel import Rejected
 from kernel.icaltext import read_calendar
 from plugins.web import eventdata
 from plugins.web.access import readable_calendar, readable_calendars
-from plugins.web.calendars import Entry, listing, visible_calendars
+from plugins.web.calendars import Entry, listing, read_seen, visible_calendars
 from plugins.web.endpoints import WEB, WebApp
 from plugins.web.occurrences import occurrences
 
@@ -64,10 +64,12 @@ def routes(app: WebApp) -> list[BaseRoute]:
         principal = session.principal
         ids = _ids(params.get("calendars")) if params.get("calendars") is not None else None
         if ids is None:
-            chosen = [c for _, section in visible_calendars(host, principal) for c in section]
+            seen = read_seen(host, principal)
+            chosen = [c for _, section in visible_calendars(host, principal, seen) for c in section]
+            held = host.privileges_of(principal, chosen, reach=seen.reach)
         else:
             chosen = readable_calendars(host, principal, ids)
-        held = host.privileges_of(principal, chosen)
+            held = host.privileges_of(principal, chosen)
         shown = [(collection, "write" in held[collection.id]) for collection in chosen]
         found = occurrences(host, shown, int(start.timestamp()), int(end.timestamp()), tz, host.budget())
         return _json({"events": found})

@@ -25,7 +25,7 @@ from plugins.web.subscribe import APPS
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from kernel import Collection, Host, Principal
+    from kernel import Collection, Host, Principal, Reach
     from plugins.web.sessions import Session
 
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{6}(?:[0-9A-Fa-f]{2})?")
@@ -64,11 +64,12 @@ def routes(app: WebApp) -> list[BaseRoute]:
 
     def page(request: Request, session: Session, body: Any) -> Response:
         """GET: the calendars page."""
-        sections = listing(host, session.principal)
+        seen = read_seen(host, session.principal)
+        sections = listing(host, session.principal, seen)
         return app.render(
             request, "calendars.html", session=session, sections=sections,
-            owners=creatable_homes(host, session.principal), notice=DONE.get(request.query_params.get("done", "")),
-            apps=list(APPS.items()),
+            owners=creatable_homes(host, session.principal, seen.reach),
+            notice=DONE.get(request.query_params.get("done", "")), apps=list(APPS.items()),
         )
 
     def one(request: Request, session: Session, body: Any) -> Response:
@@ -125,38 +126,61 @@ def _done(app: WebApp, request: Request, what: str) -> Response:
     return RedirectResponse(app.url(request, f"{WEB}/calendars?done={what}"), 303)
 
 
-def visible_calendars(host: Host, principal: Principal) -> list[tuple[str, list[Collection]]]:
-    """The calendars ``principal`` can read, in sections: his own, each team's, shared with him."""
+@dataclass(frozen=True)
+class Seen:
+    """What the calendar pages start from: what the user reaches through groups and grants
+    (``store.reach``) and his own calendars."""
+
+    reach: Reach
+    own: list[Collection]
+
+
+def read_seen(host: Host, principal: Principal) -> Seen:
+    """:class:`Seen` for ``principal``: one round trip on PostgreSQL (the reach named ahead
+    goes with the read of his calendars)."""
     store = host.store
-    sections: list[tuple[str, list[Collection]]] = [
-        ("My calendars", store.collections(principal.id, parent=None, kind="calendar"))
-    ]
-    groups = store.groups_of(principal.id)
-    teams = store.collections_of_owners([g.id for g in groups], top_level=False, kind="calendar")
-    allowed = host.privileges_of(principal, teams)  # every team's calendars in two statements, not two each
-    for group in groups:
+    with store.expecting(lambda: store.reach_statements(principal.id)):
+        own = store.collections(principal.id, parent=None, kind="calendar")
+        return Seen(store.reach(principal.id), own)
+
+
+def visible_calendars(host: Host, principal: Principal, seen: Seen | None = None) -> list[tuple[str, list[Collection]]]:
+    """The calendars ``principal`` can read, in sections: his own, each team's, shared with him.
+
+    ``seen``: :func:`read_seen`'s answer, read here when not given. Every privilege asked
+    here is worked out from its reach, so the round trips do not grow with the teams and
+    grants."""
+    seen = seen or read_seen(host, principal)
+    reach = seen.reach
+    sections: list[tuple[str, list[Collection]]] = [("My calendars", seen.own)]
+    teams = host.store.collections_of_owners([g.id for g in reach.groups], top_level=False, kind="calendar")
+    allowed = host.privileges_of(principal, teams, reach=reach)
+    for group in reach.groups:
         team = [c for c in teams if c.owner.id == group.id and "read" in allowed[c.id]]
         sections.append((f"Team: {group.display_name or group.name}", team))
-    in_teams = {g.id for g in groups}
+    in_teams = {g.id for g in reach.groups}
     shared = [
-        c for c in host.reachable_collections(principal) if c.kind == "calendar" and c.owner.id not in in_teams
+        c for c in host.reachable_collections(principal, reach=reach)
+        if c.kind == "calendar" and c.owner.id not in in_teams
     ]
     sections.append(("Shared with me", sorted(shared, key=lambda c: (c.owner.name, c.path))))
     return sections
 
 
-def listing(host: Host, principal: Principal) -> list[tuple[str, list[Entry]]]:
-    """:func:`visible_calendars` with each calendar's event count and what the user may do."""
-    sections = visible_calendars(host, principal)
+def listing(host: Host, principal: Principal, seen: Seen | None = None) -> list[tuple[str, list[Entry]]]:
+    """:func:`visible_calendars` with each calendar's event count and what the user may do
+    (``seen`` as there)."""
+    seen = seen or read_seen(host, principal)
+    sections = visible_calendars(host, principal, seen)
     every = [c for _, cs in sections for c in cs]
     counts = event_counts(host, [c.id for c in every])
-    held = host.privileges_of(principal, every)
+    held = host.privileges_of(principal, every, reach=seen.reach)
     # what one may do where a calendar is bound: the same for every calendar of one home
     containers: dict[tuple[int, str], frozenset[str]] = {}
     for c in every:
         where = (c.owner.id, c.path.rpartition("/")[0])
         if where not in containers:
-            containers[where] = host.container_privileges(principal, c.owner, c.path)
+            containers[where] = host.container_privileges(principal, c.owner, c.path, reach=seen.reach)
     result = []
     for title, collections in sections:
         entries = [
@@ -184,11 +208,12 @@ def event_counts(host: Host, collection_ids: list[int]) -> dict[int, int]:
     return {int(cid): int(n) for cid, n in rows}
 
 
-def creatable_homes(host: Host, principal: Principal) -> list[Principal]:
-    """Where ``principal`` may create calendars: his own home and those of teams he administers."""
-    homes = [principal]
-    homes += [g for g in host.store.groups_of(principal.id) if "admin" in host.home_privileges(principal, g)]
-    return homes
+def creatable_homes(host: Host, principal: Principal, reach: Reach | None = None) -> list[Principal]:
+    """Where ``principal`` may create calendars: his own home and those of teams he administers
+    (``reach``: his ``store.reach``, read here when not given)."""
+    if reach is None:
+        reach = host.store.reach(principal.id)
+    return [principal, *(g for g in reach.groups if "admin" in host.home_privileges(principal, g, reach=reach))]
 
 
 def attributes(form: dict[str, str], *, require_name: bool) -> dict[str, Any]:

@@ -293,3 +293,46 @@ def test_what_an_account_reaches_through_groups_and_grants_in_one_round_trip(
             with round_trips(host.store) as ahead:
                 assert host.store.reach("member") == reach_of_member
         assert (len(alone), len(ahead)) == (1, 0)
+
+
+def test_privileges_from_what_an_account_reaches_are_those_read_for_them(
+    host: Host, team: tuple[Principal, ...]
+) -> None:
+    """``privileges_of``, ``home_privileges`` and ``container_privileges`` given the account's
+    ``store.reach`` read nothing more and answer what they answer reading for themselves, for
+    every collection there is: owned, a team's (top-level and nested), granted to the account,
+    to a group of it or to everyone (nested too), granted to someone else, or none of these."""
+    group, lead, member, outsider, root = team
+    board = add_group(host, "board", [group])
+    host.writes.create_collection(board, "agenda", "calendar", principal=root)
+    host.writes.create_collection(group, "shelf", "plain", principal=lead)
+    host.writes.create_collection(group, "shelf/minutes", "calendar", principal=lead)  # a team's, nested
+    lent = host.writes.create_collection(outsider, "lent", "calendar", principal=outsider)
+    set_grant(host, lent, "board", "write")  # to a group of the team's, so to its members
+    host.writes.create_collection(outsider, "box", "plain", principal=outsider)
+    deep = host.writes.create_collection(outsider, "box/deep", "calendar", principal=outsider)
+    set_grant(host, deep, "member", "write")
+    public = host.writes.create_collection(root, "public", "calendar", principal=root)
+    set_grant(host, public, "everyone", "read")
+    other = host.writes.create_collection(root, "other", "calendar", principal=root)
+    set_grant(host, other, "outsider", "admin")  # someone else's grant counts for nobody else
+    host.writes.create_collection(lead, "kept", "calendar", principal=lead)
+    owners = [group, lead, member, outsider, root, board]
+    every = [c for owner in owners for c in host.store.collections(owner.id, parent=None)]
+    assert len(every) == 10
+    for principal in (member, lead, outsider, root, group):
+        reach = host.store.reach(principal.id)
+        with host.store.traced() as statements:
+            held = host.privileges_of(principal, every, reach=reach)
+            homes = {o.id: host.home_privileges(principal, o, reach=reach) for o in owners}
+            bound = {c.id: host.container_privileges(principal, c.owner, c.path, reach=reach) for c in every}
+        nested = [c for c in every if "/" in c.path]
+        assert len(statements) == len(nested), statements  # only each nested one's parent is read
+        assert held == host.privileges_of(principal, every), principal.name
+        assert homes == {o.id: host.home_privileges(principal, o) for o in owners}, principal.name
+        assert bound == {c.id: host.container_privileges(principal, c.owner, c.path) for c in every}, principal.name
+    held = {c.path: sorted(p) for c, p in ((c, host.privileges_of(member, [c], reach=host.store.reach("member"))[c.id])
+                                             for c in every)}
+    writes, reads = ["read", "write"], ["read"]
+    assert [held[p] for p in ("shelf/minutes", "box/deep", "lent", "public", "other", "kept")] == [
+        writes, writes, writes, reads, [], []]

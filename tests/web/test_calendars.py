@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from kernel import Collection
 from kernel.accounts import set_grant
-from kernel.testing import event_object
+from kernel.testing import add_group, event_object
+from kernel.testing.postgres import round_trips
 from tests.web.conftest import Browser, Deployment, make_deployment
 
 WEEKLY = (
@@ -225,3 +227,40 @@ def test_the_calendar_list_costs_the_same_for_1_and_4_team_and_shared_calendars(
                 assert f"/web/calendars/{collection.id}\"" in page.text, collection.path
             counts.append(len(statements))
         assert counts[0] == counts[1], counts
+
+
+def test_the_calendar_list_costs_the_same_for_1_and_3_teams(tmp_path: Path, teamcal_backend: str) -> None:
+    """What a user may do on each calendar listed, and where he may create one, are worked out
+    from one read of what he reaches: the statements, and on PostgreSQL the round trips, of
+    the calendar list and the calendar view do not grow with the teams he is in; each team
+    has its section, with the member's privilege, and a team's admin may create in its home."""
+    with make_deployment(tmp_path) as dep, dep.signed_in("alice") as alice, dep.signed_in("bob") as bob:
+        host = dep.host
+        members = [host.store.principal("bob")]
+        admins = [host.store.principal("alice")]
+        costs: dict[str, list[tuple[int, int]]] = {"/web/calendars": [], "/web/view": []}
+        made: list[Collection] = []
+        for size in (1, 3):
+            while len(made) < size:
+                group = add_group(host, f"crew{len(made)}", members, admins=admins)
+                made.append(calendar(dep, group.name, f"plan{len(made)}"))
+                shared = calendar(dep, "carol", f"shared{len(made)}")
+                set_grant(host, shared, "bob", "read")
+            for path in costs:
+                with ExitStack() as counting:
+                    served = dep.server.host.store
+                    trips = (counting.enter_context(round_trips(served, every_thread=True))
+                             if teamcal_backend == "postgresql" else [])
+                    statements = counting.enter_context(served.traced())
+                    page = bob.client.get(path)
+                assert page.status_code == 200, page.text
+                costs[path].append((len(statements), len(trips)))
+            page = bob.client.get("/web/calendars").text
+            for collection in made:
+                assert f"Team: {collection.owner.name}" in page
+                assert cell(row(page, collection), "privilege") == "write"
+            owners = re.findall(r'<option value="([^"]+)">', alice.client.get("/web/calendars").text)
+            assert {c.owner.name for c in made} <= set(owners) and "alice" in owners
+            assert 'name="owner"' not in page  # bob administers none of them
+        for path, (one, three) in costs.items():
+            assert one[0] > 0 and one == three, (path, costs)
