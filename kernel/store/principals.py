@@ -175,6 +175,26 @@ class PrincipalStore:
                 found.setdefault(member.id, []).append(tuple(row[6:-1]))
         return list(groups.values()), found
 
+    def principal_and_row(
+        self, table: str, columns: tuple[str, ...], key: str = "principal_id", **equal: Any
+    ) -> tuple[Principal, str | None, tuple[Any, ...]] | None:
+        """A row of a plugin's ``table`` whose columns hold ``equal``'s values (a session or a
+        token by its hash), with the principal its ``key`` names and that principal's stored
+        password hash: ``(principal, hash, columns' values)``, in one statement, or None when
+        there is no such row. ValueError for a table or column name that is not an identifier,
+        or without ``equal``."""
+        if not equal:
+            raise ValueError("principal_and_row finds its row by at least one column")
+        check_identifiers(table, key, *columns, *equal)
+        picked = "".join(f", t.{c}" for c in columns)
+        where = " AND ".join(f"t.{column} = ?" for column in equal)
+        row = self.conn.execute(
+            f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}, p.password_hash{picked}"
+            f" FROM {table} t JOIN principals p ON p.id = t.{key} WHERE {where}",
+            tuple(equal.values()),
+        ).fetchone()
+        return (_principal(row), row[6], tuple(row[7:])) if row else None
+
     @staticmethod
     def principal_rows_statement(
         principal: str, table: str, columns: tuple[str, ...], key: str = "principal_id", **equal: Any

@@ -123,18 +123,17 @@ class Sessions:
         sid = self.unsign(request.cookies.get(COOKIE))
         if sid is None:
             return None
-        store = self.host.store
-        row = store.execute(
-            "SELECT principal_id, csrf, password_mark, expires FROM web_sessions WHERE id_hash = ?", (_hash(sid),)
-        ).fetchone()
-        if row is None or row[3] <= time.time():
+        found = self.host.store.principal_and_row(  # one round trip for the session and its user
+            "web_sessions", ("csrf", "password_mark", "expires"), id_hash=_hash(sid)
+        )
+        if found is None:
             return None
-        principal = store.principal_by_id(row[0])
-        if principal is None or principal.kind != "user":
+        principal, stored, (csrf, mark, expires) = found
+        if expires <= time.time() or principal.kind != "user":
             return None
-        if not hmac.compare_digest(row[2], _password_mark(store.password_hash(principal.id))):
+        if not hmac.compare_digest(mark, _password_mark(stored)):
             return None
-        return Session(_hash(sid), principal, row[1], row[3])
+        return Session(_hash(sid), principal, csrf, expires)
 
     def end(self, session: Session) -> None:
         """Sign a session out for good."""

@@ -249,6 +249,31 @@ def test_groups_and_rows_read_an_accounts_groups_with_their_rows_in_one_statemen
             host.store.groups_and_rows(alice.id, table, columns, key="member_id")
 
 
+def test_a_row_with_the_principal_it_names_in_one_statement(host: Host) -> None:
+    """``store.principal_and_row``: a table's row found by column values, with the principal its
+    key names and that principal's password hash, in one statement; None when no row has those
+    values; names are checked, and a row is found by at least one column."""
+    store = host.store
+    alice, bob = add_user(host, "alice", "alice-pw"), add_user(host, "bob")
+    team = add_group(host, "team", [bob], admins=[alice])
+    with store.traced() as statements:
+        found = store.principal_and_row("memberships", ("group_id", "admin"), key="member_id", member_id=alice.id)
+    assert len(statements) == 1
+    assert found == (alice, store.password_hash(alice.id), (team.id, 1))
+    assert found is not None and found[1] and found[1].startswith("$argon2")
+    by_group = store.principal_and_row("memberships", ("admin",), key="group_id", member_id=bob.id, admin=0)
+    assert by_group == (team, None, (0,))  # a group has no password
+    assert store.principal_and_row("memberships", ("admin",), key="member_id", member_id=bob.id, admin=1) is None
+    for table, columns, equal in (
+        ("memberships; DROP TABLE principals", ("admin",), {"member_id": 1}),
+        ("memberships", ("1=1 --",), {"member_id": 1}),
+        ("memberships", ("admin",), {"member_id = 1 OR 1": 1}),
+        ("memberships", ("admin",), {}),
+    ):
+        with pytest.raises(ValueError):
+            store.principal_and_row(table, columns, key="member_id", **equal)
+
+
 def test_a_principals_rows_by_its_name(host: Host) -> None:
     """``store.principal_rows_statement``: a table's rows naming a principal, by the principal's
     name, filtered by column values (names are checked)."""
