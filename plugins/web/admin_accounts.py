@@ -55,7 +55,8 @@ def routes(console: Console) -> list[BaseRoute]:
     def users(request: Request, session: Session, status: int = 200, **context: Any) -> Response:
         """The users page."""
         store = host.store
-        rows = [(u, [g.name for g in store.groups_of(u.id)]) for u in store.principals("user")]
+        groups = store.every_groups_of()  # one statement, however many users
+        rows = [(u, [g.name for g in groups.get(u.id, ())]) for u in store.principals("user")]
         return console.render(
             request, session, "admin_users.html", "/users", status, users=rows,
             notice=DONE.get(request.query_params.get("done", "")), **context,
@@ -109,7 +110,8 @@ def routes(console: Console) -> list[BaseRoute]:
     def groups(request: Request, session: Session, status: int = 200, **context: Any) -> Response:
         """The groups page: each group with its members (group admins marked)."""
         store = host.store
-        rows = [(g, store.memberships(g.id)) for g in store.principals("group")]
+        members = store.every_membership()  # one statement, however many groups
+        rows = [(g, members.get(g.id, [])) for g in store.principals("group")]
         return console.render(
             request, session, "admin_groups.html", "/groups", status, groups=rows,
             names=[p.name for p in store.principals()], notice=DONE.get(request.query_params.get("done", "")),

@@ -248,6 +248,32 @@ def test_create_a_group_add_members_and_group_admins(deployment: Deployment, roo
     assert bad.status_code == 404 and "Not a direct member" in message(bad.text)
 
 
+def test_the_users_and_groups_pages_cost_the_same_for_few_and_many(tmp_path: Path) -> None:
+    """The users page lists each user's groups (nested ones too) and the groups page each
+    group's members, in as many statements for 2 users and groups as for 12."""
+    with make_deployment(tmp_path) as dep:
+        host = dep.host
+        add_user(host, "root", PASSWORD, admin=True)
+        counts = []
+        with dep.signed_in("root") as root:
+            for size in (2, 12):
+                while len(host.store.principals("group")) < size + 1:  # the deployment's "team", and more
+                    n = len(host.store.principals("group"))
+                    user = add_user(host, f"user{n}")
+                    outer = add_group(host, f"outer{n}", [host.store.principal("team")])
+                    add_group(host, f"crew{n}", [user], admins=[host.store.principal("alice")])
+                    assert outer is not None
+                with dep.server.host.store.traced() as statements:
+                    users = root.client.get("/web/admin/users").text
+                    groups = root.client.get("/web/admin/groups").text
+                counts.append(len(statements))
+                bob_row = users[users.index(">bob<"):]
+                bob_row = bob_row[:bob_row.index("</tr>")]
+                assert all(f"outer{n}" in bob_row for n in range(1, size + 1, 2)), bob_row  # bob is in team
+                assert groups.count("group admin") >= size // 2
+        assert counts[0] == counts[1], counts
+
+
 def test_remove_a_group(deployment: Deployment, root: Browser) -> None:
     group = add_group(deployment.host, unique("old"))
     confirm = root.client.get(f"/web/admin/groups/{group.id}/remove")
