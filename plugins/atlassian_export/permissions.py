@@ -40,7 +40,7 @@ def calendar_permissions(store: Store, collection: Collection) -> list[dict]:
     grants = store.grants(collection.id)
     if any(grantee == EVERYONE for grantee, _ in grants):
         return [{"accessControls": [{"principals": [{"type": WORKSPACE}]}]}]
-    grantees = [p for grantee, _ in grants if (p := store.principal_by_id(grantee)) is not None]
+    grantees = list(store.principals_by_ids([grantee for grantee, _ in grants]).values())
     ordered = [collection.owner, *sorted(grantees, key=lambda p: (p.kind != "group", p.name))]
     principals: list[dict] = []
     seen: set[int] = set()

@@ -215,12 +215,14 @@ def _acl(ctx: DavContext, t: Target) -> str | None:
             if admin:
                 aces.append(_ace(xml.href(ctx.hrefs.principal(member)), everything, ctx, t, True))
     if t.collection is not None:
-        for grantee_id, privilege in ctx.store.grants(t.collection.id):
+        grants = ctx.store.grants(t.collection.id)
+        grantees = ctx.store.principals_by_ids([g for g, _ in grants if g != EVERYONE]) if grants else {}
+        for grantee_id, privilege in grants:
             level = PRIVILEGES.index(privilege) + 1
             if grantee_id == EVERYONE:
                 who = "<D:authenticated/>"
             else:
-                grantee = ctx.store.principal_by_id(grantee_id)
+                grantee = grantees.get(grantee_id)
                 if grantee is None:
                     continue
                 who = xml.href(ctx.hrefs.principal(grantee))
