@@ -82,11 +82,14 @@ def install(host: Host, web: Any) -> None:
 def rows(host: Host, principal: Principal, subs: list[records.Subscription] | None = None) -> list[Row]:
     """The subscriptions ``principal`` sees, with what he may do (in a worker thread)."""
     found = []
-    for sub in manage.seen_by(host, principal) if subs is None else subs:
-        collection = host.store.collection_by_id(sub.collection_id)
+    shown = manage.seen_by(host, principal) if subs is None else subs
+    calendars = host.store.collections_by_ids(sorted({sub.collection_id for sub in shown}))
+    managed_ids = {sub.id for sub in manage.manageable(host, principal, shown)}
+    for sub in shown:
+        collection = calendars.get(sub.collection_id)
         if collection is None:
             continue
-        managed = manage.visible(host, principal, sub)
+        managed = sub.id in managed_ids
         url = sub.url if managed else _site(sub.url)
         title = collection.display_name or collection.path
         found.append(Row(sub.id, collection.id, title, url, manage.describe(host, sub), managed))

@@ -11,10 +11,10 @@ import pytest
 
 from kernel.host import Host
 from kernel.testing import add_group, add_user, asgi_client
-from plugins.caldav_subscription import manage
+from plugins.caldav_subscription import manage, records, web_pages
 
 from .conftest import local_objects
-from .peers import Peer, event
+from .peers import FeedServer, Peer, event
 
 SECRET = "alice-pw"
 
@@ -150,3 +150,39 @@ def _sub(host: Host, sid: int) -> Any:
     from plugins.caldav_subscription import records
 
     return records.get(host.store, sid)
+
+
+def test_who_sees_and_manages_what_costs_the_same_for_few_and_many_subscriptions(
+    users: Host, feeds: FeedServer
+) -> None:
+    """Which subscriptions a user sees (the web page's rows) and manages (the API's listing) is
+    read in as many statements whatever the number of other users' subscriptions in the
+    deployment: their calendars and the user's privileges at once. Each sees his own, a team's he reads (managed
+    only by its admins and the calendar's owners) and those granted to him; not others'."""
+    url = feeds.publish("/team.ics", b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nEND:VCALENDAR\r\n")
+    store = users.store
+    alice, bob, carol = (store.principal(n) for n in ("alice", "bob", "carol"))
+    assert alice is not None and bob is not None and carol is not None
+    add_group(users, "crew", [bob], admins=[carol])
+
+    def make(calendar: str) -> int:
+        return asyncio.run(manage.create(users, None, calendar=calendar, url=url)).id
+
+    own, team = make("alice/mine"), make("crew/shared")
+    lent = make("carol/lent")
+    users.writes.set_grant(store.collection("carol", "lent"), bob.id, "read", principal=None)
+    costs = []
+    for others in (1, 6):
+        while len(records.all_subscriptions(store)) < 3 + others:
+            make(f"carol/other{len(records.all_subscriptions(store))}")
+        with store.traced() as statements:  # alice's and bob's views, as carol's subscriptions grow
+            seen = {user.name: [s.id for s in manage.seen_by(users, user)] for user in (alice, bob)}
+            managed = {user.name: [s.id for s in manage.listing(users, user)] for user in (alice, bob)}
+            rows = {user.name: [(r.id, r.manage) for r in web_pages.rows(users, user)] for user in (alice, bob)}
+        costs.append(len(statements))
+        managed["carol"] = [s.id for s in manage.listing(users, carol)]
+        assert seen["alice"] == managed["alice"] == [own]
+        assert seen["bob"] == [team, lent] and managed["bob"] == []
+        assert rows["bob"] == [(team, False), (lent, False)] and rows["alice"] == [(own, True)]
+        assert managed["carol"] == [team, lent, *[s.id for s in records.all_subscriptions(store)][3:]]
+    assert costs[0] == costs[1], costs

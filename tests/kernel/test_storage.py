@@ -274,6 +274,49 @@ def test_a_row_with_the_principal_it_names_in_one_statement(host: Host) -> None:
             store.principal_and_row(table, columns, key="member_id", **equal)
 
 
+def test_every_accounts_groups_and_every_groups_members_in_one_statement_each(host: Host) -> None:
+    """``store.every_groups_of`` and ``store.every_membership``: ``groups_of`` and
+    ``memberships`` of every principal and group at once (nested groups, a cycle of groups,
+    admins), each in one statement; principals in no group and groups without members are
+    left out."""
+    store = host.store
+    alice, bob, carol = add_user(host, "alice"), add_user(host, "bob"), add_user(host, "carol")
+    leads = add_group(host, "leads", [alice])
+    team = add_group(host, "team", [bob, leads], admins=[carol])
+    board = add_group(host, "board", [team])
+    empty = add_group(host, "empty")
+    loop_a = add_group(host, "loop-a", [alice])
+    loop_b = add_group(host, "loop-b", [loop_a])
+    with store.transaction():
+        store.execute("INSERT INTO memberships (group_id, member_id, admin) VALUES (?, ?, 0)", (loop_a.id, loop_b.id))
+    with store.traced() as statements:
+        groups = store.every_groups_of()
+        members = store.every_membership()
+    assert len(statements) == 2
+    everyone = [alice, bob, carol, leads, team, board, empty, loop_a, loop_b]
+    assert groups == {p.id: store.groups_of(p.id) for p in everyone if store.groups_of(p.id)}
+    assert [g.name for g in groups[alice.id]] == ["board", "leads", "loop-a", "loop-b", "team"]
+    assert empty.id not in members and board.id not in groups
+    assert members == {g.id: store.memberships(g.id) for g in everyone if g.kind == "group" and store.memberships(g.id)}
+    assert members[team.id] == [(bob, False), (carol, True), (leads, False)]
+
+
+def test_principals_by_their_ids_in_one_statement(host: Host) -> None:
+    """``store.principals_by_ids``: users and groups by id, ids no principal has left out, in one
+    statement for any number up to 500 (and one more per 500 past it)."""
+    store = host.store
+    alice, bob = add_user(host, "alice"), add_user(host, "bob")
+    team = add_group(host, "team", [bob])
+    with store.traced() as statements:
+        found = store.principals_by_ids([team.id, alice.id, 10**9, bob.id, alice.id])
+    assert len(statements) == 1
+    assert found == {alice.id: alice, bob.id: bob, team.id: team}
+    assert store.principals_by_ids([]) == {}
+    with store.traced() as statements:
+        assert store.principals_by_ids([*range(10**6, 10**6 + 600), bob.id]) == {bob.id: bob}
+    assert len(statements) == 2
+
+
 def test_a_principals_rows_by_its_name(host: Host) -> None:
     """``store.principal_rows_statement``: a table's rows naming a principal, by the principal's
     name, filtered by column values (names are checked)."""
