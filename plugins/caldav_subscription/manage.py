@@ -326,10 +326,8 @@ def describe(host: Host, sub: Subscription) -> dict[str, Any]:
     out["status"]["conflicts_total"] = records.conflict_count(host.store, sub.id)
     out["status"]["recent_conflicts"] = [c.public() for c in records.conflicts(host.store, sub.id, 10)]
     out["status"]["not_stored"] = [
-        {"object": item.href, "reason": item.skipped}
-        for item in records.items(host.store, sub.id).values()
-        if item.skipped
-    ][:50]
+        {"object": href, "reason": why} for href, why in records.skipped_items(host.store, sub.id, 50)
+    ]
     return out
 
 

@@ -249,6 +249,16 @@ def items(store: Store, subscription_id: int) -> dict[str, Item]:
     return {r[0]: Item(*r) for r in rows}
 
 
+def skipped_items(store: Store, subscription_id: int, limit: int = 50) -> list[tuple[str, str]]:
+    """(remote href, why) of the tracked items a subscription could not store, at most ``limit``,
+    by href: read without the others (a feed of 10,000 events has as many items)."""
+    rows = store.execute(
+        f"SELECT href, skipped FROM {ITEMS} WHERE subscription_id = ? AND skipped IS NOT NULL AND skipped <> '' ORDER BY href LIMIT ?",
+        (subscription_id, limit),
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
 def save_item(store: Store, subscription_id: int, item: Item) -> None:
     """Insert or replace one tracked item (another item holding the same name gives it up)."""
     with store.transaction():

@@ -8,7 +8,7 @@ from kernel.host import Host
 from plugins.caldav_subscription import manage, records
 
 from .conftest import build_host, local_objects, subscribe, sync
-from .peers import Peer, event, summary_of
+from .peers import FeedServer, Peer, event, summary_of
 
 
 def test_initial_and_incremental_pull(host: Host, peer: Peer) -> None:
@@ -106,3 +106,21 @@ def test_objects_breaking_the_limits_plugin_rules_are_skipped(tmp_path: Path, ra
     assert "over the limit of 2048" in reasons["big.ics"]
     assert "attendee" in reasons["crowd.ics"].lower()
     host.close()
+
+
+def test_the_status_lists_at_most_50_objects_not_stored_without_reading_the_others(
+    host: Host, feeds: FeedServer
+) -> None:
+    """``describe`` shows the items a sync could not store, by href, at most 50 of them, and
+    reads only those (``records.skipped_items``), however many items the subscription tracks."""
+    sub = subscribe(host, feeds.publish("/big.ics", b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nEND:VCALENDAR\r\n"))
+    with host.store.transaction():
+        for i in range(300):
+            reason = f"refused {i}" if i % 5 == 0 else None
+            records.save_item(host.store, sub.id, records.Item(f"/e{i:03}", f"e{i:03}.ics", f"u{i}", '"r"', None, reason))
+    with host.store.traced() as statements:
+        shown = manage.describe(host, records.get(host.store, sub.id))["status"]["not_stored"]
+    assert [e["object"] for e in shown] == [f"/e{i:03}" for i in range(0, 250, 5)]
+    assert all(e["reason"] == f"refused {int(e['object'][2:])}" for e in shown)
+    read = [s for s in statements if "caldav_subscription_items" in s]
+    assert len(read) == 1 and "skipped IS NOT NULL" in read[0]
