@@ -747,3 +747,23 @@ def test_nodes_starting_at_once_apply_each_migration_once(tmp_path: Path) -> Non
     assert Notes.migrations.pending(hosts[0].store) == []
     for host in hosts:
         host.close()
+
+
+def test_a_calendars_objects_of_one_component(host: Host, cal: Collection) -> None:
+    """``resources`` and ``resources_with_data`` with ``component``: only the objects of that type
+    (all of them, or among those named), by name, as without it."""
+    task = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTODO\r\nUID:{uid}\r\n"
+            b"DTSTAMP:20240101T000000Z\r\nSUMMARY:task\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+    for i in range(4):
+        host.writes.put_object(cal, f"e{i}.ics", event_object(f"e{i}"), principal=None)
+        host.writes.put_object(cal, f"t{i}.ics", task.replace(b"{uid}", f"t{i}".encode()), principal=None)
+    store = host.store
+    tasks = [r for r in store.resources(cal.id) if r.component == "VTODO"]
+    assert [r.name for r in tasks] == ["t0.ics", "t1.ics", "t2.ics", "t3.ics"]
+    assert store.resources(cal.id, component="VTODO") == tasks
+    assert store.resources(cal.id, ["t1.ics", "e1.ics", "t3.ics"], component="VTODO") == [tasks[1], tasks[3]]
+    with_data = store.resources_with_data(cal.id, component="VEVENT")
+    assert [(r.name, b"VEVENT" in d) for r, d in with_data] == [(f"e{i}.ics", True) for i in range(4)]
+    assert store.resources_with_data(cal.id, ["t2.ics", "e2.ics"], component="VTODO") == [
+        (tasks[2], store.resources_with_data(cal.id, ["t2.ics"])[0][1])]
+    assert store.resources(cal.id, component="VJOURNAL") == []

@@ -72,11 +72,7 @@ def candidates(
         ids = store.time_range(collection.id, time_range.start, time_range.end, tz=tz, component=component,
                                budget=ctx.budget)
         return [(r, data or b"", None) for r, data in store.resources_by_ids(ids, with_data=True)], exact
-    return [
-        (r, data, None)
-        for r, data in store.resources_with_data(collection.id)
-        if component is None or r.component == component
-    ], exact
+    return [(r, data, None) for r, data in store.resources_with_data(collection.id, component=component)], exact
 
 
 def matching(rows: Iterable[Row], flt: filters.CompFilter, tz: dt.tzinfo | None, budget: Budget) -> list[Row]:

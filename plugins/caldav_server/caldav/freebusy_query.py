@@ -41,7 +41,7 @@ def free_busy_query(ctx: DavContext, body: Element) -> Response:
     tz = timezones.tzinfo(collection.timezone)
     store = ctx.store
     ids = set(store.time_range(collection.id, window.start, window.end, tz=tz, budget=ctx.budget))
-    ids.update(r.id for r in store.resources(collection.id) if r.component == "VFREEBUSY")
+    ids.update(r.id for r in store.resources(collection.id, component="VFREEBUSY"))
     stored = [data or b"" for _, data in store.resources_by_ids(ids, with_data=True)]
     start, end = window.start, window.end
 
