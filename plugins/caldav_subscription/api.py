@@ -105,7 +105,7 @@ def routes(host: Host) -> list[Route]:
 
 def _listing(host: Host, principal: Principal) -> dict[str, Any]:
     """GET /api/subscriptions (in a worker thread)."""
-    return {"subscriptions": [manage.describe(host, s) for s in manage.listing(host, principal)]}
+    return {"subscriptions": manage.describe_all(host, manage.listing(host, principal))}
 
 
 def _delete(host: Host, principal: Principal, subscription_id: int) -> None:

@@ -105,10 +105,7 @@ def _when(stamp: float | None) -> str:
 
 def _list(host: Host) -> int:
     subs = manage.listing(host, None)
-    for sub in subs:
-        shown = sub.public(
-            manage.calendar_name(host, sub.collection_id), host.leases.holder(records.lease_name(sub.id)) is not None
-        )
+    for sub, shown in zip(subs, manage.describe_all(host, subs), strict=True):
         print(
             f"{sub.id}\t{shown['calendar']}\t{sub.mode}\t{sub.kind}\t{shown['status']['state']}"
             f"\tlast success {_when(sub.last_success)}\t{sub.url}"

@@ -249,14 +249,24 @@ def items(store: Store, subscription_id: int) -> dict[str, Item]:
     return {r[0]: Item(*r) for r in rows}
 
 
-def skipped_items(store: Store, subscription_id: int, limit: int = 50) -> list[tuple[str, str]]:
-    """(remote href, why) of the tracked items a subscription could not store, at most ``limit``,
-    by href: read without the others (a feed of 10,000 events has as many items)."""
+def skipped_items(store: Store, subscription_ids: list[int], limit: int = 50) -> dict[int, list[tuple[str, str]]]:
+    """(remote href, why) of the tracked items each subscription could not store, at most
+    ``limit`` each, by href, by subscription id: read without the others (a feed of 10,000
+    events has as many items), in one statement for all."""
+    if not subscription_ids:
+        return {}
+    among, values = store.one_of("subscription_id", subscription_ids)
     rows = store.execute(
-        f"SELECT href, skipped FROM {ITEMS} WHERE subscription_id = ? AND skipped IS NOT NULL AND skipped <> '' ORDER BY href LIMIT ?",
-        (subscription_id, limit),
+        "SELECT subscription_id, href, skipped FROM (SELECT subscription_id, href, skipped,"
+        " ROW_NUMBER() OVER (PARTITION BY subscription_id ORDER BY href) AS n"
+        f" FROM {ITEMS} WHERE {among} AND skipped IS NOT NULL AND skipped <> '') AS s"
+        " WHERE n <= ? ORDER BY subscription_id, href",
+        (*values, limit),
     )
-    return [(r[0], r[1]) for r in rows]
+    found: dict[int, list[tuple[str, str]]] = {}
+    for sub_id, href, why in rows:
+        found.setdefault(sub_id, []).append((href, why))
+    return found
 
 
 def save_item(store: Store, subscription_id: int, item: Item) -> None:
@@ -296,17 +306,21 @@ def record_conflict(
         )
 
 
-def conflicts(store: Store, subscription_id: int, limit: int = 20) -> list[Conflict]:
-    """The most recent conflicts of a subscription, newest first."""
+def recent_conflicts(store: Store, subscription_ids: list[int], limit: int) -> dict[int, tuple[int, list[Conflict]]]:
+    """How many conflicts each subscription ever recorded and its ``limit`` most recent, newest
+    first, by subscription id (those without any left out), in one statement for all."""
+    if not subscription_ids:
+        return {}
+    among, values = store.one_of("subscription_id", subscription_ids)
     rows = store.execute(
-        f"SELECT id, at, name, uid, kind, policy, winner FROM {CONFLICTS}"
-        " WHERE subscription_id = ? ORDER BY id DESC LIMIT ?",
-        (subscription_id, limit),
+        "SELECT subscription_id, total, id, at, name, uid, kind, policy, winner FROM"
+        " (SELECT subscription_id, id, at, name, uid, kind, policy, winner,"
+        " ROW_NUMBER() OVER (PARTITION BY subscription_id ORDER BY id DESC) AS n,"
+        f" count(*) OVER (PARTITION BY subscription_id) AS total FROM {CONFLICTS} WHERE {among}) AS c"
+        " WHERE n <= ? ORDER BY subscription_id, id DESC",
+        (*values, limit),
     )
-    return [Conflict(*r) for r in rows]
-
-
-def conflict_count(store: Store, subscription_id: int) -> int:
-    """How many conflicts were ever recorded for a subscription."""
-    row = store.execute(f"SELECT count(*) FROM {CONFLICTS} WHERE subscription_id = ?", (subscription_id,)).fetchone()
-    return int(row[0])
+    found: dict[int, tuple[int, list[Conflict]]] = {}
+    for row in rows:
+        found.setdefault(row[0], (int(row[1]), []))[1].append(Conflict(*row[2:]))
+    return found

@@ -85,14 +85,13 @@ def rows(host: Host, principal: Principal, subs: list[records.Subscription] | No
     shown = manage.seen_by(host, principal) if subs is None else subs
     calendars = host.store.collections_by_ids(sorted({sub.collection_id for sub in shown}))
     managed_ids = {sub.id for sub in manage.manageable(host, principal, shown)}
-    for sub in shown:
-        collection = calendars.get(sub.collection_id)
-        if collection is None:
-            continue
+    shown = [sub for sub in shown if sub.collection_id in calendars]
+    for sub, info in zip(shown, manage.describe_all(host, shown), strict=True):
+        collection = calendars[sub.collection_id]
         managed = sub.id in managed_ids
         url = sub.url if managed else _site(sub.url)
         title = collection.display_name or collection.path
-        found.append(Row(sub.id, collection.id, title, url, manage.describe(host, sub), managed))
+        found.append(Row(sub.id, collection.id, title, url, info, managed))
     return found
 
 

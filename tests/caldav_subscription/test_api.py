@@ -186,3 +186,36 @@ def test_who_sees_and_manages_what_costs_the_same_for_few_and_many_subscriptions
         assert rows["bob"] == [(team, False), (lent, False)] and rows["alice"] == [(own, True)]
         assert managed["carol"] == [team, lent, *[s.id for s in records.all_subscriptions(store)][3:]]
     assert costs[0] == costs[1], costs
+
+
+def test_the_status_of_many_subscriptions_is_read_at_once(users: Host, feeds: FeedServer) -> None:
+    """``describe_all`` (the API's and the CLI's listing, the web page's rows) reads the calendars,
+    the syncs running, each subscription's conflicts (a count and the 10 newest) and objects
+    not stored (at most 50) for all at once: as many statements for 2 as for 6, and each the
+    same as ``describe`` of it alone."""
+    url = feeds.publish("/feed.ics", b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nEND:VCALENDAR\r\n")
+    store = users.store
+    subs: list[records.Subscription] = []
+    costs = []
+    for size in (2, 6):
+        while len(subs) < size:
+            n = len(subs)
+            sub = asyncio.run(manage.create(users, None, calendar=f"alice/feed{n}", url=url))
+            for i in range(12 * n):
+                records.record_conflict(store, sub.id, f"c{i}.ics", None, "both-modified", "remote-wins", "remote")
+            with store.transaction():
+                for i in range(60 if n % 2 else 0):
+                    records.save_item(store, sub.id, records.Item(f"/s{i:02}", f"s{i:02}.ics", None, '"e"', None, "bad"))
+            subs.append(sub)
+        fresh = [records.get(store, s.id) for s in subs]
+        with store.traced() as statements:
+            described = manage.describe_all(users, fresh)
+        costs.append(len(statements))
+        assert described == [manage.describe(users, s) for s in fresh]
+        for n, shown in enumerate(described):
+            status = shown["status"]
+            assert shown["calendar"] == f"alice/feed{n}"
+            assert status["conflicts_total"] == 12 * n
+            assert [c["name"] for c in status["recent_conflicts"]] == [f"c{i}.ics" for i in range(12 * n - 1, 12 * n - 11, -1)][:12 * n]
+            assert [e["object"] for e in status["not_stored"]] == ([f"/s{i:02}" for i in range(50)] if n % 2 else [])
+    assert costs[0] == costs[1], costs

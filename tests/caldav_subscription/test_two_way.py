@@ -115,7 +115,7 @@ def test_both_modified_conflicts_follow_the_policy(
     winner = f"{expected} version"
     assert summary_of(local_objects(host, sub)["x.ics"]) == winner
     assert summary_of(cal.get("x.ics")) == winner
-    conflicts = records.conflicts(host.store, sub.id)
+    _, conflicts = records.recent_conflicts(host.store, [sub.id], 20)[sub.id]
     assert [(c.name, c.kind, c.policy, c.winner) for c in conflicts] == [("x.ics", "both-modified", policy, expected)]
     shown = manage.describe(host, records.get(host.store, sub.id))
     assert shown["status"]["conflicts_total"] == 1 and shown["status"]["counts"]["conflicts"] == 1
@@ -165,7 +165,7 @@ def test_delete_against_edit(tmp_path: Path, radicale: Peer, policy: str) -> Non
         assert set(local) == {"kept-here.ics", "kept-there.ics"} == remote
         assert summary_of(cal.get("kept-here.ics")) == "local edit"
         assert summary_of(local["kept-there.ics"]) == "remote edit"
-    kinds = sorted((c.kind, c.winner) for c in records.conflicts(host.store, sub.id))
+    kinds = sorted((c.kind, c.winner) for c in records.recent_conflicts(host.store, [sub.id], 20)[sub.id][1])
     assert [k for k, _ in kinds] == ["local-deleted", "remote-deleted"]
     after = sync(host, sub)
     assert (after.report.pulled, after.report.pushed, after.report.conflicts) == (0, 0, 0), after.summary()
