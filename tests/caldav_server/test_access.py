@@ -107,3 +107,28 @@ def test_wrong_credentials_get_a_basic_challenge(deployment: Deployment) -> None
     with deployment.client(None) as anonymous:
         for path in ("/dav/", "/dav/cal/alice/", "/"):
             assert anonymous.request("PROPFIND", path).status_code == 401
+
+
+def test_the_homes_listed_are_ones_own_its_teams_and_those_that_granted_it_a_calendar(
+    deployment: Deployment, alice: httpx.Client, bob: httpx.Client
+) -> None:
+    """PROPFIND Depth 1 of the homes collection lists the principal's home, its groups' homes
+    and the homes of owners who granted it a calendar (or one to a group of it): no other."""
+    homes = "/dav/cal/"
+
+    def listed(client: httpx.Client) -> set[str]:
+        return set(parse_multistatus(propfind(client, homes, "<D:prop><D:resourcetype/></D:prop>", depth="1")))
+
+    with deployment.client("carol") as carol:
+        before = {"bob": listed(bob), "alice": listed(alice), "carol": listed(carol)}
+        for name in ("bob", "alice"):  # other tests of the module may have granted them more
+            assert {homes, f"/dav/cal/{name}/", "/dav/cal/team/"} <= before[name]
+            assert "/dav/cal/carol/" not in before[name]
+        assert {homes, "/dav/cal/carol/"} <= before["carol"] and "/dav/cal/team/" not in before["carol"]
+        cal = mkcalendar(carol)
+        grant(deployment, "carol", cal, "team", "read")  # to bob's and alice's group
+        assert listed(bob) == before["bob"] | {"/dav/cal/carol/"}
+        assert listed(alice) == before["alice"] | {"/dav/cal/carol/"}
+        assert listed(carol) == before["carol"]
+        grant(deployment, "carol", cal, "team", None)
+        assert listed(bob) == before["bob"]

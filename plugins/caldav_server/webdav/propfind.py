@@ -128,8 +128,9 @@ def visible_homes(ctx: DavContext) -> list[Principal]:
     those of owners who granted it a collection."""
     principal = ctx.principal
     owners = {principal.id: principal}
-    for group in ctx.store.groups_of(principal.id):
+    reach = ctx.store.reach(principal.id)  # the groups and what they and grants reach, read once
+    for group in reach.groups:
         owners.setdefault(group.id, group)
-    for c in ctx.host.reachable_collections(principal):
+    for c in ctx.host.reachable_collections(principal, reach=reach):
         owners.setdefault(c.owner.id, c.owner)
     return list(owners.values())
