@@ -249,8 +249,9 @@ def test_create_a_group_add_members_and_group_admins(deployment: Deployment, roo
 
 
 def test_the_users_and_groups_pages_cost_the_same_for_few_and_many(tmp_path: Path) -> None:
-    """The users page lists each user's groups (nested ones too) and the groups page each
-    group's members, in as many statements for 2 users and groups as for 12."""
+    """The users page lists each user's groups (nested ones too), the groups page each group's
+    members and the grants page every grant and calendar, in as many statements for 2 users,
+    groups and grants as for 12."""
     with make_deployment(tmp_path) as dep:
         host = dep.host
         add_user(host, "root", PASSWORD, admin=True)
@@ -260,13 +261,18 @@ def test_the_users_and_groups_pages_cost_the_same_for_few_and_many(tmp_path: Pat
                 while len(host.store.principals("group")) < size + 1:  # the deployment's "team", and more
                     n = len(host.store.principals("group"))
                     user = add_user(host, f"user{n}")
-                    outer = add_group(host, f"outer{n}", [host.store.principal("team")])
+                    add_group(host, f"outer{n}", [host.store.principal("team")])
                     add_group(host, f"crew{n}", [user], admins=[host.store.principal("alice")])
-                    assert outer is not None
+                    lent = host.writes.create_collection(user, f"lent{n}", "calendar", principal=None)
+                    host.writes.set_grant(lent, host.store.principal("bob").id, "read", principal=None)
                 with dep.server.host.store.traced() as statements:
                     users = root.client.get("/web/admin/users").text
                     groups = root.client.get("/web/admin/groups").text
+                    grants = root.client.get("/web/admin/grants").text
                 counts.append(len(statements))
+                for n in range(1, size + 1, 2):
+                    assert re.search(rf"<td>user{n}/lent{n}</td>\s*<td>bob</td>\s*<td>read</td>", grants), n
+                    assert f'<option value="user{n}/lent{n}">' in grants  # among the calendars to choose from
                 bob_row = users[users.index(">bob<"):]
                 bob_row = bob_row[:bob_row.index("</tr>")]
                 assert all(f"outer{n}" in bob_row for n in range(1, size + 1, 2)), bob_row  # bob is in team
