@@ -184,8 +184,9 @@ def group(host: Host, args: argparse.Namespace) -> int:
     """teamcal group add|remove|add-member|remove-member|add-admin|remove-admin|list."""
     store = host.store
     if args.action == "list":
+        every = store.every_membership()  # one statement, however many groups
         for g in store.principals("group"):
-            members = ", ".join(m.name + (" (admin)" if admin else "") for m, admin in store.memberships(g.id))
+            members = ", ".join(m.name + (" (admin)" if admin else "") for m, admin in every.get(g.id, []))
             print(f"{g.name}\t{members}")
         return 0
     if args.action == "add":
