@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="teamcal-backends-"))
     failed = False
     try:
-        with PostgresCluster() as cluster:
+        with PostgresCluster(durable=True) as cluster:
             for size in (int(s) for s in args.sizes.split(",")):
                 files = shared.write_events(script, workdir / f"ics-{size}", size)
                 servers = {

@@ -170,11 +170,12 @@ def _server(name: str, folder: Path, args: argparse.Namespace) -> Server:
 
 
 def _cluster() -> Any:
-    """A private PostgreSQL cluster for the run (kernel.testing.postgres), started now."""
+    """A private PostgreSQL cluster for the run (kernel.testing.postgres), started now, durable:
+    each COMMIT waits for its WAL on disk, as SQLite's ``synchronous = FULL`` does."""
     from kernel.testing.postgres import PostgresCluster
 
     log("starting a private PostgreSQL cluster")
-    return PostgresCluster().start()
+    return PostgresCluster(durable=True).start()
 
 
 def measure(args: argparse.Namespace, script: Path, server: Server, size: int, files: list[Path]) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if "postgresql" in args.backends:
             from kernel.testing.postgres import PostgresCluster
 
-            cluster = PostgresCluster().start()
+            cluster = PostgresCluster(durable=True).start()
         for size in args.sizes:
             files = shared.write_events(script, workdir / f"ics-{size}", size)
             pairs = [(b, w) for b in args.backends for w in args.worker_counts]
