@@ -193,7 +193,8 @@ class Store(
         the block, the same text with the same parameters, it is answered from what came back.
         Opening a transaction forgets them (it must read what it holds), so does a write, and
         so does the end of the block: the reads it named, not those an enclosing block named
-        that were not run yet (a read named by both is the enclosing block's). Such a read sees the database as that statement did:
+        that were not run yet (a read named by both is the enclosing block's). Such a read
+        sees the database as that statement did:
         name only reads that could as well have run then; a statement that is not a read is
         never sent ahead. A read ahead that fails fails only when it runs (in a transaction
         they go in a savepoint of their own, so the transaction goes on). On SQLite, where a

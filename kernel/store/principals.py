@@ -11,6 +11,8 @@ from kernel.store.tables import check_identifiers, one_of
 from kernel.types import Principal, PrincipalKind, Rejected
 
 _COLUMNS = "id, name, kind, display_name, email, is_admin"
+#: :data:`_COLUMNS` of the principals table aliased ``p``.
+_P_COLUMNS = ", ".join("p." + c.strip() for c in _COLUMNS.split(","))
 
 
 def _principal(row: tuple[Any, ...]) -> Principal:
@@ -140,7 +142,7 @@ class PrincipalStore:
     def memberships(self, group_id: int) -> list[tuple[Principal, bool]]:
         """(member, is group admin) for the direct members of a group, by name."""
         rows = self.conn.execute(
-            f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}, m.admin FROM principals p"
+            f"SELECT {_P_COLUMNS}, m.admin FROM principals p"
             " JOIN memberships m ON m.member_id = p.id WHERE m.group_id = ? ORDER BY p.name",
             (group_id,),
         )
@@ -150,7 +152,7 @@ class PrincipalStore:
         """:meth:`memberships` of every group with members, by group id, in one statement
         (a listing of all groups)."""
         rows = self.conn.execute(
-            f"SELECT m.group_id, {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}, m.admin"
+            f"SELECT m.group_id, {_P_COLUMNS}, m.admin"
             " FROM memberships m JOIN principals p ON p.id = m.member_id ORDER BY p.name"
         )
         found: dict[int, list[tuple[Principal, bool]]] = {}
@@ -163,7 +165,7 @@ class PrincipalStore:
         listing of all accounts): the groups each belongs to directly or through other groups,
         by name."""
         rows = self.conn.execute(
-            f"SELECT m.member_id, {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}"
+            f"SELECT m.member_id, {_P_COLUMNS}"
             " FROM memberships m JOIN principals p ON p.id = m.group_id"
         )
         direct: dict[int, list[Principal]] = {}
@@ -197,7 +199,7 @@ class PrincipalStore:
         rows = self.conn.execute(
             "WITH RECURSIVE g(id) AS (SELECT group_id FROM memberships WHERE member_id = ?"
             " UNION SELECT m.group_id FROM memberships m JOIN g ON m.member_id = g.id)"
-            f" SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))} FROM principals p"
+            f" SELECT {_P_COLUMNS} FROM principals p"
             " JOIN g ON g.id = p.id ORDER BY p.name",
             (principal_id,),
         )
@@ -235,7 +237,7 @@ class PrincipalStore:
         picked = "".join(f", t.{c}" for c in columns)
         where = " AND ".join(f"t.{column} = ?" for column in equal)
         row = self.conn.execute(
-            f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}, p.password_hash{picked}"
+            f"SELECT {_P_COLUMNS}, p.password_hash{picked}"
             f" FROM {table} t JOIN principals p ON p.id = t.{key} WHERE {where}",
             tuple(equal.values()),
         ).fetchone()
@@ -269,7 +271,7 @@ class PrincipalStore:
         return (
             f"WITH RECURSIVE g(id) AS ({start}"
             " UNION SELECT m.group_id FROM memberships m JOIN g ON m.member_id = g.id)"
-            f" SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}, {picked}"
+            f" SELECT {_P_COLUMNS}, {picked}"
             f" FROM g JOIN principals p ON p.id = g.id LEFT JOIN {table} t ON t.{key} = g.id ORDER BY p.name",
             (principal,),
         )

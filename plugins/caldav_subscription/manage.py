@@ -9,6 +9,7 @@ functions read and write the store: async callers run them through
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -232,24 +233,13 @@ async def find_calendars(host: Host, url: str, username: str | None, password: s
 
 
 def visible(host: Host, principal: Principal | None, sub: Subscription) -> bool:
-    """May ``principal`` see and manage this subscription?"""
-    if principal is None or principal.is_admin:
-        return True
-    collection = host.store.collection_by_id(sub.collection_id)
-    return collection is not None and may_manage(host, principal, collection)
-
-
-def readable(host: Host, principal: Principal, sub: Subscription) -> bool:
-    """May ``principal`` see this subscription's status (read access to its calendar: team members)?"""
-    if principal.is_admin:
-        return True
-    collection = host.store.collection_by_id(sub.collection_id)
-    return collection is not None and "read" in host.privileges(principal, collection)
+    """May ``principal`` see and manage this subscription (:func:`manageable` of it alone)?"""
+    return bool(manageable(host, principal, [sub]))
 
 
 def seen_by(host: Host, principal: Principal) -> list[Subscription]:
-    """The subscriptions of every calendar ``principal`` may read; managing them needs :func:`visible`
-    (:func:`readable` of each, the calendars and privileges read at once)."""
+    """The subscriptions of every calendar ``principal`` may read (a team member sees the team's);
+    managing them needs :func:`visible`. The calendars and privileges are read at once."""
     subs = records.all_subscriptions(host.store)
     if principal.is_admin:
         return subs
@@ -257,22 +247,33 @@ def seen_by(host: Host, principal: Principal) -> list[Subscription]:
     return [s for s in subs if s.id in held and "read" in held[s.id][1]]
 
 
-def manageable(host: Host, principal: Principal | None, subs: list[Subscription]) -> list[Subscription]:
-    """Those of ``subs`` that ``principal`` may see and manage (:func:`visible` of each, the
-    calendars and privileges read at once)."""
+def manageable(
+    host: Host, principal: Principal | None, subs: list[Subscription],
+    calendars: Mapping[int, Collection] | None = None,
+) -> list[Subscription]:
+    """Those of ``subs`` that ``principal`` may see and manage: admins (and the CLI) all, others
+    those on calendars they own or administer (:func:`may_manage`), the calendars and
+    privileges read at once. ``calendars``: the subscriptions' calendars by id, when read."""
     if principal is None or principal.is_admin:
         return list(subs)
-    held = _held(host, principal, subs, unnarrowed=True)
+    held = _held(host, principal, subs, unnarrowed=True, calendars=calendars)
     return [s for s in subs if s.id in held and (held[s.id][0].owner.id == principal.id or "admin" in held[s.id][1])]
 
 
+def calendars_of(host: Host, subs: list[Subscription]) -> dict[int, Collection]:
+    """The calendars of ``subs`` still there, by id, in one query per 500."""
+    return host.store.collections_by_ids(sorted({s.collection_id for s in subs}))
+
+
 def _held(
-    host: Host, principal: Principal, subs: list[Subscription], *, unnarrowed: bool
+    host: Host, principal: Principal, subs: list[Subscription], *, unnarrowed: bool,
+    calendars: Mapping[int, Collection] | None = None,
 ) -> dict[int, tuple[Collection, frozenset[str]]]:
     """Each subscription's calendar and what ``principal`` holds on it, by subscription id (those
     whose calendar is gone left out), in as many statements for a thousand subscriptions as
     for one; ``unnarrowed``: what grants alone give (:func:`may_manage`)."""
-    calendars = host.store.collections_by_ids(sorted({s.collection_id for s in subs}))
+    if calendars is None:
+        calendars = calendars_of(host, subs)
     with grants_only() if unnarrowed else nullcontext():
         held = host.privileges_of(principal, list(calendars.values()))
     return {s.id: (calendars[s.collection_id], held[s.collection_id]) for s in subs if s.collection_id in calendars}
@@ -325,11 +326,15 @@ def describe(host: Host, sub: Subscription) -> dict[str, Any]:
     return describe_all(host, [sub])[0]
 
 
-def describe_all(host: Host, subs: list[Subscription]) -> list[dict[str, Any]]:
-    """:func:`describe` of each of ``subs``, in order: their calendars, syncs running, conflicts
-    and objects not stored read at once, in as many statements for a hundred as for one."""
+def describe_all(
+    host: Host, subs: list[Subscription], calendars: Mapping[int, Collection] | None = None
+) -> list[dict[str, Any]]:
+    """:func:`describe` of each of ``subs``, in order: their calendars (``calendars``, when read),
+    syncs running, conflicts and objects not stored read at once, in as many statements for a
+    hundred as for one."""
     ids = [sub.id for sub in subs]
-    calendars = host.store.collections_by_ids(sorted({sub.collection_id for sub in subs}))
+    if calendars is None:
+        calendars = calendars_of(host, subs)
     running = records.running(host.leases) if subs else set()
     conflicts = records.recent_conflicts(host.store, ids, 10)
     skipped = records.skipped_items(host.store, ids, 50)

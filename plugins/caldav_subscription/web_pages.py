@@ -83,10 +83,10 @@ def rows(host: Host, principal: Principal, subs: list[records.Subscription] | No
     """The subscriptions ``principal`` sees, with what he may do (in a worker thread)."""
     found = []
     shown = manage.seen_by(host, principal) if subs is None else subs
-    calendars = host.store.collections_by_ids(sorted({sub.collection_id for sub in shown}))
-    managed_ids = {sub.id for sub in manage.manageable(host, principal, shown)}
+    calendars = manage.calendars_of(host, shown)  # read once for the three uses below
+    managed_ids = {sub.id for sub in manage.manageable(host, principal, shown, calendars)}
     shown = [sub for sub in shown if sub.collection_id in calendars]
-    for sub, info in zip(shown, manage.describe_all(host, shown), strict=True):
+    for sub, info in zip(shown, manage.describe_all(host, shown, calendars), strict=True):
         collection = calendars[sub.collection_id]
         managed = sub.id in managed_ids
         url = sub.url if managed else _site(sub.url)
