@@ -119,6 +119,10 @@ class Resource:
     modified: float
     created_by: int | None
     modified_by: int | None
+    #: A digest of the object's rows in the time-range index as last written, which the
+    #: kernel keeps to leave them alone when a replacing write would write the same ones
+    #: (None: not a calendar object, or not known). Not part of equality.
+    index_digest: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

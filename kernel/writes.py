@@ -19,6 +19,7 @@ from kernel import ical, ingest
 from kernel.budget import OverBudget
 from kernel.names import canonical_name, check_segment
 from kernel.store.collections import inside_calendar
+from kernel.store.instances import index_digest
 from kernel.store.resources import StaleRow, WriteTarget, make_etag
 from kernel.types import (
     CalendarOp,
@@ -337,6 +338,9 @@ class Writes:
                 old=old,
             )
             self.host.hook.validate_object(host=self.host, tx=self.store, write=write)
+            digest = index_digest(info.component, info.instances) if info is not None else None
+            # the index rows stay when the old row's are the same (the guard checks its digest)
+            reindex = info is not None and (old is None or old.index_digest != digest)
             with self.store.deferred():  # the row, its index, plan and change: one round trip
                 guard.send()
                 resource = self.store.save_resource_row(
@@ -350,8 +354,10 @@ class Writes:
                     principal_id=principal.id if principal else None,
                     old=old,
                     new_id=target.new_id,
+                    index_digest=digest,
                 )
-                if info is not None:
+                if reindex:
+                    assert info is not None
                     self.store.index_instances(resource, info.instances)
                 self.host.hook.object_stored(host=self.host, tx=self.store, write=write, resource=resource)
                 if properties:

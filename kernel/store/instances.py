@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from kernel.budget import Budget
@@ -37,6 +38,16 @@ _OWN_COMPONENT = "SELECT r.component FROM resources r WHERE r.id = instances.res
 _WRONG_COMPONENT = (
     f"(component <> ({_OWN_COMPONENT}) OR (component IS NULL) <> (({_OWN_COMPONENT}) IS NULL))"
 )
+
+
+def index_digest(component: str | None, instances: Sequence[Instance]) -> int:
+    """A digest of the rows :meth:`InstanceStore.index_instances` writes for an object of this
+    component (a signed 64-bit number): a replacing write whose rows have the digest stored
+    with the old row (``Resource.index_digest``) leaves them as they are. What a row derives
+    (its length class) is left out: it follows from the rest."""
+    text = "\n".join(f"{i.start} {i.end} {i.flags} {i.recurrence_id}" for i in instances)
+    digest = hashlib.blake2b(f"{component}\n{text}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class InstanceStore:

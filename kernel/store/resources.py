@@ -19,7 +19,7 @@ from kernel.types import Resource
 
 RESOURCE_COLUMNS = (
     "id, collection_id, name, etag, content_type, size, uid, component, created, modified,"
-    " created_by, modified_by"
+    " created_by, modified_by, index_digest"
 )
 
 
@@ -78,7 +78,7 @@ def page_sizes(first: int) -> Iterator[int]:
 #: The columns a new resource row is written with, and their markers.
 _INSERTED = (
     "collection_id, name, uid, component, etag, content_type, size, data,"
-    " indexed_until, created, modified, created_by, modified_by"
+    " indexed_until, created, modified, created_by, modified_by, index_digest"
 )
 _MARKS = ", ".join("?" * (_INSERTED.count(",") + 1))
 #: The resource of a name in a collection.
@@ -90,7 +90,9 @@ _BY_NAME = f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AN
 #: 22012) when none does, so that the statements sent after it in the same batch are skipped
 #: and the transaction fails.
 _HOLDS = "SELECT count(*) FROM resources WHERE id = ? AND etag = ?"
-_GUARD_PG = f"SELECT 1 / ({_HOLDS})"
+#: :data:`_HOLDS` for a row whose index digest was relied on too.
+_HOLDS_INDEXED = f"{_HOLDS} AND index_digest = ?"
+_GUARD_PG = {False: f"SELECT 1 / ({_HOLDS})", True: f"SELECT 1 / ({_HOLDS_INDEXED})"}
 _DIVISION_BY_ZERO = "22012"
 
 
@@ -163,16 +165,19 @@ class ResourceStore:
     def guard_row(self, resource: Resource) -> Callable[[], bool]:
         """Inside a write transaction, in a deferred block, for a row read before the transaction
         and trusted instead of reading it again under the write lock: make the transaction fail
-        unless the row still holds ``resource``'s content (its id and ETag). SQLite checks at
+        unless the row still holds ``resource``'s content (its id and ETag) and, when it names
+        one, its index digest (the write may leave the index rows as they are). SQLite checks at
         once and raises :class:`StaleRow`; on PostgreSQL the check goes with the block's
         statements and fails the block (and its COMMIT). The returned function tells, once the
         transaction has failed, whether the check is why; the caller then writes again,
         reading the row."""
+        indexed = resource.index_digest is not None
+        params = (resource.id, resource.etag, resource.index_digest) if indexed else (resource.id, resource.etag)
         if self.dialect != "postgresql":
-            if not self.conn.execute(_HOLDS, (resource.id, resource.etag)).fetchone()[0]:
+            if not self.conn.execute(_HOLDS_INDEXED if indexed else _HOLDS, params).fetchone()[0]:
                 raise StaleRow(f"resource {resource.id} changed")
             return lambda: False
-        sent = self.conn.execute(_GUARD_PG, (resource.id, resource.etag))
+        sent = self.conn.execute(_GUARD_PG[indexed], params)
         return lambda: bool(getattr(getattr(sent, "error", None), "sqlstate", None) == _DIVISION_BY_ZERO)
 
     def guard_absent(self, collection_id: int, name: str, uid: str | None) -> None:
@@ -380,16 +385,18 @@ class ResourceStore:
         principal_id: int | None,
         old: Resource | None,
         new_id: int | None = None,
+        index_digest: int | None = None,
     ) -> Resource:
         """Insert or replace a resource row (inside a write transaction); ``name`` is canonical
         (kernel.writes makes it so). ``new_id``: the id :meth:`resource_for_write` reserved for
-        a new row."""
+        a new row; ``index_digest``: :func:`kernel.store.instances.index_digest` of the rows the
+        write leaves in the time-range index."""
         check_segment(name)
         etag = make_etag(data)
         now = time.time()
         if old is None:
             values = (collection_id, name, uid, component, etag, content_type, len(data), data,
-                      indexed_until, now, now, principal_id, principal_id)
+                      indexed_until, now, now, principal_id, principal_id, index_digest)
             if new_id is not None:  # reserved: nothing to read back
                 self.conn.execute(f"INSERT INTO resources (id, {_INSERTED}) VALUES (?, {_MARKS})", (new_id, *values))
             else:
@@ -399,16 +406,17 @@ class ResourceStore:
             if component is not None:
                 self._count_object(collection_id, 1)
             return Resource(new_id, collection_id, name, etag, content_type, len(data),
-                            uid, component, now, now, principal_id, principal_id)
+                            uid, component, now, now, principal_id, principal_id, index_digest)
         if (old.component is None) != (component is None):
             self._count_object(collection_id, 1 if component is not None else -1)
         self.conn.execute(
             "UPDATE resources SET uid = ?, component = ?, etag = ?, content_type = ?, size = ?, data = ?,"
-            " indexed_until = ?, modified = ?, modified_by = ? WHERE id = ?",
-            (uid, component, etag, content_type, len(data), data, indexed_until, now, principal_id, old.id),
+            " indexed_until = ?, modified = ?, modified_by = ?, index_digest = ? WHERE id = ?",
+            (uid, component, etag, content_type, len(data), data, indexed_until, now, principal_id, index_digest,
+             old.id),
         )
         return Resource(old.id, collection_id, name, etag, content_type, len(data), uid, component,
-                        old.created, now, old.created_by, principal_id)
+                        old.created, now, old.created_by, principal_id, index_digest)
 
     def delete_resource_row(self, resource_id: int) -> None:
         """Delete a resource with its index rows and properties (inside a write transaction),

@@ -307,3 +307,11 @@ def m013_change_origins(m: Migrator) -> None:
     row, not by numbers it must learn before the COMMIT: a write's change row can then go with
     its COMMIT, its number read back with it. Rows written before have none: others'."""
     m.add_column("changes", Column("origin", "int", null=True))
+
+
+@kernel_migrations()
+def m014_index_digests(m: Migrator) -> None:
+    """Each resource row keeps a digest of its rows in the time-range index
+    (``resources.index_digest``), so that replacing an object without changing its times
+    leaves them alone. Rows written before have none: their next write rewrites them."""
+    m.add_column("resources", Column("index_digest", "int", null=True))

@@ -698,6 +698,7 @@ def test_a_file_from_teamcal_0_1_upgrades_in_place(tmp_path: Path) -> None:
     assert kernel_steps == {
         "m006_canonical_names", "m007_group_admins", "m008_property_bytes", "m009_counters_in_the_store",
         "m010_leases_and_jobs", "m011_auth_failures", "m012_instance_window_index", "m013_change_origins",
+        "m014_index_digests",
     }
     assert store.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
     assert store.check_index()[1] == []  # the old rows got their length classes; the R*Tree is gone

@@ -544,3 +544,68 @@ def test_racing_writers_trusting_rows_they_read_lose_nothing(host: Host, cal) ->
     assert count == len([n for n in names if host.store.resource(work.id, n) is not None])
     orphans = host.store.execute("SELECT count(*) FROM instances WHERE resource_id NOT IN (SELECT id FROM resources)")
     assert orphans.fetchone()[0] == 0
+
+
+def _series(summary: str = "standup", start: str = "20240102T090000Z", extra: str = "") -> bytes:
+    """A daily series of 40 instances with one moved instance."""
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//teamcal tests//EN\r\n"
+        f"BEGIN:VEVENT\r\nUID:daily\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:{start}\r\nDURATION:PT15M\r\n"
+        f"RRULE:FREQ=DAILY;COUNT=40\r\nSUMMARY:{summary}\r\n{extra}END:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:daily\r\nDTSTAMP:20240101T000000Z\r\nRECURRENCE-ID:20240105T090000Z\r\n"
+        f"DTSTART:20240105T100000Z\r\nDURATION:PT15M\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
+def _index_rows(host: Host, resource_id: int) -> list[tuple]:
+    """The object's rows in the time-range index, with their row ids."""
+    return sorted(map(tuple, host.store.conn.execute(
+        'SELECT id, start, "end", flags, recurrence_id, component FROM instances WHERE resource_id = ?',
+        (resource_id,))))
+
+
+def test_a_replace_keeping_its_times_leaves_its_index_rows(host: Host, cal) -> None:
+    """A replacing write whose instances are those stored (a new summary, description,
+    attendee) leaves the index rows as they are: no statement touches them, the rows keep
+    their ids. New times, a new override or another component rewrite them, and the index
+    answers the new times. So does a trusted row (``expected``) whose ETag is current but
+    whose index digest is not: the guard sends the write back to read the row."""
+    alice, work = cal
+    first = host.writes.put_object(work, "s.ics", _series(), principal=alice).resource
+    rows = _index_rows(host, first.id)
+    assert len(rows) == 40 and first.index_digest is not None
+
+    with host.store.traced() as seen:
+        kept = host.writes.put_object(work, "s.ics", _series("retro"), principal=alice).resource
+    assert not [s for s in seen if "INTO instances" in s or "FROM instances" in s]
+    assert _index_rows(host, first.id) == rows and kept.index_digest == first.index_digest
+    with host.store.traced() as seen:  # trusting the row read before, the same
+        kept = host.writes.put_object(work, "s.ics", _series("plan"), principal=alice, expected=kept).resource
+    assert not [s for s in seen if "INTO instances" in s or "FROM instances" in s]
+    assert _index_rows(host, first.id) == rows
+
+    moved = host.writes.put_object(work, "s.ics", _series("plan", start="20240102T091500Z"), principal=alice,
+                                   expected=kept).resource
+    assert moved.index_digest != first.index_digest
+    new_rows = _index_rows(host, first.id)
+    # 41: the override's RECURRENCE-ID (09:00) names no instance of the moved rule, so it is one more
+    assert len(new_rows) == 41 and not {r[0] for r in new_rows} & {r[0] for r in rows}
+    assert host.store.time_range(work.id, 1704187200, 1704187500) == [first.id]  # 2024-01-02 09:20
+    assert host.store.time_range(work.id, 1704186000, 1704186600) == []  # 09:00, the old start
+
+    task = _series("plan", start="20240102T091500Z").replace(b"VEVENT", b"VTODO")
+    as_task = host.writes.put_object(work, "s.ics", task, principal=alice).resource
+    assert as_task.component == "VTODO" and {r[5] for r in _index_rows(host, first.id)} == {"VTODO"}
+    back = host.writes.put_object(work, "s.ics", _series("plan", start="20240102T091500Z"), principal=alice)
+    assert {r[5] for r in _index_rows(host, first.id)} == {"VEVENT"}
+
+    # the ETag is current, the index digest not (another write of the same bytes indexed other
+    # rows, or one before digests were kept): the write reads the row again and reindexes
+    trusted = back.resource
+    with host.store.transaction():
+        host.store.execute("DELETE FROM instances WHERE resource_id = ?", (first.id,))
+        host.store.execute("UPDATE resources SET index_digest = NULL WHERE id = ?", (first.id,))
+    again = host.writes.put_object(work, "s.ics", _series("again", start="20240102T091500Z"), principal=alice,
+                                   expected=trusted).resource
+    assert len(_index_rows(host, first.id)) == 41 and again.index_digest == trusted.index_digest
+    assert host.store.resource(work.id, "s.ics").index_digest == trusted.index_digest
