@@ -25,6 +25,7 @@ from kernel.leases import Leases
 from kernel.names import canonical_name, check_segment
 from kernel.protocols import HostAPI
 from kernel.store import EVERYONE, Reach, Store
+from kernel.store.meanwhile import Later
 from kernel.store.tables import Column, Index, Migrations, Migrator, Table
 from kernel.subcommands import Commands
 from kernel.types import (
@@ -45,7 +46,7 @@ from kernel.types import (
     Rejected,
     Resource,
 )
-from kernel.writes import ABSENT, etag_matches, make_etag
+from kernel.writes import ABSENT, Parsed, etag_matches, make_etag
 from kernel.zones import ZoneRefused
 
 #: Kernel modules plugins may import as a whole (``from kernel import recurrence``,
@@ -90,6 +91,7 @@ __all__ = [
     "Ingested",
     "Instance",
     "Job",
+    "Later",
     "Leases",
     "Migrations",
     "Migrator",
@@ -97,6 +99,7 @@ __all__ = [
     "ObjectInfo",
     "ObjectWrite",
     "OverBudget",
+    "Parsed",
     "PasswordCheck",
     "Principal",
     "PropertyWrite",

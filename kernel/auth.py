@@ -93,6 +93,12 @@ class CredentialCache:
             return entry[2]
         return None
 
+    def knows(self, name: str, address: str, password: str) -> bool:
+        """Whether this pair was verified from ``address`` within the lifetime, whatever hash
+        is stored now (:meth:`get` checks that)."""
+        entry = self._entries.get((name, self._fingerprint(address, password)))
+        return entry is not None and entry[0] > time.monotonic()
+
     def put(self, name: str, address: str, password: str, stored_hash: str, principal: Principal) -> None:
         """Remember a verified pair."""
         if len(self._entries) > 10_000:
@@ -165,6 +171,15 @@ class PasswordChecks:
         if principal is not None and stored and self.cache.get(name, address, password, stored) is not None:
             return principal
         return PasswordCheck(name, password, address, principal if stored else None, stored)
+
+    def remembered(self, request: Request) -> bool:
+        """Whether the request's Basic credentials are ones the cache knows from its address:
+        work may be done for it before authentication has read the account (which still
+        decides; this reads nothing)."""
+        creds = parse_basic(request.headers.get("authorization"))
+        if creds is None:
+            return False
+        return self.cache.knows(creds[0], client_address(request.scope.get("client")), creds[1])
 
     async def complete(self, check: PasswordCheck, host: Host) -> Principal | None:
         """Verify a login off the event loop; None when it fails.

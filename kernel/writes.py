@@ -62,6 +62,19 @@ _CONTAINER_REFUSAL = (
 
 _T = TypeVar("_T")
 
+#: A calendar object's body as it will be stored (the ingest repairs applied), its parse
+#: and what the index needs of it; or why it is not one to store.
+_Outcome = tuple[bytes, "icalendar.Calendar", ObjectInfo] | Rejected | OverBudget
+
+
+class Parsed(NamedTuple):
+    """A body parsed for a calendar collection ahead of its write (:meth:`Writes.parse`), for
+    ``put_object(parsed=...)``; what is in it is the kernel's."""
+
+    data: bytes
+    outcome: _Outcome
+    repairs: tuple[str, ...]
+
 
 class _Guard:
     """Around a write's transaction: the check that a row read before it is unchanged
@@ -203,6 +216,7 @@ class Writes:
         properties: dict[str, str | None] | None = None,
         keep_uid: bool = False,
         expected: Resource | Absent | None = None,
+        parsed: Parsed | None = None,
     ) -> Stored:
         """Create or replace a resource; returns (resource, created, rewritten).
 
@@ -227,24 +241,28 @@ class Writes:
         (``store.new_resource_id``, named ahead by a request). On PostgreSQL either
         transaction is then one round trip. When what was trusted has changed, the write runs
         again, reading the row.
+
+        ``parsed``: :meth:`parse` of ``data``, made before (while a request's reads were on
+        their way, say); ignored for other data.
         """
         name = canonical_name(name)
         check_segment(name)
         # parsed before the write lock is taken, which then covers the database's work alone;
         # what parsing refuses is raised where it was before, after access and preconditions
-        parsed: tuple[bytes, icalendar.Calendar, ObjectInfo] | Rejected | OverBudget | None = None
+        outcome: _Outcome | None = None
         if collection.kind == "calendar":
-            try:
-                parsed = self._parse_object(collection, name, data)
-            except (Rejected, OverBudget) as exc:
-                parsed = exc
+            if parsed is None or parsed.data != data:
+                parsed = self.parse(data)
+            outcome = parsed.outcome
+            if parsed.repairs:
+                log.debug("repaired %s/%s: %s", collection.path, name, ", ".join(parsed.repairs))
         put = functools.partial(
-            self._put_object, collection, name, data, parsed, principal=principal, content_type=content_type,
+            self._put_object, collection, name, data, outcome, principal=principal, content_type=content_type,
             if_match=if_match, if_none_match=if_none_match, if_unmodified_since=if_unmodified_since,
             source=source, properties=properties, keep_uid=keep_uid,
         )
-        same_uid = parsed is None or isinstance(expected, Absent) or (
-            isinstance(parsed, tuple) and expected is not None and parsed[2].uid == expected.uid)
+        same_uid = outcome is None or isinstance(expected, Absent) or (
+            isinstance(outcome, tuple) and expected is not None and outcome[2].uid == expected.uid)
         return self._trusting(put, expected if same_uid else None, collection, name)
 
     def _trusting(self, write: Callable[[Resource | Absent | None], _T], expected: Resource | Absent | None,
@@ -267,7 +285,7 @@ class Writes:
         collection: Collection,
         name: str,
         data: bytes,
-        parsed: tuple[bytes, icalendar.Calendar, ObjectInfo] | Rejected | OverBudget | None,
+        parsed: _Outcome | None,
         trusted: Resource | Absent | None,
         *,
         principal: Principal | None,
@@ -379,26 +397,28 @@ class Writes:
         answers = self.host.hook.object_reads_ahead(host=self.host, collection=collection, deleting=deleting)
         return [read for answer in answers for read in answer or ()]
 
-    def _parse_object(
-        self, collection: Collection, name: str, data: bytes
-    ) -> tuple[bytes, icalendar.Calendar, ObjectInfo]:
-        """A calendar object's body as it will be stored (the ingest repairs applied), its
-        parse and what the index needs of it; Rejected when it is not one to store."""
+    def parse(self, data: bytes) -> Parsed:
+        """A body as a calendar collection would take it (repaired, parsed, indexed), or why it
+        would refuse it, for :meth:`put_object` to store without parsing it again. CPU alone,
+        no store: a caller may do it while the database answers (``store.meanwhile``)."""
         budget = self.host.budget()
         try:
             ingested = ingest.repair(data, budget)
         except OverBudget as exc:
-            raise Rejected(403, ical.MAX_INSTANCES, exc.message) from exc
-        if ingested.repairs:
-            log.debug("repaired %s/%s: %s", collection.path, name, ", ".join(ingested.repairs))
-        calendar, info = ical.parse_object(
-            ingested.data,
-            max_index_instances=self.host.kernel.index_max_instances,
-            horizon=int(time.time()) + self.host.kernel.index_horizon_years * 366 * 86400,
-            budget=budget,
-            calendar=ingested.calendar,
-        )
-        return ingested.data, calendar, info
+            return Parsed(data, Rejected(403, ical.MAX_INSTANCES, exc.message), ())
+        except Rejected as exc:
+            return Parsed(data, exc, ())
+        try:
+            calendar, info = ical.parse_object(
+                ingested.data,
+                max_index_instances=self.host.kernel.index_max_instances,
+                horizon=int(time.time()) + self.host.kernel.index_horizon_years * 366 * 86400,
+                budget=budget,
+                calendar=ingested.calendar,
+            )
+        except (Rejected, OverBudget) as exc:
+            return Parsed(data, exc, tuple(ingested.repairs))
+        return Parsed(data, (ingested.data, calendar, info), tuple(ingested.repairs))
 
     def delete_object(
         self,

@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kernel.store.changes import ChangeStore
 from kernel.store.collections import CollectionStore
@@ -30,6 +30,7 @@ from kernel.store.connections import Backend, Connection, Connections, StoreClos
 from kernel.store.db import SQLiteBackend
 from kernel.store.grants import EVERYONE, GrantStore
 from kernel.store.instances import InstanceStore
+from kernel.store.meanwhile import Later
 from kernel.store.postgres import PostgresBackend, StoreUnavailable, is_postgres_url
 from kernel.store.principals import PrincipalStore
 from kernel.store.properties import PropertyStore
@@ -37,6 +38,8 @@ from kernel.store.resources import ResourceStore, make_etag
 from kernel.store.schema import kernel_migrations
 from kernel.store.sharing import Reach, SharingStore
 from kernel.store.tables import Catalogue, Migrations, SchemaError, applied, one_of
+
+T = TypeVar("T")
 
 __all__ = ["EVERYONE", "Reach", "Store", "StoreClosed", "StoreUnavailable", "kernel_migrations", "make_etag", "open_backend"]
 
@@ -208,6 +211,25 @@ class Store(
             yield
         finally:
             conn.forget_expected(added)  # type: ignore[attr-defined]
+
+    @contextmanager
+    def meanwhile(self, work: Callable[[], T]) -> Iterator[Later[T]]:
+        """Work (CPU only: it must not use the store) to do while the database answers: on
+        PostgreSQL, when the block sends the reads named ahead (:meth:`expecting`), ``work``
+        runs after they leave and before their answers are read, its time hidden in their round
+        trip. The block gets a :class:`Later` whose ``result()`` is what ``work`` returned (or
+        raises what it raised), running it then if no round trip came first, as always on
+        SQLite. ``work`` runs at most once, in the calling thread."""
+        later = Later(work)
+        if self.dialect == "sqlite":
+            yield later
+            return
+        conn = self.conn
+        conn.meanwhile(later)  # type: ignore[attr-defined]
+        try:
+            yield later
+        finally:
+            conn.meanwhile(None)  # type: ignore[attr-defined]
 
     @contextmanager
     def in_order(self) -> Iterator[None]:

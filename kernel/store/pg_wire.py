@@ -284,6 +284,15 @@ class Batch:
         self._unasked = True
         return pending
 
+    def push(self) -> None:
+        """Send a sync point now without reading: the server works on what was sent while the
+        caller goes on; :meth:`close` then only reads the answers."""
+        with self._talking():
+            self.pgconn.pipeline_sync()
+            self._queue.append(("sync", None))
+            self._flush()
+            self._unasked = False
+
     def read_until(self, pending: Pending) -> None:
         """Ask the server for what it has done so far and read answers up to ``pending``'s."""
         with self._talking():
@@ -301,10 +310,11 @@ class Batch:
         if not raising:
             self._raised = len(self._errors)
         with self._talking():
-            self.pgconn.pipeline_sync()
-            self._queue.append(("sync", None))
-            self._flush()
-            self._unasked = False
+            if not self._queue or self._queue[-1][0] != "sync":  # not pushed since the last statement
+                self.pgconn.pipeline_sync()
+                self._queue.append(("sync", None))
+                self._flush()
+                self._unasked = False
             while self._queue:
                 self._read_one()
         if not raising:

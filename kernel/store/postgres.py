@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from kernel.store.meanwhile import Later
 from kernel.store.pg_wire import TOKENS, Batch, Pending, Rows, Wire, send_all
 
 
@@ -85,6 +86,7 @@ class PgConnection:
         self._expected: list[tuple[str, Any]] = []
         self._answered: dict[tuple[str, str], list[Any]] = {}
         self._in_order = 0  # depth of in_order() blocks
+        self._meanwhile: list[Later[Any]] = []  # work for the next round trip of reads ahead
         self._refusals: list[tuple[str, Any, Exception, int]] = []  # checks for the next block, with their depth
         self._sent_refusals: list[tuple[Pending, Exception]] = []
 
@@ -186,6 +188,11 @@ class PgConnection:
         finally:
             self._in_order -= 1
 
+    def meanwhile(self, later: Later[Any] | None) -> None:
+        """Run ``later`` while the next batch with reads named ahead is on its way, before
+        reading their answers (``Store.meanwhile``); None: forget what was given."""
+        self._meanwhile = [later] if later is not None else []
+
     def forget_expected(self, keys: Sequence[tuple[str, str]] | None = None) -> None:
         """Forget the reads named ahead, sent or not: all of them, or those of ``keys``
         (as :meth:`expect` returned them)."""
@@ -254,6 +261,11 @@ class PgConnection:
         batch, sent = send_all(self.wire, [(sql, _adapt(params)), *((s, _adapt(v)) for s, v in expected)])
         first = sent[0]
         try:
+            if self._meanwhile:
+                work, self._meanwhile = self._meanwhile, []
+                batch.push()
+                for later in work:
+                    later.run()
             batch.close()
         except Exception:
             if not (first.done and first.error is None):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from kernel import Parsed
 from kernel.accounts import set_grant
 from kernel.host import Host
 from kernel.testing import add_group, add_user, asgi_client, make_host
@@ -214,6 +216,52 @@ def test_a_put_reads_each_thing_once_before_its_transaction(tmp_path: Path) -> N
             read = sorted(next(t for t in tables if t in s) for s in before)
             expected = ["caldav_server_locks", "collections", "limits_overrides", "principals"]
             assert read == sorted(expected + (["nextval"] if host.store.dialect == "postgresql" else [])), before
+    finally:
+        host.close()
+
+
+def test_a_put_body_is_parsed_once_while_the_first_round_trip_is_out(tmp_path: Path, monkeypatch) -> None:
+    """A PUT with credentials the server remembers parses its body while the reads of its
+    account and URL are on their way to PostgreSQL (``store.meanwhile``), and the write takes
+    that parse: one parse a PUT (on SQLite, where there is no round trip to fill, in the
+    write). Credentials just verified are parsed in the write as before; wrong credentials or
+    an unknown user get a 401 without their body being parsed at all."""
+    host = make_host(tmp_path, ["caldav_server", "limits"])
+    alice = add_user(host, "alice", PASSWORD)
+    host.writes.create_collection(alice, "cal", "calendar", principal=alice)
+    parses: list[tuple[bytes, bool]] = []
+    parse = host.writes.parse
+
+    def recorded(data: bytes) -> Parsed:
+        in_round_trip = any(frame.function == "_send_expected" for frame in inspect.stack())
+        parses.append((data, in_round_trip))
+        return parse(data)
+
+    monkeypatch.setattr(host.writes, "parse", recorded)
+    postgresql = host.store.dialect == "postgresql"
+
+    async def run() -> list[int]:
+        statuses = []
+        async with asgi_client(host, "alice", PASSWORD) as client:
+            for i in range(3):  # the first PUT verifies the password: then it is remembered
+                data = event("e", summary=f"v{i}")
+                put = await client.put("/dav/cal/alice/cal/e.ics", content=data)
+                statuses.append(put.status_code)
+                assert [d for d, _ in parses] == [data]
+                assert parses[0][1] is (postgresql and i > 0), (i, parses)
+                parses.clear()
+                assert host.store.data(host.store.resource(host.store.collection(alice.id, "cal").id,
+                                                           "e.ics").id) == data
+        for user, password in (("alice", "wrong"), ("mallory", PASSWORD)):
+            async with asgi_client(host, user, password) as stranger:
+                refused = await stranger.put("/dav/cal/alice/cal/x.ics", content=event("x"))
+                statuses.append(refused.status_code)
+        return statuses
+
+    try:
+        assert asyncio.run(run()) == [201, 204, 204, 401, 401]
+        assert parses == []
+        assert host.store.resource(host.store.collection(alice.id, "cal").id, "x.ics") is None
     finally:
         host.close()
 

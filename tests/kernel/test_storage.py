@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -414,6 +415,59 @@ def test_reads_named_ahead_are_answered_as_if_run_then(host: Host, cal: Collecti
     assert len(statements) == 4
     assert len(trips) == (1 if store.dialect == "postgresql" else 0)
     assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("<a>",)]  # after the block: read as usual
+
+
+def test_work_done_meanwhile_runs_while_the_reads_named_ahead_are_out(host: Host, cal: Collection) -> None:
+    """``store.meanwhile``: on PostgreSQL the work runs once the block's reads named ahead have
+    left, before their answers are read (the server has them while it runs), in the same
+    round trip; ``result()`` gives what it returned or raises what it raised. On SQLite, and
+    on PostgreSQL when no reads named ahead go out in the block, it runs when its result is
+    asked for, once."""
+    store = host.store
+    store.executemany(INSERT, [(cal.id, key, f"<{key}>") for key in "ab"])
+    postgresql = store.dialect == "postgresql"
+    probe = "SELECT 'meanwhile probe', body FROM notes_items WHERE collection_id = ? AND key = ?"
+    pid = store.execute("SELECT pg_backend_pid()").fetchone()[0] if postgresql else None
+    seen: list[str] = []
+
+    def work() -> str:
+        if postgresql:  # another connection finds the read named ahead at the server already
+            def look() -> None:
+                for _ in range(500):
+                    row = store.execute("SELECT query FROM pg_stat_activity WHERE pid = ?", (pid,)).fetchone()
+                    if row and "meanwhile probe" in row[0]:
+                        seen.append("at the server")
+                        return
+                    time.sleep(0.01)
+            other = threading.Thread(target=look)
+            other.start()
+            other.join(timeout=30)
+        seen.append("worked")
+        return "done"
+
+    with store.expecting(lambda: [(probe, (cal.id, "b"))]), store.meanwhile(work) as later:
+        with round_trips(store) if postgresql else nullcontext([]) as trips:
+            assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("<a>",)]
+            assert later.ran is postgresql
+            assert store.execute(probe, (cal.id, "b")).fetchall() == [("meanwhile probe", "<b>")]
+        assert len(trips) == (1 if postgresql else 0)
+        assert seen == (["at the server", "worked"] if postgresql else [])
+        assert later.result() == "done" and later.result() == "done"
+    assert seen[-1] == "worked" and seen.count("worked") == 1
+
+    def failing() -> str:
+        raise ValueError("bad body")
+
+    with store.expecting(lambda: [(BODY_OF, (cal.id, "b"))]), store.meanwhile(failing) as later:
+        assert store.execute(BODY_OF, (cal.id, "a")).fetchall() == [("<a>",)]  # the read is answered
+        with pytest.raises(ValueError, match="bad body"):
+            later.result()
+    with store.meanwhile(work) as later:  # no read named ahead: a statement leaves it alone
+        store.execute(BODY_OF, (cal.id, "a")).fetchall()
+        assert not later.ran
+    with store.expecting(lambda: [(BODY_OF, (cal.id, "b"))]):  # nor does a later block's round trip
+        store.execute(BODY_OF, (cal.id, "a")).fetchall()
+    assert not later.ran and seen.count("worked") == 1
 
 
 def test_a_nested_block_forgets_only_the_reads_it_named(host: Host, cal: Collection) -> None:

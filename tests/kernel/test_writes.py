@@ -473,6 +473,38 @@ def test_a_calendar_object_is_parsed_before_the_write_lock_and_refused_in_order(
     assert host.store.data(host.store.resource(work.id, "e1.ics").id) == event()
 
 
+def test_a_body_parsed_ahead_is_written_as_parsed_then_and_refused_in_order(
+    host: Host, cal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``writes.parse`` then ``put_object(parsed=...)``: the write takes that parse without
+    parsing again; a parse of other bytes is ignored (the bytes given are parsed and stored);
+    what the parse refused is raised in its order, after access and preconditions."""
+    alice, work = cal
+    bob = add_user(host, "bob")
+    parses: list[bytes] = []
+    parse_object = ical.parse_object
+
+    def watched(data, **kwargs):
+        parses.append(data)
+        return parse_object(data, **kwargs)
+
+    monkeypatch.setattr(ical, "parse_object", watched)
+    ahead = host.writes.parse(event("a"))
+    assert parses == [event("a")]
+    stored = host.writes.put_object(work, "a.ics", event("a"), principal=alice, parsed=ahead).resource
+    assert parses == [event("a")] and stored.uid == "a" and len(host.store.instances(stored.id)) == 1
+    other = host.writes.put_object(work, "b.ics", event("b"), principal=alice, parsed=ahead).resource
+    assert parses[-1] == event("b") and other.uid == "b" and host.store.data(other.id) == event("b")
+    broken = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    refused_ahead = host.writes.parse(broken)
+    for principal, if_match, status in ((bob, None, 404), (alice, '"not-it"', 412), (alice, None, 403)):
+        with pytest.raises(Rejected) as refused:
+            host.writes.put_object(work, "a.ics", broken, principal=principal, if_match=if_match,
+                                   parsed=refused_ahead)
+        assert refused.value.status == status
+    assert len(parses) == 3 and host.store.data(stored.id) == event("a")  # a, b and the broken one, once
+
+
 def test_racing_writers_trusting_rows_they_read_lose_nothing(host: Host, cal) -> None:
     """Threads read an object's row outside any transaction, then write trusting it
     (``expected=``), with and without If-Match, while the others do the same: every write that

@@ -24,7 +24,7 @@ from plugins.caldav_server.webdav.options import options
 from plugins.caldav_server.webdav.properties import LiveProperty
 from plugins.caldav_server.webdav.propfind import propfind
 from plugins.caldav_server.webdav.proppatch import proppatch
-from plugins.caldav_server.webdav.put import prepare_put, put
+from plugins.caldav_server.webdav.put import parse_body, prepare_put, put
 from plugins.caldav_server.webdav.report import report
 from plugins.caldav_server.webdav.resolve import Target
 from plugins.caldav_server.webdav.xml import d
@@ -64,7 +64,7 @@ def install(app: DavApp) -> None:
         ("HEAD", Method(get, _existing, reads_content=True)),
         ("PROPFIND", Method(propfind, _existing)),
         ("PROPPATCH", Method(proppatch, _writable_props, checks_locks=True)),
-        ("PUT", Method(put, _putable, prepare_put, checks_locks=True)),
+        ("PUT", Method(put, _putable, prepare_put, checks_locks=True, meanwhile=parse_body)),
         ("DELETE", Method(delete, _member, checks_locks=True)),
         ("MKCOL", Method(mkcol, _unmapped, checks_locks=True)),
         ("COPY", Method(copy, _member, to_destination=True)),

@@ -12,9 +12,11 @@ body is read on the loop, between the two, so a slow client holds no thread.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import Receive, Scope, Send
 
-    from kernel import Collection, Host, Principal
+    from kernel import Collection, Host, Later, Principal
 
 log = logging.getLogger("teamcal.caldav_server")
 
@@ -85,6 +87,10 @@ class Method:
     checks the locks covering the URL (``Locks.check``), and they are read with the URL.
     With ``to_destination`` it also acts on the URL of its Destination header (COPY, MOVE):
     that URL is resolved and the locks covering it are checked, read with the request's URL.
+    ``meanwhile(host, body)``, when given, is work on a body read before authentication that
+    needs neither the store nor the request's target (PUT parses it): for credentials the
+    server remembers it runs while the reads of authentication and the URL are on their way
+    (``store.meanwhile``), and the handler finds it in ``ctx.meanwhile``.
     """
 
     handler: MethodHandler
@@ -93,6 +99,7 @@ class Method:
     reads_content: bool = False
     checks_locks: bool = False
     to_destination: bool = False
+    meanwhile: Callable[[Host, bytes], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -199,15 +206,25 @@ class DavApp:
         The reads resolving the URL (and its locks, for a method that checks them) are named
         ahead: on PostgreSQL they go with authentication's, one round trip for all."""
         try:
-            with self.host.store.expecting(lambda: self._reads_ahead(request)):
+            work = self._meanwhile(request, body)
+            with self.host.store.expecting(lambda: self._reads_ahead(request)), (
+                    nullcontext() if work is None else self.host.store.meanwhile(work)) as later:
                 answer = self.host.identify(request)
                 if answer is None:
                     return _challenge()
                 if isinstance(answer, PasswordCheck):
                     return answer
-                return self._as(request, answer, body)
+                return self._as(request, answer, body, later)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer (a lost database: 503)
             return _failure(request, None, exc)
+
+    def _meanwhile(self, request: Request, body: bytes | None) -> Callable[[], Any] | None:
+        """The method's work on a body already read, for credentials the server remembers (an
+        unknown caller's body waits for its password to be verified, and its access)."""
+        method = self.methods.get(request.method)
+        if not body or method is None or method.meanwhile is None or not self.host.passwords.remembered(request):
+            return None
+        return functools.partial(method.meanwhile, self.host, body)
 
     def _reads_ahead(self, request: Request) -> list[tuple[str, Any]]:
         """The statements :meth:`_prepare` will run for this request's URL, as far as the URL
@@ -253,14 +270,16 @@ class DavApp:
         return [read for read in reads if read is not None]
 
     def _as(
-        self, request: Request, principal: Principal, body: bytes | None
+        self, request: Request, principal: Principal, body: bytes | None, later: Later[Any] | None = None
     ) -> Response | tuple[DavContext, Method]:
-        """In a worker: prepare, and with the body already read run the method too;
-        else the prepared context, whose body the loop reads next."""
+        """In a worker: prepare, and with the body already read run the method too (``later``:
+        its ``meanwhile`` work on that body); else the prepared context, whose body the loop
+        reads next."""
         prepared = self._prepare(request, principal)
         if isinstance(prepared, Response) or body is None:
             return prepared
         ctx, method = prepared
+        ctx.meanwhile = later
         if len(body) > ctx.body_limit:
             exc = Rejected(413, ctx.body_precondition, f"The body is over the limit of {ctx.body_limit} bytes.")
             return _too_large(exc)

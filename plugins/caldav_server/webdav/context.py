@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kernel import Rejected
 from plugins.caldav_server.webdav import access, deadprops, xml
@@ -21,7 +21,7 @@ from plugins.caldav_server.webdav.resolve import (
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from kernel import Collection, Principal, Resource
+    from kernel import Collection, Later, Principal, Resource
     from plugins.caldav_server.webdav.app import DavApp
 
 _DEPTHS = {"0": "0", "1": "1", "infinity": "infinity"}
@@ -64,6 +64,8 @@ class DavContext:
         self.body_late = False
         #: Member collections a listing is about to evaluate, for ``dav_properties_ahead``.
         self.listed: list[Collection] = []
+        #: The method's ``meanwhile`` work on the body, when it was done before the handler.
+        self.meanwhile: Later[Any] | None = None
 
     # -- access -----------------------------------------------------------------------
 
