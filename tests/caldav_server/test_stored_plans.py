@@ -99,7 +99,10 @@ def test_the_rfc_examples_plans_read_back(name: str) -> None:
 #: plan format: a change to how objects are planned, or to which of them expand to themselves,
 #: changes it, and must raise ``expansion.PLAN_FORMAT`` too, or rows stored before the change
 #: would be read as if made by it.
-PLANS_OF_FORMAT = {1: "14ddde50b4f2b3ab8ce04596ca578cbb3c5149202c861630b42158ef8a03d12e"}
+PLANS_OF_FORMAT = {
+    1: "14ddde50b4f2b3ab8ce04596ca578cbb3c5149202c861630b42158ef8a03d12e",
+    2: "789b6be4d63b86fd563f51284baf220373850027eb3fcb2d8f60d1450f6868af",  # runs between separators
+}
 
 
 def test_plans_change_only_with_their_format() -> None:
@@ -118,6 +121,42 @@ def test_plans_change_only_with_their_format() -> None:
 def test_text_that_is_not_a_plan_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         expansion.plan_from_text(text)
+
+
+def _fields(*fields: str) -> str:
+    return "\x1e" + "\x1f".join(fields)
+
+
+TEMPLATE = ("VEVENT", "0", "-1", "utc", "utc", "1", "a")
+
+
+@pytest.mark.parametrize("text", [
+    _fields(), _fields("h", "t", "1"), _fields("h", "t", "1", "1"),  # too short, no template
+    _fields("h", "t", "2", "1", "", *TEMPLATE),  # neither recurring nor not
+    _fields("h", "t", "1", "x", "", *TEMPLATE), _fields("h", "t", "1", "0"),  # no count, no component
+    _fields("h", "t", "1", "1", "", "VEVENT", "1", "-1", "utc", "utc", "1", "a"),  # slot past the runs
+    _fields("h", "t", "1", "1", "", "VALARM", "0", "-1", "utc", "utc", "1", "a"),
+    _fields("h", "t", "1", "1", "", "VEVENT", "0", "-1", "local", "utc", "1", "a"),
+    _fields("h", "t", "1", "1", "", "VEVENT", "0", "-1", "utc", "utc", "3", "a"),  # runs missing
+    _fields("h", "t", "1", "1", "", *TEMPLATE, "left over"),
+    _fields("h", "t", "1", "2", "", *TEMPLATE, "", *TEMPLATE),  # two masters
+])
+def test_fields_that_are_not_a_plan_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        expansion.plan_from_text(text)
+
+
+def test_a_plan_whose_text_holds_a_separator_is_written_as_json() -> None:
+    """Plans are written as fields between control characters; one whose text holds one of
+    them (iCalendar text may, though it should not) is written as JSON, and reads back."""
+    for odd in ("\x1f", "\x1e"):
+        data = SERIES.replace(b"SUMMARY:", f"SUMMARY:a{odd}b ".encode(), 1)
+        plan = expansion.plan_for(data, lambda data=data: parsed(data))
+        assert plan is not None and odd in "".join(plan.master.written)
+        text = expansion.plan_text(plan)
+        assert text.startswith("[") and expansion.plan_from_text(text) == plan
+    plan = expansion.plan_for(SERIES, lambda: parsed(SERIES))
+    assert expansion.plan_text(plan).startswith("\x1e") and expansion.plan_text(None) == "null"
 
 
 def test_writes_store_the_plan_of_what_they_stored(host: Host) -> None:

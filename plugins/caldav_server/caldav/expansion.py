@@ -562,17 +562,70 @@ def forget_all() -> None:
 
 #: The version of :func:`plan_text`'s format and of what a plan holds: raise it with any
 #: change to how objects are planned or how a plan is written out, so that plans stored
-#: before are not read (``stored_plans`` makes them again).
-PLAN_FORMAT = 1
+#: before are not read (``stored_plans`` makes them again). 2: runs between separators.
+PLAN_FORMAT = 2
+#: What starts a plan written as fields between :data:`_SEP` (JSON starts otherwise).
+_FIELDS = "\x1e"
+_SEP = "\x1f"
 
 
 def plan_text(plan: ExpansionPlan | None) -> str:
-    """A plan as JSON text, to store beside its object (None: the object takes the general path)."""
-    return json.dumps(plan, separators=(",", ":"))
+    """A plan as text, to store beside its object ("null": the object takes the general path).
+
+    Its fields between separators (control characters iCalendar text has no use for): the
+    two head runs, whether it recurs, how many templates, then each template's recurrence
+    id (empty for the master), component, slots, value kinds, number of runs and runs. A
+    cold expanded week reads thousands of plans: splitting them takes a third of the time
+    JSON took. A plan whose text holds a separator is written as JSON."""
+    if plan is None:
+        return "null"
+    templates = ([("", plan.master)] if plan.master is not None else []) + list(plan.overrides.items())
+    fields = [plan.head[0], plan.head[1], "1" if plan.recurring else "0", str(len(templates))]
+    for rid, template in templates:
+        fields += (rid, template.name, str(template.start_at), str(template.end_at), template.start_kind,
+                   template.end_kind, str(len(template.written)), *template.written)
+    text = _SEP.join(fields)
+    if text.count(_SEP) != len(fields) - 1 or _FIELDS in text:  # a field holds a separator
+        return json.dumps(plan, separators=(",", ":"))
+    return _FIELDS + text
 
 
 def plan_from_text(text: str) -> ExpansionPlan | None:
     """The plan :func:`plan_text` wrote; ValueError when the text is not one."""
+    if not text.startswith(_FIELDS):
+        return _plan_from_json(text)
+    fields = text[1:].split(_SEP)
+    try:
+        head, recurring, count = (fields[0], fields[1]), fields[2], int(fields[3])
+        if recurring not in ("0", "1"):
+            raise ValueError("neither recurring nor not")
+        master: _Template | None = None
+        overrides: dict[str, _Template] = {}
+        at = 4
+        for _ in range(count):
+            rid, name, start_at, end_at, start_kind, end_kind, runs = fields[at : at + 7]
+            first, at = at + 7, at + 7 + int(runs)
+            written = tuple(fields[first:at])
+            if len(written) != int(runs):
+                raise ValueError("runs missing")
+            template = _checked(name, written, int(start_at), int(end_at), start_kind, end_kind)
+            if rid:
+                overrides[rid] = template
+            elif master is None:
+                master = template
+            else:
+                raise ValueError("two masters")
+        if at != len(fields):
+            raise ValueError("fields left over")
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"not an expansion plan: {exc}") from None
+    if master is None and not overrides:
+        raise ValueError("not an expansion plan: no component")
+    return ExpansionPlan(head, recurring == "1", master, overrides)
+
+
+def _plan_from_json(text: str) -> ExpansionPlan | None:
+    """A plan :func:`plan_text` wrote as JSON (its text holds a separator)."""
     value = json.loads(text)
     if value is None:
         return None
@@ -589,20 +642,24 @@ def plan_from_text(text: str) -> ExpansionPlan | None:
     return plan
 
 
+def _checked(name: str, written: tuple[str, ...], start_at: int, end_at: int, start_kind: str,
+             end_kind: str) -> _Template:
+    """A :class:`_Template` of text runs, its slots checked against its runs."""
+    if not 0 <= start_at < len(written) or not -1 <= end_at < len(written):
+        raise ValueError("slot out of range")
+    if start_kind not in _KINDS or end_kind not in _KINDS or name not in ("VEVENT", "VTODO"):
+        raise ValueError("unknown component or value kind")
+    return _Template(name, written, start_at, end_at, start_kind, end_kind)
+
+
 def _template_from(value: list[object]) -> _Template:
     """A :class:`_Template` from its JSON list, its slots checked against its runs."""
     name, written, start_at, end_at, start_kind, end_kind = value
     if type(written) is not list or type(start_at) is not int or type(end_at) is not int:
         raise ValueError("not a template")
-    if not 0 <= start_at < len(written) or not -1 <= end_at < len(written):
-        raise ValueError("slot out of range")
-    if start_kind not in _KINDS or end_kind not in _KINDS or name not in ("VEVENT", "VTODO"):
-        raise ValueError("unknown component or value kind")
-    try:
-        "".join(written)  # every run is text (one pass in C)
-    except TypeError:
-        raise ValueError("runs are not text") from None
-    return _Template(name, tuple(written), start_at, end_at, start_kind, end_kind)
+    if not all(type(run) is str for run in written):
+        raise ValueError("runs are not text")
+    return _checked(str(name), tuple(written), start_at, end_at, str(start_kind), str(end_kind))
 
 
 def _without_timezones(data: bytes) -> bytes:
