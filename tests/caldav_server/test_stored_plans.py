@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from kernel.budget import Budget
 from kernel.host import Host
 from kernel.testing import add_user, asgi_client, make_host
 from kernel.testing.dav import CALDAV
 from plugins.caldav_server.caldav import expansion, stored_plans
+from plugins.caldav_server.caldav.calendar_data import CalendarDataRequest
+from plugins.caldav_server.caldav.timerange import TimeRange
 from tests.caldav_server.conftest import PASSWORD
 from tests.caldav_server.ical_samples import BERLIN_VTIMEZONE, component, ics, parsed, rfc_object
 from tests.caldav_server.test_expand_index import objects
@@ -102,6 +106,7 @@ def test_the_rfc_examples_plans_read_back(name: str) -> None:
 PLANS_OF_FORMAT = {
     1: "14ddde50b4f2b3ab8ce04596ca578cbb3c5149202c861630b42158ef8a03d12e",
     2: "789b6be4d63b86fd563f51284baf220373850027eb3fcb2d8f60d1450f6868af",  # runs between separators
+    3: "d5d43a9a93d4b190b5f745be21978812ced53f88b8f1fb3eeee8fa928066c56b",  # escaped as element content
 }
 
 
@@ -339,3 +344,40 @@ def test_writes_store_plans_without_keeping_them_in_memory(host: Host) -> None:
     stored = host.writes.put_object(cal, "series.ics", SERIES.replace(b"stand-up", b"retro"), principal=alice)
     assert "retro" in rows(host)["series.ics"][2]
     assert expansion.plans_wanted([stored.resource.etag]) == {stored.resource.etag} and len(expansion._known) == 0
+
+
+def test_text_a_report_writes_from_a_plan_reads_back_as_the_objects_own(host: Host) -> None:
+    """Plans hold their text escaped for the answer (``&``, ``<``, ``>``, and each carriage
+    return as ``&#13;``): an expanded series whose text holds them reads back from the XML,
+    from a stored plan and from one in memory, as the plan's iCalendar text, CRLF line ends
+    and all."""
+    alice = host.store.principal("alice")
+    cal = host.store.collection(alice.id, "cal")
+    odd = SERIES.replace(b"SUMMARY:stand-up", b"SUMMARY:R&D <sync> & review > all").replace(
+        b"SUMMARY:moved", b"SUMMARY:moved &amp; &#13; as typed")
+    stored = host.writes.put_object(cal, "series.ics", odd, principal=alice).resource
+    week = TimeRange(1704067200, 1704672000)
+    plain = CalendarDataRequest(expand=week).render(odd, parsed(odd), None, budget=Budget(),
+                                                    instances=host.store.instances(stored.id), etag=stored.etag)
+    answers = []
+    for cold in (True, False):  # from the stored plan, then from the one in memory
+        if cold:
+            expansion.forget_all()
+        found = [e.text for e in ET.fromstring(report(host)).iter(f"{{{CALDAV}}}calendar-data")
+                 if e.text and "UID:series" in e.text]
+        answers.append(found)
+    assert answers[0] == answers[1] == [plain]
+    assert "SUMMARY:R&D <sync> & review > all\r\n" in plain and "SUMMARY:moved &amp; &#13; as typed\r\n" in plain
+    assert "\n" not in plain.replace("\r\n", "") and plain.count("BEGIN:VEVENT") == 7
+
+
+def report(host: Host) -> str:
+    """alice's expanded first week of 2024, with what the plan cache holds."""
+    async def run() -> str:
+        async with asgi_client(host, "alice", PASSWORD) as client:
+            response = await client.request("REPORT", "/dav/cal/alice/cal/", content=EXPAND_WEEK,
+                                            headers={"Depth": "1"})
+            assert response.status_code == 207, response.text
+            return response.text
+
+    return asyncio.run(run())

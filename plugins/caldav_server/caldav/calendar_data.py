@@ -36,6 +36,7 @@ from plugins.caldav_server.caldav import expansion, icaltext
 from plugins.caldav_server.caldav.icaltext import RawComponent, line_name, value_start
 from plugins.caldav_server.caldav.query_error import CALDAV, QueryError
 from plugins.caldav_server.caldav.timerange import TimeRange, parse_time_range
+from plugins.caldav_server.webdav.namespaces import Escaped, unescaped
 
 #: Deepest nesting of comp elements, and most comp/prop elements, in one calendar-data element.
 MAX_DEPTH = 32
@@ -125,9 +126,10 @@ class CalendarDataRequest:
 
     def render(self, data: bytes, calendar: icalendar.Calendar | None = None,
                tz: dt.tzinfo | None = None, *, budget: Budget | None = None,
-               instances: list[Instance] | None = None, etag: str | None = None) -> str:
+               instances: list[Instance] | None = None, etag: str | None = None, xml: bool = False) -> str:
         """The calendar data of one stored object (``calendar``: its parse, when the caller has it;
-        ``etag``: its ETag, by which what expansion learns of the content is remembered).
+        ``etag``: its ETag, by which what expansion learns of the content is remembered; with
+        ``xml``, text written from a plan comes :class:`Escaped` for an answer, as plans hold it).
 
         Floating times are read in ``tz`` for expand and limit-recurrence-set.
         ``instances``, when given, are the object's index rows near the expand
@@ -150,7 +152,7 @@ class CalendarDataRequest:
                 text = expansion.indexed_text(data, parsed, instances, tz, self.expand, budget, etag)
                 if text is not None:
                     budget.spend("bytes", len(text))
-                    return text
+                    return text if xml or not isinstance(text, Escaped) else unescaped(text)
             else:
                 plan = expansion.plan_for(data, parsed, etag)
         raw = self._expanded(data, parsed, tz, budget, instances, plan)
@@ -163,12 +165,12 @@ class CalendarDataRequest:
         return text
 
     def render_page(self, objects: Sequence[tuple[str, bytes, list[Instance] | None]], tz: dt.tzinfo | None,
-                    budget: Budget) -> list[str]:
+                    budget: Budget, *, xml: bool = False) -> list[str]:
         """:meth:`render` of a page of objects, each given as (ETag, stored bytes, index rows near
         the expand window or None): whole objects expanded from their index rows are written
         together (``expansion.indexed_texts``), the others one by one."""
         if self.expand is None or not self._whole:
-            return [self.render(data, None, tz, budget=budget, instances=instances, etag=etag)
+            return [self.render(data, None, tz, budget=budget, instances=instances, etag=etag, xml=xml)
                     for etag, data, instances in objects]
         texts = expansion.indexed_texts(objects, lambda data: parsed_calendar(data, budget), tz, self.expand, budget)
         out: list[str] = []
@@ -177,6 +179,8 @@ class CalendarDataRequest:
                 text = self.render(data, None, tz, budget=budget, etag=etag)
             else:
                 budget.spend("bytes", len(text))
+                if not xml and isinstance(text, Escaped):
+                    text = unescaped(text)
             out.append(text)
         return out
 
@@ -194,7 +198,7 @@ class CalendarDataRequest:
             return icaltext.parse(data)
         if self.expand is not None:
             if plan is not None:  # a subset of the planned text: its tree, read back
-                return icaltext.parse(plan.text(instances or [], tz, self.expand, budget))
+                return icaltext.parse(unescaped(plan.text(instances or [], tz, self.expand, budget)))
             return expansion.expand(icaltext.parse(data), parsed(), tz, self.expand, budget)
         assert self.limit_recurrence_set is not None
         return expansion.limit_recurrence_set(icaltext.parse(data), parsed(), tz, self.limit_recurrence_set)

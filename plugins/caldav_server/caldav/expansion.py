@@ -22,6 +22,8 @@ Decisions where the RFC leaves room:
   the text alone unless a value is in a zone of the object's own), which keeps
   each component's text with slots for the
   instance's times: no parsing, no recurrence scan, no tree per instance.
+  A plan holds its text escaped as XML element content (``&#13;`` for each
+  carriage return), as a report sends it: what it writes is :class:`Escaped`.
   Other objects take the general path; both give the same answer.
 * expand refuses an object with more than :data:`MAX_INSTANCES` instances
   in the range with 403 CALDAV:max-instances (RFC 4791 5.2.8 names the
@@ -79,6 +81,7 @@ from plugins.caldav_server.caldav.instances import (
 )
 from plugins.caldav_server.caldav.query_error import CALDAV, QueryError
 from plugins.caldav_server.caldav.timerange import TimeRange, parse_utc
+from plugins.caldav_server.webdav.namespaces import Escaped, content
 
 #: Instances one object may contribute to an expanded answer.
 MAX_INSTANCES = 5_000
@@ -248,6 +251,8 @@ def _clock_text(second: int) -> str:
 
 
 _KINDS = ("date", "floating", "utc")
+#: The end of a line an instance's times add, as element content.
+_CRLF = "&#13;\n"
 #: The start of an instance's DTSTART line by the kind of value it holds.
 _START_PREFIX = {kind: "DTSTART;VALUE=DATE:" if kind == "date" else "DTSTART:" for kind in _KINDS}
 #: The start of an instance's end line (DTEND; DUE in a VTODO) by component and kind of value.
@@ -317,10 +322,11 @@ class ExpansionPlan(NamedTuple):
         head = (f"BEGIN:{calendar.name}\r\n{lines}", f"END:{calendar.name}\r\n")
         return cls(head, recurring, master, overrides)
 
-    def text(self, instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange, budget: Budget) -> str:
+    def text(self, instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange, budget: Budget) -> Escaped:
         """The expanded object written from the index rows near ``window`` (``instances``);
         floating times are read in ``tz``. The content lines of :func:`expand` serialised, folded
-        as stored (as GET sends them) where the plan was read from the text."""
+        as stored (as GET sends them) where the plan was read from the text, escaped as
+        element content (``namespaces.unescaped`` gives the iCalendar text)."""
         hits = instances_in(instances, tz, window, budget)
         if len(hits) > MAX_INSTANCES:
             raise QueryError(
@@ -338,16 +344,25 @@ class ExpansionPlan(NamedTuple):
             assert template is not None  # plans without a master have overrides for every row
             parts = list(template.written)
             kind = template.start_kind
-            start = f"{_START_PREFIX[kind]}{_key_text(inst.start, kind)}\r\n"
+            start = f"{_START_PREFIX[kind]}{_key_text(inst.start, kind)}{_CRLF}"
             if rid is not None and recurring:
-                start += _line("RECURRENCE-ID", rid) + "\r\n"
+                start += _line("RECURRENCE-ID", rid) + _CRLF
             parts[template.start_at] = start
             if template.end_at >= 0:
                 kind = template.end_kind
-                parts[template.end_at] = f"{_END_PREFIX[template.name, kind]}{_key_text(inst.end, kind)}\r\n"
+                parts[template.end_at] = f"{_END_PREFIX[template.name, kind]}{_key_text(inst.end, kind)}{_CRLF}"
             out += parts
         out.append(self.head[1])
-        return "".join(out)
+        return Escaped("".join(out))
+
+    def escaped(self) -> ExpansionPlan:
+        """This plan of iCalendar text with its text escaped as element content."""
+        def of(template: _Template) -> _Template:
+            return template._replace(written=tuple(content(run) for run in template.written))
+
+        return ExpansionPlan((content(self.head[0]), content(self.head[1])), self.recurring,
+                             None if self.master is None else of(self.master),
+                             {rid: of(t) for rid, t in self.overrides.items()})
 
 
 def instances_in(instances: list[Instance], tz: dt.tzinfo | None, window: TimeRange,
@@ -472,7 +487,7 @@ def plan_of(data: bytes, calendar: Callable[[], icalendar.Calendar]) -> Expansio
     plan = _text_plan(_without_timezones(data))
     if isinstance(plan, _NeedsParse):
         plan = _make_plan(parse(data), calendar())
-    return plan
+    return None if plan is None else plan.escaped()
 
 
 def indexed_text(data: bytes, calendar: Callable[[], icalendar.Calendar], instances: list[Instance],
@@ -562,8 +577,9 @@ def forget_all() -> None:
 
 #: The version of :func:`plan_text`'s format and of what a plan holds: raise it with any
 #: change to how objects are planned or how a plan is written out, so that plans stored
-#: before are not read (``stored_plans`` makes them again). 2: runs between separators.
-PLAN_FORMAT = 2
+#: before are not read (``stored_plans`` makes them again). 2: runs between separators;
+#: 3: the runs escaped as XML element content.
+PLAN_FORMAT = 3
 #: What starts a plan written as fields between :data:`_SEP` (JSON starts otherwise).
 _FIELDS = "\x1e"
 _SEP = "\x1f"

@@ -16,8 +16,9 @@ from plugins.caldav_server.caldav.calendar_data import (
     CalendarDataRequest,
     parse_calendar_data,
 )
+from plugins.caldav_server.webdav.namespaces import Escaped, content
 from plugins.caldav_server.webdav.properties import PropRequest
-from plugins.caldav_server.webdav.xml import Element, c, d, escape
+from plugins.caldav_server.webdav.xml import Element, c, d
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -31,8 +32,9 @@ CALENDAR_DATA = c("calendar-data")
 
 
 def _element(text: str) -> dict[str, str]:
-    """{CALDAV:calendar-data: the element holding ``text``}, its carriage returns as ``&#13;``."""
-    return {CALENDAR_DATA: f"<C:calendar-data>{escape(text).replace(chr(13), '&#13;')}</C:calendar-data>"}
+    """{CALDAV:calendar-data: the element holding ``text``}, its carriage returns as ``&#13;``
+    (text :class:`Escaped` already, as expanded objects are written from their plans, as it is)."""
+    return {CALENDAR_DATA: f"<C:calendar-data>{text if isinstance(text, Escaped) else content(text)}</C:calendar-data>"}
 
 
 class CalendarDataRenderer:
@@ -74,7 +76,8 @@ class CalendarDataRenderer:
         if self._as_stored:
             text = data.decode("utf-8", "replace")
         else:
-            text = self.spec.render(data, calendar, tz, budget=budget, instances=instances, etag=resource.etag)
+            text = self.spec.render(data, calendar, tz, budget=budget, instances=instances, etag=resource.etag,
+                                    xml=True)
         return _element(text)
 
     def computed_page(
@@ -88,7 +91,8 @@ class CalendarDataRenderer:
         if self._as_stored:
             texts = [(data or b"").decode("utf-8", "replace") for _, data in rows]
         else:
-            texts = self.spec.render_page([(r.etag, data or b"", near.get(r.id)) for r, data in rows], tz, budget)
+            texts = self.spec.render_page([(r.etag, data or b"", near.get(r.id)) for r, data in rows], tz, budget,
+                                          xml=True)
         return [_element(text) for text in texts]
 
     def expand_window(self) -> TimeRange | None:

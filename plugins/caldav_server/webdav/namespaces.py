@@ -19,3 +19,23 @@ def escape(text: str) -> str:
     if "&" in text or "<" in text or ">" in text:  # three scans are cheaper than three copies
         return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text
+
+
+class Escaped(str):
+    """Text already escaped as element content, carriage returns as ``&#13;`` (:func:`content`):
+    written into an answer as it is."""
+
+    __slots__ = ()
+
+
+def content(text: str) -> str:
+    """Text as element content: escaped, its carriage returns as ``&#13;`` so that the XML
+    parser's line-end normalisation keeps them (iCalendar lines end in CRLF)."""
+    return escape(text).replace("\r", "&#13;")
+
+
+def unescaped(text: str) -> str:
+    """The text :func:`content` escaped."""
+    if "&" not in text:
+        return text
+    return text.replace("&#13;", "\r").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
