@@ -219,7 +219,7 @@ class Store(
         runs after they leave and before their answers are read, its time hidden in their round
         trip. The block gets a :class:`Later` whose ``result()`` is what ``work`` returned (or
         raises what it raised), running it then if no round trip came first, as always on
-        SQLite. ``work`` runs at most once, in the calling thread."""
+        SQLite. ``work`` runs at most once, in the calling thread; blocks may nest."""
         later = Later(work)
         if self.dialect == "sqlite":
             yield later
@@ -229,7 +229,7 @@ class Store(
         try:
             yield later
         finally:
-            conn.meanwhile(None)  # type: ignore[attr-defined]
+            conn.meanwhile(later, add=False)  # type: ignore[attr-defined]
 
     @contextmanager
     def in_order(self) -> Iterator[None]:

@@ -188,10 +188,13 @@ class PgConnection:
         finally:
             self._in_order -= 1
 
-    def meanwhile(self, later: Later[Any] | None) -> None:
+    def meanwhile(self, later: Later[Any], *, add: bool = True) -> None:
         """Run ``later`` while the next batch with reads named ahead is on its way, before
-        reading their answers (``Store.meanwhile``); None: forget what was given."""
-        self._meanwhile = [later] if later is not None else []
+        reading their answers (``Store.meanwhile``); with ``add=False``, no longer."""
+        if add:
+            self._meanwhile.append(later)
+        elif later in self._meanwhile:
+            self._meanwhile.remove(later)
 
     def forget_expected(self, keys: Sequence[tuple[str, str]] | None = None) -> None:
         """Forget the reads named ahead, sent or not: all of them, or those of ``keys``

@@ -469,6 +469,14 @@ def test_work_done_meanwhile_runs_while_the_reads_named_ahead_are_out(host: Host
         store.execute(BODY_OF, (cal.id, "a")).fetchall()
     assert not later.ran and seen.count("worked") == 1
 
+    with store.meanwhile(lambda: "outer") as outer:  # nested blocks: each one's work, once
+        with store.meanwhile(lambda: "inner") as inner:
+            pass
+        with store.expecting(lambda: [(BODY_OF, (cal.id, "b"))]):
+            store.execute(BODY_OF, (cal.id, "a")).fetchall()
+        assert (outer.ran, inner.ran) == (postgresql, False)
+        assert (outer.result(), inner.result()) == ("outer", "inner")
+
 
 def test_a_nested_block_forgets_only_the_reads_it_named(host: Host, cal: Collection) -> None:
     """A ``store.expecting`` block inside another forgets, at its end, what it named and did not
