@@ -62,10 +62,8 @@ def rows(host: Host) -> dict[str, tuple[str, int, str]]:
     return {name: (etag, fmt, plan) for name, etag, fmt, plan in found}
 
 
-def expand_week(host: Host) -> str:
-    """alice's expanded first week of 2024, with the in-memory plan cache emptied first."""
-    expansion.forget_all()
-
+def report(host: Host) -> str:
+    """alice's expanded first week of 2024, with what the plan cache holds."""
     async def run() -> str:
         async with asgi_client(host, "alice", PASSWORD) as client:
             response = await client.request("REPORT", "/dav/cal/alice/cal/", content=EXPAND_WEEK,
@@ -74,6 +72,12 @@ def expand_week(host: Host) -> str:
             return response.text
 
     return asyncio.run(run())
+
+
+def expand_week(host: Host) -> str:
+    """alice's expanded first week of 2024, with the in-memory plan cache emptied first."""
+    expansion.forget_all()
+    return report(host)
 
 
 def forbid_planning(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -369,15 +373,3 @@ def test_text_a_report_writes_from_a_plan_reads_back_as_the_objects_own(host: Ho
     assert answers[0] == answers[1] == [plain]
     assert "SUMMARY:R&D <sync> & review > all\r\n" in plain and "SUMMARY:moved &amp; &#13; as typed\r\n" in plain
     assert "\n" not in plain.replace("\r\n", "") and plain.count("BEGIN:VEVENT") == 7
-
-
-def report(host: Host) -> str:
-    """alice's expanded first week of 2024, with what the plan cache holds."""
-    async def run() -> str:
-        async with asgi_client(host, "alice", PASSWORD) as client:
-            response = await client.request("REPORT", "/dav/cal/alice/cal/", content=EXPAND_WEEK,
-                                            headers={"Depth": "1"})
-            assert response.status_code == 207, response.text
-            return response.text
-
-    return asyncio.run(run())
