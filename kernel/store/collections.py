@@ -8,7 +8,7 @@ from typing import Any
 from kernel.names import canonical_name, check_path
 from kernel.store.connections import Connection
 from kernel.store.resources import RESOURCE_COLUMNS, RESOURCE_FIELDS, resource_of
-from kernel.store.tables import check_identifiers, one_of
+from kernel.store.tables import check_identifiers, one_of, one_of_chunks
 from kernel.types import Collection, CollectionKind, Principal, Rejected, Resource
 
 #: RFC 4791 5.3.1 / 5.3.2: where a calendar collection may be made, copied or moved to.
@@ -156,8 +156,7 @@ class CollectionStore:
         """The collections with these ids, by id (those that do not exist left out): one query
         per 500."""
         found: dict[int, Collection] = {}
-        for first in range(0, len(collection_ids), 500):
-            among, values = one_of(self.dialect, "c.id", collection_ids[first : first + 500])
+        for among, values in one_of_chunks(self.dialect, "c.id", collection_ids):
             for row in self.conn.execute(f"{_SELECT} WHERE {among}", values):
                 collection = _collection(row)
                 found[collection.id] = collection

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kernel.store.connections import Connection
-from kernel.store.tables import one_of
+from kernel.store.tables import one_of_chunks
 from kernel.types import PRIVILEGES, Privilege, Rejected
 
 #: The grantee id that stands for every authenticated principal.
@@ -41,8 +41,7 @@ class GrantStore:
         """:meth:`grants` of several collections, by collection id (those without any left out):
         one query per 500."""
         found: dict[int, list[tuple[int, Privilege]]] = {}
-        for first in range(0, len(collection_ids), 500):
-            among, values = one_of(self.dialect, "collection_id", collection_ids[first : first + 500])
+        for among, values in one_of_chunks(self.dialect, "collection_id", collection_ids):
             rows = self.conn.execute(
                 f"SELECT collection_id, grantee_id, privilege FROM grants WHERE {among} ORDER BY grantee_id", values
             )

@@ -11,7 +11,7 @@ from kernel.budget import Budget
 from kernel.icaltext import read_calendar
 from kernel.store.connections import Connection
 from kernel.store.reach import reach_of, reach_sql, window_sql
-from kernel.store.tables import one_of
+from kernel.store.tables import one_of_chunks
 from kernel.types import FLOATING, NEG_INF, POS_INF, Instance, Resource
 
 _ROW = 'i.resource_id, i.start, i."end", i.flags'
@@ -136,9 +136,7 @@ class InstanceStore:
             if rid in wanted:
                 found.setdefault(rid, []).append(Instance(s, e, flags, recurrence_id))
         unseen = [rid for rid in wanted if rid not in found]
-        for first in range(0, len(unseen), 500):
-            chunk = unseen[first : first + 500]
-            among, values = one_of(self.dialect, "id", chunk)
+        for among, values in one_of_chunks(self.dialect, "id", unseen):
             for (rid,) in self.conn.execute(
                 f"SELECT id FROM resources WHERE collection_id = ? AND {among}", (collection_id, *values)
             ):

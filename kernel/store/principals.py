@@ -7,7 +7,7 @@ from typing import Any
 
 from kernel.names import check_principal_name
 from kernel.store.connections import Connection
-from kernel.store.tables import check_identifiers, one_of
+from kernel.store.tables import check_identifiers, one_of_chunks
 from kernel.types import Principal, PrincipalKind, Rejected
 
 _COLUMNS = "id, name, kind, display_name, email, is_admin"
@@ -69,8 +69,7 @@ class PrincipalStore:
         """The principals with these ids, by id (those that do not exist left out): one query
         per 500 (the grantees of a calendar, say)."""
         found: dict[int, Principal] = {}
-        for first in range(0, len(principal_ids), 500):
-            among, values = one_of(self.dialect, "id", principal_ids[first : first + 500])
+        for among, values in one_of_chunks(self.dialect, "id", principal_ids):
             for row in self.conn.execute(f"SELECT {_COLUMNS} FROM principals WHERE {among}", values):
                 principal = _principal(row)
                 found[principal.id] = principal

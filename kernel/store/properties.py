@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kernel.store.connections import Connection
-from kernel.store.tables import one_of
+from kernel.store.tables import one_of, one_of_chunks
 
 
 def byte_size(value: str) -> int:
@@ -35,8 +35,7 @@ class PropertyStore:
         """Dead properties of each of these collections, by collection id (those without any
         left out): one query per 500, for a listing of a home's calendars."""
         found: dict[int, dict[str, str]] = {}
-        for first in range(0, len(collection_ids), 500):
-            among, values = one_of(self.dialect, "collection_id", collection_ids[first : first + 500])
+        for among, values in one_of_chunks(self.dialect, "collection_id", collection_ids):
             rows = self.conn.execute(
                 f"SELECT collection_id, name, value FROM properties WHERE {among} ORDER BY name", values
             )

@@ -14,7 +14,7 @@ from kernel.names import canonical_name, check_segment
 from kernel.store.changes import RESERVE_ID_PG
 from kernel.store.connections import Connection
 from kernel.store.properties import BYTE_LENGTH
-from kernel.store.tables import one_of
+from kernel.store.tables import one_of_chunks
 from kernel.types import Resource
 
 RESOURCE_COLUMNS = (
@@ -248,9 +248,7 @@ class ResourceStore:
             return [resource_of(r) for r in rows]
         wanted = list(dict.fromkeys(map(canonical_name, names)))
         found: list[Resource] = []
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            among, values = one_of(self.dialect, "name", chunk)
+        for among, values in one_of_chunks(self.dialect, "name", wanted):
             rows = self.conn.execute(
                 f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE collection_id = ? AND {among}{kind}",
                 (collection_id, *values, *kinds),
@@ -313,9 +311,7 @@ class ResourceStore:
             return [(resource_of(r[:-1]), r[-1]) for r in rows]
         wanted = list(dict.fromkeys(map(canonical_name, names)))
         out: list[tuple[Resource, bytes]] = []
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            among, values = one_of(self.dialect, "name", chunk)
+        for among, values in one_of_chunks(self.dialect, "name", wanted):
             rows = self.conn.execute(
                 f"SELECT {RESOURCE_COLUMNS}, data FROM resources WHERE collection_id = ? AND {among}{kind}",
                 (collection_id, *values, *kinds),
@@ -335,9 +331,7 @@ class ResourceStore:
         columns, width = ", ".join(names), len(names)
         cols = columns + (", data" if with_data else "")
         out: list[tuple[Any, bytes | None]] = []
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            among, values = one_of(self.dialect, "id", chunk)
+        for among, values in one_of_chunks(self.dialect, "id", wanted):
             rows = self.conn.execute(f"SELECT {cols} FROM resources WHERE {among}", values)
             for r in rows:
                 out.append((make(r[:width]), r[width] if with_data else None))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,13 @@ def one_of(dialect: str, column: str, values: Sequence[Any]) -> tuple[str, list[
             return f"{column} = ANY(CAST(? AS TEXT[]))", ["{" + ",".join(map(_array_element, items)) + "}"]
         return f"{column} = ANY(?)", [items]
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+
+def one_of_chunks(dialect: str, column: str, values: Sequence[Any], size: int = 500) -> Iterator[tuple[str, list[Any]]]:
+    """:func:`one_of` for each run of ``size`` of ``values``: a read by a long list of them, a
+    statement a run."""
+    for first in range(0, len(values), size):
+        yield one_of(dialect, column, values[first : first + size])
 
 
 def _array_element(value: str) -> str:
